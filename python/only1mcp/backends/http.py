@@ -1,0 +1,123 @@
+"""A Streamable HTTP MCP server reached through a pooled httpx client.
+
+One MCP session per backend, shared by every client session (ids are backend-local, as on
+stdio). Responses arrive as a JSON body or as an SSE stream that ends with the response; other
+messages on that stream go to ``on_message``. A 404 on our session id means the server forgot
+it: re-initialize once and resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+from httpx_sse import EventSource
+
+from only1mcp._core import split_response
+from only1mcp.backends.base import Backend, MessageHandler, log
+from only1mcp.config import HttpServerConfig
+from only1mcp.errors import BackendError
+from only1mcp.protocol.revisions import LATEST_HANDSHAKE
+
+ACCEPT = "application/json, text/event-stream"
+
+
+class HttpBackend(Backend):
+    def __init__(
+        self, name: str, config: HttpServerConfig, on_message: MessageHandler | None = None
+    ) -> None:
+        super().__init__(name, config.timeout, on_message)
+        self.config = config
+        self.session_id: str | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    async def connect(self) -> None:
+        self.session_id = None
+        if self._client is None:
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+            self._client = httpx.AsyncClient(headers=self.config.headers, limits=limits)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+            headers["MCP-Protocol-Version"] = str(
+                self.init_result.get("protocolVersion", LATEST_HANDSHAKE)
+            )
+        return headers
+
+    async def send_request(self, frame: bytes, req_id: int, method: str, timeout: float) -> bytes:
+        try:
+            return await asyncio.wait_for(self._exchange(frame, req_id, method), timeout)
+        except TimeoutError as exc:
+            raise self.timeout_error(method, timeout) from exc
+
+    async def _exchange(self, frame: bytes, req_id: int, method: str) -> bytes:
+        response = await self._post(frame)
+        if response.status_code == 404 and self.session_id and method != "initialize":
+            await response.aclose()
+            log.info("server %r forgot our session; re-initializing", self.name)
+            self.session_id = None
+            await self.handshake()
+            response = await self._post(frame)
+        try:
+            return await self._read_response(response, req_id)
+        finally:
+            await response.aclose()
+
+    async def _post(self, frame: bytes) -> httpx.Response:
+        if self._client is None:
+            raise self.down_error()
+        request = self._client.build_request(
+            "POST", self.config.url, content=frame, headers=self._headers(), timeout=None
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            self.mark_down(f"unreachable: {exc!r}")
+            self.schedule_restart()
+            raise BackendError(f"server {self.name!r} is unreachable: {exc}") from exc
+        if sid := response.headers.get("mcp-session-id"):
+            self.session_id = sid
+        return response
+
+    async def _read_response(self, response: httpx.Response, req_id: int) -> bytes:
+        if response.status_code >= 400:
+            body = (await response.aread())[:500].decode("utf-8", "replace")
+            raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {body}")
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("text/event-stream"):
+            async for event in EventSource(response).aiter_sse():
+                frame = event.data.encode()
+                if frame and await self._is_answer(frame, req_id):
+                    return frame
+            raise BackendError(f"server {self.name!r} closed the stream without a response")
+        return await response.aread()
+
+    async def _is_answer(self, frame: bytes, req_id: int) -> bool:
+        try:
+            msg_id, method, is_response = split_response(frame)
+        except ValueError:
+            log.warning("server %r sent a non-JSON SSE event: %.200r", self.name, frame)
+            return False
+        if is_response:
+            return msg_id == req_id
+        if method is not None and self.on_message is not None:
+            await self.on_message(self, frame)
+        return False
+
+    async def notify(self, frame: bytes) -> None:
+        response = await self._post(frame)
+        await response.aclose()
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if self.session_id:
+            # Ending our session is a courtesy; a dead server must not delay shutdown.
+            with contextlib.suppress(httpx.HTTPError):
+                await client.delete(self.config.url, headers=self._headers(), timeout=2.0)
+        self.session_id = None
+        await client.aclose()

@@ -1,0 +1,193 @@
+"""A stdio MCP server: one supervised child process shared by every client session.
+
+Requests from all sessions are multiplexed over the one pipe with backend-local integer ids; the
+Rust frame reader splits stdout into messages and reads their ids without a full parse. The child
+runs in its own process group so shutdown reaches its whole tree: close stdin, SIGTERM, SIGKILL.
+When it exits on its own it is marked down and restarted with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import sys
+from typing import Any
+
+from only1mcp._core import FrameReader, split_response
+from only1mcp.backends.base import Backend, BackendState, MessageHandler, log
+from only1mcp.config import StdioServerConfig
+from only1mcp.errors import BackendError
+
+STDERR_TAIL_LINES = 50
+SHUTDOWN_GRACE = 2.0
+# After the child exits, bytes already in the pipe still get this long to arrive.
+EXIT_DRAIN = 0.3
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the aggregator is SIGKILLed, the kernel ends the child."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class _Pipes(asyncio.SubprocessProtocol):
+    def __init__(self, backend: StdioBackend) -> None:
+        self.backend = backend
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self.backend._on_stdout(data)
+        else:
+            self.backend._on_stderr(data)
+
+    def process_exited(self) -> None:
+        self.backend._on_exit()
+
+
+class StdioBackend(Backend):
+    def __init__(
+        self, name: str, config: StdioServerConfig, on_message: MessageHandler | None = None
+    ) -> None:
+        super().__init__(name, config.timeout, on_message)
+        self.config = config
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._reader = FrameReader()
+        self._stderr_buf = b""
+        self._pending: dict[int, asyncio.Future[bytes]] = {}
+        self._exited = asyncio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return self._transport.get_pid() if self._transport else None
+
+    async def connect(self) -> None:
+        command = self._resolve(self.config.command)
+        loop = asyncio.get_running_loop()
+        self._reader = FrameReader()
+        self._stderr_buf = b""
+        self._exited = asyncio.Event()
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Pipes(self),
+                command,
+                *self.config.args,
+                env={**os.environ, **self.config.env},
+                cwd=self.config.cwd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        except OSError as exc:
+            raise BackendError(f"server {self.name!r} could not start {command!r}: {exc}") from exc
+        self._transport = transport
+        stdin = transport.get_pipe_transport(0)
+        assert isinstance(stdin, asyncio.WriteTransport)
+        self._stdin = stdin
+        log.info("server %r started (pid %s)", self.name, transport.get_pid())
+
+    def _resolve(self, command: str) -> str:
+        # Console scripts installed beside only1mcp (the venv's bin) are found even off PATH.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        return shutil.which(command, path=path) or command
+
+    async def send_request(self, frame: bytes, req_id: int, method: str, timeout: float) -> bytes:
+        stdin = self._stdin
+        if stdin is None or stdin.is_closing():
+            raise self.down_error()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = future
+        try:
+            stdin.write(frame + b"\n")
+            return await self.wait_response(future, timeout, method)
+        finally:
+            self._pending.pop(req_id, None)
+
+    async def notify(self, frame: bytes) -> None:
+        if self._stdin is not None and not self._stdin.is_closing():
+            self._stdin.write(frame + b"\n")
+
+    def _on_stdout(self, data: bytes) -> None:
+        try:
+            frames = self._reader.feed(data)
+        except ValueError as exc:
+            log.warning("server %r sent an oversized frame: %s", self.name, exc)
+            return
+        for frame in frames:
+            self._dispatch(frame)
+
+    def _dispatch(self, frame: bytes) -> None:
+        try:
+            msg_id, method, is_response = split_response(frame)
+        except ValueError:
+            log.warning("server %r wrote a non-JSON line to stdout: %.200r", self.name, frame)
+            return
+        if is_response:
+            future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
+            if future is not None and not future.done():
+                future.set_result(frame)
+            return
+        if method is not None:
+            self.deliver(frame)
+
+    def _on_stderr(self, data: bytes) -> None:
+        *lines, self._stderr_buf = (self._stderr_buf + data).split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self.stderr_tail.append(line)
+                log.debug("[%s] %s", self.name, line)
+
+    def _on_exit(self) -> None:
+        self._exited.set()
+        if self._closing or self._transport is None:
+            return
+        code = self._transport.get_returncode()
+        if self.state is not BackendState.DOWN:
+            self.mark_down(f"process exited with code {code}")
+            log.warning("server %r exited with code %s", self.name, code)
+        self._stdin = None
+        asyncio.get_running_loop().call_later(EXIT_DRAIN, self._fail_pending)
+        self.schedule_restart()
+
+    def _fail_pending(self) -> None:
+        error = self.down_error()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+
+    async def disconnect(self) -> None:
+        """Close stdin, then SIGTERM, then SIGKILL the child's whole process group."""
+        transport = self._transport
+        if transport is None:
+            return
+        pid = transport.get_pid()
+        if self._stdin is not None:
+            self._stdin.close()
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if transport.get_returncode() is not None:
+                break
+            if sig is not None:
+                _signal_group(pid, sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exited.wait(), SHUTDOWN_GRACE)
+        # Grandchildren may outlive the leader; the group id still reaches them.
+        _signal_group(pid, signal.SIGKILL)
+        transport.close()
+        self._transport = None
+        self._stdin = None
+        self._fail_pending()
+
+    def describe(self) -> dict[str, Any]:
+        return {"pid": self.pid, "restarts": self.restarts, "stderr": list(self.stderr_tail)}
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -1,0 +1,87 @@
+"""Owns the mapping between exposed names and (server, original name), per list kind.
+
+Each server's part is replaced whole when that server (re)initializes or says its list changed;
+the merged list is rebuilt lazily and cached until the next change. Order is deterministic:
+servers in config order, each server's items in the order it listed them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from only1mcp.catalog.naming import disambiguate, expose
+from only1mcp.types import JsonObject
+
+log = logging.getLogger("only1mcp.catalog")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    server: str
+    name: str
+
+
+class Catalog:
+    """Merged, namespaced items of one kind (tools or prompts) across servers."""
+
+    def __init__(self, order: list[str], prefixes: dict[str, str], separator: str) -> None:
+        self.order = order
+        self.prefixes = prefixes
+        self.separator = separator
+        self.items: dict[str, list[JsonObject]] = {}
+        self.errors: dict[str, str] = {}
+        self.collisions: list[str] = []
+        self._entries: dict[str, Entry] = {}
+        self._merged: list[JsonObject] | None = None
+
+    def set_items(self, server: str, items: list[JsonObject]) -> None:
+        self.items[server] = items
+        self.errors.pop(server, None)
+        self._merged = None
+
+    def set_error(self, server: str, reason: str) -> None:
+        self.items.pop(server, None)
+        self.errors[server] = reason
+        self._merged = None
+
+    def lookup(self, exposed: str) -> Entry | None:
+        if self._merged is None:
+            self._rebuild()
+        return self._entries.get(exposed)
+
+    def merged(self) -> list[JsonObject]:
+        if self._merged is None:
+            self._rebuild()
+        assert self._merged is not None
+        return self._merged
+
+    def _rebuild(self) -> None:
+        entries: dict[str, Entry] = {}
+        merged: list[JsonObject] = []
+        collisions: list[str] = []
+        for server in self.order:
+            for item in self.items.get(server, ()):
+                name = item.get("name")
+                if not isinstance(name, str):
+                    continue
+                exposed = expose(self.prefixes[server], self.separator, name)
+                if exposed in entries:
+                    other = entries[exposed].server
+                    collisions.append(f"{server}:{name} collides with {other} as {exposed!r}")
+                    exposed = disambiguate(exposed, server)
+                entries[exposed] = Entry(server, name)
+                merged.append(_renamed(item, exposed))
+        for message in collisions:
+            if message not in self.collisions:
+                log.warning("name collision: %s; renamed with a hash suffix", message)
+        self._entries, self._merged, self.collisions = entries, merged, collisions
+
+
+def _renamed(item: JsonObject, exposed: str) -> JsonObject:
+    if item.get("name") == exposed:
+        return item
+    renamed: dict[str, Any] = dict(item)
+    renamed["name"] = exposed
+    return renamed

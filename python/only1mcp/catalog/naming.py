@@ -1,0 +1,34 @@
+"""The one place that decides exposed names: ``<prefix><separator><name>``, at most 64 chars.
+
+Many clients cap tool names at 64 characters including their own prefix, so a longer name is cut
+and ends in a short hash of the full name; the result is deterministic across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+MAX_NAME = 64
+HASH_LEN = 8
+
+
+def expose(prefix: str, separator: str, name: str) -> str:
+    """The name a client sees for backend item ``name`` of a server with ``prefix``."""
+    full = f"{prefix}{separator}{name}" if prefix else name
+    return shorten(full)
+
+
+def shorten(full: str) -> str:
+    if len(full) <= MAX_NAME:
+        return full
+    return f"{full[: MAX_NAME - HASH_LEN - 1]}_{digest(full)}"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
+
+
+def disambiguate(exposed: str, server: str) -> str:
+    """A second name for ``exposed`` when another server already took it."""
+    tag = digest(f"{server}\0{exposed}")
+    return f"{exposed[: MAX_NAME - HASH_LEN - 1]}_{tag}"

@@ -1,0 +1,194 @@
+"""The ``only1mcp`` command: serve over HTTP or stdio, validate a config, list and call tools."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from only1mcp import __version__
+from only1mcp.config import Config, load_config
+from only1mcp.errors import ConfigError
+from only1mcp.front.origin import LOOPBACK_HOSTS
+
+app = typer.Typer(
+    help="One MCP endpoint in front of many MCP servers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config", "-c", envvar="ONLY1MCP_CONFIG", help="YAML, TOML or JSON config file."
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"only1mcp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """One MCP endpoint in front of many MCP servers."""
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}", highlight=False, markup=True)
+        raise typer.Exit(2) from exc
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def start(
+    config: ConfigOption,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default from config).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default from config).")] = None,
+) -> None:
+    """Serve every configured server at http://HOST:PORT/mcp (Streamable HTTP)."""
+    import uvicorn
+
+    from only1mcp.front.http import HttpApp
+    from only1mcp.front.origin import OriginPolicy
+    from only1mcp.gateway import Gateway
+
+    cfg = _load(config)
+    bind = host or cfg.front.host
+    if bind not in LOOPBACK_HOSTS and not bind.startswith("127."):
+        err.print(
+            f"refusing to bind {bind!r}: it is not a loopback address and no authentication is "
+            "configured; bind 127.0.0.1 and put an authenticating proxy in front"
+        )
+        raise typer.Exit(2)
+    _setup_logging(cfg.log_level)
+    gateway = Gateway(cfg)
+    asgi = HttpApp(gateway, OriginPolicy(cfg.front.allowed_origins, bind))
+    uvicorn.run(
+        asgi,
+        host=bind,
+        port=cfg.front.port if port is None else port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def stdio(config: ConfigOption) -> None:
+    """Serve MCP on stdin/stdout, for desktop clients such as Claude Desktop."""
+    from only1mcp.front.stdio import StdioFront
+    from only1mcp.gateway import Gateway
+
+    cfg = _load(config)
+    _setup_logging(cfg.log_level)
+
+    async def serve() -> None:
+        front = StdioFront(Gateway(cfg))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, front.closed.set)
+        await front.serve()
+
+    asyncio.run(serve())
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="Config file to check.")]) -> None:
+    """Check a config file without starting any server."""
+    cfg = _load(file)
+    servers = cfg.enabled_servers()
+    typer.echo(f"{file}: ok ({len(servers)} enabled servers: {', '.join(servers)})")
+
+
+async def _with_gateway(cfg: Config, work: Any) -> Any:
+    from only1mcp.gateway import Gateway
+
+    gateway = Gateway(cfg)
+    await gateway.start()
+    try:
+        return await work(gateway)
+    finally:
+        await gateway.stop()
+
+
+@app.command("list")
+def list_tools(config: ConfigOption) -> None:
+    """Start the servers once and print each with its state and tools."""
+    cfg = _load(config)
+    _setup_logging("error")
+
+    async def work(gateway: Any) -> None:
+        table = Table("tool", "server", "description")
+        for tool in gateway.catalogs["tools"].merged():
+            entry = gateway.catalogs["tools"].lookup(tool["name"])
+            description = (tool.get("description") or "").strip().split("\n")[0][:80]
+            table.add_row(tool["name"], entry.server, description)
+        Console().print(table)
+        for name, reason in gateway.failures().items():
+            err.print(f"[red]server {name} is down:[/red] {reason}", highlight=False)
+
+    asyncio.run(_with_gateway(cfg, work))
+
+
+@app.command()
+def call(
+    name: Annotated[str, typer.Argument(help="Exposed tool name, e.g. time__get_current_time.")],
+    config: ConfigOption,
+    args: Annotated[str, typer.Option("--args", help="Tool arguments as a JSON object.")] = "{}",
+) -> None:
+    """Start the servers once, call one tool, print its result as JSON."""
+    from only1mcp.front.sessions import Session
+    from only1mcp.router import Router
+
+    cfg = _load(config)
+    try:
+        arguments = orjson.loads(args)
+    except orjson.JSONDecodeError as exc:
+        err.print(f"--args is not JSON: {exc}")
+        raise typer.Exit(2) from exc
+    if not isinstance(arguments, dict):
+        err.print("--args must be a JSON object")
+        raise typer.Exit(2)
+    _setup_logging("error")
+
+    async def work(gateway: Any) -> bytes | None:
+        msg = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": name, "arguments": arguments},
+        }
+        return await Router(gateway).handle(Session(id="cli"), msg)
+
+    answer = orjson.loads(asyncio.run(_with_gateway(cfg, work)) or b"{}")
+    typer.echo(orjson.dumps(answer.get("result", answer), option=orjson.OPT_INDENT_2).decode())
+    if "error" in answer or answer.get("result", {}).get("isError"):
+        raise typer.Exit(1)

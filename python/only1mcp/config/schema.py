@@ -1,0 +1,320 @@
+"""The configuration model: what a valid Only1MCP configuration is.
+
+Every rule a configuration must follow lives here, as pydantic v2 validation, so that a config
+built in code (``Config.model_validate(...)``) obeys the same rules as one read from a file. The
+loader (``loader.py``) only reads files, interpolates ``${VAR}``, imports the Claude Desktop
+format and turns validation errors into :class:`~only1mcp.errors.ConfigError`.
+
+Rules that pydantic cannot word well raise :func:`problem` errors: their context carries the
+human message and, when the error belongs to a key below the one being validated, that key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "Config",
+    "FrontConfig",
+    "HttpServerConfig",
+    "ServerConfig",
+    "StdioServerConfig",
+    "redacted",
+]
+
+#: Error type of the errors raised by :func:`problem` (the loader reads their context).
+PROBLEM = "only1mcp_config"
+#: Key path below the validated location, as carried in a problem's context.
+KeyPath = tuple[str | int, ...]
+
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SEPARATOR_RE = re.compile(r"[A-Za-z0-9_.-]+")
+ORIGIN_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+#: Accepted spellings of ``transport`` (and of its alias ``type``).
+TRANSPORTS = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamableHttp": "http"}
+MASK = "***"
+
+
+def problem(message: str, key: KeyPath = ()) -> PydanticCustomError:
+    """A validation error with a human ``message``, located ``key`` below where it is raised."""
+    return PydanticCustomError(PROBLEM, "{problem}", {"problem": message, "key": key})
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1; a boolean timeout or port is always a mistake.
+    if isinstance(value, bool):
+        raise problem("expected a number, not true/false")
+    return value
+
+
+def _check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise problem("bad server name: use 1-64 characters of A-Z, a-z, 0-9, '_' and '-'")
+    return name
+
+
+def _check_prefix(prefix: str | None) -> str | None:
+    if prefix and not NAME_RE.fullmatch(prefix):
+        raise problem("must be \"\" or 1-64 characters of A-Z, a-z, 0-9, '_' and '-'")
+    return prefix
+
+
+def _check_command(command: str) -> str:
+    if not command.strip():
+        raise problem("must not be empty")
+    return command
+
+
+def _split(url: str) -> SplitResult | None:
+    """``url`` split, or None when its host or port cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return None
+    return parts
+
+
+def _check_url(url: str) -> str:
+    parts = _split(url)
+    if parts is None:
+        raise problem("not a valid URL (bad host or port)")
+    if parts.scheme not in ("http", "https"):
+        raise problem("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise problem("URL has no host")
+    if any(ch.isspace() for ch in url):
+        raise problem("URL must not contain spaces")
+    return url
+
+
+def _check_origin(origin: str) -> str:
+    parts = _split(origin)
+    if (
+        parts is None
+        or not ORIGIN_SCHEME_RE.fullmatch(parts.scheme)
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        raise problem(
+            "an Origin is scheme://host[:port] with no path, e.g. 'https://app.example.com'"
+        )
+    return origin
+
+
+Timeout = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, allow_inf_nan=False)]
+Prefix = Annotated[str | None, AfterValidator(_check_prefix)]
+
+
+def _normalize_server(data: Any) -> Any:
+    """Resolve the ``type`` alias and reject shapes that fit neither transport."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    key = "transport"
+    if "type" in data:
+        if "transport" in data:
+            raise problem("give `transport` or its alias `type`, not both", ("type",))
+        key = "type"
+        data["transport"] = data.pop("type")
+    if "transport" in data:
+        raw = data["transport"]
+        if raw == "sse":
+            raise problem("legacy SSE backends are not supported yet", (key,))
+        if not isinstance(raw, str) or raw not in TRANSPORTS:
+            raise problem(
+                "unknown transport; use 'stdio' or 'http' "
+                "('streamable-http' and 'streamableHttp' also mean http)",
+                (key,),
+            )
+        data["transport"] = TRANSPORTS[raw]
+    elif "command" not in data and "url" not in data:
+        raise problem("a server needs `command` (a stdio server) or `url` (an http server)")
+    if "command" in data and "url" in data:
+        raise problem("a server has `command` (stdio) or `url` (http), not both")
+    return data
+
+
+def _transport_tag(value: Any) -> str:
+    """Which model validates a server entry: the explicit transport, else inferred."""
+    if isinstance(value, dict):
+        raw = value.get("transport", value.get("type"))
+        if isinstance(raw, str) and raw in TRANSPORTS:
+            return TRANSPORTS[raw]
+        if raw == "sse" or ("url" in value and "command" not in value):
+            return "http"
+        return "stdio"
+    return str(getattr(value, "transport", "stdio"))
+
+
+class StdioServerConfig(BaseModel):
+    """A backend started as a child process and spoken to over stdin/stdout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: Literal["stdio"] = "stdio"
+    command: Annotated[str, AfterValidator(_check_command)]
+    args: list[str] = []
+    #: Merged over the aggregator's own environment by the backend.
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    #: None: the server's name; "": no prefix.
+    prefix: Prefix = None
+    enabled: bool = True
+    #: Seconds per request.
+    timeout: Timeout = 30.0
+
+    _normalize = model_validator(mode="before")(_normalize_server)
+
+
+class HttpServerConfig(BaseModel):
+    """A backend reached over Streamable HTTP."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transport: Literal["http"] = "http"
+    url: Annotated[str, AfterValidator(_check_url)]
+    headers: dict[str, str] = {}
+    prefix: Prefix = None
+    enabled: bool = True
+    timeout: Timeout = 30.0
+
+    _normalize = model_validator(mode="before")(_normalize_server)
+
+
+ServerConfig = Annotated[
+    Annotated[StdioServerConfig, Tag("stdio")] | Annotated[HttpServerConfig, Tag("http")],
+    Discriminator(_transport_tag),
+]
+"""One backend server; ``transport`` is inferred when absent (``command`` → stdio, ``url`` → http)."""
+
+ServerName = Annotated[str, AfterValidator(_check_name)]
+
+
+class FrontConfig(BaseModel):
+    """The endpoint that MCP clients connect to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", min_length=1)
+    #: 0 picks a free port.
+    port: Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=65535)] = 8765
+    #: Origins allowed besides loopback ones.
+    allowed_origins: list[Annotated[str, AfterValidator(_check_origin)]] = []
+
+
+class Config(BaseModel):
+    """A whole configuration. Equality ignores :attr:`source`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    servers: dict[ServerName, ServerConfig] = Field(min_length=1)
+    separator: str = "__"
+    front: FrontConfig = Field(default_factory=FrontConfig)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: The file this configuration was loaded from (set by the loader; never dumped).
+    source: str = Field("", exclude=True)
+
+    # Key paths (as in the file) of strings that were built by ${VAR} interpolation, with the
+    # string re-rendered with every substitution masked; see redacted().
+    _masked: dict[KeyPath, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("separator")
+    @classmethod
+    def _check_separator(cls, value: str) -> str:
+        if not SEPARATOR_RE.fullmatch(value):
+            raise problem("must be 1 or more characters of A-Z, a-z, 0-9, '_', '.' and '-'")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_prefixes(self) -> Config:
+        owner: dict[str, str] = {}
+        for name, server in self.enabled_servers().items():
+            prefix = self.exposed_prefix(name)
+            if not prefix:
+                continue
+            if prefix in owner:
+                key: KeyPath = ("servers", name) + (() if server.prefix is None else ("prefix",))
+                raise problem(
+                    f"prefix '{prefix}' is already used by server '{owner[prefix]}'; "
+                    "give one of them a different `prefix`",
+                    key,
+                )
+            owner[prefix] = name
+        return self
+
+    def enabled_servers(self) -> dict[str, ServerConfig]:
+        """The servers with ``enabled: true``, in file order."""
+        return {name: server for name, server in self.servers.items() if server.enabled}
+
+    def exposed_prefix(self, name: str) -> str:
+        """The prefix put before the names of server ``name``'s tools: its prefix or its name."""
+        prefix = self.servers[name].prefix
+        return name if prefix is None else prefix
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+
+def _mask_userinfo(url: str) -> str:
+    parts: SplitResult = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+
+
+def redacted(config: Config) -> dict[str, Any]:
+    """A JSON-ready dump of ``config`` that is safe to print or log.
+
+    Values of ``env`` and ``headers`` are replaced by ``"***"``, so is a password in a URL, and
+    every substitution made by ``${VAR}`` interpolation elsewhere is masked in place.
+    """
+    data: dict[str, Any] = config.model_dump(mode="json")
+    for path, masked in config._masked.items():
+        parent: Any = data
+        for step in path[:-1]:
+            parent = _child(parent, step)
+        if isinstance(_child(parent, path[-1]), str):
+            parent[path[-1]] = masked
+    for server in data["servers"].values():
+        for secrets in ("env", "headers"):
+            if secrets in server:
+                server[secrets] = dict.fromkeys(server[secrets], MASK)
+        if "url" in server:
+            server["url"] = _mask_userinfo(server["url"])
+    return data
+
+
+def _child(node: Any, step: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(step)
+    if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        return node[step]
+    return None

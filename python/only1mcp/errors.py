@@ -1,0 +1,92 @@
+"""The one error tree of Only1MCP.
+
+Every error raised on purpose by this package derives from :class:`Only1MCPError`. Errors that
+reach a client know their JSON-RPC code; foreign exceptions are translated at the edge with
+``raise ... from exc`` so no stack trace ever reaches the wire.
+
+    Only1MCPError
+    ├── ConfigError              bad configuration file (file, key path, what is wrong)
+    └── RpcError                 carries a JSON-RPC error code
+        ├── ParseError           -32700 body is not JSON
+        ├── InvalidRequest       -32600 not a JSON-RPC request object
+        ├── MethodNotFound       -32601 unknown method
+        ├── InvalidParams        -32602 bad params, unknown tool, bad cursor
+        ├── InternalError        -32603 a bug on our side (never leaks details)
+        └── BackendError         -32000 a backend failed, timed out or is down
+            └── BackendTimeout   -32001 the backend did not answer within its timeout
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+BACKEND_ERROR = -32000
+BACKEND_TIMEOUT = -32001
+
+
+class Only1MCPError(Exception):
+    """Base of every error raised on purpose by Only1MCP."""
+
+
+class ConfigError(Only1MCPError):
+    """A configuration file is unusable; the message names the file, the key and the problem."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        where = f"{path}: {key}" if key else path
+        super().__init__(f"{where}: {problem}")
+
+
+class RpcError(Only1MCPError):
+    """An error that is answered to the client as a JSON-RPC error object."""
+
+    code: int = INTERNAL_ERROR
+
+    def __init__(self, message: str, data: Any = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+        if code is not None:
+            self.code = code
+
+    def to_error(self) -> dict[str, Any]:
+        """The JSON-RPC ``error`` member for this error."""
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            err["data"] = self.data
+        return err
+
+
+class ParseError(RpcError):
+    code = PARSE_ERROR
+
+
+class InvalidRequest(RpcError):
+    code = INVALID_REQUEST
+
+
+class MethodNotFound(RpcError):
+    code = METHOD_NOT_FOUND
+
+
+class InvalidParams(RpcError):
+    code = INVALID_PARAMS
+
+
+class InternalError(RpcError):
+    code = INTERNAL_ERROR
+
+
+class BackendError(RpcError):
+    code = BACKEND_ERROR
+
+
+class BackendTimeout(BackendError):
+    code = BACKEND_TIMEOUT

@@ -1,0 +1,1 @@
+"""Fronts: how clients reach Only1MCP (Streamable HTTP, stdio)."""

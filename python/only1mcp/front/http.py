@@ -1,0 +1,216 @@
+"""Streamable HTTP front at ``/mcp`` (MCP 2025-03-26 … 2025-11-25), as a plain ASGI app.
+
+POST carries one JSON-RPC message: a request is answered with ``application/json``; a
+notification or response with 202. GET opens the session's stream of unsolicited messages;
+DELETE ends the session. ``/mcp`` is served by this class directly — not through a router — so
+the hot path pays for nothing it does not use; everything else goes to a small Starlette app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.origin import OriginPolicy
+from only1mcp.front.sessions import Session
+from only1mcp.gateway import Gateway
+from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.revisions import is_supported
+from only1mcp.router import Router
+from only1mcp.types import Receive, Scope, Send
+
+log = logging.getLogger("only1mcp.front.http")
+
+MAX_BODY = 16 * 1024 * 1024
+KEEPALIVE = 15.0
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class HttpError(Exception):
+    """Ends a request with an HTTP status and a JSON-RPC error body."""
+
+    def __init__(self, status: int, error: RpcError) -> None:
+        self.status = status
+        self.error = error
+
+
+class McpEndpoint:
+    def __init__(self, gateway: Gateway, router: Router, origins: OriginPolicy) -> None:
+        self.gateway = gateway
+        self.router = router
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        try:
+            self._check_origin(headers)
+            method = scope["method"]
+            if method == "POST":
+                await self._post(headers, receive, send)
+            elif method == "GET":
+                await self._get(headers, receive, send)
+            elif method == "DELETE":
+                await self._delete(headers, send)
+            else:
+                await _respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+        except HttpError as exc:
+            await _respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+
+    def _check_origin(self, headers: dict[bytes, bytes]) -> None:
+        origin = _text(headers.get(b"origin"))
+        if not self.origins.origin_ok(origin) or not self.origins.host_ok(
+            _text(headers.get(b"host"))
+        ):
+            raise HttpError(403, InvalidRequest("Forbidden: Origin or Host not allowed"))
+
+    async def _post(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        try:
+            msg = jsonrpc.check_message(jsonrpc.parse(body))
+        except RpcError as exc:
+            raise HttpError(400, exc) from exc
+        if msg.get("method") == "initialize":
+            await self._initialize(msg, send)
+            return
+        session = self._session(headers)
+        answer = await self.router.handle(session, msg)
+        if answer is None:
+            await _respond(send, 202, b"", [])
+        else:
+            await _respond(send, 200, answer, JSON_HEADERS)
+
+    async def _initialize(self, msg: dict[str, object], send: Send) -> None:
+        session = self.gateway.sessions.create()
+        answer = await self.router.handle(session, msg)
+        assert answer is not None
+        extra = [(b"mcp-session-id", session.id.encode())]
+        await _respond(send, 200, answer, JSON_HEADERS + extra)
+
+    def _session(self, headers: dict[bytes, bytes]) -> Session:
+        sid = headers.get(b"mcp-session-id")
+        if sid is None:
+            raise HttpError(400, InvalidRequest("Bad Request: Mcp-Session-Id header is required"))
+        session = self.gateway.sessions.get(sid.decode("latin-1"))
+        if session is None:
+            raise HttpError(404, InvalidRequest("Session not found; initialize again"))
+        version = headers.get(b"mcp-protocol-version")
+        if version is not None and not is_supported(version.decode("latin-1")):
+            raise HttpError(
+                400, InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.decode()!r}")
+            )
+        return session
+
+    async def _get(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+        if b"text/event-stream" not in headers.get(b"accept", b""):
+            await _respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
+            return
+        session = self._session(headers)
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            async for chunk in _sse_events(session):
+                if disconnected.done():
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            disconnected.cancel()
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
+        session = self._session(headers)
+        self.gateway.sessions.remove(session.id)
+        await _respond(send, 200, b"", [])
+
+
+async def _sse_events(session: Session) -> AsyncIterator[bytes]:
+    while True:
+        try:
+            frame = await asyncio.wait_for(session.outbound.get(), KEEPALIVE)
+        except TimeoutError:
+            yield b": keepalive\n\n"
+            continue
+        yield b"event: message\ndata: " + frame + b"\n\n"
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body  # the common case: one chunk, no copy
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HttpError(413, InvalidRequest("Request body too large"))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return dict(scope["headers"])
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+class HttpApp:
+    """The ASGI application: ``/mcp`` straight to the endpoint, the rest to Starlette."""
+
+    def __init__(self, gateway: Gateway, origins: OriginPolicy) -> None:
+        self.gateway = gateway
+        self.mcp = McpEndpoint(gateway, Router(gateway), origins)
+        self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in ("/mcp", "/mcp/"):
+            await self.mcp(scope, receive, send)
+        else:
+            await self.other(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.gateway.start()
+        try:
+            yield
+        finally:
+            await self.gateway.stop()
+
+    async def _healthz(self, request: Request) -> JSONResponse:
+        failures = self.gateway.failures()
+        return JSONResponse(
+            {
+                "status": "ok" if self.gateway.ready.is_set() else "starting",
+                "servers": {name: b.state.value for name, b in self.gateway.backends.items()},
+                "failures": failures,
+            }
+        )

@@ -1,0 +1,44 @@
+"""DNS-rebinding protection: which Origin and Host headers a request may carry.
+
+A browser page on a foreign site can reach a loopback server; its requests carry that site's
+Origin (and, after DNS rebinding, a foreign Host). Loopback origins and hosts are always allowed;
+others only when configured.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class OriginPolicy:
+    def __init__(self, allowed_origins: list[str], bind_host: str) -> None:
+        self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
+        self.bind_host = bind_host
+        # Only a loopback-bound server checks Host: behind a proxy the Host is the public name.
+        self.check_host = bind_host in LOOPBACK_HOSTS
+
+    def origin_ok(self, origin: str | None) -> bool:
+        if origin is None:
+            return True  # not a browser
+        if origin.rstrip("/") in self.allowed_origins:
+            return True
+        try:
+            host = urlsplit(origin).hostname
+        except ValueError:
+            return False
+        return host is not None and _is_loopback(host)
+
+    def host_ok(self, host: str | None) -> bool:
+        if not self.check_host or host is None:
+            return True
+        try:
+            name = urlsplit(f"//{host}").hostname
+        except ValueError:
+            return False
+        return name is not None and _is_loopback(name)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")

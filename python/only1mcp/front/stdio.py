@@ -1,0 +1,93 @@
+"""stdio front: one client (a desktop app) speaking newline-delimited JSON-RPC on stdin/stdout.
+
+Requests are handled concurrently and answered in completion order; stdout carries protocol
+messages only (logs go to stderr). End of stdin ends the session and shuts the backends down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+
+from only1mcp._core import FrameReader
+from only1mcp.errors import RpcError
+from only1mcp.front.sessions import Session
+from only1mcp.gateway import Gateway
+from only1mcp.protocol import jsonrpc
+from only1mcp.router import Router
+
+log = logging.getLogger("only1mcp.front.stdio")
+
+
+class _StdinProtocol(asyncio.Protocol):
+    def __init__(self, on_frames: StdioFront) -> None:
+        self.front = on_frames
+        self.reader = FrameReader()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.reader.feed(data)
+        except ValueError as exc:
+            self.front.write(
+                jsonrpc.error(None, RpcError(f"Message too large: {exc}", code=-32600))
+            )
+            return
+        for frame in frames:
+            self.front.on_frame(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.front.closed.set()
+
+
+class StdioFront:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.router = Router(gateway)
+        self.session = Session(id="stdio")
+        self.closed = asyncio.Event()
+        self._out: asyncio.WriteTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def write(self, frame: bytes) -> None:
+        if self._out is not None and not self._out.is_closing():
+            self._out.write(frame + b"\n")
+
+    def on_frame(self, frame: bytes) -> None:
+        task = asyncio.ensure_future(self._answer(frame))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, frame: bytes) -> None:
+        try:
+            msg = jsonrpc.check_message(jsonrpc.parse(frame))
+        except RpcError as exc:
+            self.write(jsonrpc.error(None, exc))
+            return
+        answer = await self.router.handle(self.session, msg)
+        if answer is not None:
+            self.write(answer)
+
+    async def _pump_outbound(self) -> None:
+        while True:
+            self.write(await self.session.outbound.get())
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        out, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stdout.buffer)
+        assert isinstance(out, asyncio.WriteTransport)
+        self._out = out
+        await loop.connect_read_pipe(lambda: _StdinProtocol(self), sys.stdin.buffer)
+        self.gateway.sessions.add(self.session)
+        pump = asyncio.ensure_future(self._pump_outbound())
+        await self.gateway.start()
+        try:
+            await self.closed.wait()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=5.0)
+        finally:
+            pump.cancel()
+            await self.gateway.stop()
+            with contextlib.suppress(OSError):
+                out.close()

@@ -1,0 +1,129 @@
+"""The running aggregator: backends, their merged catalogs, and the connected sessions.
+
+The gateway starts every enabled backend concurrently, keeps each server's part of the catalog
+fresh (after every (re)initialize and on list_changed), and tells every session when the merged
+lists change. Request dispatch lives in :mod:`only1mcp.router`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from only1mcp.backends import Backend, BackendState, create_backend
+from only1mcp.catalog import Catalog
+from only1mcp.config import Config
+from only1mcp.errors import RpcError
+from only1mcp.front.sessions import SessionStore
+from only1mcp.protocol import jsonrpc
+from only1mcp.types import JsonObject
+
+log = logging.getLogger("only1mcp.gateway")
+
+# catalog kind (also the capability that says a server has it) → (list method, result key)
+LISTS = {
+    "tools": ("tools/list", "tools"),
+    "prompts": ("prompts/list", "prompts"),
+}
+MAX_PAGES = 100
+
+
+class Gateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        servers = config.enabled_servers()
+        order = list(servers)
+        prefixes = {name: config.exposed_prefix(name) for name in order}
+        self.catalogs = {kind: Catalog(order, prefixes, config.separator) for kind in LISTS}
+        self.sessions = SessionStore()
+        self.backends: dict[str, Backend] = {}
+        for name, server in servers.items():
+            backend = create_backend(name, server, self._on_backend_message)
+            backend.on_ready = self._on_backend_ready
+            self.backends[name] = backend
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start every backend; a failure is recorded (and retried), never fatal."""
+        await asyncio.gather(*(self._start_one(b) for b in self.backends.values()))
+        self.ready.set()
+        up = sum(b.state is BackendState.READY for b in self.backends.values())
+        log.info("ready: %d of %d servers up", up, len(self.backends))
+
+    async def _start_one(self, backend: Backend) -> None:
+        try:
+            await backend.start()
+        except RpcError as exc:
+            log.error("server %r failed to start: %s", backend.name, exc.message)
+            for catalog in self.catalogs.values():
+                catalog.set_error(backend.name, exc.message)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(b.close() for b in self.backends.values()))
+
+    def failures(self) -> dict[str, str]:
+        """Servers that are not serving right now, and why."""
+        return {
+            name: backend.last_error or backend.state.value
+            for name, backend in self.backends.items()
+            if backend.state is not BackendState.READY
+        }
+
+    async def _on_backend_ready(self, backend: Backend) -> None:
+        for kind in LISTS:
+            await self.refresh(backend, kind)
+
+    async def refresh(self, backend: Backend, kind: str) -> None:
+        """Re-read one server's list of ``kind``; tell sessions if the merged list changed."""
+        catalog = self.catalogs[kind]
+        if kind not in backend.capabilities:
+            catalog.set_items(backend.name, [])
+            return
+        before = catalog.items.get(backend.name)
+        try:
+            items = await self._fetch_all(backend, kind)
+        except RpcError as exc:
+            log.warning("server %r: %s/list failed: %s", backend.name, kind, exc.message)
+            catalog.set_error(backend.name, exc.message)
+            return
+        catalog.set_items(backend.name, items)
+        if before is not None and before != items:
+            self.sessions.broadcast(jsonrpc.notification(f"notifications/{kind}/list_changed"))
+
+    async def _fetch_all(self, backend: Backend, kind: str) -> list[JsonObject]:
+        method, key = LISTS[kind]
+        items: list[JsonObject] = []
+        params: JsonObject = {}
+        for _ in range(MAX_PAGES):
+            result = await backend.call(method, params or None)
+            page = result.get(key) if isinstance(result, dict) else None
+            if not isinstance(page, list):
+                raise RpcError(f"server {backend.name!r} answered {method} without {key!r}")
+            items.extend(item for item in page if isinstance(item, dict))
+            cursor = result.get("nextCursor")
+            if not cursor:
+                break
+            params = {"cursor": cursor}
+        return items
+
+    async def _on_backend_message(self, backend: Backend, frame: bytes) -> None:
+        """Traffic a backend started: list changes, and requests we must answer."""
+        msg: Any = orjson.loads(frame)
+        method = msg.get("method", "")
+        kind = method.removeprefix("notifications/").removesuffix("/list_changed")
+        if kind in LISTS and method.endswith("/list_changed"):
+            await self.refresh(backend, kind)
+        elif "id" in msg:
+            await self._answer_backend_request(backend, msg)
+        else:
+            log.debug("server %r: dropped %s", backend.name, method)
+
+    async def _answer_backend_request(self, backend: Backend, msg: JsonObject) -> None:
+        if msg["method"] == "ping":
+            await backend.notify(jsonrpc.result(msg["id"], {}))
+            return
+        err = RpcError(f"Method not found: {msg['method']}", code=-32601)
+        await backend.notify(jsonrpc.error(msg["id"], err))

@@ -1,0 +1,26 @@
+//! Hot-path primitives for Only1MCP: consistent hashing, load balancing,
+//! circuit breaking and newline-delimited JSON-RPC framing.
+
+mod balance;
+mod breaker;
+mod frame;
+mod ring;
+
+use pyo3::prelude::*;
+
+/// Rust hot-path primitives for Only1MCP: consistent hashing, load balancing,
+/// circuit breaking and newline-delimited JSON-RPC framing. All classes are
+/// thread-safe.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ring::HashRing>()?;
+    m.add_class::<balance::RoundRobin>()?;
+    m.add_class::<balance::WeightedRandom>()?;
+    m.add_class::<balance::LeastConnections>()?;
+    m.add_class::<breaker::CircuitBreaker>()?;
+    m.add_class::<frame::FrameReader>()?;
+    m.add_function(wrap_pyfunction!(frame::frame_info, m)?)?;
+    m.add_function(wrap_pyfunction!(frame::rewrite_id, m)?)?;
+    m.add_function(wrap_pyfunction!(frame::split_response, m)?)?;
+    Ok(())
+}

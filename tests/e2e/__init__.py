@@ -1,0 +1,1 @@
+"""End-to-end tests: real ``only1mcp`` processes in front of real MCP servers, no mocks."""
