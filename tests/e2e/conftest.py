@@ -668,6 +668,9 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 60.0) -> CliRun:
         ) from None
     tracker.stop()
     return CliRun(
-        argv, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+        argv,
+        proc.returncode,
+        out.decode(errors="replace"),
+        err.decode(errors="replace"),
         tracker.leak_report(),
     )

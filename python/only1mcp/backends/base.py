@@ -14,8 +14,11 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from only1mcp.errors import BackendError
+from only1mcp.errors import BackendError, BackendTimeout
+from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.backends")
@@ -157,3 +160,39 @@ class Backend(ABC):
             self.restarts += 1
             log.info("server %r is back", self.name)
             return
+
+    async def request(
+        self, method: str, params: JsonObject | None = None, timeout: float | None = None
+    ) -> bytes:
+        """Send ``method`` and return the raw response frame (id = the backend-local id)."""
+        req_id = self.next_id()
+        frame = jsonrpc.request(req_id, method, params)
+        return await self.send_request(frame, req_id, method, timeout or self.timeout)
+
+    async def call(self, method: str, params: JsonObject | None = None) -> Any:
+        """Like :meth:`request`, decoded: the result, or the backend's error raised."""
+        return jsonrpc.decode_response(await self.request(method, params))
+
+    async def handshake(self) -> None:
+        """The initialize exchange, run right after connecting."""
+        params = {
+            "protocolVersion": LATEST_HANDSHAKE,
+            "capabilities": {},
+            "clientInfo": CLIENT_INFO,
+        }
+        result = await self.call("initialize", params)
+        if not isinstance(result, dict):
+            raise BackendError(f"server {self.name!r} answered initialize without a result")
+        self.init_result = result
+        await self.notify(jsonrpc.notification("notifications/initialized"))
+
+    def timeout_error(self, method: str, timeout: float) -> BackendTimeout:
+        return BackendTimeout(f"server {self.name!r} did not answer {method} within {timeout:g}s")
+
+    async def wait_response(
+        self, future: asyncio.Future[bytes], timeout: float, method: str
+    ) -> bytes:
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise self.timeout_error(method, timeout) from exc

@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import sys
-from typing import Any
+from typing import Any, cast
 
 from only1mcp._core import FrameReader, split_response
 from only1mcp.backends.base import Backend, BackendState, MessageHandler, log
@@ -86,9 +86,8 @@ class StdioBackend(Backend):
         except OSError as exc:
             raise BackendError(f"server {self.name!r} could not start {command!r}: {exc}") from exc
         self._transport = transport
-        stdin = transport.get_pipe_transport(0)
-        assert isinstance(stdin, asyncio.WriteTransport)
-        self._stdin = stdin
+        # uvloop's pipe transports do not subclass asyncio's, hence the cast.
+        self._stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
         log.info("server %r started (pid %s)", self.name, transport.get_pid())
 
     def _resolve(self, command: str) -> str:

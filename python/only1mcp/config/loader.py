@@ -1,10 +1,10 @@
 """Reading configuration files: formats, ``${VAR}`` interpolation, Claude Desktop import.
 
 Every failure becomes one :class:`~only1mcp.errors.ConfigError` naming the file, the key path
-(``servers.git.args[2]``) and the problem. Messages never contain a configured value, so that
-a secret (a token in ``env`` or ``headers``, an interpolated variable) cannot reach a terminal
-or a log; for the same reason foreign exceptions are raised ``from None`` here, since their
-text (a pydantic ``input_value``, a YAML snippet) may quote the file.
+(``servers.git.args[2]``) and the problem. Messages name keys but never quote a configured
+value, so that a secret (a token in ``env`` or ``headers``, an interpolated variable) cannot
+reach a terminal or a log; for the same reason foreign exceptions are raised ``from None``
+here, since their text (a pydantic ``input_value``, a YAML snippet) may quote the file.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError
-from .schema import PROBLEM, Config, FrontConfig, HttpServerConfig, KeyPath, StdioServerConfig
+from .schema import (
+    PROBLEM,
+    Config,
+    FrontConfig,
+    HttpServerConfig,
+    KeyPath,
+    StdioServerConfig,
+    child,
+)
 
 __all__ = ["EXTENSIONS", "load_config", "parse_config"]
 
@@ -93,8 +101,9 @@ def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = Non
     """
     if data is None:
         raise ConfigError(source, "", "the configuration is empty")
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         raise ConfigError(source, "", "expected a mapping at the top level, with a `servers` key")
+    data = dict(data)
     root = "servers"
     if "mcpServers" in data:
         if "servers" in data:
@@ -160,7 +169,7 @@ class _YamlLoader(yaml.SafeLoader):
 
 def _load_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -227,7 +236,7 @@ def _from_claude(data: dict[str, Any], source: str) -> dict[str, Any]:
             native[name] = entry
             continue
         native[name] = server = {k: v for k, v in entry.items() if k in CLAUDE_SERVER_KEYS}
-        for key in entry.keys() - CLAUDE_SERVER_KEYS - {"disabled"}:
+        for key in [k for k in entry if k not in CLAUDE_SERVER_KEYS and k != "disabled"]:
             log.warning("%s: mcpServers.%s.%s: ignored (not used by Only1MCP)", source, name, key)
         if "disabled" in entry:
             disabled = entry["disabled"]
@@ -363,7 +372,7 @@ def _message(error: ErrorDetails, loc: list[str | int], tag: str | None) -> str:
         return _unknown_key(str(loc[-1]), loc[:-1], tag)
     if kind == "too_short" and loc == ["servers"]:
         return "at least one server is required"
-    if kind == "too_short":
+    if kind in ("too_short", "string_too_short") and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "string_type" and isinstance(error["input"], int | float):
         return "expected a string (put the value in quotes)"
@@ -411,13 +420,5 @@ def _render(path: KeyPath, data: Any, root: str) -> str:
                 text += f".{name}" if text else name
             else:
                 text += f"[{json.dumps(name)}]"
-        node = _step(node, step)
+        node = child(node, step)
     return text
-
-
-def _step(node: Any, step: str | int) -> Any:
-    if isinstance(node, dict):
-        return node.get(step)
-    if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
-        return node[step]
-    return None

@@ -12,6 +12,7 @@ human message and, when the error belongs to a key below the one being validated
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -126,7 +127,7 @@ Prefix = Annotated[str | None, AfterValidator(_check_prefix)]
 
 
 def _normalize_server(data: Any) -> Any:
-    """Resolve the ``type`` alias and reject shapes that fit neither transport."""
+    """Resolve the ``type`` alias; refuse SSE, unknown transports, both command and url."""
     if not isinstance(data, dict):
         return data
     data = dict(data)
@@ -147,8 +148,6 @@ def _normalize_server(data: Any) -> Any:
                 (key,),
             )
         data["transport"] = TRANSPORTS[raw]
-    elif "command" not in data and "url" not in data:
-        raise problem("a server needs `command` (a stdio server) or `url` (an http server)")
     if "command" in data and "url" in data:
         raise problem("a server has `command` (stdio) or `url` (http), not both")
     return data
@@ -162,14 +161,23 @@ def _transport_tag(value: Any) -> str:
             return TRANSPORTS[raw]
         if raw == "sse" or ("url" in value and "command" not in value):
             return "http"
-        return "stdio"
+        # Neither `command` nor `url`: report the missing key of the likelier kind.
+        return "http" if "headers" in value and "command" not in value else "stdio"
     return str(getattr(value, "transport", "stdio"))
 
 
-class StdioServerConfig(BaseModel):
-    """A backend started as a child process and spoken to over stdin/stdout."""
+class _Server(BaseModel):
+    """What both server kinds share: strict keys, immutability, a repr without secrets."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, dict.fromkeys(value, MASK) if name in ("env", "headers") else value
+
+
+class StdioServerConfig(_Server):
+    """A backend started as a child process and spoken to over stdin/stdout."""
 
     transport: Literal["stdio"] = "stdio"
     command: Annotated[str, AfterValidator(_check_command)]
@@ -186,10 +194,8 @@ class StdioServerConfig(BaseModel):
     _normalize = model_validator(mode="before")(_normalize_server)
 
 
-class HttpServerConfig(BaseModel):
+class HttpServerConfig(_Server):
     """A backend reached over Streamable HTTP."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     transport: Literal["http"] = "http"
     url: Annotated[str, AfterValidator(_check_url)]
@@ -205,7 +211,7 @@ ServerConfig = Annotated[
     Annotated[StdioServerConfig, Tag("stdio")] | Annotated[HttpServerConfig, Tag("http")],
     Discriminator(_transport_tag),
 ]
-"""One backend server; ``transport`` is inferred when absent (``command`` → stdio, ``url`` → http)."""
+"""One backend server; without ``transport``: ``command`` means stdio, ``url`` means http."""
 
 ServerName = Annotated[str, AfterValidator(_check_name)]
 
@@ -215,7 +221,7 @@ class FrontConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field("127.0.0.1", min_length=1)
+    host: str = Field(default="127.0.0.1", min_length=1)
     #: 0 picks a free port.
     port: Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=65535)] = 8765
     #: Origins allowed besides loopback ones.
@@ -229,10 +235,10 @@ class Config(BaseModel):
 
     servers: dict[ServerName, ServerConfig] = Field(min_length=1)
     separator: str = "__"
-    front: FrontConfig = Field(default_factory=FrontConfig)
+    front: FrontConfig = Field(default_factory=lambda: FrontConfig())
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: The file this configuration was loaded from (set by the loader; never dumped).
-    source: str = Field("", exclude=True)
+    source: str = Field(default="", exclude=True)
 
     # Key paths (as in the file) of strings that were built by ${VAR} interpolation, with the
     # string re-rendered with every substitution masked; see redacted().
@@ -260,8 +266,7 @@ class Config(BaseModel):
             if prefix in owner:
                 key: KeyPath = ("servers", name) + (() if server.prefix is None else ("prefix",))
                 raise problem(
-                    f"prefix '{prefix}' is already used by server '{owner[prefix]}'; "
-                    "give one of them a different `prefix`",
+                    f"same prefix as server '{owner[prefix]}'; give one of them another `prefix`",
                     key,
                 )
             owner[prefix] = name
@@ -300,8 +305,8 @@ def redacted(config: Config) -> dict[str, Any]:
     for path, masked in config._masked.items():
         parent: Any = data
         for step in path[:-1]:
-            parent = _child(parent, step)
-        if isinstance(_child(parent, path[-1]), str):
+            parent = child(parent, step)
+        if isinstance(child(parent, path[-1]), str):
             parent[path[-1]] = masked
     for server in data["servers"].values():
         for secrets in ("env", "headers"):
@@ -312,7 +317,8 @@ def redacted(config: Config) -> dict[str, Any]:
     return data
 
 
-def _child(node: Any, step: str | int) -> Any:
+def child(node: Any, step: str | int) -> Any:
+    """``node[step]`` in a decoded document, or None where there is no such key or index."""
     if isinstance(node, dict):
         return node.get(step)
     if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):

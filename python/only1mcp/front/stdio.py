@@ -76,7 +76,6 @@ class StdioFront:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         out, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stdout.buffer)
-        assert isinstance(out, asyncio.WriteTransport)
         self._out = out
         await loop.connect_read_pipe(lambda: _StdinProtocol(self), sys.stdin.buffer)
         self.gateway.sessions.add(self.session)

@@ -1,0 +1,258 @@
+"""Rust hot-path primitives for Only1MCP.
+
+Consistent hashing, load balancing, circuit breaking and newline-delimited
+JSON-RPC framing. Every class is thread-safe: instances may be shared between
+threads without external locking.
+"""
+
+from typing import final
+
+__all__ = [
+    "CircuitBreaker",
+    "FrameReader",
+    "HashRing",
+    "LeastConnections",
+    "RoundRobin",
+    "WeightedRandom",
+    "frame_info",
+    "rewrite_id",
+    "split_response",
+]
+
+@final
+class HashRing:
+    """Consistent hash ring; 150 virtual nodes per unit of weight by default.
+
+    Keys and virtual nodes are hashed with xxh3 using fixed seeds, so the
+    key → member mapping is identical across processes, restarts and
+    aggregator replicas. Adding a member to N equal members moves about
+    1/(N+1) of the keys, all of them to the new member.
+    """
+
+    def __init__(self, vnodes: int = 150) -> None:
+        """Create an empty ring.
+
+        Raises:
+            ValueError: if ``vnodes`` is not between 1 and 2**32 - 1.
+        """
+
+    def add(self, member: str, weight: int = 1) -> None:
+        """Add ``member`` with ``vnodes * weight`` points; re-adding replaces the weight.
+
+        Raises:
+            ValueError: if ``weight`` < 1, or the ring would exceed 2**24 points.
+        """
+
+    def remove(self, member: str) -> bool:
+        """Remove ``member``; return True if it was present."""
+
+    def get(self, key: str | bytes) -> str | None:
+        """Member owning ``key`` (str is hashed as UTF-8), or None when the ring is empty.
+
+        Raises:
+            TypeError: if ``key`` is neither str nor bytes.
+        """
+
+    def members(self) -> list[str]:
+        """Current members, sorted."""
+
+    def __len__(self) -> int:
+        """Number of members."""
+
+@final
+class RoundRobin:
+    """Lock-free round robin over n slots (atomic counter)."""
+
+    def __init__(self, n: int) -> None:
+        """Cycle over ``0..n-1``.
+
+        Raises:
+            ValueError: if ``n`` < 1.
+        """
+
+    def next(self) -> int:
+        """Next slot index in ``0..n-1``, cycling."""
+
+    def resize(self, n: int) -> None:
+        """Change the slot count; the counter keeps running.
+
+        Raises:
+            ValueError: if ``n`` < 1.
+        """
+
+@final
+class WeightedRandom:
+    """Random index with probability proportional to its weight."""
+
+    def __init__(self, weights: list[int], seed: int | None = None) -> None:
+        """Zero weights are allowed and never picked; a seed makes single-threaded
+        sequences reproducible.
+
+        Raises:
+            ValueError: if ``weights`` is empty, has a negative entry, or sums to 0.
+        """
+
+    def pick(self) -> int:
+        """Index into ``weights``, chosen with probability weight / sum(weights)."""
+
+@final
+class LeastConnections:
+    """Power-of-two-choices over in-flight counters."""
+
+    def __init__(self, n: int, seed: int | None = None) -> None:
+        """Track ``n`` slots, all starting with zero requests in flight.
+
+        Raises:
+            ValueError: if ``n`` < 1.
+        """
+
+    def acquire(self) -> int:
+        """Sample two distinct slots, take the one with fewer in flight (the first
+        sampled on a tie), increment it and return its index. With n == 1, 0.
+        """
+
+    def acquire_among(self, allowed: list[int]) -> int:
+        """Like :meth:`acquire` but choosing only among ``allowed`` indices
+        (e.g. the healthy replicas).
+
+        Raises:
+            ValueError: if ``allowed`` is empty.
+            IndexError: if an index is outside ``0..n-1``.
+        """
+
+    def release(self, index: int) -> None:
+        """Decrement slot ``index``, saturating at 0.
+
+        Raises:
+            IndexError: if ``index`` is outside ``0..n-1``.
+        """
+
+    def in_flight(self, index: int) -> int:
+        """Requests currently in flight on slot ``index``.
+
+        Raises:
+            IndexError: if ``index`` is outside ``0..n-1``.
+        """
+
+    def __len__(self) -> int:
+        """Number of slots."""
+
+@final
+class CircuitBreaker:
+    """Per-backend circuit breaker driven by a monotonic clock.
+
+    closed → open after ``failure_threshold`` failures within a rolling ``window``
+    seconds; open → half_open after ``cooldown`` seconds; half_open admits at most
+    ``half_open_probes`` concurrent probes; ``success_threshold`` consecutive probe
+    successes → closed (failure history cleared), any probe failure → open
+    (cool-down restarts). Failures reported while open are ignored.
+    """
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        window: float = 30.0,
+        cooldown: float = 10.0,
+        half_open_probes: int = 1,
+        success_threshold: int = 1,
+    ) -> None:
+        """Create a closed breaker.
+
+        Raises:
+            ValueError: if a count is < 1, ``window`` <= 0, ``cooldown`` < 0,
+                or a duration is not finite.
+        """
+
+    def allow(self) -> bool:
+        """Whether a call may proceed now.
+
+        Moves open → half_open once the cool-down has elapsed; in half_open a True
+        answer takes one probe slot, freed by the matching record_success/failure.
+        """
+
+    def record_success(self) -> None:
+        """Report a successful call; in half_open it counts toward closing."""
+
+    def record_failure(self) -> None:
+        """Report a failed call; may open (closed) or re-open (half_open) the breaker."""
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half_open"``.
+
+        Reads as ``"half_open"`` as soon as the cool-down has elapsed, even before
+        the next :meth:`allow`.
+        """
+
+    def failures(self) -> int:
+        """Failures recorded while closed that are still inside the window."""
+
+    def reset(self) -> None:
+        """Force the breaker closed and forget all failures."""
+
+@final
+class FrameReader:
+    """Splits a byte stream of newline-delimited JSON-RPC messages into frames."""
+
+    def __init__(self, max_frame: int = 67108864) -> None:
+        """``max_frame`` bounds a line's length in bytes, excluding its newline.
+
+        Raises:
+            ValueError: if ``max_frame`` < 1.
+        """
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Append ``data`` and return the frames it completed.
+
+        Frames exclude the trailing ``\\n`` and an optional ``\\r`` before it;
+        empty and whitespace-only lines are skipped. The incomplete tail stays
+        buffered for the next call.
+
+        Raises:
+            ValueError: if a line grows beyond ``max_frame``. That line is discarded
+                up to its newline and the reader stays usable; the other frames
+                completed by this call are not lost but returned by the next
+                ``feed`` (``feed(b"")`` works).
+        """
+
+    def pending(self) -> int:
+        """Buffered bytes not yet a frame."""
+
+def frame_info(frame: bytes) -> tuple[int | str | None, str | None]:
+    """(id, method) of a JSON-RPC message without a full parse.
+
+    Scans only the top-level keys of the object, skipping nested values and
+    strings structurally, so an ``"id"`` or ``"method"`` inside params or inside
+    a string never matches. ``id`` is an int for a JSON integer (any size), a str
+    for a JSON string (escapes decoded), None if absent or null. ``method`` is a
+    str, or None if absent or null. Duplicate keys: the last one wins, as in
+    :mod:`json`. Nested values are checked for balanced brackets and terminated
+    strings only; their contents are not validated.
+
+    Raises:
+        ValueError: if the frame is not a JSON object (garbage, array, truncated,
+            trailing data), ``id`` is a float, bool, array or object, ``method``
+            is neither a string nor null, or a decoded string is invalid
+            (bad escape, lone surrogate, raw control character, invalid UTF-8).
+    """
+
+def rewrite_id(frame: bytes, new_id: int | str) -> bytes:
+    """Return ``frame`` with the value of its top-level ``"id"`` replaced by ``new_id``.
+
+    ``new_id`` is JSON-encoded: ints as numbers, strs as JSON strings with quotes,
+    backslashes and control characters escaped (non-ASCII stays UTF-8). Every
+    other byte, whitespace included, is unchanged. If the object has duplicate
+    top-level ids, all of them are replaced.
+
+    Raises:
+        ValueError: if the frame is not a JSON object or has no top-level ``"id"``.
+        TypeError: if ``new_id`` is not an int or str (bool is rejected).
+    """
+
+def split_response(frame: bytes) -> tuple[int | str | None, str | None, bool]:
+    """Like :func:`frame_info` plus a flag that is True when the object has a
+    top-level ``"result"`` or ``"error"`` key (it is a response). One scan.
+
+    Raises:
+        ValueError: as :func:`frame_info`.
+    """
