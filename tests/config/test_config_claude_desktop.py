@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from only1mcp.config import Config, HttpServerConfig, StdioServerConfig, load_config, parse_config
 from only1mcp.errors import ConfigError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from only1mcp.config import EXTENSIONS, Config, HttpServerConfig, StdioServerConfig, load_config
 from only1mcp.errors import ConfigError
 

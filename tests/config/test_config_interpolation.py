@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+
 from only1mcp.config import Config, StdioServerConfig, load_config, parse_config
 from only1mcp.errors import ConfigError
 

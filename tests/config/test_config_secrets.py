@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from only1mcp.config import Config, load_config, parse_config, redacted
 from only1mcp.errors import ConfigError
 

@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from only1mcp.config import (
     Config,
     FrontConfig,
@@ -15,7 +17,6 @@ from only1mcp.config import (
     parse_config,
 )
 from only1mcp.errors import ConfigError
-from pydantic import ValidationError
 
 
 def load(tmp_path: Path, text: str) -> Config:
