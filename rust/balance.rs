@@ -320,13 +320,23 @@ impl LeastConnections {
     }
 }
 
+/// One counter per slot is allocated up front; a typo'd replica count must
+/// fail as a ValueError rather than abort the process on allocation.
+const MAX_SLOTS: usize = 1 << 20;
+
 #[pymethods]
 impl LeastConnections {
     #[new]
     #[pyo3(signature = (n, seed = None))]
     fn py_new(n: i64, seed: Option<i128>) -> PyResult<Self> {
+        let n = count_from_py(n, "n")?;
+        if n > MAX_SLOTS {
+            return Err(PyValueError::new_err(format!(
+                "n must be <= {MAX_SLOTS}, got {n}"
+            )));
+        }
         Ok(LeastConnections {
-            core: LeastConnectionsCore::new(count_from_py(n, "n")?, seed_from_py(seed)),
+            core: LeastConnectionsCore::new(n, seed_from_py(seed)),
         })
     }
 

@@ -12,15 +12,13 @@ use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
-use memchr::{memchr, memchr2, memchr_iter};
+use memchr::{memchr, memchr_iter};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString};
 
-pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
-
-/// Matches orjson's recursion limit, so anything we accept a real parser
-/// downstream will also accept.
+/// Nesting limit counting the top-level object, equal to orjson's, so that
+/// depth alone never makes us accept what the parser downstream rejects.
 const MAX_DEPTH: usize = 1024;
 
 // ------------------------------------------------------------------ splitting
@@ -185,7 +183,7 @@ pub struct FrameReader {
 #[pymethods]
 impl FrameReader {
     #[new]
-    #[pyo3(signature = (max_frame = DEFAULT_MAX_FRAME as i64))]
+    #[pyo3(signature = (max_frame = 67_108_864))]
     fn py_new(max_frame: i64) -> PyResult<Self> {
         match usize::try_from(max_frame) {
             Ok(m) if m >= 1 => Ok(FrameReader {
@@ -265,17 +263,38 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Keys, ids and method names are short, and for them a plain loop beats
+/// memchr's per-call setup.
+const SHORT_STRING: usize = 32;
+
 /// `i` is at the opening quote; returns the index just past the closing one.
+///
+/// Past the short prefix it jumps from quote to quote and decides by the
+/// parity of the backslash run in front of each one, instead of stopping at
+/// every backslash: tool output is full of escapes, and this keeps long
+/// strings at memchr speed.
 fn skip_string(b: &[u8], i: usize) -> Result<usize, ScanError> {
     let mut j = i + 1;
-    loop {
-        match memchr2(b'"', b'\\', &b[j.min(b.len())..]) {
-            None => return err("unterminated string", i),
-            Some(off) if b[j + off] == b'"' => return Ok(j + off + 1),
-            // Skip the escaped byte too, so `\"` and `\\` do not end the string.
-            Some(off) => j += off + 2,
+    let short_end = b.len().min(j + SHORT_STRING);
+    while j < short_end {
+        match b[j] {
+            b'"' => return Ok(j + 1),
+            b'\\' => j += 2,
+            _ => j += 1,
         }
     }
+    while let Some(off) = memchr(b'"', &b[j.min(b.len())..]) {
+        let q = j + off;
+        let mut k = q;
+        while k > i + 1 && b[k - 1] == b'\\' {
+            k -= 1;
+        }
+        if (q - k).is_multiple_of(2) {
+            return Ok(q + 1);
+        }
+        j = q + 1;
+    }
+    err("unterminated string", i)
 }
 
 /// One bit per open container (1 = object), without heap allocation.
@@ -286,7 +305,7 @@ struct BitStack {
 
 impl BitStack {
     fn push(&mut self, is_object: bool, pos: usize) -> Result<(), ScanError> {
-        if self.len == MAX_DEPTH {
+        if self.len + 1 >= MAX_DEPTH {
             return err("nesting too deep", pos);
         }
         let (w, bit) = (self.len / 64, self.len % 64);
@@ -430,6 +449,15 @@ fn hex4(b: &[u8], i: usize) -> Result<u32, ScanError> {
 /// holds no escapes, which is the common case for ids and method names.
 pub fn decode_string(lit: &[u8], base: usize) -> Result<Cow<'_, str>, ScanError> {
     let inner = &lit[1..lit.len() - 1];
+    if inner
+        .iter()
+        .all(|&c| (0x20..0x80).contains(&c) && c != b'\\')
+    {
+        // Printable ASCII without escapes: one pass for the common case.
+        return Ok(Cow::Borrowed(
+            std::str::from_utf8(inner).expect("checked ASCII"),
+        ));
+    }
     if let Some(p) = inner.iter().position(|&c| c < 0x20) {
         return err("control character in string", base + 1 + p);
     }
@@ -576,7 +604,7 @@ fn decode_id(b: &[u8], span: Range<usize>) -> Result<Option<IdValue<'_>>, ScanEr
         b'"' => Ok(Some(IdValue::Str(decode_string(raw, span.start)?))),
         b'n' => Ok(None),
         b'-' | b'0'..=b'9' => {
-            if !skip_number(b, span.start)?.1 {
+            if raw.iter().any(|&c| matches!(c, b'.' | b'e' | b'E')) {
                 return err("id must be an integer, not a float", span.start);
             }
             let digits = std::str::from_utf8(raw).expect("validated ASCII number");
@@ -699,6 +727,24 @@ pub fn spliced_len(b: &[u8], spans: &[Range<usize>], new_id: &[u8]) -> usize {
 
 // ------------------------------------------------------------------ Python glue
 
+/// Scanning a multi-megabyte tool result takes milliseconds; other Python
+/// threads should not stall behind it. `bytes` is immutable and the caller
+/// holds a reference, so reading it without the GIL is sound. Small frames
+/// keep the GIL: releasing it costs more than the scan.
+const RELEASE_GIL_ABOVE: usize = 1 << 20;
+
+fn without_gil_if_large<'a, T: Send>(
+    py: Python<'_>,
+    frame: &'a [u8],
+    scan: impl FnOnce(&'a [u8]) -> T + Send,
+) -> T {
+    if frame.len() > RELEASE_GIL_ABOVE {
+        py.allow_threads(|| scan(frame))
+    } else {
+        scan(frame)
+    }
+}
+
 fn value_error(e: ScanError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
@@ -716,22 +762,30 @@ type PyId<'py> = Option<Bound<'py, PyAny>>;
 type PyMethod<'py> = Option<Bound<'py, PyString>>;
 
 /// (id, method) of a JSON-RPC message without a full parse.
+///
+/// Scans only the top-level keys of the object, skipping nested values and strings,
+/// so an "id" or "method" inside params or inside a string never matches. id is an
+/// int for a JSON integer, a str for a JSON string (escapes decoded), None if absent
+/// or null; method is a str or None. Duplicate keys: the last wins.
+/// Raises ValueError if the frame is not a JSON object, the id is a float, bool,
+/// array or object, or the method is neither a string nor null.
 #[pyfunction]
 pub fn frame_info<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<(PyId<'py>, PyMethod<'py>)> {
-    let info = inspect(frame).map_err(value_error)?;
+    let info = without_gil_if_large(py, frame, inspect).map_err(value_error)?;
     Ok((
         id_to_py(py, info.id)?,
         info.method.map(|m| PyString::new(py, &m)),
     ))
 }
 
-/// Like frame_info plus a flag: True when the object has a top-level "result" or "error" key.
+/// Like frame_info plus a flag: True when the object has a top-level "result" or
+/// "error" key (it is a response). One scan.
 #[pyfunction]
 pub fn split_response<'py>(
     py: Python<'py>,
     frame: &[u8],
 ) -> PyResult<(PyId<'py>, PyMethod<'py>, bool)> {
-    let info = inspect(frame).map_err(value_error)?;
+    let info = without_gil_if_large(py, frame, inspect).map_err(value_error)?;
     Ok((
         id_to_py(py, info.id)?,
         info.method.map(|m| PyString::new(py, &m)),
@@ -740,6 +794,11 @@ pub fn split_response<'py>(
 }
 
 /// Return the frame with the value of its top-level "id" replaced by new_id.
+///
+/// new_id is JSON-encoded (ints as numbers, strs as JSON strings; non-ASCII stays
+/// UTF-8); every other byte is unchanged. Duplicate top-level ids are all replaced.
+/// Raises ValueError if the frame is not a JSON object or has no top-level "id",
+/// TypeError if new_id is not an int or str.
 #[pyfunction]
 pub fn rewrite_id<'py>(
     py: Python<'py>,
@@ -761,7 +820,7 @@ pub fn rewrite_id<'py>(
             new_id.get_type().name()?
         )));
     }
-    let spans = id_spans(frame).map_err(value_error)?;
+    let spans = without_gil_if_large(py, frame, id_spans).map_err(value_error)?;
     let len = spliced_len(frame, &spans, &encoded);
     PyBytes::new_with(py, len, |out| {
         splice(frame, &spans, &encoded, out);
@@ -772,6 +831,8 @@ pub fn rewrite_id<'py>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 
     fn feed_all(s: &mut FrameSplitter, data: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
@@ -879,6 +940,14 @@ mod tests {
         assert!(!i.is_response);
 
         assert!(info(r#"{"id":null,"error":{}}"#).is_response);
+        // Backslash runs in front of quotes: even runs end the string.
+        assert_eq!(info(r#"{"s":"\\","id":1}"#).id, Some(IdValue::Int(1)));
+        assert_eq!(info(r#"{"s":"\\\"","id":2}"#).id, Some(IdValue::Int(2)));
+        assert_eq!(
+            info(r#"{"s":["\\\\"],"\\":"\"","id":3}"#).id,
+            Some(IdValue::Int(3))
+        );
+        assert!(inspect(br#"{"s":"\"}"#).is_err());
         assert_eq!(
             info("{}"),
             FrameInfo {

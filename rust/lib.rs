@@ -1,6 +1,3 @@
-//! Hot-path primitives for Only1MCP: consistent hashing, load balancing,
-//! circuit breaking and newline-delimited JSON-RPC framing.
-
 mod balance;
 mod breaker;
 mod frame;

@@ -8,8 +8,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-pub const DEFAULT_VNODES: u32 = 150;
-
 /// Upper bound on points in the ring: past this a misconfigured weight would
 /// make every `add` allocate gigabytes instead of failing loudly.
 const MAX_POINTS: u64 = 1 << 24;
@@ -145,7 +143,7 @@ fn positive_u32(value: i64, what: &str) -> PyResult<u32> {
 #[pymethods]
 impl HashRing {
     #[new]
-    #[pyo3(signature = (vnodes = i64::from(DEFAULT_VNODES)))]
+    #[pyo3(signature = (vnodes = 150))]
     fn py_new(vnodes: i64) -> PyResult<Self> {
         let ring = Ring::new(positive_u32(vnodes, "vnodes")?)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -213,6 +211,8 @@ impl HashRing {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    const DEFAULT_VNODES: u32 = 150;
 
     fn keys(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("session-{i}")).collect()

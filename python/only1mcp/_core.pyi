@@ -103,7 +103,7 @@ class LeastConnections:
         """Track ``n`` slots, all starting with zero requests in flight.
 
         Raises:
-            ValueError: if ``n`` < 1.
+            ValueError: if ``n`` < 1 or ``n`` > 2**20.
         """
 
     def acquire(self) -> int:

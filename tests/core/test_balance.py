@@ -106,7 +106,7 @@ def test_weighted_huge_weights() -> None:
 # ---------------------------------------------------------- LeastConnections
 
 
-@pytest.mark.parametrize("n", [0, -3])
+@pytest.mark.parametrize("n", [0, -3, 2**21])
 def test_least_connections_rejects_bad_n(n: int) -> None:
     with pytest.raises(ValueError):
         LeastConnections(n)

@@ -117,7 +117,9 @@ def test_half_open_probe_failure_reopens_and_restarts_cooldown() -> None:
 
 
 def test_probe_limit_and_success_threshold() -> None:
-    cb = CircuitBreaker(failure_threshold=1, cooldown=SHORT, half_open_probes=2, success_threshold=3)
+    cb = CircuitBreaker(
+        failure_threshold=1, cooldown=SHORT, half_open_probes=2, success_threshold=3
+    )
     cb.record_failure()
     time.sleep(PAST_SHORT)
     assert [cb.allow() for _ in range(3)] == [True, True, False]
@@ -181,9 +183,7 @@ class BreakerModel(RuleBasedStateMachine):
         self.state = "closed"
         self.fails = self.in_probe = self.successes = 0
 
-    @initialize(
-        threshold=st.integers(1, 4), probes=st.integers(1, 3), successes=st.integers(1, 3)
-    )
+    @initialize(threshold=st.integers(1, 4), probes=st.integers(1, 3), successes=st.integers(1, 3))
     def setup(self, threshold: int, probes: int, successes: int) -> None:
         self.threshold, self.probes, self.successes_needed = threshold, probes, successes
         self.cb = CircuitBreaker(

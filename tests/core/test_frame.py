@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +57,9 @@ def messages(draw: st.DrawFn) -> dict[str, Json]:
         if draw(st.booleans()):
             items.append((key, draw(strategy)))
     noise = draw(
-        st.dictionaries(st.text(max_size=8).filter(lambda k: k not in SPECIAL), json_values, max_size=3)
+        st.dictionaries(
+            st.text(max_size=8).filter(lambda k: k not in SPECIAL), json_values, max_size=3
+        )
     )
     items.extend(noise.items())
     return dict(draw(st.permutations(items)))
@@ -156,7 +160,7 @@ def test_chunking_yields_the_encoded_frames(
     r = FrameReader()
     got: list[bytes] = []
     points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         got.extend(r.feed(stream[a:b]))
     assert got == frames
     assert r.pending() == 0
@@ -180,7 +184,7 @@ def test_arbitrary_bytes_chunked_equals_single_feed(
         return out, errors
 
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    chunked, chunked_errors = run([data[a:b] for a, b in zip(points, points[1:], strict=False)])
+    chunked, chunked_errors = run([data[a:b] for a, b in itertools.pairwise(points)])
     whole, whole_errors = run([data])
     assert chunked == whole
     assert (chunked_errors > 0) == (whole_errors > 0)
@@ -195,7 +199,9 @@ def test_arbitrary_bytes_chunked_equals_single_feed(
 
 
 def test_many_frames_in_one_chunk() -> None:
-    frames = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "ping"}).encode() for i in range(5000)]
+    frames = [
+        json.dumps({"jsonrpc": "2.0", "id": i, "method": "ping"}).encode() for i in range(5000)
+    ]
     r = FrameReader()
     assert r.feed(b"\n".join(frames) + b"\n") == frames
 
@@ -276,16 +282,14 @@ def test_non_objects_are_rejected(value: Json) -> None:
 
 @given(st.binary(max_size=200))
 def test_garbage_raises_only_value_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         frame_info(data)
-    except ValueError:
-        pass
 
 
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [
-        (b'{"id":"a\\"b\\\\c"}', ("a\"b\\c", None)),
+        (b'{"id":"a\\"b\\\\c"}', ('a"b\\c', None)),
         (b'{"id":"\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t"}', ("é😀/\b\f\n\r\t", None)),
         ('{"id":"é😀","method":"ü"}'.encode(), ("é😀", "ü")),
         (b'{"id":-9223372036854775808}', (-(2**63), None)),
@@ -295,10 +299,16 @@ def test_garbage_raises_only_value_error(data: bytes) -> None:
         (b'{"id":null,"method":null}', (None, None)),
         (b'{"\\u0069d":7,"m\\u0065thod":"x"}', (7, "x")),
         (b'{"id":1,"id":2}', (2, None)),
-        (b'{"params":{"id":1,"method":"no"},"s":"\\"id\\":9","method":"tools/call"}', (None, "tools/call")),
+        (
+            b'{"params":{"id":1,"method":"no"},"s":"\\"id\\":9","method":"tools/call"}',
+            (None, "tools/call"),
+        ),
         (b'{"result":{"content":[{"text":"}]\\"{["}]},"id":5}', (5, None)),
         (b' \t\r\n{ "id" : 3 , "method" : "m" } \r\n', (3, "m")),
         (b"{}", (None, None)),
+        (b'{"s":"\\\\","id":1}', (1, None)),
+        (b'{"s":"\\\\\\"","id":2}', (2, None)),
+        (b'{"s":["\\\\\\\\"],"id":3,"k\\\\":"\\""}', (3, None)),
     ],
 )
 def test_frame_info_examples(frame: bytes, expected: tuple[int | str | None, str | None]) -> None:
@@ -342,7 +352,7 @@ def test_frame_info_examples(frame: bytes, expected: tuple[int | str | None, str
         b'{"a":[1}',
         b'{"a":{]}',
         b'{"a":"unterminated}',
-        b'{id:1}',
+        b"{id:1}",
         b"{'id':1}",
         b'{"a":' + b"[" * 2000 + b"]" * 2000 + b"}",
     ],
@@ -354,6 +364,22 @@ def test_invalid_frames_raise_value_error(frame: bytes) -> None:
         split_response(frame)
 
 
+@pytest.mark.parametrize(("depth", "ok"), [(1023, True), (1024, False)])
+def test_nesting_limit_matches_orjson(depth: int, ok: bool) -> None:
+    frame = b'{"a":' + b"[" * depth + b"]" * depth + b',"id":1}'
+    if orjson is not None:
+        if ok:
+            orjson.loads(frame)
+        else:
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(frame)
+    if ok:
+        assert frame_info(frame) == (1, None)
+    else:
+        with pytest.raises(ValueError):
+            frame_info(frame)
+
+
 def test_split_response_flags() -> None:
     assert split_response(b'{"jsonrpc":"2.0","id":1,"result":{}}') == (1, None, True)
     assert split_response(b'{"jsonrpc":"2.0","id":"x","error":{"code":1}}') == ("x", None, True)
@@ -362,12 +388,23 @@ def test_split_response_flags() -> None:
 
 
 def test_id_after_huge_result() -> None:
-    blob = "x\\\"y" * 250_000
-    frame = ('{"jsonrpc":"2.0","result":{"text":"%s","id":0},"id":42}' % blob).encode()
+    # Over 1 MiB, so the scan runs with the GIL released.
+    blob = 'x\\"y' * 300_000
+    frame = b'{"jsonrpc":"2.0","result":{"text":"' + blob.encode() + b'","id":0},"id":42}'
+    assert len(frame) > 2**20
     assert split_response(frame) == (42, None, True)
     out = rewrite_id(frame, "c-1")
     assert out.endswith(b'"id":"c-1"}')
     assert len(out) == len(frame) + 3
+
+    def work(i: int) -> tuple[int | str | None, str | None]:
+        assert json.loads(rewrite_id(frame, i))["id"] == i
+        return frame_info(frame)
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(work, range(8))) == [(42, None)] * 8
+    with pytest.raises(ValueError):
+        frame_info(frame[:-1])
 
 
 @pytest.mark.parametrize(

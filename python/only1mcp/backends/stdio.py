@@ -116,7 +116,7 @@ class StdioBackend(Backend):
             frames = self._reader.feed(data)
         except ValueError as exc:
             log.warning("server %r sent an oversized frame: %s", self.name, exc)
-            return
+            frames = self._reader.feed(b"")
         for frame in frames:
             self._dispatch(frame)
 

@@ -12,7 +12,7 @@ import logging
 import sys
 
 from only1mcp._core import FrameReader
-from only1mcp.errors import RpcError
+from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
@@ -30,10 +30,9 @@ class _StdinProtocol(asyncio.Protocol):
         try:
             frames = self.reader.feed(data)
         except ValueError as exc:
-            self.front.write(
-                jsonrpc.error(None, RpcError(f"Message too large: {exc}", code=-32600))
-            )
-            return
+            self.front.write(jsonrpc.error(None, InvalidRequest(f"Message too large: {exc}")))
+            # The reader kept the complete frames that followed the oversized one.
+            frames = self.reader.feed(b"")
         for frame in frames:
             self.front.on_frame(frame)
 
