@@ -75,9 +75,7 @@ def start(
     port: Annotated[int | None, typer.Option(help="Port to bind (default from config).")] = None,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (Streamable HTTP)."""
-    import uvicorn
-
-    from only1mcp.front.http import HttpApp
+    from only1mcp.front.http import serve_http
     from only1mcp.front.origin import OriginPolicy
     from only1mcp.gateway import Gateway
 
@@ -90,17 +88,8 @@ def start(
         )
         raise typer.Exit(2)
     _setup_logging(cfg.log_level)
-    gateway = Gateway(cfg)
-    asgi = HttpApp(gateway, OriginPolicy(cfg.front.allowed_origins, bind))
-    uvicorn.run(
-        asgi,
-        host=bind,
-        port=cfg.front.port if port is None else port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
+    policy = OriginPolicy(cfg.front.allowed_origins, bind)
+    serve_http(Gateway(cfg), policy, bind, cfg.front.port if port is None else port)
 
 
 @app.command()

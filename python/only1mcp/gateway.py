@@ -62,6 +62,7 @@ class Gateway:
                 catalog.set_error(backend.name, exc.message)
 
     async def stop(self) -> None:
+        self.sessions.close_all()
         await asyncio.gather(*(b.close() for b in self.backends.values()))
 
     def failures(self) -> dict[str, str]:

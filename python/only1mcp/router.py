@@ -15,7 +15,7 @@ import orjson
 
 from only1mcp import __version__
 from only1mcp._core import rewrite_id
-from only1mcp.backends import Backend, BackendState
+from only1mcp.backends import Backend
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
@@ -46,6 +46,8 @@ class Router:
 
     async def handle(self, session: Session, msg: JsonObject) -> bytes | None:
         """Answer one validated message; None for notifications and responses."""
+        if not self.gateway.ready.is_set():
+            await self.gateway.ready.wait()  # the catalog is empty until every server started
         method = msg.get("method")
         if method is None:
             return None  # a response to a server→client request; nothing is pending yet
@@ -68,7 +70,6 @@ class Router:
         session.client_capabilities = caps if isinstance(caps, dict) else {}
         info = params.get("clientInfo")
         session.client_info = info if isinstance(info, dict) else {}
-        await self.gateway.ready.wait()
         result = {
             "protocolVersion": session.protocol_version,
             "capabilities": self._capabilities(),
@@ -122,14 +123,12 @@ class Router:
         method: str,
         params: JsonObject,
     ) -> bytes:
-        if backend.state is not BackendState.READY:
-            raise backend.down_error()
         local_id = backend.next_id()
         frame = orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": params})
         key = (session.id, client_id)
         self._inflight[key] = (backend, local_id)
         try:
-            return await backend.send_request(frame, local_id, method, backend.timeout)
+            return await backend.forward(frame, local_id, method)
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise

@@ -161,8 +161,8 @@ class ProcessTracker:
                 info = ProcInfo(child.pid, child.create_time(), " ".join(child.cmdline()))
             except psutil.Error:
                 continue
-            with self._lock:
-                self._seen.setdefault((info.pid, info.create_time), info)
+            with self._lock:  # the latest cmdline wins: a fork is seen before its exec
+                self._seen[(info.pid, info.create_time)] = info
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

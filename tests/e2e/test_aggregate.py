@@ -6,6 +6,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -153,7 +154,7 @@ async def test_concurrent_calls_are_multiplexed_and_matched(front: Front) -> Non
     """Ten calls in flight at once over two backends: each gets its own answer, in parallel."""
     results: dict[str, tuple[bool, str]] = {}
 
-    async def call(name: str, arguments: dict[str, object], key: str) -> None:
+    async def call(name: str, arguments: dict[str, Any], key: str) -> None:
         results[key] = await call_outcome(client, name, arguments)
 
     async with front.client() as client:

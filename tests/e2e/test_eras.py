@@ -1,7 +1,8 @@
-"""Both protocol eras through both fronts: the 2025 handshake and stateless 2026-07-28.
+"""Client negotiation modes through both fronts.
 
 The other e2e tests pin the handshake era (``mode="legacy"``); these let the SDK negotiate
-(``"auto"`` probes ``server/discover`` first) or pin 2026-07-28 outright.
+(``"auto"`` probes ``server/discover`` first and falls back to ``initialize``). The stateless
+2026-07-28 era (pinned mode, discover answered) arrives with its own issue and tests.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from .conftest import Front, list_all_tools, text_of
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["legacy", "auto", *MODERN_PROTOCOL_VERSIONS]
+MODES = ["legacy", "auto"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -23,8 +24,6 @@ async def test_list_and_call_in_each_era(front: Front, mode: str) -> None:
     async with front.client(mode=mode) as client:
         if mode == "legacy":
             assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
-        elif mode != "auto":
-            assert client.protocol_version == mode
         with anyio.fail_after(30):
             tools, _ = await list_all_tools(client)
             names = {tool.name for tool in tools}
@@ -38,8 +37,3 @@ async def test_list_and_call_in_each_era(front: Front, mode: str) -> None:
                 await client.call_tool("fx__missing_tool", {})
             assert "fx__missing_tool" in caught.value.message
 
-
-async def test_auto_mode_negotiates_the_newest_era(front: Front) -> None:
-    """PROTOCOL.md: the front serves both eras, so a 2026-capable client lands on 2026-07-28."""
-    async with front.client(mode="auto") as client:
-        assert client.protocol_version == MODERN_PROTOCOL_VERSIONS[-1]

@@ -20,6 +20,7 @@ from .conftest import (
     call_outcome,
     fx_stdio_server,
     list_all_tools,
+    open_front,
     standard_servers,
     write_config,
 )
@@ -40,8 +41,11 @@ def fx_and_web(tmp_path: Path, web_server: str) -> Path:
 
 
 def tracker_of(front: Front) -> ProcessTracker:
-    tracker = front.http.tracker if front.http else front.last_stdio and front.last_stdio.tracker
-    assert tracker is not None
+    if front.http is not None:
+        tracker = front.http.tracker
+    else:
+        assert front.last_stdio is not None and front.last_stdio.tracker is not None
+        tracker = front.last_stdio.tracker
     tracker.snapshot()
     return tracker
 
@@ -180,5 +184,32 @@ async def test_shutdown_leaves_no_child_process(
         # Leaving the client closed stdin; the harness checked a clean exit and no leftovers.
         assert front.last_stdio is not None and front.last_stdio.returncode is not None
         assert is_dead(front.last_stdio.pid)
+    for info in seen:
+        assert not info.alive(), f"left running: {info}"
+
+
+async def test_stdio_front_sigterm_stops_every_backend(tmp_path: Path, git_repo: Path) -> None:
+    config = write_config(
+        tmp_path / "sigterm.yaml",
+        {
+            "fx": fx_stdio_server(),
+            "time": standard_servers(git_repo, "http://127.0.0.1:9/mcp")["time"],
+        },
+    )
+    with open_front("stdio", config, tmp_path / "front") as front:
+        async with front.client() as client:
+            with anyio.fail_after(30):
+                tools, _ = await list_all_tools(client)
+            assert {"fx__echo", "time__get_current_time"} <= {tool.name for tool in tools}
+            assert front.last_stdio is not None
+            root = front.last_stdio.pid
+            seen = tracker_of(front).seen
+            assert len(seen) >= 2, seen
+            os.kill(root, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while not is_dead(root):
+                assert time.monotonic() < deadline, "only1mcp stdio ignored SIGTERM for 15s"
+                await anyio.sleep(0.05)
+    # Leaving the client: the harness found the process gone and checked for leftovers.
     for info in seen:
         assert not info.alive(), f"left running: {info}"

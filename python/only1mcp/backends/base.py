@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from only1mcp._core import CircuitBreaker
 from only1mcp.errors import BackendError, BackendTimeout
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
@@ -59,6 +60,8 @@ class Backend(ABC):
         self._up_since = 0.0
         self._restart_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        # Transport failures and timeouts (not the server's own error answers) trip it.
+        self.breaker = CircuitBreaker(failure_threshold=5, window=30.0, cooldown=5.0)
 
     @property
     def capabilities(self) -> JsonObject:
@@ -91,6 +94,7 @@ class Backend(ABC):
         self.state = BackendState.READY
         self.last_error = ""
         self._up_since = time.monotonic()
+        self.breaker.reset()  # a fresh connection owes nothing to the old one's failures
         if self.on_ready:
             await self.on_ready(self)
 
@@ -160,6 +164,25 @@ class Backend(ABC):
             self.restarts += 1
             log.info("server %r is back", self.name)
             return
+
+    async def forward(self, frame: bytes, req_id: int, method: str) -> bytes:
+        """Relay a client's request frame, guarded by this server's state and breaker."""
+        if self.state is not BackendState.READY:
+            raise self.down_error()
+        if not self.breaker.allow():
+            raise BackendError(
+                f"server {self.name!r} is unavailable: circuit open after repeated failures"
+            )
+        try:
+            answer = await self.send_request(frame, req_id, method, self.timeout)
+        except BackendError:
+            self.breaker.record_failure()
+            raise
+        except BaseException:
+            self.breaker.record_success()  # cancelled by the client: frees a probe slot
+            raise
+        self.breaker.record_success()
+        return answer
 
     async def request(
         self, method: str, params: JsonObject | None = None, timeout: float | None = None

@@ -73,6 +73,7 @@ class StdioBackend(Backend):
         self._reader = FrameReader()
         self._stderr_buf = b""
         self._exited = asyncio.Event()
+        self._pending = {}
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: _Pipes(self),
@@ -100,12 +101,13 @@ class StdioBackend(Backend):
         if stdin is None or stdin.is_closing():
             raise self.down_error()
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = future
+        pending = self._pending
+        pending[req_id] = future
         try:
             stdin.write(frame + b"\n")
             return await self.wait_response(future, timeout, method)
         finally:
-            self._pending.pop(req_id, None)
+            pending.pop(req_id, None)
 
     async def notify(self, frame: bytes) -> None:
         if self._stdin is not None and not self._stdin.is_closing():
@@ -151,15 +153,25 @@ class StdioBackend(Backend):
             self.mark_down(f"process exited with code {code}")
             log.warning("server %r exited with code %s", self.name, code)
         self._stdin = None
-        asyncio.get_running_loop().call_later(EXIT_DRAIN, self._fail_pending)
+        # The same generation's pending requests: a restart gets a fresh table.
+        loop = asyncio.get_running_loop()
+        loop.call_later(EXIT_DRAIN, self._after_exit, self._transport, self._pending)
         self.schedule_restart()
 
-    def _fail_pending(self) -> None:
+    def _after_exit(
+        self, transport: asyncio.SubprocessTransport, pending: dict[int, asyncio.Future[bytes]]
+    ) -> None:
+        self._fail(pending)
+        transport.close()
+        if self._transport is transport:
+            self._transport = None
+
+    def _fail(self, pending: dict[int, asyncio.Future[bytes]]) -> None:
         error = self.down_error()
-        for future in self._pending.values():
+        for future in pending.values():
             if not future.done():
                 future.set_exception(error)
-        self._pending.clear()
+        pending.clear()
 
     async def disconnect(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL the child's whole process group."""
@@ -181,7 +193,7 @@ class StdioBackend(Backend):
         transport.close()
         self._transport = None
         self._stdin = None
-        self._fail_pending()
+        self._fail(self._pending)
 
     def describe(self) -> dict[str, Any]:
         return {"pid": self.pid, "restarts": self.restarts, "stderr": list(self.stderr_tail)}

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
+from types import FrameType
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -119,14 +122,8 @@ class McpEndpoint:
             return
         session = self._session(headers)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
-        try:
-            async for chunk in _sse_events(session):
-                if disconnected.done():
-                    break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finally:
-            disconnected.cancel()
+        async for chunk in _sse_events(session, receive):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -136,14 +133,28 @@ class McpEndpoint:
         await _respond(send, 200, b"", [])
 
 
-async def _sse_events(session: Session) -> AsyncIterator[bytes]:
-    while True:
-        try:
-            frame = await asyncio.wait_for(session.outbound.get(), KEEPALIVE)
-        except TimeoutError:
+async def _sse_events(session: Session, receive: Receive) -> AsyncIterator[bytes]:
+    """The session's unsolicited messages as SSE, until the client leaves or the session ends."""
+    ended = {
+        asyncio.ensure_future(_wait_disconnect(receive)),
+        asyncio.ensure_future(session.closed.wait()),
+    }
+    try:
+        while True:
+            getter = asyncio.ensure_future(session.outbound.get())
+            done, _ = await asyncio.wait(
+                {getter, *ended}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+            )
+            if getter in done:
+                yield b"event: message\ndata: " + getter.result() + b"\n\n"
+                continue
+            getter.cancel()
+            if done:
+                return
             yield b": keepalive\n\n"
-            continue
-        yield b"event: message\ndata: " + frame + b"\n\n"
+    finally:
+        for task in ended:
+            task.cancel()
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -214,3 +225,36 @@ class HttpApp:
                 "failures": failures,
             }
         )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, plus: on SIGTERM/SIGINT end every session first, so open GET streams close
+    at once and shutdown does not wait out the graceful timeout."""
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.gateway.sessions.close_all)
+
+
+def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) -> None:
+    """Run the HTTP front until SIGTERM/SIGINT; backends stop with it."""
+    config = uvicorn.Config(
+        HttpApp(gateway, origins),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    _Server(config, gateway).run()

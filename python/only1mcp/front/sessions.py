@@ -27,6 +27,8 @@ class Session:
     initialized: bool = False
     last_seen: float = field(default_factory=time.monotonic)
     outbound: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    # Set when the session ends (DELETE, shutdown): its GET stream closes.
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, frame: bytes) -> None:
         """Queue an unsolicited message; a client that never reads loses the oldest first."""
@@ -51,7 +53,14 @@ class SessionStore:
         return self._sessions.get(session_id)
 
     def remove(self, session_id: str) -> Session | None:
-        return self._sessions.pop(session_id, None)
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session.closed.set()
+        return session
+
+    def close_all(self) -> None:
+        for session_id in list(self._sessions):
+            self.remove(session_id)
 
     def broadcast(self, frame: bytes) -> None:
         for session in self._sessions.values():
