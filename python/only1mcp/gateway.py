@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from dataclasses import dataclass
 
-import orjson
-
-from only1mcp.backends import Backend, BackendState, create_backend
+from only1mcp._core import frame_info
+from only1mcp.backends import Backend, BackendState, MessageHandler, create_backend
 from only1mcp.catalog import Catalog
 from only1mcp.config import Config
 from only1mcp.errors import RpcError
@@ -23,10 +22,22 @@ from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.gateway")
 
-# catalog kind (also the capability that says a server has it) → (list method, result key)
+
+@dataclass(frozen=True)
+class ListKind:
+    method: str  # the list request
+    result_key: str  # where the items are in its result
+    capability: str  # the server capability that says it has them (and names its list_changed)
+    id_field: str  # what identifies an item
+
+
 LISTS = {
-    "tools": ("tools/list", "tools"),
-    "prompts": ("prompts/list", "prompts"),
+    "tools": ListKind("tools/list", "tools", "tools", "name"),
+    "prompts": ListKind("prompts/list", "prompts", "prompts", "name"),
+    "resources": ListKind("resources/list", "resources", "resources", "uri"),
+    "templates": ListKind(
+        "resources/templates/list", "resourceTemplates", "resources", "uriTemplate"
+    ),
 }
 MAX_PAGES = 100
 
@@ -37,7 +48,10 @@ class Gateway:
         servers = config.enabled_servers()
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
-        self.catalogs = {kind: Catalog(order, prefixes, config.separator) for kind in LISTS}
+        self.catalogs = {
+            kind: Catalog(order, prefixes, config.separator, spec.id_field)
+            for kind, spec in LISTS.items()
+        }
         self.sessions = SessionStore()
         self.backends: dict[str, Backend] = {}
         for name, server in servers.items():
@@ -45,6 +59,8 @@ class Gateway:
             backend.on_ready = self._on_backend_ready
             self.backends[name] = backend
         self.ready = asyncio.Event()
+        # Set by the router: where backend traffic that is not a list change goes.
+        self.relay: MessageHandler | None = None
 
     async def start(self) -> None:
         """Start every backend; a failure is recorded (and retried), never fatal."""
@@ -80,7 +96,8 @@ class Gateway:
     async def refresh(self, backend: Backend, kind: str) -> None:
         """Re-read one server's list of ``kind``; tell sessions if the merged list changed."""
         catalog = self.catalogs[kind]
-        if kind not in backend.capabilities:
+        spec = LISTS[kind]
+        if spec.capability not in backend.capabilities:
             catalog.set_items(backend.name, [])
             return
         before = catalog.items.get(backend.name)
@@ -92,10 +109,11 @@ class Gateway:
             return
         catalog.set_items(backend.name, items)
         if before is not None and before != items:
-            self.sessions.broadcast(jsonrpc.notification(f"notifications/{kind}/list_changed"))
+            changed = f"notifications/{spec.capability}/list_changed"
+            self.sessions.broadcast(jsonrpc.notification(changed))
 
     async def _fetch_all(self, backend: Backend, kind: str) -> list[JsonObject]:
-        method, key = LISTS[kind]
+        method, key = LISTS[kind].method, LISTS[kind].result_key
         items: list[JsonObject] = []
         params: JsonObject = {}
         for _ in range(MAX_PAGES):
@@ -111,20 +129,12 @@ class Gateway:
         return items
 
     async def _on_backend_message(self, backend: Backend, frame: bytes) -> None:
-        """Traffic a backend started: list changes, and requests we must answer."""
-        msg: Any = orjson.loads(frame)
-        method = msg.get("method", "")
-        kind = method.removeprefix("notifications/").removesuffix("/list_changed")
-        if kind in LISTS and method.endswith("/list_changed"):
-            await self.refresh(backend, kind)
-        elif "id" in msg:
-            await self._answer_backend_request(backend, msg)
-        else:
-            log.debug("server %r: dropped %s", backend.name, method)
-
-    async def _answer_backend_request(self, backend: Backend, msg: JsonObject) -> None:
-        if msg["method"] == "ping":
-            await backend.notify(jsonrpc.result(msg["id"], {}))
-            return
-        err = RpcError(f"Method not found: {msg['method']}", code=-32601)
-        await backend.notify(jsonrpc.error(msg["id"], err))
+        """Traffic a backend started: list changes here, the rest to the relay."""
+        method = frame_info(frame)[1] or ""
+        if method.endswith("/list_changed"):
+            capability = method.removeprefix("notifications/").removesuffix("/list_changed")
+            for kind, spec in LISTS.items():
+                if spec.capability == capability:
+                    await self.refresh(backend, kind)
+        elif self.relay is not None:
+            await self.relay(backend, frame)

@@ -1,13 +1,16 @@
 """Dispatch of one client message: method → catalog entry → backend, and the answer back.
 
 Requests to a backend get a backend-local id; the backend's response frame comes back as bytes
-and only its id is swapped for the client's (in Rust) — results are never decoded here.
+and only its id is swapped for the client's (in Rust) — results are never decoded here. What
+the backend sends before its response (progress, logs, sampling…) goes back through the
+:mod:`only1mcp.relay`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,55 +18,71 @@ import orjson
 
 from only1mcp import __version__
 from only1mcp._core import rewrite_id
-from only1mcp.backends import Backend
+from only1mcp.backends import Backend, BackendState
+from only1mcp.catalog import Entry
+from only1mcp.catalog.naming import expose_uri, split_uri
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import negotiate
-from only1mcp.types import JsonObject, RequestId
+from only1mcp.relay import Relay, Reply
+from only1mcp.types import JsonObject
 
 SERVER_INFO = {"name": "only1mcp", "version": __version__}
-Handler = Callable[[Session, JsonObject], Awaitable[bytes]]
+Handler = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes]]
 
-ROUTED_CALLS = {"tools/call": "tools", "prompts/get": "prompts"}
-MERGED_LISTS = {"tools/list": "tools", "prompts/list": "prompts"}
+# method → catalog kind whose item the request names in params.name
+BY_NAME = {"tools/call": "tools", "prompts/get": "prompts"}
+# method → catalog kind it lists, and the key of the list in the result
+MERGED = {
+    "tools/list": ("tools", "tools"),
+    "prompts/list": ("prompts", "prompts"),
+    "resources/list": ("resources", "resources"),
+    "resources/templates/list": ("templates", "resourceTemplates"),
+}
+BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 
 
 class Router:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        # (session id, client request id) → (backend, backend-local id), for cancellation.
-        self._inflight: dict[tuple[str, RequestId], tuple[Backend, int]] = {}
+        self.relay = Relay(gateway.sessions, self._uri_out)
+        gateway.relay = self.relay.from_backend
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
+            "logging/setLevel": self._set_level,
+            "completion/complete": self._complete,
         }
-        for method in ROUTED_CALLS:
-            self._handlers[method] = self._routed
-        for method in MERGED_LISTS:
-            self._handlers[method] = self._merged_list
+        self._handlers.update(dict.fromkeys(BY_NAME, self._by_name))
+        self._handlers.update(dict.fromkeys(MERGED, self._merged_list))
+        self._handlers.update(dict.fromkeys(BY_URI, self._by_uri))
 
-    async def handle(self, session: Session, msg: JsonObject) -> bytes | None:
+    async def handle(
+        self, session: Session, msg: JsonObject, reply: Reply | None = None
+    ) -> bytes | None:
         """Answer one validated message; None for notifications and responses."""
         if not self.gateway.ready.is_set():
             await self.gateway.ready.wait()  # the catalog is empty until every server started
         method = msg.get("method")
         if method is None:
-            return None  # a response to a server→client request; nothing is pending yet
+            await self.relay.from_client(session, msg)
+            return None
         if "id" not in msg:
             await self._notification(session, msg)
             return None
-        req_id = msg["id"]
         handler = self._handlers.get(method)
         try:
             if handler is None:
                 raise MethodNotFound(f"Method not found: {method}")
-            return await handler(session, msg)
+            return await handler(session, msg, reply)
         except RpcError as exc:
-            return jsonrpc.error(req_id, exc)
+            return jsonrpc.error(msg["id"], exc)
 
-    async def _initialize(self, session: Session, msg: JsonObject) -> bytes:
+    # ------------------------------------------------------------------ our own
+
+    async def _initialize(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
         params = msg.get("params") or {}
         session.protocol_version = negotiate(params.get("protocolVersion"))
         caps = params.get("capabilities")
@@ -81,68 +100,164 @@ class Router:
         """The union of what the backends offer, limited to what we relay."""
         caps: JsonObject = {"tools": {"listChanged": True}}
         for backend in self.gateway.backends.values():
-            if "prompts" in backend.capabilities:
+            offered = backend.capabilities
+            if "prompts" in offered:
                 caps["prompts"] = {"listChanged": True}
+            if "resources" in offered:
+                resources = caps.setdefault("resources", {"listChanged": True})
+                if offered["resources"].get("subscribe"):
+                    resources["subscribe"] = True
+            for plain in ("logging", "completions"):
+                if plain in offered:
+                    caps[plain] = {}
         return caps
 
-    async def _ping(self, session: Session, msg: JsonObject) -> bytes:
+    async def _ping(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
         return jsonrpc.result(msg["id"], {})
 
-    async def _merged_list(self, session: Session, msg: JsonObject) -> bytes:
-        kind = MERGED_LISTS[msg["method"]]
+    async def _set_level(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
+        """Fan out to every server that logs; one that fails does not fail the others."""
+        params = msg.get("params") or {}
+        loggers = [
+            b
+            for b in self.gateway.backends.values()
+            if "logging" in b.capabilities and b.state is BackendState.READY
+        ]
+        await asyncio.gather(
+            *(b.call("logging/setLevel", params) for b in loggers), return_exceptions=True
+        )
+        return jsonrpc.result(msg["id"], {})
+
+    async def _merged_list(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
+        kind, key = MERGED[msg["method"]]
         params = msg.get("params") or {}
         if params.get("cursor") is not None:
             # Merged lists are served whole, so no cursor of ours can exist.
             raise InvalidParams(f"Invalid cursor: {params['cursor']!r}")
-        result: JsonObject = {kind: self.gateway.catalogs[kind].merged()}
+        result: JsonObject = {key: self.gateway.catalogs[kind].merged()}
         failures = self.gateway.failures()
         if failures:
             result["_meta"] = {"only1mcp/errors": failures}
         return jsonrpc.result(msg["id"], result)
 
-    async def _routed(self, session: Session, msg: JsonObject) -> bytes:
-        method: str = msg["method"]
+    # ------------------------------------------------------------------- routed
+
+    async def _by_name(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
         params: JsonObject = msg.get("params") or {}
         name = params.get("name")
-        kind = ROUTED_CALLS[method]
+        kind = BY_NAME[msg["method"]]
         if not isinstance(name, str):
-            raise InvalidParams(f"{method}: params.name must be a string")
+            raise InvalidParams(f"{msg['method']}: params.name must be a string")
         entry = self.gateway.catalogs[kind].lookup(name)
         if entry is None:
             raise InvalidParams(f"Unknown {kind[:-1]}: {name}")
-        backend = self.gateway.backends[entry.server]
-        forwarded = {**params, "name": entry.name}
-        frame = await self._forward(session, msg["id"], backend, method, forwarded)
-        return rewrite_id(frame, msg["id"])
+        return await self._forward(
+            session, msg, reply, entry.server, {**params, "name": entry.name}
+        )
+
+    async def _by_uri(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
+        params: JsonObject = msg.get("params") or {}
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            raise InvalidParams(f"{msg['method']}: params.uri must be a string")
+        entry = self._resolve_uri(uri)
+        forwarded = {**params, "uri": entry.name}
+        if msg["method"] == "resources/subscribe":
+            self.relay.subscribe(session, uri)
+        elif msg["method"] == "resources/unsubscribe" and not self.relay.unsubscribe(session, uri):
+            return jsonrpc.result(msg["id"], {})  # others still want its updates
+        return await self._forward(session, msg, reply, entry.server, forwarded)
+
+    async def _complete(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
+        params: JsonObject = msg.get("params") or {}
+        ref = params.get("ref")
+        if not isinstance(ref, dict):
+            raise InvalidParams("completion/complete: params.ref must be an object")
+        if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
+            entry = self.gateway.catalogs["prompts"].lookup(ref["name"])
+            if entry is None:
+                raise InvalidParams(f"Unknown prompt: {ref['name']}")
+            ref = {**ref, "name": entry.name}
+        elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
+            entry = self._resolve_uri(ref["uri"])
+            ref = {**ref, "uri": entry.name}
+        else:
+            raise InvalidParams("completion/complete: unknown ref type")
+        return await self._forward(session, msg, reply, entry.server, {**params, "ref": ref})
+
+    def _resolve_uri(self, uri: str) -> Entry:
+        """The server and original URI behind an exposed resource URI (or template match)."""
+        for kind in ("resources", "templates"):
+            entry = self.gateway.catalogs[kind].lookup(uri)
+            if entry is not None:
+                return entry
+        split = split_uri(uri)
+        prefixes = self.gateway.catalogs["resources"].prefixes
+        if split is not None:
+            for server, prefix in prefixes.items():
+                if prefix == split[0]:
+                    return Entry(server, split[1])
+        unprefixed = [s for s, p in prefixes.items() if not p]
+        for server in unprefixed:
+            for template in self.gateway.catalogs["templates"].items.get(server, ()):
+                if _matches(str(template.get("uriTemplate", "")), uri):
+                    return Entry(server, uri)
+        with_resources = [s for s in unprefixed if "resources" in self._caps(s)]
+        if len(with_resources) == 1:
+            return Entry(with_resources[0], uri)
+        raise InvalidParams(f"Unknown resource: {uri}", data={"uri": uri})
+
+    def _caps(self, server: str) -> JsonObject:
+        return self.gateway.backends[server].capabilities
+
+    def _uri_out(self, backend: Backend, uri: str) -> str:
+        return expose_uri(self.gateway.catalogs["resources"].prefixes[backend.name], uri)
 
     async def _forward(
         self,
         session: Session,
-        client_id: RequestId,
-        backend: Backend,
-        method: str,
+        msg: JsonObject,
+        reply: Reply | None,
+        server: str,
         params: JsonObject,
     ) -> bytes:
+        backend = self.gateway.backends[server]
         local_id = backend.next_id()
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if token is not None:
+            # The local id is unique per backend, so progress finds its way back.
+            params["_meta"] = {**meta, "progressToken": local_id}  # type: ignore[dict-item]
+        method: str = msg["method"]
         frame = orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": params})
-        key = (session.id, client_id)
-        self._inflight[key] = (backend, local_id)
+        exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
+        sink = None if reply is None else _bind(self.relay, backend, exchange)
         try:
-            return await backend.forward(frame, local_id, method)
+            answer = await backend.forward(frame, local_id, method, sink)
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise
         finally:
-            self._inflight.pop(key, None)
+            self.relay.close(exchange)
+        return rewrite_id(answer, msg["id"])
+
+    # ------------------------------------------------------------ notifications
 
     async def _notification(self, session: Session, msg: JsonObject) -> None:
-        if msg["method"] == "notifications/initialized":
+        method = msg["method"]
+        params: Any = msg.get("params") or {}
+        if method == "notifications/initialized":
             session.initialized = True
-        elif msg["method"] == "notifications/cancelled":
-            params: Any = msg.get("params") or {}
-            target = self._inflight.get((session.id, params.get("requestId")))
-            if target is not None:
-                await self._cancel_backend(*target, params.get("reason"))
+        elif method == "notifications/cancelled":
+            exchange = self.relay.find(session, params.get("requestId"))
+            if exchange is not None:
+                await self._cancel_backend(
+                    exchange.backend, exchange.local_id, params.get("reason")
+                )
+        elif method == "notifications/roots/list_changed":
+            for backend in self.gateway.backends.values():
+                with contextlib.suppress(RpcError):
+                    await backend.notify(jsonrpc.notification(method))
 
     @staticmethod
     async def _cancel_backend(backend: Backend, local_id: int, reason: object) -> None:
@@ -152,3 +267,17 @@ class Router:
         # A backend that is gone has nothing left to cancel.
         with contextlib.suppress(RpcError):
             await backend.notify(jsonrpc.notification("notifications/cancelled", params))
+
+
+def _bind(relay: Relay, backend: Backend, exchange: Any) -> Callable[[bytes], Awaitable[None]]:
+    async def sink(frame: bytes) -> None:
+        await relay.from_backend(backend, frame, exchange)
+
+    return sink
+
+
+def _matches(template: str, uri: str) -> bool:
+    """Whether ``uri`` fits an RFC 6570 level-1 template such as ``test://item/{id}/data``."""
+    parts = re.split(r"\{[^}]*\}", template)
+    pattern = "[^/]+".join(re.escape(part) for part in parts)
+    return re.fullmatch(pattern, uri) is not None

@@ -26,8 +26,13 @@ log = logging.getLogger("only1mcp.backends")
 
 # (backend, frame bytes) for anything that is not the answer to one of our requests.
 MessageHandler = Callable[["Backend", bytes], Awaitable[None]]
+# Receives the messages a server sends in the course of one request (HTTP: on its stream).
+Sink = Callable[[bytes], Awaitable[None]]
 
 CLIENT_INFO = {"name": "only1mcp", "version": "0.1.0"}
+# What we tell backends we can do as their client: relay these requests to the client session
+# that caused them (the relay refuses them for a session that did not declare them).
+BACKEND_CLIENT_CAPABILITIES: JsonObject = {"sampling": {}, "elicitation": {"form": {}, "url": {}}}
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 15.0
 # A backend that stayed up this long before failing starts its backoff from the beginning again.
@@ -107,8 +112,12 @@ class Backend(ABC):
         """Tear the transport down; pending requests fail."""
 
     @abstractmethod
-    async def send_request(self, frame: bytes, req_id: int, method: str, timeout: float) -> bytes:
+    async def send_request(
+        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+    ) -> bytes:
         """Send a request frame whose id is ``req_id``; return the raw response frame.
+
+        Messages the server ties to this request go to ``sink`` (where the transport can tell).
 
         Raises BackendError when the server is down, BackendTimeout after ``timeout`` seconds.
         """
@@ -165,7 +174,9 @@ class Backend(ABC):
             log.info("server %r is back", self.name)
             return
 
-    async def forward(self, frame: bytes, req_id: int, method: str) -> bytes:
+    async def forward(
+        self, frame: bytes, req_id: int, method: str, sink: Sink | None = None
+    ) -> bytes:
         """Relay a client's request frame, guarded by this server's state and breaker."""
         if self.state is not BackendState.READY:
             raise self.down_error()
@@ -174,7 +185,7 @@ class Backend(ABC):
                 f"server {self.name!r} is unavailable: circuit open after repeated failures"
             )
         try:
-            answer = await self.send_request(frame, req_id, method, self.timeout)
+            answer = await self.send_request(frame, req_id, method, self.timeout, sink)
         except BackendError:
             self.breaker.record_failure()
             raise
@@ -200,7 +211,7 @@ class Backend(ABC):
         """The initialize exchange, run right after connecting."""
         params = {
             "protocolVersion": LATEST_HANDSHAKE,
-            "capabilities": {},
+            "capabilities": BACKEND_CLIENT_CAPABILITIES,
             "clientInfo": CLIENT_INFO,
         }
         result = await self.call("initialize", params)

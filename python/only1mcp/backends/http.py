@@ -15,7 +15,7 @@ import httpx
 from httpx_sse import EventSource
 
 from only1mcp._core import split_response
-from only1mcp.backends.base import Backend, MessageHandler, log
+from only1mcp.backends.base import Backend, MessageHandler, Sink, log
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
@@ -47,13 +47,15 @@ class HttpBackend(Backend):
             )
         return headers
 
-    async def send_request(self, frame: bytes, req_id: int, method: str, timeout: float) -> bytes:
+    async def send_request(
+        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+    ) -> bytes:
         try:
-            return await asyncio.wait_for(self._exchange(frame, req_id, method), timeout)
+            return await asyncio.wait_for(self._exchange(frame, req_id, method, sink), timeout)
         except TimeoutError as exc:
             raise self.timeout_error(method, timeout) from exc
 
-    async def _exchange(self, frame: bytes, req_id: int, method: str) -> bytes:
+    async def _exchange(self, frame: bytes, req_id: int, method: str, sink: Sink | None) -> bytes:
         response = await self._post(frame)
         if response.status_code == 404 and self.session_id and method != "initialize":
             await response.aclose()
@@ -62,7 +64,7 @@ class HttpBackend(Backend):
             await self.handshake()
             response = await self._post(frame)
         try:
-            return await self._read_response(response, req_id)
+            return await self._read_response(response, req_id, sink)
         finally:
             await response.aclose()
 
@@ -82,7 +84,9 @@ class HttpBackend(Backend):
             self.session_id = sid
         return response
 
-    async def _read_response(self, response: httpx.Response, req_id: int) -> bytes:
+    async def _read_response(
+        self, response: httpx.Response, req_id: int, sink: Sink | None
+    ) -> bytes:
         if response.status_code >= 400:
             body = (await response.aread())[:500].decode("utf-8", "replace")
             raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {body}")
@@ -90,12 +94,12 @@ class HttpBackend(Backend):
         if content_type.startswith("text/event-stream"):
             async for event in EventSource(response).aiter_sse():
                 frame = event.data.encode()
-                if frame and await self._is_answer(frame, req_id):
+                if frame and await self._is_answer(frame, req_id, sink):
                     return frame
             raise BackendError(f"server {self.name!r} closed the stream without a response")
         return await response.aread()
 
-    async def _is_answer(self, frame: bytes, req_id: int) -> bool:
+    async def _is_answer(self, frame: bytes, req_id: int, sink: Sink | None) -> bool:
         try:
             msg_id, method, is_response = split_response(frame)
         except ValueError:
@@ -103,7 +107,11 @@ class HttpBackend(Backend):
             return False
         if is_response:
             return msg_id == req_id
-        if method is not None and self.on_message is not None:
+        if method is None:
+            pass
+        elif sink is not None:
+            await sink(frame)
+        elif self.on_message is not None:
             await self.on_message(self, frame)
         return False
 

@@ -19,7 +19,7 @@ import sys
 from typing import Any, cast
 
 from only1mcp._core import FrameReader, split_response
-from only1mcp.backends.base import Backend, BackendState, MessageHandler, log
+from only1mcp.backends.base import Backend, BackendState, MessageHandler, Sink, log
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError
 
@@ -96,7 +96,10 @@ class StdioBackend(Backend):
         path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         return shutil.which(command, path=path) or command
 
-    async def send_request(self, frame: bytes, req_id: int, method: str, timeout: float) -> bytes:
+    async def send_request(
+        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+    ) -> bytes:
+        # A pipe carries no request association: related traffic goes through on_message.
         stdin = self._stdin
         if stdin is None or stdin.is_closing():
             raise self.down_error()

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from only1mcp.catalog.naming import disambiguate, expose
+from only1mcp.catalog.naming import disambiguate, expose, expose_uri
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.catalog")
@@ -24,12 +24,20 @@ class Entry:
 
 
 class Catalog:
-    """Merged, namespaced items of one kind (tools or prompts) across servers."""
+    """Merged, namespaced items of one kind across servers.
 
-    def __init__(self, order: list[str], prefixes: dict[str, str], separator: str) -> None:
+    ``key`` is the field that identifies an item (``name`` for tools and prompts, ``uri`` for
+    resources, ``uriTemplate`` for templates); names are joined with the separator, URIs get
+    the reversible ``prefix+`` form.
+    """
+
+    def __init__(
+        self, order: list[str], prefixes: dict[str, str], separator: str, key: str = "name"
+    ) -> None:
         self.order = order
         self.prefixes = prefixes
         self.separator = separator
+        self.key = key
         self.items: dict[str, list[JsonObject]] = {}
         self.errors: dict[str, str] = {}
         self.collisions: list[str] = []
@@ -63,25 +71,30 @@ class Catalog:
         collisions: list[str] = []
         for server in self.order:
             for item in self.items.get(server, ()):
-                name = item.get("name")
+                name = item.get(self.key)
                 if not isinstance(name, str):
                     continue
-                exposed = expose(self.prefixes[server], self.separator, name)
+                exposed = self._expose(self.prefixes[server], name)
                 if exposed in entries:
                     other = entries[exposed].server
                     collisions.append(f"{server}:{name} collides with {other} as {exposed!r}")
                     exposed = disambiguate(exposed, server)
                 entries[exposed] = Entry(server, name)
-                merged.append(_renamed(item, exposed))
+                merged.append(_renamed(item, self.key, exposed))
         for message in collisions:
             if message not in self.collisions:
                 log.warning("name collision: %s; renamed with a hash suffix", message)
         self._entries, self._merged, self.collisions = entries, merged, collisions
 
+    def _expose(self, prefix: str, name: str) -> str:
+        if self.key == "name":
+            return expose(prefix, self.separator, name)
+        return expose_uri(prefix, name)
 
-def _renamed(item: JsonObject, exposed: str) -> JsonObject:
-    if item.get("name") == exposed:
+
+def _renamed(item: JsonObject, key: str, exposed: str) -> JsonObject:
+    if item.get(key) == exposed:
         return item
     renamed: dict[str, Any] = dict(item)
-    renamed["name"] = exposed
+    renamed[key] = exposed
     return renamed

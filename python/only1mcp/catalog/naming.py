@@ -32,3 +32,20 @@ def disambiguate(exposed: str, server: str) -> str:
     """A second name for ``exposed`` when another server already took it."""
     tag = digest(f"{server}\0{exposed}")
     return f"{exposed[: MAX_NAME - HASH_LEN - 1]}_{tag}"
+
+
+def expose_uri(prefix: str, uri: str) -> str:
+    """A resource URI as clients see it: ``<prefix>+<uri>``, or unchanged without a prefix.
+
+    ``+`` is legal in a URI scheme and never part of a prefix, so the first ``+`` splits an
+    exposed URI back into prefix and original exactly (``git+file:///repo/README.md``).
+    """
+    return f"{prefix}+{uri}" if prefix else uri
+
+
+def split_uri(exposed: str) -> tuple[str, str] | None:
+    """(prefix, original URI) of a prefixed exposed URI, None when it carries no prefix."""
+    prefix, plus, rest = exposed.partition("+")
+    if not plus or not prefix or ":" in prefix or "/" in prefix:
+        return None
+    return prefix, rest

@@ -89,11 +89,12 @@ class McpEndpoint:
             await self._initialize(msg, send)
             return
         session = self._session(headers)
-        answer = await self.router.handle(session, msg)
+        reply = StreamingReply(send)
+        answer = await self.router.handle(session, msg, reply)
         if answer is None:
             await _respond(send, 202, b"", [])
         else:
-            await _respond(send, 200, answer, JSON_HEADERS)
+            await reply.finish(answer)
 
     async def _initialize(self, msg: dict[str, object], send: Send) -> None:
         session = self.gateway.sessions.create()
@@ -133,6 +134,42 @@ class McpEndpoint:
         await _respond(send, 200, b"", [])
 
 
+class StreamingReply:
+    """One POST's answer: plain JSON, unless something must reach the client before it.
+
+    The response headers wait for the first message: when the response itself comes first it
+    goes out as ``application/json`` (cheap); when a notification or a server→client request
+    comes first the answer becomes an SSE stream that ends with the response.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._streaming = False
+        self._lock = asyncio.Lock()
+
+    async def push(self, frame: bytes) -> None:
+        async with self._lock:
+            if not self._streaming:
+                self._streaming = True
+                await self._send(
+                    {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS}
+                )
+            await self._send(
+                {"type": "http.response.body", "body": _event(frame), "more_body": True}
+            )
+
+    async def finish(self, frame: bytes) -> None:
+        async with self._lock:
+            if self._streaming:
+                await self._send({"type": "http.response.body", "body": _event(frame)})
+            else:
+                await _respond(self._send, 200, frame, JSON_HEADERS)
+
+
+def _event(frame: bytes) -> bytes:
+    return b"event: message\ndata: " + frame + b"\n\n"
+
+
 async def _sse_events(session: Session, receive: Receive) -> AsyncIterator[bytes]:
     """The session's unsolicited messages as SSE, until the client leaves or the session ends."""
     ended = {
@@ -146,7 +183,7 @@ async def _sse_events(session: Session, receive: Receive) -> AsyncIterator[bytes
                 {getter, *ended}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
             )
             if getter in done:
-                yield b"event: message\ndata: " + getter.result() + b"\n\n"
+                yield _event(getter.result())
                 continue
             getter.cancel()
             if done:

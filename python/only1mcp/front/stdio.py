@@ -49,6 +49,10 @@ class StdioFront:
         self._out: asyncio.WriteTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def push(self, frame: bytes) -> None:
+        """Messages that precede a response need no special channel on a pipe."""
+        self.write(frame)
+
     def write(self, frame: bytes) -> None:
         if self._out is not None and not self._out.is_closing():
             self._out.write(frame + b"\n")
@@ -64,7 +68,7 @@ class StdioFront:
         except RpcError as exc:
             self.write(jsonrpc.error(None, exc))
             return
-        answer = await self.router.handle(self.session, msg)
+        answer = await self.router.handle(self.session, msg, self)
         if answer is not None:
             self.write(answer)
 

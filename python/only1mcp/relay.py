@@ -1,0 +1,193 @@
+"""The reverse path: what backends send that no client asked for by id.
+
+Every client request forwarded to a backend is an :class:`Exchange`, keyed by the backend and
+the backend-local id. Backend traffic is routed through it to the one client that caused it:
+
+- ``notifications/progress``: we forward the client's ``progressToken`` replaced by the local
+  id (unique per backend), so the token finds its exchange; the client's own token goes back.
+- server→client requests (sampling, elicitation, roots): sent to the client with a fresh id of
+  ours; the client's answer is matched back to the backend's id.
+- ``notifications/message`` and the like: on the request's stream when it came on one (HTTP
+  backends) or when exactly one exchange is open on that backend (stdio), else to every
+  session's GET stream.
+- ``notifications/resources/updated``: to the sessions subscribed to that resource only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from only1mcp._core import rewrite_id
+from only1mcp.backends import Backend
+from only1mcp.errors import METHOD_NOT_FOUND, RpcError
+from only1mcp.front.sessions import Session, SessionStore
+from only1mcp.protocol import jsonrpc
+from only1mcp.types import JsonObject, RequestId
+
+log = logging.getLogger("only1mcp.relay")
+
+# Which client capability a server→client request needs.
+CLIENT_CAPABILITY = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+class Reply(Protocol):
+    """A channel to the client for messages that precede a request's response."""
+
+    async def push(self, frame: bytes) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class Exchange:
+    session: Session
+    client_id: RequestId
+    reply: Reply | None
+    backend: Backend
+    local_id: int
+    progress_token: Any = None
+
+    async def send(self, frame: bytes) -> None:
+        if self.reply is not None:
+            await self.reply.push(frame)
+        else:
+            self.session.push(frame)
+
+
+class Relay:
+    def __init__(self, sessions: SessionStore, uri_out: Callable[[Backend, str], str]) -> None:
+        self.sessions = sessions
+        self.uri_out = uri_out  # a backend's resource URI → the URI clients see
+        self._exchanges: dict[tuple[str, int], Exchange] = {}
+        self._by_client: dict[tuple[str, RequestId], Exchange] = {}
+        # (session id, id we gave the client) → (backend, the backend's own request id)
+        self._asked: dict[tuple[str, RequestId], tuple[Backend, RequestId]] = {}
+        self._subscribers: dict[str, set[str]] = {}
+        self._ids = itertools.count(1)
+
+    # ----------------------------------------------------------------- exchanges
+
+    def open(
+        self,
+        session: Session,
+        client_id: RequestId,
+        reply: Reply | None,
+        backend: Backend,
+        local_id: int,
+        progress_token: Any,
+    ) -> Exchange:
+        exchange = Exchange(session, client_id, reply, backend, local_id, progress_token)
+        self._exchanges[(backend.name, local_id)] = exchange
+        self._by_client[(session.id, client_id)] = exchange
+        return exchange
+
+    def close(self, exchange: Exchange) -> None:
+        self._exchanges.pop((exchange.backend.name, exchange.local_id), None)
+        self._by_client.pop((exchange.session.id, exchange.client_id), None)
+
+    def find(self, session: Session, client_id: object) -> Exchange | None:
+        if not jsonrpc.is_valid_id(client_id):
+            return None
+        return self._by_client.get((session.id, client_id))  # type: ignore[arg-type]
+
+    def _sole_exchange(self, backend: Backend) -> Exchange | None:
+        found = None
+        for (name, _), exchange in self._exchanges.items():
+            if name == backend.name:
+                if found is not None:
+                    return None
+                found = exchange
+        return found
+
+    # -------------------------------------------------------------- subscriptions
+
+    def subscribe(self, session: Session, uri: str) -> None:
+        self._subscribers.setdefault(uri, set()).add(session.id)
+
+    def unsubscribe(self, session: Session, uri: str) -> bool:
+        """Drop one subscriber; True when nobody is left subscribed to ``uri``."""
+        subscribers = self._subscribers.get(uri, set())
+        subscribers.discard(session.id)
+        if subscribers:
+            return False
+        self._subscribers.pop(uri, None)
+        return True
+
+    # ---------------------------------------------------------------- reverse path
+
+    async def from_backend(
+        self, backend: Backend, frame: bytes, exchange: Exchange | None = None
+    ) -> None:
+        """Route one message a backend started (notification or request) to its client."""
+        msg: JsonObject = orjson.loads(frame)
+        method = msg.get("method")
+        if not isinstance(method, str):
+            return
+        if "id" in msg:
+            await self._backend_request(backend, msg, frame, exchange)
+        elif method == "notifications/progress":
+            await self._progress(backend, msg)
+        elif method == "notifications/resources/updated":
+            self._resource_updated(backend, msg)
+        else:
+            target = exchange or self._sole_exchange(backend)
+            if target is not None:
+                await target.send(frame)
+            else:
+                self.sessions.broadcast(frame)
+
+    async def _progress(self, backend: Backend, msg: JsonObject) -> None:
+        params = msg.get("params") or {}
+        token = params.get("progressToken")
+        exchange = self._exchanges.get((backend.name, token)) if isinstance(token, int) else None
+        if exchange is None or exchange.progress_token is None:
+            return  # progress for a request that is already answered: drop it
+        params["progressToken"] = exchange.progress_token
+        await exchange.send(orjson.dumps(msg))
+
+    def _resource_updated(self, backend: Backend, msg: JsonObject) -> None:
+        params = msg.get("params") or {}
+        uri = self.uri_out(backend, str(params.get("uri", "")))
+        params["uri"] = uri
+        frame = orjson.dumps(msg)
+        for session_id in self._subscribers.get(uri, ()):
+            session = self.sessions.get(session_id)
+            if session is not None:
+                session.push(frame)
+
+    async def _backend_request(
+        self, backend: Backend, msg: JsonObject, frame: bytes, exchange: Exchange | None
+    ) -> None:
+        method: str = msg["method"]
+        if method == "ping":
+            await backend.notify(jsonrpc.result(msg["id"], {}))
+            return
+        target = exchange or self._sole_exchange(backend)
+        needed = CLIENT_CAPABILITY.get(method)
+        if target is None or needed is None or needed not in target.session.client_capabilities:
+            why = "no client session that can answer it" if target else "no request in flight"
+            err = RpcError(f"{method} cannot be relayed: {why}", code=METHOD_NOT_FOUND)
+            await backend.notify(jsonrpc.error(msg["id"], err))
+            return
+        our_id = f"only1mcp-{next(self._ids)}"
+        self._asked[(target.session.id, our_id)] = (backend, msg["id"])
+        await target.send(rewrite_id(frame, our_id))
+
+    async def from_client(self, session: Session, msg: JsonObject) -> None:
+        """A client's answer to a server→client request we relayed: back to its backend."""
+        asked = self._asked.pop((session.id, msg.get("id")), None)  # type: ignore[arg-type]
+        if asked is None:
+            log.debug("dropped a response to an unknown request id %r", msg.get("id"))
+            return
+        backend, backend_id = asked
+        with contextlib.suppress(RpcError):
+            await backend.notify(rewrite_id(orjson.dumps(msg), backend_id))
