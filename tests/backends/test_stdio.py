@@ -94,7 +94,7 @@ async def test_missing_command_is_a_clear_error() -> None:
 async def test_a_server_that_never_answers_times_out() -> None:
     backend = _backend("-c", "import time; time.sleep(60)", timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(BackendTimeout, match="did not answer initialize within 0.5s"):
+    with pytest.raises(BackendTimeout, match=r"did not answer initialize within 0\.5s"):
         await backend.start()
     assert time.monotonic() - started < 5.0
     await backend.close()
@@ -126,7 +126,7 @@ async def test_close_reaches_grandchildren() -> None:
     family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     assert len(family) >= 2
     await backend.close()
-    gone, alive = psutil.wait_procs(family, timeout=5)
+    _gone, alive = psutil.wait_procs(family, timeout=5)
     assert not alive, [p.cmdline() for p in alive]
 
 
