@@ -36,4 +36,3 @@ async def test_list_and_call_in_each_era(front: Front, mode: str) -> None:
             with pytest.raises(MCPError) as caught:
                 await client.call_tool("fx__missing_tool", {})
             assert "fx__missing_tool" in caught.value.message
-
