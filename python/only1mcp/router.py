@@ -24,7 +24,7 @@ from only1mcp.catalog.naming import expose_uri, split_uri
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
-from only1mcp.protocol import jsonrpc
+from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.revisions import negotiate
 from only1mcp.relay import Relay, Reply
 from only1mcp.types import JsonObject
@@ -131,10 +131,11 @@ class Router:
     async def _merged_list(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
         kind, key = MERGED[msg["method"]]
         params = msg.get("params") or {}
-        if params.get("cursor") is not None:
-            # Merged lists are served whole, so no cursor of ours can exist.
-            raise InvalidParams(f"Invalid cursor: {params['cursor']!r}")
-        result: JsonObject = {key: self.gateway.catalogs[kind].merged()}
+        items = self.gateway.catalogs[kind].merged()
+        start = pagination.decode(kind, params.get("cursor"), len(items))
+        result: JsonObject = {key: items[start : start + pagination.PAGE_SIZE]}
+        if start + pagination.PAGE_SIZE < len(items):
+            result["nextCursor"] = pagination.encode(kind, start + pagination.PAGE_SIZE)
         failures = self.gateway.failures()
         if failures:
             result["_meta"] = {"only1mcp/errors": failures}

@@ -160,3 +160,34 @@ def test_get_stream_opens_for_a_session(http: httpx.Client) -> None:
 def test_health_reports_servers(aggregator: HttpAggregator) -> None:
     body = httpx.get(f"{aggregator.base}/healthz").json()
     assert body == {"status": "ok", "servers": {"fx": "ready"}, "failures": {}}
+
+
+def test_invalid_cursor_is_invalid_params(http: httpx.Client) -> None:
+    for cursor in ["garbage!", "eyJrIjoicHJvbXB0cyIsIm8iOjB9", 7]:
+        call = {"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"cursor": cursor}}
+        body = http.post("", json=call, headers=_session(http)).json()
+        assert body["error"]["code"] == -32602, cursor
+
+
+def test_batches_only_in_2025_03_26(http: httpx.Client) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "fx__echo", "arguments": {"text": "b"}},
+        },
+    ]
+    resp = http.post("", json=batch, headers=_session(http))
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == -32600
+
+    old = {**INIT, "params": {**INIT["params"], "protocolVersion": "2025-03-26"}}  # type: ignore[dict-item]
+    sid = http.post("", json=old).headers["mcp-session-id"]
+    headers = {"mcp-session-id": sid, "mcp-protocol-version": "2025-03-26"}
+    answers = http.post("", json=batch, headers=headers).json()
+    assert sorted(a["id"] for a in answers) == [1, 2]
+    by_id = {a["id"]: a for a in answers}
+    assert by_id[2]["result"]["content"][0]["text"] == "b"

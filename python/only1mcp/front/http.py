@@ -26,7 +26,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.revisions import is_supported
+from only1mcp.protocol.revisions import BATCH_REVISIONS, is_supported
 from only1mcp.router import Router
 from only1mcp.types import Receive, Scope, Send
 
@@ -82,7 +82,11 @@ class McpEndpoint:
     async def _post(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
         try:
-            msg = jsonrpc.check_message(jsonrpc.parse(body))
+            payload = jsonrpc.parse(body)
+            if isinstance(payload, list):
+                await self._batch(payload, headers, send)
+                return
+            msg = jsonrpc.check_message(payload)
         except RpcError as exc:
             raise HttpError(400, exc) from exc
         if msg.get("method") == "initialize":
@@ -95,6 +99,31 @@ class McpEndpoint:
             await _respond(send, 202, b"", [])
         else:
             await reply.finish(answer)
+
+    async def _batch(self, batch: list[object], headers: dict[bytes, bytes], send: Send) -> None:
+        """JSON-RPC batches exist only in 2025-03-26; later revisions removed them."""
+        session = self._session(headers)
+        if session.protocol_version not in BATCH_REVISIONS:
+            raise InvalidRequest(
+                f"Invalid Request: batches are not part of MCP {session.protocol_version}"
+            )
+        if not batch:
+            raise InvalidRequest("Invalid Request: empty batch")
+        answers = await asyncio.gather(*(self._batch_item(session, item) for item in batch))
+        frames = [a for a in answers if a is not None]
+        if frames:
+            await _respond(send, 200, b"[" + b",".join(frames) + b"]", JSON_HEADERS)
+        else:
+            await _respond(send, 202, b"", [])
+
+    async def _batch_item(self, session: Session, item: object) -> bytes | None:
+        try:
+            msg = jsonrpc.check_message(item)
+        except RpcError as exc:
+            return jsonrpc.error(None, exc)
+        if msg.get("method") == "initialize":
+            return jsonrpc.error(msg.get("id"), InvalidRequest("initialize cannot be batched"))
+        return await self.router.handle(session, msg)
 
     async def _initialize(self, msg: dict[str, object], send: Send) -> None:
         session = self.gateway.sessions.create()

@@ -1,0 +1,1 @@
+"""The official MCP conformance suite against the SDK fixture, directly and through Only1MCP."""

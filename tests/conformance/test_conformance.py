@@ -1,0 +1,112 @@
+"""The official MCP conformance suite, against the SDK fixture directly and through Only1MCP.
+
+Parametrized over target (``direct``: ``tests/fixtures/conformance_server.py`` alone;
+``only1mcp``: ``only1mcp start`` in front of its own instance of that fixture, ``prefix: ""``)
+and suite configuration:
+
+* ``stable-default``: ``@modelcontextprotocol/conformance@0.1.16 server --url U`` (40 checks);
+* ``next-2025-11-25-all``: ``@0.2.0-alpha.12 server --url U --spec-version 2025-11-25
+  --suite all`` (84 checks).
+
+A run passes when the suite reports no failed check (``Total: N passed, 0 failed``, exit 0) and
+as many passed checks as the fixture alone: directly, the pinned count above; through Only1MCP,
+every check the direct run passed must pass again (a check that the suite only reports as INFO
+through the aggregator, e.g. because it answered JSON where the backend streamed SSE, counts
+as missing). The assertion message lists the failing scenarios as the suite printed them, then
+each failing or missing check with the suite's own error message.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from .conftest import (
+    SUITE_CONFIGS,
+    SUITE_DEADLINE,
+    DirectRuns,
+    SuiteRun,
+    Target,
+    log_tail,
+    run_suite,
+)
+
+TARGETS = ("direct", "only1mcp")
+
+
+def _missing_checks(run: SuiteRun, baseline: SuiteRun) -> list[str]:
+    """Checks that passed in ``baseline`` but not (as often) in ``run``, with what ``run`` said."""
+    passed_here = Counter((c.scenario, c.id) for c in run.checks if c.status == "SUCCESS")
+    passed_there = Counter((c.scenario, c.id) for c in baseline.checks if c.status == "SUCCESS")
+    known = {(c.scenario, c.id) for c in baseline.checks}
+    lines: list[str] = []
+    for key, count in sorted(passed_there.items()):
+        if passed_here[key] >= count:
+            continue
+        scenario, check_id = key
+        seen = [c for c in run.checks if (c.scenario, c.id) == key and c.status != "SUCCESS"]
+        if not seen:  # what the scenario reported instead (checks the direct run never had)
+            seen = [
+                c for c in run.checks if c.scenario == scenario and (scenario, c.id) not in known
+            ]
+        said = "; ".join(f"{c.status} {c.id}: {c.message}" for c in seen) or "nothing reported"
+        lines.append(f"{scenario} / {check_id}: passes directly, not here ({said})")
+    return lines
+
+
+def _verdict(
+    label: str, run: SuiteRun, expected_passed: int, baseline: SuiteRun | None
+) -> list[str]:
+    """Everything wrong with ``run`` (empty when it passed)."""
+    problems: list[str] = []
+    if run.timed_out:
+        problems.append(f"the suite did not finish within {SUITE_DEADLINE:.0f}s and was killed")
+    if run.passed is None or run.failed is None:
+        problems.append("the suite printed no `Total: N passed, M failed` line")
+    elif run.failed or run.passed != expected_passed:
+        problems.append(f"expected {expected_passed} passed, 0 failed")
+    if run.returncode != 0:
+        problems.append(f"the suite exited with {run.returncode}")
+    missing = _missing_checks(run, baseline) if baseline is not None else []
+    if missing and not problems:
+        problems.append("checks that pass directly do not pass here")
+    if not problems:
+        return []
+    total = f"Total: {run.passed} passed, {run.failed} failed"
+    lines = [f"{label}: {total} — " + "; ".join(problems)]
+    if scenarios := run.failing_lines():
+        lines += ["failing scenarios (suite summary):", *(f"  {s}" for s in scenarios)]
+    if bad := run.bad_checks():
+        lines += ["failed checks:", *(f"  {c.line()}" for c in bad)]
+    if missing:
+        lines += ["missing checks (compared with the direct run):", *(f"  {m}" for m in missing)]
+    return lines
+
+
+@pytest.mark.timeout(2 * SUITE_DEADLINE + 120)
+@pytest.mark.parametrize("config_id", list(SUITE_CONFIGS))
+@pytest.mark.parametrize("target_name", TARGETS)
+def test_conformance_suite(
+    target_name: str,
+    config_id: str,
+    direct_runs: DirectRuns,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    config = SUITE_CONFIGS[config_id]
+    label = f"{target_name} / {config_id}"
+    if target_name == "direct":
+        run, baseline = direct_runs[config_id], None
+        logs = request.getfixturevalue("direct_target").logs
+    else:
+        target: Target = request.getfixturevalue("only1mcp_target")
+        results = tmp_path_factory.mktemp(f"results-only1mcp-{config_id}")
+        run = run_suite(config, target.url, results)
+        baseline = direct_runs[config_id]
+        logs = target.logs
+    problems = _verdict(label, run, config.expected_passed, baseline)
+    if problems:
+        details = [run.describe()]
+        details += [f"--- {path.name} (tail) ---\n{log_tail(path, 3000)}" for path in logs]
+        pytest.fail("\n".join(problems) + "\n\n" + "\n\n".join(details), pytrace=False)
