@@ -23,7 +23,7 @@ install: $(STAMP) ## Create .venv, build the Rust extension, install with dev+de
 run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:8765/mcp)
 	$(VENV)/bin/only1mcp start --config $(CONFIG)
 
-test: $(STAMP) ## Run the Rust and Python test suites
+test: $(STAMP) conformance-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
@@ -43,10 +43,29 @@ format: $(STAMP) ## Format Python and Rust sources
 bench: $(STAMP) ## Micro-benchmarks of the Rust core and hot Python paths
 	$(VENV)/bin/pytest benches --benchmark-only
 
+bench-gate: $(STAMP) ## Short load test vs the ceiling app; fails on a >15% regression (benches/baseline.json)
+	@command -v wrk >/dev/null || if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; else echo "bench-gate needs wrk: sudo apt-get install -y wrk" >&2; exit 1; fi
+	$(PY) loadtests/gate.py $(GATE_ARGS)
+
+loadtest: $(STAMP) ## Full load test -> loadtests/results/latest.json, docs/PERFORMANCE.md (LOADTEST_ARGS=--quick)
+	@command -v wrk >/dev/null || if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; else echo "loadtest needs wrk: sudo apt-get install -y wrk" >&2; exit 1; fi
+	$(PY) loadtests/run_load.py $(LOADTEST_ARGS)
+
 build: $(STAMP) ## Build an abi3 wheel into dist/
 	$(VENV)/bin/maturin build --release --out dist
+
+CONFORMANCE_DIR := tools/conformance
+CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/node_modules/.installed
+
+$(CONFORMANCE_STAMP): $(CONFORMANCE_DIR)/package.json $(CONFORMANCE_DIR)/package-lock.json
+	npm ci --prefix $(CONFORMANCE_DIR)
+	touch $(CONFORMANCE_STAMP)
+
+conformance-deps: $(CONFORMANCE_STAMP) ## Install the pinned MCP conformance suite + Node 22 (npm ci, once)
+
+.PHONY: conformance-deps
 
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
 
-.PHONY: help install run test lint format bench build clean
+.PHONY: help install run test lint format bench bench-gate loadtest build clean

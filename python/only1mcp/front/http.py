@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ log = logging.getLogger("only1mcp.front.http")
 
 MAX_BODY = 16 * 1024 * 1024
 KEEPALIVE = 15.0
+RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -93,7 +95,7 @@ class McpEndpoint:
             await self._initialize(msg, send)
             return
         session = self._session(headers)
-        reply = StreamingReply(send)
+        reply = StreamingReply(send, _prefers_sse(headers))
         answer = await self.router.handle(session, msg, reply)
         if answer is None:
             await _respond(send, 202, b"", [])
@@ -152,7 +154,7 @@ class McpEndpoint:
             return
         session = self._session(headers)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        async for chunk in _sse_events(session, receive):
+        async for chunk in _sse_events(session, receive, _last_event_id(headers)):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -164,63 +166,88 @@ class McpEndpoint:
 
 
 class StreamingReply:
-    """One POST's answer: plain JSON, unless something must reach the client before it.
+    """One POST's answer: plain JSON, unless the client prefers SSE or something must reach it
+    before the response.
 
     The response headers wait for the first message: when the response itself comes first it
     goes out as ``application/json`` (cheap); when a notification or a server→client request
-    comes first the answer becomes an SSE stream that ends with the response.
+    comes first — or the client's Accept lists ``text/event-stream`` first — the answer becomes
+    an SSE stream that opens with a priming event (an id and ``retry``, no data) and ends with
+    the response.
     """
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, prefer_sse: bool) -> None:
         self._send = send
+        self._prefer_sse = prefer_sse
         self._streaming = False
-        self._lock = asyncio.Lock()
+        self._stream = next(_stream_ids)
+        self._events = 0
+        self._lock: asyncio.Lock | None = None  # only a reply that streams needs one
 
     async def push(self, frame: bytes) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
         async with self._lock:
-            if not self._streaming:
-                self._streaming = True
-                await self._send(
-                    {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS}
-                )
-            await self._send(
-                {"type": "http.response.body", "body": _event(frame), "more_body": True}
-            )
+            await self._event(frame, more=True)
 
     async def finish(self, frame: bytes) -> None:
+        if self._lock is None:
+            await self._finish(frame)
+            return
         async with self._lock:
-            if self._streaming:
-                await self._send({"type": "http.response.body", "body": _event(frame)})
-            else:
-                await _respond(self._send, 200, frame, JSON_HEADERS)
+            await self._finish(frame)
+
+    async def _finish(self, frame: bytes) -> None:
+        if self._streaming or self._prefer_sse:
+            await self._event(frame, more=False)
+        else:
+            await _respond(self._send, 200, frame, JSON_HEADERS)
+
+    async def _event(self, frame: bytes, more: bool) -> None:
+        if not self._streaming:
+            self._streaming = True
+            await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            priming = f"id: {self._stream}-0\nretry: {RETRY_MS}\ndata: \n\n".encode()
+            await self._send({"type": "http.response.body", "body": priming, "more_body": True})
+        self._events += 1
+        body = f"id: {self._stream}-{self._events}\n".encode() + _event(frame)
+        await self._send({"type": "http.response.body", "body": body, "more_body": more})
+
+
+_stream_ids = itertools.count(1)
+
+
+def _prefers_sse(headers: dict[bytes, bytes]) -> bool:
+    """Whether the client's Accept header names text/event-stream before application/json."""
+    return headers.get(b"accept", b"").lstrip().startswith(b"text/event-stream")
 
 
 def _event(frame: bytes) -> bytes:
     return b"event: message\ndata: " + frame + b"\n\n"
 
 
-async def _sse_events(session: Session, receive: Receive) -> AsyncIterator[bytes]:
-    """The session's unsolicited messages as SSE, until the client leaves or the session ends."""
-    ended = {
-        asyncio.ensure_future(_wait_disconnect(receive)),
-        asyncio.ensure_future(session.closed.wait()),
-    }
+async def _sse_events(
+    session: Session, receive: Receive, after: int | None
+) -> AsyncIterator[bytes]:
+    """The session's unsolicited messages as SSE, until the client leaves or the session ends.
+
+    Starts with a priming event (an id, no data) so a client can resume with Last-Event-ID;
+    without one it gets what no stream has delivered yet.
+    """
+    cursor = session.delivered if after is None else after
+    yield f"id: {cursor}\nretry: {RETRY_MS}\ndata: \n\n".encode()
+    disconnected = asyncio.ensure_future(_wait_disconnect(receive))
     try:
-        while True:
-            getter = asyncio.ensure_future(session.outbound.get())
-            done, _ = await asyncio.wait(
-                {getter, *ended}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
-            )
-            if getter in done:
-                yield _event(getter.result())
-                continue
-            getter.cancel()
-            if done:
-                return
-            yield b": keepalive\n\n"
+        while not disconnected.done() and not session.closed.is_set():
+            batch = session.after(cursor)
+            for cursor, frame in batch:
+                yield b"id: %d\n" % cursor + _event(frame)
+            if batch:
+                session.mark_delivered(cursor)
+            elif not await session.wait(KEEPALIVE, disconnected):
+                yield b": keepalive\n\n"
     finally:
-        for task in ended:
-            task.cancel()
+        disconnected.cancel()
 
 
 async def _wait_disconnect(receive: Receive) -> None:
@@ -254,6 +281,14 @@ async def _respond(
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
+
+
+def _last_event_id(headers: dict[bytes, bytes]) -> int | None:
+    raw = headers.get(b"last-event-id")
+    try:
+        return None if raw is None else max(0, int(raw))
+    except ValueError:
+        return None  # not one of ours: start from what is undelivered
 
 
 def _text(value: bytes | None) -> str | None:

@@ -1,13 +1,15 @@
 """Client sessions: what the aggregator remembers about each connected client.
 
-Ids are 32 random bytes, URL-safe base64 (visible ASCII, unguessable). Each session has an
-outbound queue for messages the client did not ask for (list_changed and the like); the HTTP
-front drains it on the GET stream, the stdio front writes it to stdout.
+Ids are 32 random bytes, URL-safe base64 (visible ASCII, unguessable). Messages the client did
+not ask for (list_changed, resource updates…) go into a bounded per-session event log with
+increasing event ids: the HTTP front streams it on GET and replays it after ``Last-Event-ID``;
+the stdio front writes it to stdout. Messages pushed while no stream is open wait in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from typing import Any
 
 from only1mcp.protocol.revisions import DEFAULT_HEADERLESS
 
-OUTBOUND_LIMIT = 1000
+EVENT_LOG_LIMIT = 1000
 
 
 @dataclass(eq=False)
@@ -26,15 +28,46 @@ class Session:
     client_info: dict[str, Any] = field(default_factory=dict)
     initialized: bool = False
     last_seen: float = field(default_factory=time.monotonic)
-    outbound: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    # (event id, frame); a client that never reads loses the oldest first.
+    events: collections.deque[tuple[int, bytes]] = field(
+        default_factory=lambda: collections.deque(maxlen=EVENT_LOG_LIMIT)
+    )
+    last_event_id: int = 0
+    delivered: int = 0  # highest event id written to some stream
     # Set when the session ends (DELETE, shutdown): its GET stream closes.
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, frame: bytes) -> None:
-        """Queue an unsolicited message; a client that never reads loses the oldest first."""
-        if self.outbound.qsize() >= OUTBOUND_LIMIT:
-            self.outbound.get_nowait()
-        self.outbound.put_nowait(frame)
+        """Log an unsolicited message and wake whoever follows the log."""
+        self.last_event_id += 1
+        self.events.append((self.last_event_id, frame))
+        self._wake.set()
+
+    def after(self, cursor: int) -> list[tuple[int, bytes]]:
+        """Logged events with an id above ``cursor``, oldest first."""
+        if cursor >= self.last_event_id:
+            return []
+        return [(eid, frame) for eid, frame in self.events if eid > cursor]
+
+    def mark_delivered(self, event_id: int) -> None:
+        self.delivered = max(self.delivered, event_id)
+
+    async def wait(self, timeout: float | None, *also: asyncio.Future[Any]) -> bool:
+        """Wait for a new event, the end of the session or any of ``also``; False on timeout."""
+        self._wake.clear()
+        waiters = [
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self.closed.wait()),
+        ]
+        try:
+            done, _ = await asyncio.wait(
+                [*waiters, *also], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return bool(done)
 
 
 class SessionStore:

@@ -73,8 +73,12 @@ class StdioFront:
             self.write(answer)
 
     async def _pump_outbound(self) -> None:
-        while True:
-            self.write(await self.session.outbound.get())
+        cursor = 0
+        while not self.session.closed.is_set():
+            for event_id, frame in self.session.after(cursor):
+                self.write(frame)
+                cursor = event_id
+            await self.session.wait(None)
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
