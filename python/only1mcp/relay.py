@@ -46,6 +46,9 @@ class Reply(Protocol):
 
     async def push(self, frame: bytes) -> None: ...
 
+    async def detach(self) -> None:
+        """The backend paused this request's stream: close ours, keep the rest for a resume."""
+
 
 @dataclass(eq=False, slots=True)
 class Exchange:
@@ -55,6 +58,10 @@ class Exchange:
     backend: Backend
     local_id: int
     progress_token: Any = None
+
+    async def send_break(self) -> None:
+        if self.reply is not None:
+            await self.reply.detach()
 
     async def send(self, frame: bytes) -> None:
         if self.reply is not None:

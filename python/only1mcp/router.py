@@ -19,6 +19,7 @@ import orjson
 from only1mcp import __version__
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend, BackendState
+from only1mcp.backends.base import STREAM_BREAK
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import expose_uri, split_uri
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
@@ -272,7 +273,10 @@ class Router:
 
 def _bind(relay: Relay, backend: Backend, exchange: Any) -> Callable[[bytes], Awaitable[None]]:
     async def sink(frame: bytes) -> None:
-        await relay.from_backend(backend, frame, exchange)
+        if frame == STREAM_BREAK:
+            await exchange.send_break()
+        else:
+            await relay.from_backend(backend, frame, exchange)
 
     return sink
 

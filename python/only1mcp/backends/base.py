@@ -28,6 +28,8 @@ log = logging.getLogger("only1mcp.backends")
 MessageHandler = Callable[["Backend", bytes], Awaitable[None]]
 # Receives the messages a server sends in the course of one request (HTTP: on its stream).
 Sink = Callable[[bytes], Awaitable[None]]
+# Given to a sink when the server closed the request's stream and will resume it later.
+STREAM_BREAK = b""
 
 CLIENT_INFO = {"name": "only1mcp", "version": "0.1.0"}
 # What we tell backends we can do as their client: relay these requests to the client session

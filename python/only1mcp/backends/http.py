@@ -15,12 +15,13 @@ import httpx
 from httpx_sse import EventSource
 
 from only1mcp._core import split_response
-from only1mcp.backends.base import Backend, MessageHandler, Sink, log
+from only1mcp.backends.base import STREAM_BREAK, Backend, MessageHandler, Sink, log
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 
 ACCEPT = "application/json, text/event-stream"
+MAX_RESUMES = 5
 
 
 class HttpBackend(Backend):
@@ -91,13 +92,42 @@ class HttpBackend(Backend):
             body = (await response.aread())[:500].decode("utf-8", "replace")
             raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {body}")
         content_type = response.headers.get("content-type", "")
-        if content_type.startswith("text/event-stream"):
-            async for event in EventSource(response).aiter_sse():
-                frame = event.data.encode()
-                if frame and await self._is_answer(frame, req_id, sink):
-                    return frame
-            raise BackendError(f"server {self.name!r} closed the stream without a response")
-        return await response.aread()
+        if not content_type.startswith("text/event-stream"):
+            return await response.aread()
+        try:
+            for _ in range(MAX_RESUMES):
+                last_id = ""
+                async for event in EventSource(response).aiter_sse():
+                    last_id = event.id or last_id
+                    frame = event.data.encode()
+                    if frame and await self._is_answer(frame, req_id, sink):
+                        return frame
+                if not last_id or not self.session_id:
+                    break
+                # The server closed the stream mid-request (SEP-1699): tell the client's side
+                # (STREAM_BREAK), then resume with GET + Last-Event-ID where it left off.
+                if sink is not None:
+                    await sink(STREAM_BREAK)
+                await response.aclose()
+                response = await self._resume(last_id)
+        finally:
+            await response.aclose()
+        raise BackendError(f"server {self.name!r} closed the stream without a response")
+
+    async def _resume(self, last_event_id: str) -> httpx.Response:
+        assert self._client is not None
+        headers = {**self._headers(), "Accept": "text/event-stream", "Last-Event-ID": last_event_id}
+        request = self._client.build_request("GET", self.config.url, headers=headers, timeout=None)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"server {self.name!r} could not resume its stream: {exc}") from exc
+        if response.status_code >= 400:
+            await response.aclose()
+            raise BackendError(
+                f"server {self.name!r} refused to resume (HTTP {response.status_code})"
+            )
+        return response
 
     async def _is_answer(self, frame: bytes, req_id: int, sink: Sink | None) -> bool:
         try:

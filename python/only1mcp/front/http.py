@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.origin import OriginPolicy
-from only1mcp.front.sessions import Session
+from only1mcp.front.sessions import PausedStream, Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import BATCH_REVISIONS, is_supported
@@ -95,7 +95,7 @@ class McpEndpoint:
             await self._initialize(msg, send)
             return
         session = self._session(headers)
-        reply = StreamingReply(send, _prefers_sse(headers))
+        reply = StreamingReply(send, _prefers_sse(headers), session)
         answer = await self.router.handle(session, msg, reply)
         if answer is None:
             await _respond(send, 202, b"", [])
@@ -153,8 +153,15 @@ class McpEndpoint:
             await _respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
             return
         session = self._session(headers)
+        stream, after = _resume_point(headers)
+        paused = session.paused.get(stream) if stream is not None else None
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        async for chunk in _sse_events(session, receive, _last_event_id(headers)):
+        events = (
+            _sse_events(session, receive, after)
+            if paused is None
+            else _resumed(session, stream or 0, paused, after or 0)
+        )
+        async for chunk in events:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -176,8 +183,10 @@ class StreamingReply:
     the response.
     """
 
-    def __init__(self, send: Send, prefer_sse: bool) -> None:
+    def __init__(self, send: Send, prefer_sse: bool, session: Session) -> None:
         self._send = send
+        self._session = session
+        self._paused: PausedStream | None = None
         self._prefer_sse = prefer_sse
         self._streaming = False
         self._stream = next(_stream_ids)
@@ -197,19 +206,37 @@ class StreamingReply:
         async with self._lock:
             await self._finish(frame)
 
+    async def detach(self) -> None:
+        """End this HTTP response now; later events wait for a GET with Last-Event-ID."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._paused is not None:
+                return
+            if not self._streaming:
+                await self._start()
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+            self._paused = self._session.paused[self._stream] = PausedStream()
+
     async def _finish(self, frame: bytes) -> None:
         if self._streaming or self._prefer_sse:
             await self._event(frame, more=False)
         else:
             await _respond(self._send, 200, frame, JSON_HEADERS)
 
+    async def _start(self) -> None:
+        self._streaming = True
+        await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        priming = f"id: {self._stream}-0\nretry: {RETRY_MS}\ndata: \n\n".encode()
+        await self._send({"type": "http.response.body", "body": priming, "more_body": True})
+
     async def _event(self, frame: bytes, more: bool) -> None:
-        if not self._streaming:
-            self._streaming = True
-            await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-            priming = f"id: {self._stream}-0\nretry: {RETRY_MS}\ndata: \n\n".encode()
-            await self._send({"type": "http.response.body", "body": priming, "more_body": True})
         self._events += 1
+        if self._paused is not None:
+            self._paused.add(self._events, frame, last=not more)
+            return
+        if not self._streaming:
+            await self._start()
         body = f"id: {self._stream}-{self._events}\n".encode() + _event(frame)
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
@@ -283,12 +310,33 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
 
-def _last_event_id(headers: dict[bytes, bytes]) -> int | None:
-    raw = headers.get(b"last-event-id")
-    try:
-        return None if raw is None else max(0, int(raw))
-    except ValueError:
-        return None  # not one of ours: start from what is undelivered
+def _resume_point(headers: dict[bytes, bytes]) -> tuple[int | None, int | None]:
+    """(POST stream, event) or (None, GET-stream event) from Last-Event-ID; ids not of ours
+    are ignored (the stream starts from what is undelivered)."""
+    raw = headers.get(b"last-event-id", b"").decode("latin-1")
+    stream, dash, number = raw.partition("-")
+    if dash and stream.isdigit() and number.isdigit():
+        return int(stream), int(number)
+    return None, int(raw) if raw.isdigit() else None
+
+
+async def _resumed(
+    session: Session, stream: int, paused: PausedStream, after: int
+) -> AsyncIterator[bytes]:
+    """Replay a paused POST stream after event ``after``, then follow it to its response."""
+    while True:
+        paused.changed.clear()
+        for number, frame in paused.events:
+            if number > after:
+                after = number
+                yield f"id: {stream}-{number}\n".encode() + _event(frame)
+        if paused.done:
+            session.paused.pop(stream, None)
+            return
+        try:
+            await asyncio.wait_for(paused.changed.wait(), KEEPALIVE)
+        except TimeoutError:
+            yield b": keepalive\n\n"
 
 
 def _text(value: bytes | None) -> str | None:

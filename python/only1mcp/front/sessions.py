@@ -21,6 +21,21 @@ EVENT_LOG_LIMIT = 1000
 
 
 @dataclass(eq=False)
+class PausedStream:
+    """The rest of a POST's SSE stream after the backend paused it (SEP-1699), kept until the
+    client resumes it with GET + ``Last-Event-ID``."""
+
+    events: list[tuple[int, bytes]] = field(default_factory=list)  # (event number, frame)
+    done: bool = False  # the response is among the events
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, number: int, frame: bytes, last: bool) -> None:
+        self.events.append((number, frame))
+        self.done = self.done or last
+        self.changed.set()
+
+
+@dataclass(eq=False)
 class Session:
     id: str
     protocol_version: str = DEFAULT_HEADERLESS
@@ -37,6 +52,7 @@ class Session:
     # Set when the session ends (DELETE, shutdown): its GET stream closes.
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    paused: dict[int, PausedStream] = field(default_factory=dict)  # by POST stream number
 
     def push(self, frame: bytes) -> None:
         """Log an unsolicited message and wake whoever follows the log."""

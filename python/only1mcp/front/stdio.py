@@ -53,6 +53,9 @@ class StdioFront:
         """Messages that precede a response need no special channel on a pipe."""
         self.write(frame)
 
+    async def detach(self) -> None:
+        """A pipe has no streams to pause; whatever follows simply comes later."""
+
     def write(self, frame: bytes) -> None:
         if self._out is not None and not self._out.is_closing():
             self._out.write(frame + b"\n")
