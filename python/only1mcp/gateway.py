@@ -130,11 +130,16 @@ class Gateway:
 
     async def _on_backend_message(self, backend: Backend, frame: bytes) -> None:
         """Traffic a backend started: list changes here, the rest to the relay."""
-        method = frame_info(frame)[1] or ""
-        if method.endswith("/list_changed"):
-            capability = method.removeprefix("notifications/").removesuffix("/list_changed")
-            for kind, spec in LISTS.items():
-                if spec.capability == capability:
-                    await self.refresh(backend, kind)
-        elif self.relay is not None:
+        if not await self.list_changed(backend, frame) and self.relay is not None:
             await self.relay(backend, frame)
+
+    async def list_changed(self, backend: Backend, frame: bytes) -> bool:
+        """Refresh the lists a ``*/list_changed`` frame names; False for any other frame."""
+        method = frame_info(frame)[1] or ""
+        if not method.endswith("/list_changed"):
+            return False
+        capability = method.removeprefix("notifications/").removesuffix("/list_changed")
+        for kind, spec in LISTS.items():
+            if spec.capability == capability:
+                await self.refresh(backend, kind)
+        return True

@@ -233,7 +233,7 @@ class Router:
         method: str = msg["method"]
         frame = orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": params})
         exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
-        sink = None if reply is None else _bind(self.relay, backend, exchange)
+        sink = None if reply is None else _bind(self.gateway, self.relay, backend, exchange)
         try:
             answer = await backend.forward(frame, local_id, method, sink)
         except asyncio.CancelledError:
@@ -271,11 +271,13 @@ class Router:
             await backend.notify(jsonrpc.notification("notifications/cancelled", params))
 
 
-def _bind(relay: Relay, backend: Backend, exchange: Any) -> Callable[[bytes], Awaitable[None]]:
+def _bind(
+    gateway: Gateway, relay: Relay, backend: Backend, exchange: Any
+) -> Callable[[bytes], Awaitable[None]]:
     async def sink(frame: bytes) -> None:
         if frame == STREAM_BREAK:
             await exchange.send_break()
-        else:
+        elif not await gateway.list_changed(backend, frame):
             await relay.from_backend(backend, frame, exchange)
 
     return sink
