@@ -8,15 +8,16 @@ lists change. Request dispatch lives in :mod:`only1mcp.router`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, MessageHandler, create_backend
 from only1mcp.catalog import Catalog
-from only1mcp.config import Config
+from only1mcp.config import Config, Isolation
 from only1mcp.errors import RpcError
-from only1mcp.front.sessions import SessionStore
+from only1mcp.front.sessions import Session, SessionStore
 from only1mcp.protocol import jsonrpc
 from only1mcp.types import JsonObject
 
@@ -59,6 +60,10 @@ class Gateway:
             backend.on_ready = self._on_backend_ready
             self.backends[name] = backend
         self.ready = asyncio.Event()
+        # (server, session id) → that session's own instance of an `isolation: session` server
+        self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self.sessions.on_remove = self._end_session
         # Set by the router: where backend traffic that is not a list change goes.
         self.relay: MessageHandler | None = None
 
@@ -79,7 +84,34 @@ class Gateway:
 
     async def stop(self) -> None:
         self.sessions.close_all()
-        await asyncio.gather(*(b.close() for b in self.backends.values()))
+        await asyncio.gather(*(b.close() for b in self.backends.values()), *self._closing)
+
+    async def backend_for(self, server: str, session: Session) -> Backend:
+        """The backend that serves ``session`` for ``server``: the shared one, or with
+        ``isolation: session`` the session's own instance, started on first use."""
+        shared = self.backends[server]
+        if self.config.servers[server].isolation is not Isolation.SESSION:
+            return shared
+        key = (server, session.id)
+        task = self._isolated.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._start_isolated(server))
+            self._isolated[key] = task
+        return await asyncio.shield(task)
+
+    async def _start_isolated(self, server: str) -> Backend:
+        backend = create_backend(server, self.config.servers[server], self._on_backend_message)
+        # A failed start leaves it DOWN and retrying; forward() tells the caller why.
+        with contextlib.suppress(RpcError):
+            await backend.start()
+        return backend
+
+    def _end_session(self, session: Session) -> None:
+        for key in [k for k in self._isolated if k[1] == session.id]:
+            task = self._isolated.pop(key)
+            closing = asyncio.ensure_future(_close_started(task))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     def failures(self) -> dict[str, str]:
         """Servers that are not serving right now, and why."""
@@ -143,3 +175,8 @@ class Gateway:
             if spec.capability == capability:
                 await self.refresh(backend, kind)
         return True
+
+
+async def _close_started(task: asyncio.Task[Backend]) -> None:
+    """Close a per-session backend, waiting for its start if that is still running."""
+    await (await task).close()

@@ -74,7 +74,8 @@ class Relay:
     def __init__(self, sessions: SessionStore, uri_out: Callable[[Backend, str], str]) -> None:
         self.sessions = sessions
         self.uri_out = uri_out  # a backend's resource URI → the URI clients see
-        self._exchanges: dict[tuple[str, int], Exchange] = {}
+        # Keyed by the backend object: per-session instances of one server share its name.
+        self._exchanges: dict[tuple[Backend, int], Exchange] = {}
         self._by_client: dict[tuple[str, RequestId], Exchange] = {}
         # (session id, id we gave the client) → (backend, the backend's own request id)
         self._asked: dict[tuple[str, RequestId], tuple[Backend, RequestId]] = {}
@@ -93,12 +94,12 @@ class Relay:
         progress_token: Any,
     ) -> Exchange:
         exchange = Exchange(session, client_id, reply, backend, local_id, progress_token)
-        self._exchanges[(backend.name, local_id)] = exchange
+        self._exchanges[(backend, local_id)] = exchange
         self._by_client[(session.id, client_id)] = exchange
         return exchange
 
     def close(self, exchange: Exchange) -> None:
-        self._exchanges.pop((exchange.backend.name, exchange.local_id), None)
+        self._exchanges.pop((exchange.backend, exchange.local_id), None)
         self._by_client.pop((exchange.session.id, exchange.client_id), None)
 
     def find(self, session: Session, client_id: object) -> Exchange | None:
@@ -108,8 +109,8 @@ class Relay:
 
     def _sole_exchange(self, backend: Backend) -> Exchange | None:
         found = None
-        for (name, _), exchange in self._exchanges.items():
-            if name == backend.name:
+        for (owner, _), exchange in self._exchanges.items():
+            if owner is backend:
                 if found is not None:
                     return None
                 found = exchange
@@ -145,6 +146,8 @@ class Relay:
             await self._progress(backend, msg)
         elif method == "notifications/resources/updated":
             self._resource_updated(backend, msg)
+        elif method == "notifications/cancelled":
+            self._backend_cancelled(backend, msg)
         else:
             target = exchange or self._sole_exchange(backend)
             if target is not None:
@@ -155,7 +158,7 @@ class Relay:
     async def _progress(self, backend: Backend, msg: JsonObject) -> None:
         params = msg.get("params") or {}
         token = params.get("progressToken")
-        exchange = self._exchanges.get((backend.name, token)) if isinstance(token, int) else None
+        exchange = self._exchanges.get((backend, token)) if isinstance(token, int) else None
         if exchange is None or exchange.progress_token is None:
             return  # progress for a request that is already answered: drop it
         params["progressToken"] = exchange.progress_token
@@ -170,6 +173,18 @@ class Relay:
             session = self.sessions.get(session_id)
             if session is not None:
                 session.push(frame)
+
+    def _backend_cancelled(self, backend: Backend, msg: JsonObject) -> None:
+        """A backend gave up on a request it sent us: tell the client that got it, by our id."""
+        params = msg.get("params") or {}
+        for (session_id, our_id), asked in list(self._asked.items()):
+            if asked == (backend, params.get("requestId")):
+                del self._asked[(session_id, our_id)]
+                session = self.sessions.get(session_id)
+                if session is not None:
+                    params["requestId"] = our_id
+                    session.push(orjson.dumps(msg))
+                return
 
     async def _backend_request(
         self, backend: Backend, msg: JsonObject, frame: bytes, exchange: Exchange | None

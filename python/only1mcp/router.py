@@ -223,7 +223,7 @@ class Router:
         server: str,
         params: JsonObject,
     ) -> bytes:
-        backend = self.gateway.backends[server]
+        backend = await self.gateway.backend_for(server, session)
         local_id = backend.next_id()
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None

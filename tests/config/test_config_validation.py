@@ -433,6 +433,7 @@ def test_public_names() -> None:
             "Config",
             "FrontConfig",
             "HttpServerConfig",
+            "Isolation",
             "ServerConfig",
             "StdioServerConfig",
             "load_config",
@@ -460,3 +461,16 @@ def test_parse_config_needs_a_mapping(data: object, problem_: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(data, "mem")
     assert str(info.value) == f"mem: {problem_}"
+
+
+def test_isolation_is_a_named_policy(tmp_path: Path) -> None:
+    from only1mcp.config import Isolation, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("servers:\n  a: {command: x, isolation: session}\n  b: {url: 'http://h/mcp'}\n")
+    config = load_config(path)
+    assert config.servers["a"].isolation is Isolation.SESSION
+    assert config.servers["b"].isolation is Isolation.SHARED
+    path.write_text("servers:\n  a: {command: x, isolation: always}\n")
+    with pytest.raises(ConfigError, match=r"servers\.a\.isolation"):
+        load_config(path)

@@ -11,6 +11,7 @@ human message and, when the error belongs to a key below the one being validated
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
@@ -166,6 +167,16 @@ def _transport_tag(value: Any) -> str:
     return str(getattr(value, "transport", "stdio"))
 
 
+class Isolation(enum.StrEnum):
+    """Who shares a backend process (or HTTP session)."""
+
+    #: One instance for every client session, requests multiplexed by id (the default).
+    SHARED = "shared"
+    #: One instance per client session, started on first use and stopped with the session: for
+    #: stateful servers, and for exact routing of a stdio server's sampling/elicitation requests.
+    SESSION = "session"
+
+
 class _Server(BaseModel):
     """What both server kinds share: strict keys, immutability, a repr without secrets."""
 
@@ -190,6 +201,7 @@ class StdioServerConfig(_Server):
     enabled: bool = True
     #: Seconds per request.
     timeout: Timeout = 30.0
+    isolation: Isolation = Isolation.SHARED
 
     _normalize = model_validator(mode="before")(_normalize_server)
 
@@ -203,6 +215,7 @@ class HttpServerConfig(_Server):
     prefix: Prefix = None
     enabled: bool = True
     timeout: Timeout = 30.0
+    isolation: Isolation = Isolation.SHARED
 
     _normalize = model_validator(mode="before")(_normalize_server)
 

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,8 @@ class Session:
 class SessionStore:
     def __init__(self) -> None:
         self._sessions: dict[str, Session] = {}
+        # Told when a session ends, so what belongs to it (per-session backends) can go.
+        self.on_remove: Callable[[Session], None] | None = None
 
     def create(self) -> Session:
         session = Session(id=secrets.token_urlsafe(32))
@@ -105,6 +108,8 @@ class SessionStore:
         session = self._sessions.pop(session_id, None)
         if session is not None:
             session.closed.set()
+            if self.on_remove is not None:
+                self.on_remove(session)
         return session
 
     def close_all(self) -> None:
