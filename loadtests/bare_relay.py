@@ -75,9 +75,14 @@ async def serve(host: str, port: int, command: list[str]) -> None:
     transport, _ = await asyncio.get_running_loop().subprocess_exec(lambda: relay, *command)
     relay.stdin = transport.get_pipe_transport(0)  # type: ignore[assignment]
     config = uvicorn.Config(
-        relay, host=host, port=port, http="httptools", lifespan="off", access_log=False,
+        relay,
+        host=host,
+        port=port,
+        http="httptools",
+        lifespan="off",
+        access_log=False,
         log_level="warning",
-    )  # fmt: skip
+    )
     await uvicorn.Server(config).serve()
     transport.close()
 

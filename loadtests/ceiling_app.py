@@ -36,17 +36,23 @@ async def respond(send, status: int, body: bytes = b"", headers=JSON) -> None:  
 
 
 def rpc_error(req_id: object, code: int, message: str) -> bytes:
-    return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}})
+    return orjson.dumps(
+        {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
+    )
 
 
-async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]  # noqa: C901
     if scope["type"] != "http":
         return
     if scope["path"] == "/healthz":
         await respond(send, 200, b'{"status":"ok"}')
         return
-    if scope["path"] not in ("/mcp", "/mcp/") or scope["method"] != "POST":
+    if scope["path"] not in ("/mcp", "/mcp/") or scope["method"] not in ("POST", "DELETE"):
         await respond(send, 405, b"", [])
+        return
+    if scope["method"] == "DELETE":
+        SESSIONS.discard(dict(scope["headers"]).get(b"mcp-session-id", b""))
+        await respond(send, 200, b"", [])
         return
     message = await receive()
     body = message.get("body", b"")

@@ -16,6 +16,7 @@ same program in C (see ``run_load.py --backend``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -131,7 +132,5 @@ if __name__ == "__main__":
         target = sys.argv[sys.argv.index("--selftest") + 1 :] or [sys.executable, __file__]
         print(orjson.dumps(selftest(target)).decode())
     else:
-        try:
+        with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
             serve()
-        except (BrokenPipeError, KeyboardInterrupt):
-            pass
