@@ -62,6 +62,11 @@ class Gateway:
         self.ready = asyncio.Event()
         # (server, session id) → that session's own instance of an `isolation: session` server
         self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
+        self.shared = {
+            name: backend
+            for name, backend in self.backends.items()
+            if servers[name].isolation is not Isolation.SESSION
+        }
         self._closing: set[asyncio.Task[None]] = set()
         self.sessions.on_remove = self._end_session
         # Set by the router: where backend traffic that is not a list change goes.
@@ -89,9 +94,8 @@ class Gateway:
     async def backend_for(self, server: str, session: Session) -> Backend:
         """The backend that serves ``session`` for ``server``: the shared one, or with
         ``isolation: session`` the session's own instance, started on first use."""
-        shared = self.backends[server]
-        if self.config.servers[server].isolation is not Isolation.SESSION:
-            return shared
+        if server in self.shared:
+            return self.shared[server]
         key = (server, session.id)
         task = self._isolated.get(key)
         if task is None:

@@ -49,6 +49,9 @@ class Router:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.relay = Relay(gateway.sessions, self._uri_out)
+        # (kind, page start) → ((catalog version, failures), encoded result): lists are read
+        # far more often than they change.
+        self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
         gateway.relay = self.relay.from_backend
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
@@ -132,15 +135,27 @@ class Router:
     async def _merged_list(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
         kind, key = MERGED[msg["method"]]
         params = msg.get("params") or {}
-        items = self.gateway.catalogs[kind].merged()
+        catalog = self.gateway.catalogs[kind]
+        failures = self.gateway.failures()
+        items = catalog.merged()
         start = pagination.decode(kind, params.get("cursor"), len(items))
+        stamp = (catalog.version, failures)
+        cached = self._pages.get((kind, start))
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, orjson.dumps(self._page(kind, key, items, start, failures)))
+            self._pages[(kind, start)] = cached
+        return jsonrpc.result_raw(msg["id"], cached[1])
+
+    @staticmethod
+    def _page(
+        kind: str, key: str, items: list[JsonObject], start: int, failures: dict[str, str]
+    ) -> JsonObject:
         result: JsonObject = {key: items[start : start + pagination.PAGE_SIZE]}
         if start + pagination.PAGE_SIZE < len(items):
             result["nextCursor"] = pagination.encode(kind, start + pagination.PAGE_SIZE)
-        failures = self.gateway.failures()
         if failures:
             result["_meta"] = {"only1mcp/errors": failures}
-        return jsonrpc.result(msg["id"], result)
+        return result
 
     # ------------------------------------------------------------------- routed
 
@@ -223,7 +238,7 @@ class Router:
         server: str,
         params: JsonObject,
     ) -> bytes:
-        backend = await self.gateway.backend_for(server, session)
+        backend = self.gateway.shared.get(server) or await self.gateway.backend_for(server, session)
         local_id = backend.next_id()
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -233,7 +248,9 @@ class Router:
         method: str = msg["method"]
         frame = orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": params})
         exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
-        sink = None if reply is None else _bind(self.gateway, self.relay, backend, exchange)
+        sink = None
+        if reply is not None and backend.streams_per_request:
+            sink = _bind(self.gateway, self.relay, backend, exchange)
         try:
             answer = await backend.forward(frame, local_id, method, sink)
         except asyncio.CancelledError:

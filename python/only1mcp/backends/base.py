@@ -51,6 +51,9 @@ class BackendState(enum.Enum):
 class Backend(ABC):
     """One MCP server behind the aggregator."""
 
+    # Whether messages tied to one request arrive with it (HTTP streams) and so need a sink.
+    streams_per_request = False
+
     def __init__(self, name: str, timeout: float, on_message: MessageHandler | None = None) -> None:
         self.name = name
         self.timeout = timeout
@@ -228,7 +231,20 @@ class Backend(ABC):
     async def wait_response(
         self, future: asyncio.Future[bytes], timeout: float, method: str
     ) -> bytes:
+        # A bare timer instead of asyncio.wait_for: this runs once per relayed request.
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
         try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError as exc:
+            return await future
+        except _Expired as exc:
             raise self.timeout_error(method, timeout) from exc
+        finally:
+            timer.cancel()
+
+
+class _Expired(Exception):
+    """Set on a pending response whose timeout ran out."""
+
+
+def _expire(future: asyncio.Future[bytes]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())

@@ -25,6 +25,8 @@ MAX_RESUMES = 5
 
 
 class HttpBackend(Backend):
+    streams_per_request = True
+
     def __init__(
         self, name: str, config: HttpServerConfig, on_message: MessageHandler | None = None
     ) -> None:

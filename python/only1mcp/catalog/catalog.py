@@ -43,16 +43,19 @@ class Catalog:
         self.collisions: list[str] = []
         self._entries: dict[str, Entry] = {}
         self._merged: list[JsonObject] | None = None
+        self.version = 0  # bumps on every change, for caches of what is built from the list
 
     def set_items(self, server: str, items: list[JsonObject]) -> None:
         self.items[server] = items
         self.errors.pop(server, None)
         self._merged = None
+        self.version += 1
 
     def set_error(self, server: str, reason: str) -> None:
         self.items.pop(server, None)
         self.errors[server] = reason
         self._merged = None
+        self.version += 1
 
     def lookup(self, exposed: str) -> Entry | None:
         if self._merged is None:

@@ -7,6 +7,7 @@ others only when configured.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -33,11 +34,17 @@ class OriginPolicy:
     def host_ok(self, host: str | None) -> bool:
         if not self.check_host or host is None:
             return True
-        try:
-            name = urlsplit(f"//{host}").hostname
-        except ValueError:
-            return False
-        return name is not None and _is_loopback(name)
+        return _loopback_host_header(host)
+
+
+@functools.lru_cache(maxsize=256)
+def _loopback_host_header(host: str) -> bool:
+    """Whether a Host header names a loopback address (cached: checked on every request)."""
+    try:
+        name = urlsplit(f"//{host}").hostname
+    except ValueError:
+        return False
+    return name is not None and _is_loopback(name)
 
 
 def _is_loopback(host: str) -> bool:

@@ -9,8 +9,6 @@ import orjson
 from only1mcp.errors import InvalidRequest, ParseError, RpcError
 from only1mcp.types import JsonObject, RequestId
 
-_RESULT_HEAD = b'{"jsonrpc":"2.0","id":'
-
 
 def parse(body: bytes) -> Any:
     """Decode one JSON-RPC payload; a non-JSON body is a -32700."""
@@ -51,6 +49,11 @@ def is_notification(msg: JsonObject) -> bool:
 
 def result(req_id: RequestId | None, value: Any) -> bytes:
     return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "result": value})
+
+
+def result_raw(req_id: RequestId | None, encoded: bytes) -> bytes:
+    """A response around a result that is already JSON (a cached list page)."""
+    return b'{"jsonrpc":"2.0","id":' + orjson.dumps(req_id) + b',"result":' + encoded + b"}"
 
 
 def error(req_id: RequestId | None, err: RpcError) -> bytes:
