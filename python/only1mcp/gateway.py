@@ -134,8 +134,9 @@ class Gateway:
         for kind in LISTS:
             await self.refresh(backend, kind)
 
-    async def refresh(self, backend: Backend, kind: str) -> None:
-        """Re-read one server's list of ``kind``; tell sessions if the merged list changed."""
+    async def refresh(self, backend: Backend, kind: str, announce: bool = False) -> None:
+        """Re-read one server's list of ``kind``; tell every session when the merged list
+        changed, or always when ``announce`` (the server itself said its list changed)."""
         catalog = self.catalogs[kind]
         spec = LISTS[kind]
         if spec.capability not in backend.capabilities:
@@ -149,7 +150,7 @@ class Gateway:
             catalog.set_error(backend.name, exc.message)
             return
         catalog.set_items(backend.name, items)
-        if before is not None and before != items:
+        if announce or (before is not None and before != items):
             changed = f"notifications/{spec.capability}/list_changed"
             self.sessions.broadcast(jsonrpc.notification(changed))
 
@@ -180,9 +181,10 @@ class Gateway:
         if not method.endswith("/list_changed"):
             return False
         capability = method.removeprefix("notifications/").removesuffix("/list_changed")
-        for kind, spec in LISTS.items():
-            if spec.capability == capability:
-                await self.refresh(backend, kind)
+        kinds = [kind for kind, spec in LISTS.items() if spec.capability == capability]
+        for kind in kinds:
+            # Resources and templates share one notification: announce it once.
+            await self.refresh(backend, kind, announce=kind == kinds[-1])
         return True
 
 

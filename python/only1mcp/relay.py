@@ -8,8 +8,10 @@ the backend-local id. Backend traffic is routed through it to the one client tha
 - server→client requests (sampling, elicitation, roots): sent to the client with a fresh id of
   ours; the client's answer is matched back to the backend's id.
 - ``notifications/message`` and the like: on the request's stream when it came on one (HTTP
-  backends) or when exactly one exchange is open on that backend (stdio), else to every
-  session's GET stream.
+  backends) or when the exchanges open on that backend all belong to one session (stdio; always
+  so with ``isolation: session``), else to every session's GET stream. A pipe says nothing of
+  which request caused a message, so a shared stdio server's sampling request is refused when
+  two sessions have calls in flight on it — ``isolation: session`` makes it exact.
 - ``notifications/resources/updated``: to the sessions subscribed to that resource only.
 """
 
@@ -107,13 +109,16 @@ class Relay:
             return None
         return self._by_client.get((session.id, client_id))  # type: ignore[arg-type]
 
-    def _sole_exchange(self, backend: Backend) -> Exchange | None:
+    def _attribute(self, backend: Backend) -> Exchange | None:
+        """The exchange to credit with traffic a backend sent without saying which request
+        caused it: the only one open on that backend, or any when all of them belong to one
+        session (always so for an ``isolation: session`` instance). None when ambiguous."""
         found = None
         for (owner, _), exchange in self._exchanges.items():
             if owner is backend:
-                if found is not None:
+                if found is not None and found.session is not exchange.session:
                     return None
-                found = exchange
+                found = found or exchange
         return found
 
     # -------------------------------------------------------------- subscriptions
@@ -149,7 +154,7 @@ class Relay:
         elif method == "notifications/cancelled":
             self._backend_cancelled(backend, msg)
         else:
-            target = exchange or self._sole_exchange(backend)
+            target = exchange or self._attribute(backend)
             if target is not None:
                 await target.send(frame)
             else:
@@ -193,7 +198,7 @@ class Relay:
         if method == "ping":
             await backend.notify(jsonrpc.result(msg["id"], {}))
             return
-        target = exchange or self._sole_exchange(backend)
+        target = exchange or self._attribute(backend)
         needed = CLIENT_CAPABILITY.get(method)
         if target is None or needed is None or needed not in target.session.client_capabilities:
             why = "no client session that can answer it" if target else "no request in flight"
