@@ -27,6 +27,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 BACKEND_ERROR = -32000
 BACKEND_TIMEOUT = -32001
+REQUEST_CANCELLED = -32800  # LSP's code; MCP expects no answer, but an HTTP POST needs an end
 
 
 class Only1MCPError(Exception):

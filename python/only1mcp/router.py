@@ -22,7 +22,7 @@ from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import STREAM_BREAK
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import expose_uri, split_uri
-from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
+from only1mcp.errors import REQUEST_CANCELLED, InvalidParams, MethodNotFound, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
@@ -251,11 +251,16 @@ class Router:
         sink = None
         if reply is not None and backend.streams_per_request:
             sink = _bind(self.gateway, self.relay, backend, exchange)
+        exchange.task = asyncio.current_task()
         try:
             answer = await backend.forward(frame, local_id, method, sink)
         except asyncio.CancelledError:
-            await self._cancel_backend(backend, local_id, "client went away")
-            raise
+            if not exchange.cancelled:
+                await self._cancel_backend(backend, local_id, "client went away")
+                raise
+            # The client cancelled it: the backend was told, its slot is free; end the wait.
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            raise RpcError("Request cancelled by the client", code=REQUEST_CANCELLED) from None
         finally:
             self.relay.close(exchange)
         return rewrite_id(answer, msg["id"])
@@ -273,6 +278,7 @@ class Router:
                 await self._cancel_backend(
                     exchange.backend, exchange.local_id, params.get("reason")
                 )
+                exchange.cancel()
         elif method == "notifications/roots/list_changed":
             for backend in self.gateway.backends.values():
                 with contextlib.suppress(RpcError):

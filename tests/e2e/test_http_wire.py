@@ -191,3 +191,38 @@ def test_batches_only_in_2025_03_26(http: httpx.Client) -> None:
     assert sorted(a["id"] for a in answers) == [1, 2]
     by_id = {a["id"]: a for a in answers}
     assert by_id[2]["result"]["content"][0]["text"] == "b"
+
+
+def test_cancelled_call_ends_at_once_and_frees_the_backend(http: httpx.Client) -> None:
+    import concurrent.futures
+    import time
+
+    headers = _session(http)
+    call = {
+        "jsonrpc": "2.0",
+        "id": "slow",
+        "method": "tools/call",
+        "params": {"name": "fx__sleep", "arguments": {"seconds": 30}},
+    }
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(http.post, "", json=call, headers=headers)
+        time.sleep(0.5)
+        started = time.monotonic()
+        cancel = {
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": "slow", "reason": "user pressed stop"},
+        }
+        assert http.post("", json=cancel, headers=headers).status_code == 202
+        answer = pending.result(timeout=5).json()
+        assert time.monotonic() - started < 2.0
+    assert answer["id"] == "slow"
+    assert answer["error"]["code"] == -32800
+    echo = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "tools/call",
+        "params": {"name": "fx__echo", "arguments": {"text": "still here"}},
+    }
+    body = http.post("", json=echo, headers=headers).json()
+    assert body["result"]["content"][0]["text"] == "still here"
