@@ -522,3 +522,31 @@ async def test_session_isolation_gives_each_http_client_its_own_backend(
             f"both sessions ended but the b processes are {live_b_processes(tracker)}, "
             f"expected {base}"
         )
+
+
+def _updates(recorder: Recorder) -> list[str]:
+    return [
+        str(n.params.uri)
+        for n in recorder.notifications
+        if isinstance(n, types.ResourceUpdatedNotification)
+    ]
+
+
+# resources/subscribe is a handshake-era method; the SDK warns that 2026-07-28 replaced it.
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_resource_updates_reach_the_subscriber_only(
+    tmp_path: Path, two_backends: Path
+) -> None:
+    """Both backends' watched resource: only the client that subscribed hears of updates."""
+    with open_front("http", two_backends, tmp_path / "front-http") as front:
+        async with two_clients(front) as ((first, one), (_second, two)):
+            with anyio.fail_after(CALL_DEADLINE):
+                await first.subscribe_resource("a+test://watched-resource")
+                await first.subscribe_resource("b+test://watched-resource")
+            assert await wait_until(lambda: len(_updates(one)) == 2), _updates(one)
+            await anyio.sleep(0.5)
+            assert sorted(_updates(one)) == [
+                "a+test://watched-resource",
+                "b+test://watched-resource",
+            ]
+            assert _updates(two) == []
