@@ -61,6 +61,7 @@ class StdioBackend(Backend):
         self._reader = FrameReader()
         self._stderr_buf = b""
         self._pending: dict[int, asyncio.Future[bytes]] = {}
+        self._outbox: list[bytes] = []
         self._exited = asyncio.Event()
 
     @property
@@ -74,6 +75,7 @@ class StdioBackend(Backend):
         self._stderr_buf = b""
         self._exited = asyncio.Event()
         self._pending = {}
+        self._outbox = []  # frames for a process that died went down with its requests
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: _Pipes(self),
@@ -107,14 +109,27 @@ class StdioBackend(Backend):
         pending = self._pending
         pending[req_id] = future
         try:
-            stdin.write(frame + b"\n")
+            self._write(frame)
             return await self.wait_response(future, timeout, method)
         finally:
             pending.pop(req_id, None)
 
     async def notify(self, frame: bytes) -> None:
         if self._stdin is not None and not self._stdin.is_closing():
-            self._stdin.write(frame + b"\n")
+            self._write(frame)
+
+    def _write(self, frame: bytes) -> None:
+        """Queue a frame; frames queued in one loop iteration go out in one write."""
+        self._outbox.append(frame)
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
+        stdin = self._stdin
+        if frames and stdin is not None and not stdin.is_closing():
+            frames.append(b"")
+            stdin.write(b"\n".join(frames))
 
     def _on_stdout(self, data: bytes) -> None:
         try:
