@@ -228,23 +228,12 @@ class Backend(ABC):
     def timeout_error(self, method: str, timeout: float) -> BackendTimeout:
         return BackendTimeout(f"server {self.name!r} did not answer {method} within {timeout:g}s")
 
-    async def wait_response(
-        self, future: asyncio.Future[bytes], timeout: float, method: str
-    ) -> bytes:
-        # A bare timer instead of asyncio.wait_for: this runs once per relayed request.
-        timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
-        try:
-            return await future
-        except _Expired as exc:
-            raise self.timeout_error(method, timeout) from exc
-        finally:
-            timer.cancel()
+
+class Expired(Exception):
+    """Set on a pending response whose timeout ran out (a bare timer is cheaper than
+    asyncio.wait_for on a path taken once per relayed request)."""
 
 
-class _Expired(Exception):
-    """Set on a pending response whose timeout ran out."""
-
-
-def _expire(future: asyncio.Future[bytes]) -> None:
+def expire(future: asyncio.Future[bytes]) -> None:
     if not future.done():
-        future.set_exception(_Expired())
+        future.set_exception(Expired())

@@ -19,7 +19,15 @@ import sys
 from typing import Any, cast
 
 from only1mcp._core import FrameReader, split_response
-from only1mcp.backends.base import Backend, BackendState, MessageHandler, Sink, log
+from only1mcp.backends.base import (
+    Backend,
+    BackendState,
+    Expired,
+    MessageHandler,
+    Sink,
+    expire,
+    log,
+)
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError
 
@@ -105,13 +113,18 @@ class StdioBackend(Backend):
         stdin = self._stdin
         if stdin is None or stdin.is_closing():
             raise self.down_error()
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
         pending = self._pending
         pending[req_id] = future
+        timer = loop.call_later(timeout, expire, future)
+        self._write(frame)
         try:
-            self._write(frame)
-            return await self.wait_response(future, timeout, method)
+            return await future
+        except Expired as exc:
+            raise self.timeout_error(method, timeout) from exc
         finally:
+            timer.cancel()
             pending.pop(req_id, None)
 
     async def notify(self, frame: bytes) -> None:
