@@ -409,5 +409,6 @@ def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) ->
         timeout_graceful_shutdown=5,
         # No X-Forwarded-* rewriting: nothing here uses the client's address.
         proxy_headers=False,
+        server_header=False,  # says nothing a client needs, costs a header per response
     )
     _Server(config, gateway).run()
