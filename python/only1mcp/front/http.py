@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from types import FrameType
 
 import uvicorn
@@ -33,6 +33,7 @@ from only1mcp.types import Receive, Scope, Send
 
 log = logging.getLogger("only1mcp.front.http")
 
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 MAX_BODY = 16 * 1024 * 1024
 KEEPALIVE = 15.0
 RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
@@ -353,11 +354,12 @@ class HttpApp:
         self.mcp = McpEndpoint(gateway, Router(gateway), origins)
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in ("/mcp", "/mcp/"):
-            await self.mcp(scope, receive, send)
-        else:
-            await self.other(scope, receive, send)
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine itself: handing back the chosen app's awaitable saves a frame on
+        # every request.
+        if scope["type"] == "http" and scope["path"] in MCP_PATHS:
+            return self.mcp(scope, receive, send)
+        return self.other(scope, receive, send)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -406,6 +408,7 @@ def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) ->
         log_level="warning",
         access_log=False,
         lifespan="on",
+        interface="asgi3",  # HttpApp.__call__ returns an awaitable rather than being async
         timeout_graceful_shutdown=5,
         # No X-Forwarded-* rewriting: nothing here uses the client's address.
         proxy_headers=False,
