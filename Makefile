@@ -66,6 +66,6 @@ conformance-deps: $(CONFORMANCE_STAMP) ## Install the pinned MCP conformance sui
 .PHONY: conformance-deps
 
 clean: ## Remove the venv and build output
-	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules
 
 .PHONY: help install run test lint format bench bench-gate loadtest build clean

@@ -61,6 +61,7 @@ class Gateway:
             backend.on_ready = self._on_backend_ready
             self.backends[name] = backend
         self.ready = asyncio.Event()
+        self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
         self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
         self.shared = {
@@ -123,12 +124,16 @@ class Gateway:
             closing.add_done_callback(self._closing.discard)
 
     def failures(self) -> dict[str, str]:
-        """Servers that are not serving right now, and why."""
-        return {
-            name: backend.last_error or backend.state.value
-            for name, backend in self.backends.items()
-            if backend.state is not BackendState.READY
-        }
+        """Servers that are not serving right now, and why (cached until a state changes:
+        every merged list asks)."""
+        if self._failures[0] != Backend.generation:
+            failures = {
+                name: backend.last_error or backend.state.value
+                for name, backend in self.backends.items()
+                if backend.state is not BackendState.READY
+            }
+            self._failures = (Backend.generation, failures)
+        return self._failures[1]
 
     async def _on_backend_ready(self, backend: Backend) -> None:
         for kind in LISTS:

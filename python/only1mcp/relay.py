@@ -208,9 +208,8 @@ class Relay:
             await backend.notify(jsonrpc.result(msg["id"], {}))
             return
         target = exchange or self._attribute(backend)
-        needed = CLIENT_CAPABILITY.get(method)
-        if target is None or needed is None or needed not in target.session.client_capabilities:
-            why = "no client session that can answer it" if target else "no request in flight"
+        why = _unroutable(method, target)
+        if why or target is None:
             err = RpcError(f"{method} cannot be relayed: {why}", code=METHOD_NOT_FOUND)
             await backend.notify(jsonrpc.error(msg["id"], err))
             return
@@ -227,3 +226,15 @@ class Relay:
         backend, backend_id = asked
         with contextlib.suppress(RpcError):
             await backend.notify(rewrite_id(orjson.dumps(msg), backend_id))
+
+
+def _unroutable(method: str, target: Exchange | None) -> str:
+    """Why a backend's request cannot go to a client ("" when it can)."""
+    needed = CLIENT_CAPABILITY.get(method)
+    if needed is None:
+        return "not a request a server may send a client"
+    if target is None:
+        return "no single client request in flight on this server caused it"
+    if needed not in target.session.client_capabilities:
+        return f"the client did not declare the {needed!r} capability"
+    return ""

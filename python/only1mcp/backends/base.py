@@ -51,6 +51,9 @@ class BackendState(enum.Enum):
 class Backend(ABC):
     """One MCP server behind the aggregator."""
 
+    # Bumped on every state change of any backend, so summaries can be cached between changes.
+    generation = 0
+
     # Whether messages tied to one request arrive with it (HTTP streams) and so need a sink.
     streams_per_request = False
 
@@ -77,6 +80,15 @@ class Backend(ABC):
     def capabilities(self) -> JsonObject:
         caps = self.init_result.get("capabilities")
         return caps if isinstance(caps, dict) else {}
+
+    @property
+    def state(self) -> BackendState:
+        return self._state
+
+    @state.setter
+    def state(self, value: BackendState) -> None:
+        self._state = value
+        Backend.generation += 1
 
     def next_id(self) -> int:
         return next(self._ids)
