@@ -1,0 +1,637 @@
+# ruff: noqa: RUF001, E501  (typographic characters and Markdown tables are intended)
+"""Render loadtests/results/latest.json into docs/PERFORMANCE.md and docs/performance.png.
+
+    python loadtests/report.py [loadtests/results/latest.json]
+
+Needs matplotlib for the plot (run_load.py uses .bench/tools-venv when the project venv has
+none); without it the Markdown is still written. Everything in PERFORMANCE.md comes from here:
+edit this file, not the generated document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "PERFORMANCE.md"
+PNG = REPO / "docs" / "performance.png"
+PLOTTED = ["only1mcp", "ceiling", "bare-relay", "mcp-proxy"]
+STYLE = {
+    "only1mcp": ("tab:blue", "o", "-"),
+    "ceiling": ("tab:green", "s", "--"),
+    "bare-relay": ("tab:orange", "^", "-."),
+    "mcp-proxy": ("tab:red", "v", ":"),
+    "null": ("tab:gray", ".", ":"),
+}
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def mark(ok: bool | None) -> str:
+    return "–" if ok is None else ("✓" if ok else "✗")
+
+
+# ------------------------------------------------------------------------- checklist
+
+
+def checklist(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(goal, measured, met?) for every target of the issue; None = not measured."""
+    best = res.get("matrix", {}).get("best", {})
+    o16, o1 = best.get("only1mcp@16"), best.get("only1mcp@1")
+    c16, p16 = best.get("ceiling@16"), best.get("mcp-proxy@16")
+    rows: list[tuple[str, str, bool | None]] = []
+
+    def add(goal: str, measured: str | None, ok: bool | None) -> None:
+        rows.append((goal, measured or "not measured", ok if measured else None))
+
+    add(
+        "tools/call, 16 conns: ≥ 20,000 calls/s",
+        o16 and f"{o16['rps']:,.0f}/s",
+        o16 and o16["rps"] >= 20_000,
+    )
+    add(
+        "tools/call, 16 conns: p99 ≤ 2 ms",
+        o16 and f"{o16['p99_ms']:.2f} ms",
+        o16 and o16["p99_ms"] <= 2.0,
+    )
+    runs = [r for r in res.get("matrix", {}).get("runs", []) if r["target"] == "only1mcp"]
+    errors = sum(r["errors"] for r in runs)
+    add(
+        "tools/call: zero errors (every only1mcp run)",
+        runs and f"{errors} errors in {sum(r['requests'] for r in runs):,} calls",
+        runs and errors == 0,
+    )
+    ratio = o16 and c16 and o16["rps"] / c16["rps"]
+    add(
+        "16 conns: ≥ 65% of the ceiling app's throughput",
+        ratio and f"{100 * ratio:.0f}%",
+        ratio and ratio >= 0.65,
+    )
+    factor = o16 and p16 and o16["rps"] / p16["rps"]
+    add(
+        "16 conns: ≥ 15× mcp-proxy's throughput",
+        factor and f"{factor:.1f}×",
+        factor and factor >= 15,
+    )
+    pin = best.get("only1mcp pinned@1")
+    pinned = f" (pinned: {pin['p50_ms']:.3f} ms)" if pin else ""
+    add(
+        "1 conn, one call at a time: p50 ≤ 0.25 ms",
+        o1 and f"{o1['p50_ms']:.3f} ms{pinned}",
+        o1 and o1["p50_ms"] <= 0.25,
+    )
+    pinned = f" (pinned: {pin['p99_ms']:.3f} ms)" if pin else ""
+    add(
+        "1 conn, one call at a time: p99 ≤ 0.5 ms",
+        o1 and f"{o1['p99_ms']:.3f} ms{pinned}",
+        o1 and o1["p99_ms"] <= 0.5,
+    )
+    many = res.get("many")
+    if many:
+        mbest = many["best"]
+        name = f"only1mcp-{many['servers']}"
+        add(
+            f"{many['servers']} backends: own RSS ≤ 60 MB",
+            f"{many['rss_peak_mb']:.1f} MB (idle {many['rss_idle_mb']:.1f})",
+            many["rss_peak_mb"] <= 60,
+        )
+        tl = mbest.get(f"{name}:tools/list@16")
+        add(
+            f"{many['servers']} backends: cached tools/list p99 ≤ 2 ms (16 conns)",
+            tl and f"{tl['p99_ms']:.2f} ms",
+            tl and tl["p99_ms"] <= 2.0,
+        )
+        one1, many1 = mbest.get("only1mcp-1:tools/call@1"), mbest.get(f"{name}:tools/call@1")
+        one16, many16 = mbest.get("only1mcp-1:tools/call@16"), mbest.get(f"{name}:tools/call@16")
+        if one1 and many1 and one16 and many16:
+            d1 = many1["p50_ms"] / one1["p50_ms"] - 1
+            d16 = many16["p50_ms"] / one16["p50_ms"] - 1
+            dcpu = many16["server_cpu_us"] / one16["server_cpu_us"] - 1
+            add(
+                f"{many['servers']} backends: tools/call latency within 10% of 1 backend "
+                "(p50 at 1 and 16 conns)",
+                f"p50 {d1:+.0%} / {d16:+.0%} (CPU per call {dcpu:+.0%})",
+                d1 <= 0.10 and d16 <= 0.10,
+            )
+    cold = res.get("cold")
+    if cold and str(many["servers"] if many else 100) in cold:
+        c = cold[str(many["servers"] if many else 100)]
+        add(
+            f"cold start to ready ≤ 1 s ({many['servers'] if many else 100} instant backends)",
+            f"{c['ready_s']:.3f} s (net of backends {c['net_s']:.3f} s)",
+            c["net_s"] <= 1.0,
+        )
+    return rows
+
+
+# -------------------------------------------------------------------------- sections
+
+
+def section_machine(res: dict[str, Any]) -> list[str]:
+    m = res["machine"]
+    avail = m.get("cpu_availability", {})
+    lines = [
+        "## Machine",
+        "",
+        "| fact | value |",
+        "|---|---|",
+        f"| CPU | {m.get('cpu')} × {m.get('cores')} vCPUs |",
+        f"| memory | {m.get('memory_gib')} GiB |",
+        f"| OS / kernel | {m.get('os')} / {m.get('kernel')} |",
+        f"| Python | {m.get('python')} |",
+        f"| load generator | {m.get('wrk')} |",
+        f"| cpuidle driver | {m.get('cpuidle_driver', '–')} |",
+        f"| load average before / after | {m.get('load_avg_before')} / "
+        f"{m.get('load_avg_after', '–')} |",
+        f"| CPU a busy loop really gets (one vCPU busy / all busy) | "
+        f"{fmt(100 * avail['one_busy'], 0) if avail else '–'}% / "
+        f"{fmt(100 * avail['all_busy'], 0) if avail else '–'}% |",
+        f"| git revision measured | `{m.get('git_rev')}` |",
+        f"| date | {m.get('date')} |",
+        "",
+        "The last CPU row is measured at the start of every run: a loop that reads the clock and "
+        "adds up every gap over 0.2 ms. On a dedicated machine it is ~100%. On this shared "
+        "virtual machine the host takes the vCPUs away for 1–40 ms at a time, far more often "
+        "when both are busy — as they are during any load test here (client, server and backend "
+        "share 2 vCPUs). That is why absolute numbers move by ±30% between runs and why every "
+        "p99 below is dominated by the host, not by the code: see the `null` row, a canned-"
+        "response server that does no work at all. Compare targets within one run (they are "
+        "interleaved, best of N rounds), not across runs.",
+        "",
+        "Waking a process on the *other* vCPU is what costs most here: a pipe ping-pong "
+        "between two processes takes ~79 µs per round trip across vCPUs and ~4 µs on one "
+        "vCPU, and the write that wakes the peer costs the writer ~15 µs instead of ~2 µs (an "
+        "idle vCPU halts and has to be woken through the hypervisor). A relayed call needs "
+        "four such wake-ups (client → server → backend → server → client) where the ceiling "
+        "needs two, and one connection's sequential latency is bimodal: ~0.08 ms when the "
+        "processes happen to share a vCPU or the vCPUs are kept busy, ~0.24 ms when every "
+        "hop wakes a halted vCPU.",
+        "",
+    ]
+    return lines
+
+
+def section_matrix(res: dict[str, Any]) -> list[str]:
+    mx = res.get("matrix")
+    if not mx:
+        return []
+    best = mx["best"]
+    conns = sorted({r["conns"] for r in best.values()})
+    names = ["null", *PLOTTED]
+    names += [f"{t} pinned" for t in names]
+    targets = [t for t in names if any(r["target"] == t for r in best.values())]
+    lines = [
+        "## tools/call throughput and latency",
+        "",
+        f"wrk, {mx['duration_s']} s per run, best of {mx['repeat']} interleaved round(s) by "
+        "throughput; latencies are wrk's (from writing the request to the end of the response). "
+        "CPU µs/call is the CPU time the server process (and, separately, its backend "
+        "children) used during the run divided by the calls served — less noisy than calls/s "
+        "on a shared machine. RSS is the server process's peak during the run. *Other load* "
+        "is the CPU that processes other than the measured ones (other users of the machine) "
+        "used during the run, in % of the machine: a run with much of it is a disturbed run "
+        "(measured again, up to twice, when over 20%). *pinned* rows repeat the sequential "
+        "probe with the target's processes bound to vCPU 0 and wrk to vCPU 1, which removes "
+        "the scheduler's placement from the result (see *Machine*).",
+        "",
+        "| target | conns | calls/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | "
+        "server CPU µs/call | backend CPU µs/call | wrk CPU µs/call | RSS MB | other load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in targets:
+        for c in conns:
+            r = best.get(f"{t}@{c}")
+            if r is None:
+                continue
+            lines.append(
+                f"| {t} | {c} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | "
+                f"{r['p99_ms']:.2f} | {r['p999_ms']:.2f} | {r['errors_all_rounds']} | "
+                f"{r['server_cpu_us']:.1f} | {r['backend_cpu_us']:.1f} | {r['wrk_cpu_us']:.1f} | "
+                f"{r['rss_mb']:.1f} | {r.get('foreign_cpu_pct', 0):.0f}% |"
+            )
+    lines += [
+        "",
+        "### Only1MCP relative to the others (same run)",
+        "",
+        "| conns | calls/s ÷ ceiling | calls/s ÷ bare relay | calls/s ÷ mcp-proxy | "
+        "p99 ÷ ceiling |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for c, row in sorted(mx["ratios"].items(), key=lambda kv: int(kv[0])):
+        lines.append(
+            f"| {c} | {fmt(row.get('rps_vs_ceiling'))} | {fmt(row.get('rps_vs_bare-relay'))} | "
+            f"{fmt(row.get('rps_vs_mcp-proxy'), 1)} | {fmt(row.get('p99_vs_ceiling'))} |"
+        )
+    lines += ["", "![throughput and p99 vs concurrency](performance.png)", ""]
+    first_errors = {r["target"]: r["first_error"] for r in mx["runs"] if r["first_error"]}
+    if first_errors:
+        lines += ["First bad response per target:", ""]
+        lines += [f"- {t}: `{e[:200]}`" for t, e in first_errors.items()]
+        lines.append("")
+    return lines
+
+
+def section_backend(res: dict[str, Any]) -> list[str]:
+    b = res.get("backend")
+    if not b:
+        return []
+    lines = [
+        "## The echo backend",
+        "",
+        "`loadtests/echo_backend.py` (orjson, 256 KiB reads, one write per chunk of requests) "
+        "and `loadtests/echo_backend.c` (the same protocol, structural scan, no parse) measured "
+        "standalone by `echo_backend.py --selftest`: *pipelined* writes 256 calls and reads "
+        "the 256 answers; *ping-pong* sends one call at a time (bound by two pipe wake-ups per "
+        "call, i.e. by the machine, not by the backend). The faster one by pipelined rate "
+        f"serves all measurements: **{b['chosen']}**.",
+        "",
+        "| backend | pipelined calls/s | ping-pong calls/s |",
+        "|---|---:|---:|",
+    ]
+    for kind, r in b["standalone"].items():
+        lines.append(f"| {kind} | {r['pipelined_per_s']:,.0f} | {r['ping_pong_per_s']:,.0f} |")
+    return [*lines, ""]
+
+
+def section_many(res: dict[str, Any]) -> list[str]:
+    m = res.get("many")
+    if not m:
+        return []
+    n = m["servers"]
+    lines = [
+        f"## {n} stdio backends",
+        "",
+        f"One Only1MCP with {n} echo backends (`s000` … `s{n - 1:03d}`, {m['tools_listed']} tools "
+        f"listed, {m['backends_running']} backend processes) beside one with a single backend, "
+        f"interleaved in the same run. tools/call goes to `s{n // 2:03d}__echo`; tools/list is "
+        "served from the merged catalog cache. The 1-connection runs are pinned (both "
+        "only1mcp process trees on vCPU 0, wrk on vCPU 1): unpinned, where the scheduler puts "
+        "server, backend and wrk changes a sequential p50 between ~0.08 and ~0.24 ms from one "
+        "run to the next (see *Machine*), which would swamp a 10% comparison.",
+        "",
+        f"- RSS of the only1mcp process (children not counted): idle {m['rss_idle_mb']:.1f} MB, "
+        f"after load {m['rss_after_load_mb']:.1f} MB, peak {m['rss_peak_mb']:.1f} MB",
+        f"- started and ready in {m['ready_after_s']:.2f} s (from exec, as started here)",
+        "",
+        "| instance | method | conns | calls/s | p50 ms | p99 ms | errors | server CPU µs/call |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(m["best"].values(), key=lambda r: (r["method"], r["conns"], r["target"])):
+        lines.append(
+            f"| {r['target']} | {r['method']} | {r['conns']} | {r['rps']:,.0f} | "
+            f"{r['p50_ms']:.3f} | {r['p99_ms']:.2f} | {r['errors_all_rounds']} | "
+            f"{r['server_cpu_us']:.1f} |"
+        )
+    return [*lines, ""]
+
+
+def section_cold(res: dict[str, Any]) -> list[str]:
+    c = res.get("cold")
+    if not c:
+        return []
+    lines = [
+        "## Cold start",
+        "",
+        "**Definition.** Time from `exec` of `only1mcp start` to the first `GET /healthz` that "
+        'answers 200 with `"status": "ok"` (polled every 2 ms over a raw socket). Uvicorn '
+        "binds the port only after the lifespan startup, i.e. after every backend has been "
+        "spawned, initialized and listed, so this is *ready to serve*. Backends are the C echo "
+        "backend, which starts in about a millisecond; *backends alone* is the time a bare "
+        "asyncio driver needs to spawn the same number of them at once and run initialize + "
+        "tools/list on each, and *net* = ready − backends alone is what the issue's ≤ 1 s "
+        f"is judged on. Median of {c['reps']} starts. The CPU column (user + system time of the "
+        "only1mcp process when it became ready) does not grow when the host takes the vCPU "
+        "away, so it shows how much of the wall time is the program's own work.",
+        "",
+        "| backends | ready (median) | ready (min) | only1mcp CPU until ready | backends alone "
+        "| net |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key in sorted((k for k in c if k.isdigit()), key=int):
+        r = c[key]
+        lines.append(
+            f"| {key} | {r['ready_s']:.3f} s | {r['ready_min_s']:.3f} s | "
+            f"{r.get('cpu_s', 0):.3f} s | {r['backends_alone_s']:.3f} s | {r['net_s']:.3f} s |"
+        )
+    imp = c.get("imports") or {}
+    lines += [
+        "",
+        f"Of that, the bare interpreter starts in {c['python_startup_s'] * 1e3:.0f} ms and the "
+        f"imports of `only1mcp start` take {imp.get('total_ms', 0):.0f} ms "
+        "(`python -X importtime`); the heaviest:",
+        "",
+    ]
+    lines += [f"- `{t['module']}` {t['cumulative_ms']:.0f} ms" for t in imp.get("top", [])]
+    return [*lines, ""]
+
+
+def section_locust(res: dict[str, Any]) -> list[str]:
+    lc = res.get("locust")
+    if not lc:
+        return []
+    lines = [
+        "## Locust",
+        "",
+        "`loadtests/locustfile.py`: every user opens its own session (initialize + "
+        "notifications/initialized), then runs tools/call 6 : tools/list 2 : ping 1, plus "
+        "resources/read and prompts/get when the server announces those capabilities (the echo "
+        "backend has tools only; the last run adds the conformance fixture server, which has "
+        "both). Locust is for behaviour under many sessions and mixed "
+        "methods, **not** for rate: it spends far more CPU per request than wrk and cannot "
+        "generate 20,000 calls/s on 2 cores — the first rows below are its own top rate "
+        "against the ceiling app, which answers in microseconds.",
+        "",
+        "| run | target | users | processes | calls/s | p50 ms | p99 ms | failures |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, r in lc.items():
+        if "error" in r:
+            lines.append(f"| {label} | – | – | – | error: {r['error'][:80]} | | | |")
+            continue
+        lines.append(
+            f"| {label} | {r['target']} | {r['users']} | {r['processes']} | {r['rps']:,.0f} | "
+            f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['failures']} |"
+        )
+    for label, title in (
+        ("mix_only1mcp_1proc", "Mix through Only1MCP (echo backend), per method:"),
+        (
+            "mix_with_resources_prompts_1proc",
+            "Mix through Only1MCP with the conformance fixture server beside the echo backend "
+            "(its resources and prompts join the mix), per method:",
+        ),
+    ):
+        per_method = lc.get(label, {}).get("per_method")
+        if not per_method:
+            continue
+        lines += ["", title, "", "| method | requests | p50 ms | p99 ms | failures |"]
+        lines.append("|---|---:|---:|---:|---:|")
+        for name, r in sorted(per_method.items()):
+            lines.append(
+                f"| {name} | {r['requests']:,} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
+                f"{r['failures']} |"
+            )
+    return [*lines, ""]
+
+
+def section_profile(res: dict[str, Any]) -> list[str]:
+    prof = (res.get("matrix") or {}).get("profile")
+    if not prof or "top_own" not in prof:
+        return []
+    run = prof.get("run_during_profile") or {}
+    lines = [
+        "## Where Only1MCP spends its time (py-spy, 16 connections)",
+        "",
+        f"`py-spy record -r 200 --nonblocking --function` on the only1mcp process during a c=16 "
+        f"run ({prof['samples']:,} samples, {run.get('rps', 0):,.0f} calls/s while sampled; "
+        "`run_load.py --profile`; the flame graph is left in `.bench/profile.svg`). *Own* is "
+        "time with the frame on top of the Python stack, which includes the C code it called: "
+        "`transport.write` in a `send`/`send_request` frame is the kernel's socket or pipe "
+        "write, including waking the reader; `Runner.run` is uvloop's own loop (epoll, "
+        "callbacks in C) and idle time.",
+        "",
+        "| % own | frame |",
+        "|---:|---|",
+    ]
+    lines += [f"| {r['pct']} | `{r['frame']}` |" for r in prof["top_own"][:15]]
+    top = max((r["pct"] for r in prof["top_total"]), default=0)
+    inner = [r for r in prof["top_total"] if r["pct"] < 0.95 * top]  # drop the main() chain
+    lines += [
+        "",
+        "Inclusive time, below the server's main loop:",
+        "",
+        "| % total | frame |",
+        "|---:|---|",
+    ]
+    lines += [f"| {r['pct']} | `{r['frame']}` |" for r in inner[:15]]
+    return [*lines, ""]
+
+
+STATIC_HEAD = """\
+# Performance
+
+How fast Only1MCP relays MCP traffic, measured end to end on loopback against reference
+points run in the same session, and how the measuring works. Everything below the
+checklist is **generated** by `loadtests/run_load.py` → `loadtests/results/latest.json` →
+`loadtests/report.py`; edit those, not this file.
+"""
+
+STATIC_HOWTO = """\
+## Running it
+
+| command | what | time |
+|---|---|---|
+| `make loadtest` | the whole suite below; rewrites this file, `docs/performance.png` and `loadtests/results/latest.json` | ~10 min |
+| `make loadtest LOADTEST_ARGS=--quick` | 3 s runs, 1 and 16 connections, no locust | ~3 min |
+| `make loadtest LOADTEST_ARGS=--profile` | adds a py-spy profile of only1mcp at 16 connections | +20 s |
+| `make bench-gate` | CI gate: only1mcp vs ceiling at 16 connections, fails on a > 15% regression against `benches/baseline.json` | < 1 min |
+| `make bench` | pytest-benchmark: Rust core and hot Python paths (`benches/`) | ~2 min |
+
+Prerequisites: the project venv (`make install`), `wrk` (the make targets install it with
+`apt-get` when run as root, else say how), a C compiler for the C echo backend (optional).
+`run_load.py` creates two venvs of its own on first use: `.bench/mcp-proxy-venv`
+(`mcp-proxy`, `mcp<2`: it cannot share the project's `mcp>=2`) and `.bench/tools-venv`
+(`matplotlib`, `locust`, `py-spy`). Every server listens on 127.0.0.1 only; every run is
+bounded in time.
+
+## Method
+
+- **Targets**, each a subprocess on a free loopback port, all answering the same protocol
+  (POST one JSON-RPC object; `initialize` returns `Mcp-Session-Id`; then
+  `notifications/initialized` → 202; then requests with `Mcp-Session-Id` and
+  `MCP-Protocol-Version`):
+  - `null` — `loadtests/null_server.py`: canned 200 responses from a bare asyncio protocol, no
+    HTTP parser, no JSON. Its numbers are the floor: wrk plus the kernel's loopback.
+  - `ceiling` — `loadtests/ceiling_app.py`: raw ASGI on uvicorn (uvloop, httptools, no access
+    log) that parses with orjson, checks the session and answers `tools/call` itself.
+  - `bare-relay` — `loadtests/bare_relay.py`: the ceiling's front plus one hop over a pipe to
+    the echo backend (futures keyed by a backend-local id). What a minimal proxy costs.
+  - `only1mcp` — `only1mcp start` with one stdio backend `bench` (tool `bench__echo`).
+  - `mcp-proxy` — sparfenyuk's `mcp-proxy --port P -- BACKEND` (Streamable HTTP at `/mcp`,
+    JSON responses) fronting the same backend.
+- **Load**: `wrk` with `loadtests/mcp.lua`: one session opened beforehand with httpx, every
+  connection POSTs `tools/call` `{"text":"hello","n":42}` with a fresh JSON-RPC id (ids are
+  never reused within the session). A response counts as an error unless it is HTTP 200 with
+  a JSON-RPC `result` that is not a tool error; socket errors and timeouts count too. 1 wrk
+  thread up to 4 connections, 2 above. Concurrency 1 is the sequential latency probe (one
+  connection, one call at a time).
+- **Rounds**: all targets run side by side and are measured in turn at each concurrency,
+  the order rotated every round; per target and concurrency the round with the highest
+  throughput is kept (all rounds are in the JSON). On a shared machine the best round is the
+  one least disturbed by neighbours.
+- **wrk's own overhead**: the `null` target at 1 and 16 connections, and the `wrk CPU µs/call`
+  column. wrk's latency is measured from the request write to the last byte of the response,
+  per connection (closed loop: it does not correct for coordinated omission, which does not
+  matter for a closed-loop throughput test).
+"""
+
+STATIC_GATE = """\
+## The regression gate (`make bench-gate`)
+
+`loadtests/gate.py` starts the ceiling app and Only1MCP (C echo backend) side by side, warms
+both up, then runs 6 rounds of 3 s at 16 connections, alternating which goes first; a round
+during which other processes used more than 20% of the machine is measured again (up to 3
+times). Per round it computes *throughput ratio* = only1mcp calls/s ÷ ceiling calls/s and
+*p99 ratio* = only1mcp p99 ÷ ceiling p99, and keeps the median of the rounds. Dividing by the
+ceiling measured seconds apart cancels most of the machine's speed and noise, which absolute
+numbers cannot survive here. It fails (exit 1) on any error response, when the throughput
+ratio is more than 15% below `benches/baseline.json`, or when the p99 ratio is more than 15%
+above it *and* only1mcp's p99 exceeds what that allows by more than 1 ms: the host's
+preemptions put 1–5 ms into any p99 here (see the `null` rows), and when they dominate both
+p99s their ratio sinks towards 1, when they are rare it rises (1.2–1.9 measured on the same
+code), so only a p99 regression well above that noise fails the gate. A failing measurement
+is repeated once if it fits in 115 s; a real regression fails both, a noisy minute rarely
+does. About 50 s (up to 2 minutes when repeated). Self-check: `GATE_ARGS="--only1mcp-env
+PYTHONDEVMODE=1"` runs the product in development mode, which is slower, and the gate fails.
+`GATE_ARGS=--write-baseline` records a new baseline — on the machine that runs the gate, after
+an intended change (a faster product raises the bar). `.github/workflows/bench.yml` runs it;
+it is not part of `make test`. Per-round numbers: `.bench/gate.json`.
+"""
+
+STATIC_TAIL = """\
+## Micro-benchmarks
+
+`make bench` runs pytest-benchmark over `benches/`: `test_core_bench.py` (the Rust core next
+to naive Python references) and `test_hot_paths.py` (the product's per-request Python work:
+JSON-RPC parse and envelope check, catalog lookup, id rewrite and frame split on a typical
+response, the router's tools/call path and the whole `/mcp` POST through the ASGI endpoint
+with a stub backend — next to the ceiling app's handler on the same request). Those give
+microseconds per request without sockets or the host's noise, the first place to look when
+the gate fails.
+"""
+
+
+def render_markdown(res: dict[str, Any]) -> str:
+    rows = checklist(res)
+    lines = [STATIC_HEAD]
+    lines += [
+        f"Last run: {res['machine'].get('date')}, revision `{res['machine'].get('git_rev')}`"
+        + (
+            f" (sections carried over from an earlier run: {', '.join(res['carried_over'])})"
+            if res.get("carried_over")
+            else ""
+        )
+        + ".",
+        "",
+        "## Targets from the issue",
+        "",
+        "| goal | measured | met |",
+        "|---|---|:-:|",
+    ]
+    lines += [f"| {goal} | {measured} | {mark(ok)} |" for goal, measured, ok in rows]
+    lines += [
+        "",
+        "Absolute goals (calls/s, p99) are judged on this machine's numbers, which the host's "
+        "noise pulls down (see *Machine*); ratios are measured in the same run and are the "
+        "robust ones.",
+        "",
+        STATIC_HOWTO,
+    ]
+    lines += section_machine(res)
+    lines += section_matrix(res)
+    lines += section_backend(res)
+    lines += section_many(res)
+    lines += section_cold(res)
+    lines += section_locust(res)
+    lines += section_profile(res)
+    lines += [STATIC_GATE]
+    baseline = REPO / "benches" / "baseline.json"
+    if baseline.exists():
+        b = json.loads(baseline.read_text())
+        lines += [
+            f"Current baseline: throughput ratio {b['rps_ratio']:.3f}, p99 ratio "
+            f"{b['p99_ratio']:.3f} (only1mcp {b['only1mcp']['rps']:,.0f} calls/s vs ceiling "
+            f"{b['ceiling']['rps']:,.0f}, recorded {b.get('recorded', '?')}).",
+            "",
+        ]
+    lines += [STATIC_TAIL]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------------------ plot
+
+
+def plot(res: dict[str, Any]) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not available: docs/performance.png not written", file=sys.stderr)
+        return False
+    best = res.get("matrix", {}).get("best", {})
+    if not best:
+        return False
+    fig, (ax_rps, ax_p99) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for target in PLOTTED:
+        points = sorted((r["conns"], r) for r in best.values() if r["target"] == target)
+        if not points:
+            continue
+        color, marker, style = STYLE[target]
+        xs = [c for c, _ in points]
+        ax_rps.plot(
+            xs,
+            [r["rps"] for _, r in points],
+            color=color,
+            marker=marker,
+            linestyle=style,
+            label=target,
+        )
+        ax_p99.plot(
+            xs,
+            [r["p99_ms"] for _, r in points],
+            color=color,
+            marker=marker,
+            linestyle=style,
+            label=target,
+        )
+    for ax, title, label in (
+        (ax_rps, "tools/call throughput", "calls/s"),
+        (ax_p99, "tools/call p99 latency", "p99 (ms, log)"),
+    ):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent connections")
+        ax.set_ylabel(label)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    ax_p99.set_yscale("log")
+    ax_rps.axhline(20_000, color="black", linewidth=0.8, alpha=0.5)
+    ax_rps.annotate("goal: 20k/s at 16", (16, 20_000), fontsize=7, va="bottom", ha="center")
+    conns = sorted({r["conns"] for r in best.values()})
+    for ax in (ax_rps, ax_p99):
+        ax.set_xticks(conns)
+        ax.set_xticklabels([str(c) for c in conns])
+    m = res["machine"]
+    fig.suptitle(
+        f"Only1MCP vs references — {m.get('cores')} vCPUs, {m.get('date', '')[:10]}, "
+        f"rev {m.get('git_rev')}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    PNG.parent.mkdir(exist_ok=True)
+    fig.savefig(PNG)
+    return True
+
+
+def main() -> int:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "loadtests/results/latest.json"
+    res = json.loads(path.read_text())
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(render_markdown(res))
+    plotted = plot(res)
+    print(f"wrote {DOC.relative_to(REPO)}" + (f" and {PNG.relative_to(REPO)}" if plotted else ""))
+    for goal, measured, ok in checklist(res):
+        print(f"  {mark(ok)} {goal}: {measured}")
+    print(f"rendered at {time.strftime('%H:%M:%S')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
