@@ -155,6 +155,9 @@ class StubBackend(Backend):
     async def notify(self, frame: bytes) -> None:
         pass
 
+    def abandon(self, req_id: int) -> None:
+        pass
+
     async def send_request(  # extra arguments (a message sink, …) are accepted and unused
         self, frame: bytes, req_id: int, method: str, timeout: float, *_: Any, **__: Any
     ) -> bytes:

@@ -12,6 +12,7 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── MethodNotFound       -32601 unknown method
         ├── InvalidParams        -32602 bad params, unknown tool, bad cursor
         ├── InternalError        -32603 a bug on our side (never leaks details)
+        ├── RequestCancelled     -32800 the client cancelled the request it was waiting on
         └── BackendError         -32000 a backend failed, timed out or is down
             └── BackendTimeout   -32001 the backend did not answer within its timeout
 """
@@ -83,6 +84,10 @@ class InvalidParams(RpcError):
 
 class InternalError(RpcError):
     code = INTERNAL_ERROR
+
+
+class RequestCancelled(RpcError):
+    code = REQUEST_CANCELLED
 
 
 class BackendError(RpcError):

@@ -17,7 +17,6 @@ the backend-local id. Backend traffic is routed through it to the one client tha
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import logging
@@ -61,14 +60,10 @@ class Exchange:
     backend: Backend
     local_id: int
     progress_token: Any = None
-    task: asyncio.Task[Any] | None = None  # the handler waiting for the backend's answer
-    cancelled: bool = False
 
     def cancel(self) -> None:
-        """The client cancelled this request: stop waiting for it."""
-        self.cancelled = True
-        if self.task is not None:
-            self.task.cancel()
+        """The client cancelled this request: stop waiting for the backend's answer."""
+        self.backend.abandon(self.local_id)
 
     async def send_break(self) -> None:
         if self.reply is not None:

@@ -99,3 +99,28 @@ async def test_unreachable_server_is_a_clear_error() -> None:
         await backend.start()
     assert backend.state is BackendState.DOWN
     await backend.close()
+
+
+async def test_abandoned_call_ends_at_once(server: FixtureHttp) -> None:
+    import asyncio
+
+    from only1mcp.errors import RequestCancelled
+
+    backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
+    await backend.start()
+    try:
+        req_id = backend.next_id()
+        frame = (
+            b'{"jsonrpc":"2.0","id":%d,"method":"tools/call",'
+            b'"params":{"name":"sleep","arguments":{"seconds":30}}}' % req_id
+        )
+        call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        backend.abandon(req_id)
+        with pytest.raises(RequestCancelled):
+            await call
+        assert time.monotonic() - started < 1.0
+        assert await _echo(backend, "after") == "after"
+    finally:
+        await backend.close()

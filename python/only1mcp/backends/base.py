@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from only1mcp._core import CircuitBreaker
-from only1mcp.errors import BackendError, BackendTimeout
+from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 from only1mcp.types import JsonObject
@@ -140,6 +140,10 @@ class Backend(ABC):
         """
 
     @abstractmethod
+    def abandon(self, req_id: int) -> None:
+        """Stop waiting for request ``req_id``: its send_request raises RequestCancelled."""
+
+    @abstractmethod
     async def notify(self, frame: bytes) -> None:
         """Send a notification (or a response to a server→client request)."""
 
@@ -244,6 +248,10 @@ class Backend(ABC):
 class Expired(Exception):
     """Set on a pending response whose timeout ran out (a bare timer is cheaper than
     asyncio.wait_for on a path taken once per relayed request)."""
+
+
+def cancelled_by_client() -> RequestCancelled:
+    return RequestCancelled("Request cancelled by the client")
 
 
 def expire(future: asyncio.Future[bytes]) -> None:

@@ -15,7 +15,14 @@ import httpx
 from httpx_sse import EventSource
 
 from only1mcp._core import split_response
-from only1mcp.backends.base import STREAM_BREAK, Backend, MessageHandler, Sink, log
+from only1mcp.backends.base import (
+    STREAM_BREAK,
+    Backend,
+    MessageHandler,
+    Sink,
+    cancelled_by_client,
+    log,
+)
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
@@ -34,6 +41,8 @@ class HttpBackend(Backend):
         self.config = config
         self.session_id: str | None = None
         self._client: httpx.AsyncClient | None = None
+        self._calls: dict[int, asyncio.Future[bytes]] = {}  # in flight, for abandon()
+        self._abandoned: set[int] = set()
 
     async def connect(self) -> None:
         self.session_id = None
@@ -53,10 +62,25 @@ class HttpBackend(Backend):
     async def send_request(
         self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
     ) -> bytes:
+        call = asyncio.ensure_future(self._exchange(frame, req_id, method, sink))
+        self._calls[req_id] = call
         try:
-            return await asyncio.wait_for(self._exchange(frame, req_id, method, sink), timeout)
+            return await asyncio.wait_for(call, timeout)
         except TimeoutError as exc:
             raise self.timeout_error(method, timeout) from exc
+        except asyncio.CancelledError:
+            if call.cancelled() and req_id in self._abandoned:
+                raise cancelled_by_client() from None
+            raise
+        finally:
+            self._calls.pop(req_id, None)
+            self._abandoned.discard(req_id)
+
+    def abandon(self, req_id: int) -> None:
+        call = self._calls.get(req_id)
+        if call is not None:
+            self._abandoned.add(req_id)
+            call.cancel()
 
     async def _exchange(self, frame: bytes, req_id: int, method: str, sink: Sink | None) -> bytes:
         response = await self._post(frame)

@@ -25,6 +25,7 @@ from only1mcp.backends.base import (
     Expired,
     MessageHandler,
     Sink,
+    cancelled_by_client,
     expire,
     log,
 )
@@ -126,6 +127,11 @@ class StdioBackend(Backend):
         finally:
             timer.cancel()
             pending.pop(req_id, None)
+
+    def abandon(self, req_id: int) -> None:
+        future = self._pending.get(req_id)
+        if future is not None and not future.done():
+            future.set_exception(cancelled_by_client())
 
     async def notify(self, frame: bytes) -> None:
         if self._stdin is not None and not self._stdin.is_closing():
