@@ -27,13 +27,14 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.sessions import PausedStream, Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.revisions import BATCH_REVISIONS, is_supported
+from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
 from only1mcp.router import Router
 from only1mcp.types import Receive, Scope, Send
 
 log = logging.getLogger("only1mcp.front.http")
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
+SUPPORTED_VERSIONS = frozenset(v.encode() for v in HANDSHAKE_REVISIONS)
 MAX_BODY = 16 * 1024 * 1024
 KEEPALIVE = 15.0
 RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
@@ -76,10 +77,7 @@ class McpEndpoint:
             await _respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
 
     def _check_origin(self, headers: dict[bytes, bytes]) -> None:
-        origin = _text(headers.get(b"origin"))
-        if not self.origins.origin_ok(origin) or not self.origins.host_ok(
-            _text(headers.get(b"host"))
-        ):
+        if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):
             raise HttpError(403, InvalidRequest("Forbidden: Origin or Host not allowed"))
 
     async def _post(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
@@ -143,7 +141,7 @@ class McpEndpoint:
         if session is None:
             raise HttpError(404, InvalidRequest("Session not found; initialize again"))
         version = headers.get(b"mcp-protocol-version")
-        if version is not None and not is_supported(version.decode("latin-1")):
+        if version is not None and version not in SUPPORTED_VERSIONS:
             raise HttpError(
                 400, InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.decode()!r}")
             )
@@ -340,10 +338,6 @@ async def _resumed(
             await asyncio.wait_for(paused.changed.wait(), KEEPALIVE)
         except TimeoutError:
             yield b": keepalive\n\n"
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("latin-1")
 
 
 class HttpApp:

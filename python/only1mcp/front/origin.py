@@ -7,10 +7,10 @@ others only when configured.
 
 from __future__ import annotations
 
-import functools
 from urllib.parse import urlsplit
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+DECIDED_LIMIT = 1024
 
 
 class OriginPolicy:
@@ -19,6 +19,17 @@ class OriginPolicy:
         self.bind_host = bind_host
         # Only a loopback-bound server checks Host: behind a proxy the Host is the public name.
         self.check_host = bind_host in LOOPBACK_HOSTS
+        self._decided: dict[tuple[bytes | None, bytes | None], bool] = {}
+
+    def allows(self, origin: bytes | None, host: bytes | None) -> bool:
+        """Both headers as they came, decided once per distinct pair (every request asks)."""
+        key = (origin, host)
+        allowed = self._decided.get(key)
+        if allowed is None:
+            allowed = self.origin_ok(_text(origin)) and self.host_ok(_text(host))
+            if len(self._decided) < DECIDED_LIMIT:  # a client cycling headers can't grow it
+                self._decided[key] = allowed
+        return allowed
 
     def origin_ok(self, origin: str | None) -> bool:
         if origin is None:
@@ -37,9 +48,12 @@ class OriginPolicy:
         return _loopback_host_header(host)
 
 
-@functools.lru_cache(maxsize=256)
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
 def _loopback_host_header(host: str) -> bool:
-    """Whether a Host header names a loopback address (cached: checked on every request)."""
+    """Whether a Host header names a loopback address."""
     try:
         name = urlsplit(f"//{host}").hostname
     except ValueError:

@@ -16,7 +16,3 @@ def negotiate(requested: object) -> str:
     if isinstance(requested, str) and requested in HANDSHAKE_REVISIONS:
         return requested
     return LATEST_HANDSHAKE
-
-
-def is_supported(version: str) -> bool:
-    return version in HANDSHAKE_REVISIONS
