@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import sys
-from typing import Any, cast
+from typing import cast
 
 from only1mcp._core import FrameReader, split_response
 from only1mcp.backends.base import (
@@ -231,9 +231,6 @@ class StdioBackend(Backend):
         self._transport = None
         self._stdin = None
         self._fail(self._pending)
-
-    def describe(self) -> dict[str, Any]:
-        return {"pid": self.pid, "restarts": self.restarts, "stderr": list(self.stderr_tail)}
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +42,6 @@ class Session:
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     client_info: dict[str, Any] = field(default_factory=dict)
     initialized: bool = False
-    last_seen: float = field(default_factory=time.monotonic)
     # (event id, frame); a client that never reads loses the oldest first.
     events: collections.deque[tuple[int, bytes]] = field(
         default_factory=lambda: collections.deque(maxlen=EVENT_LOG_LIMIT)

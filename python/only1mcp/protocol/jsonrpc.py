@@ -39,14 +39,6 @@ def is_valid_id(value: object) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
 
 
-def is_request(msg: JsonObject) -> bool:
-    return "method" in msg and "id" in msg
-
-
-def is_notification(msg: JsonObject) -> bool:
-    return "method" in msg and "id" not in msg
-
-
 def result(req_id: RequestId | None, value: Any) -> bytes:
     return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "result": value})
 
