@@ -27,7 +27,7 @@ from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.revisions import negotiate
-from only1mcp.relay import Relay, Reply
+from only1mcp.relay import Exchange, Relay, Reply
 from only1mcp.types import JsonObject
 
 SERVER_INFO = {"name": "only1mcp", "version": __version__}
@@ -289,7 +289,7 @@ class Router:
 
 
 def _bind(
-    gateway: Gateway, relay: Relay, backend: Backend, exchange: Any
+    gateway: Gateway, relay: Relay, backend: Backend, exchange: Exchange
 ) -> Callable[[bytes], Awaitable[None]]:
     async def sink(frame: bytes) -> None:
         if frame == STREAM_BREAK:
