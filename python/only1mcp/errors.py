@@ -13,6 +13,9 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── InvalidParams        -32602 bad params, unknown tool, bad cursor
         ├── InternalError        -32603 a bug on our side (never leaks details)
         ├── RequestCancelled     -32800 the client cancelled the request it was waiting on
+        ├── HeaderMismatch       -32020 (2026-07-28) an Mcp-* header disagrees with the body
+        ├── MissingCapability    -32021 (2026-07-28) the request needs a client capability
+        ├── UnsupportedVersion   -32022 (2026-07-28) a protocol version we do not serve
         └── BackendError         -32000 a backend failed, timed out or is down
             └── BackendTimeout   -32001 the backend did not answer within its timeout
 """
@@ -28,7 +31,10 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 BACKEND_ERROR = -32000
 BACKEND_TIMEOUT = -32001
-REQUEST_CANCELLED = -32800  # LSP's code; MCP expects no answer, but an HTTP POST needs an end
+REQUEST_CANCELLED = -32800
+HEADER_MISMATCH = -32020
+MISSING_CAPABILITY = -32021
+UNSUPPORTED_VERSION = -32022  # LSP's code; MCP expects no answer, but an HTTP POST needs an end
 
 
 class Only1MCPError(Exception):
@@ -88,6 +94,18 @@ class InternalError(RpcError):
 
 class RequestCancelled(RpcError):
     code = REQUEST_CANCELLED
+
+
+class HeaderMismatch(RpcError):
+    code = HEADER_MISMATCH
+
+
+class MissingCapability(RpcError):
+    code = MISSING_CAPABILITY
+
+
+class UnsupportedVersion(RpcError):
+    code = UNSUPPORTED_VERSION
 
 
 class BackendError(RpcError):

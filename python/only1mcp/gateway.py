@@ -13,6 +13,8 @@ import gc
 import logging
 from dataclasses import dataclass
 
+import orjson
+
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, MessageHandler, create_backend
 from only1mcp.catalog import Catalog
@@ -64,6 +66,8 @@ class Gateway:
         self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
         self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
+        # (server, canonical capability set) → a backend session that declared that set
+        self._mirrors: dict[tuple[str, str], asyncio.Task[Backend]] = {}
         self.shared = {
             name: backend
             for name, backend in self.backends.items()
@@ -95,11 +99,14 @@ class Gateway:
 
     async def stop(self) -> None:
         self.sessions.close_all()
-        await asyncio.gather(*(b.close() for b in self.backends.values()), *self._closing)
+        mirrors = [_close_started(task) for task in self._mirrors.values()]
+        await asyncio.gather(*(b.close() for b in self.backends.values()), *mirrors, *self._closing)
 
     async def backend_for(self, server: str, session: Session) -> Backend:
         """The backend that serves ``session`` for ``server``: the shared one, or with
         ``isolation: session`` the session's own instance, started on first use."""
+        if session.mirror is not None:
+            return await self._mirroring(server, session.mirror)
         if server in self.shared:
             return self.shared[server]
         key = (server, session.id)
@@ -109,8 +116,24 @@ class Gateway:
             self._isolated[key] = task
         return await asyncio.shield(task)
 
-    async def _start_isolated(self, server: str) -> Backend:
+    async def _mirroring(self, server: str, capabilities: JsonObject) -> Backend:
+        """A backend session of ``server`` initialized with exactly ``capabilities`` (one per
+        distinct set, kept for reuse): a handshake-era server decides at initialize what it may
+        ask its client, so a bridged 2026 call must meet one that saw the caller's set."""
+        base = self.shared.get(server)
+        if base is not None and base.client_capabilities == capabilities:
+            return base
+        key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
+        task = self._mirrors.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._start_isolated(server, capabilities))
+            self._mirrors[key] = task
+        return await asyncio.shield(task)
+
+    async def _start_isolated(self, server: str, capabilities: JsonObject | None = None) -> Backend:
         backend = create_backend(server, self.config.servers[server], self._on_backend_message)
+        if capabilities is not None:
+            backend.client_capabilities = capabilities
         # A failed start leaves it DOWN and retrying; forward() tells the caller why.
         with contextlib.suppress(RpcError):
             await backend.start()

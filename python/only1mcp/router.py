@@ -95,12 +95,12 @@ class Router:
         session.client_info = info if isinstance(info, dict) else {}
         result = {
             "protocolVersion": session.protocol_version,
-            "capabilities": self._capabilities(),
+            "capabilities": self.capabilities(),
             "serverInfo": SERVER_INFO,
         }
         return jsonrpc.result(msg["id"], result)
 
-    def _capabilities(self) -> JsonObject:
+    def capabilities(self) -> JsonObject:
         """The union of what the backends offer, limited to what we relay."""
         caps: JsonObject = {"tools": {"listChanged": True}}
         for backend in self.gateway.backends.values():
@@ -237,7 +237,9 @@ class Router:
         server: str,
         params: JsonObject,
     ) -> bytes:
-        backend = self.gateway.shared.get(server) or await self.gateway.backend_for(server, session)
+        backend = (
+            self.gateway.shared.get(server) if session.mirror is None else None
+        ) or await self.gateway.backend_for(server, session)
         local_id = backend.next_id()
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None

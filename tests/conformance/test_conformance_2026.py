@@ -13,7 +13,7 @@
   the native run passes, check by check, and fail none.
 
 The ``only1mcp`` target is the session-wide one of ``conftest.py`` (the 2025-11-25 runs of
-``test_conformance.py`` share it): one endpoint, both eras. That case fails until issue 4 lands.
+``test_conformance.py`` share it): one endpoint, both eras.
 
 A run passes when the suite reports ``Total: N passed, 0 failed`` and exits 0, with N the native
 count plus any check the native run only reported as INFO that passes here
@@ -56,9 +56,7 @@ SUITE_2026 = SuiteConfig(
     EXPECTED_PASSED,
 )
 
-# "only1mcp" joins when the 2026-07-28 front lands (issue 4); until then it fails 108 of 119
-# checks by design, and main stays green. docs/design/eras.md has the per-check brief.
-TARGETS = ("native",)
+TARGETS = ("native", "only1mcp")
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,8 @@ class Backend(ABC):
         self._tasks: set[asyncio.Future[None]] = set()
         # Transport failures and timeouts (not the server's own error answers) trip it.
         self.breaker = CircuitBreaker(failure_threshold=5, window=30.0, cooldown=5.0)
+        # What we declare at initialize; a handshake server decides there what it may ask us.
+        self.client_capabilities = BACKEND_CLIENT_CAPABILITIES
 
     @property
     def capabilities(self) -> JsonObject:
@@ -232,7 +234,7 @@ class Backend(ABC):
         """The initialize exchange, run right after connecting."""
         params = {
             "protocolVersion": LATEST_HANDSHAKE,
-            "capabilities": BACKEND_CLIENT_CAPABILITIES,
+            "capabilities": self.client_capabilities,
             "clientInfo": CLIENT_INFO,
         }
         result = await self.call("initialize", params)

@@ -62,6 +62,15 @@ class Catalog:
             self._rebuild()
         return self._entries.get(exposed)
 
+    def item(self, exposed: str) -> JsonObject | None:
+        """The server's own description of the item exposed as ``exposed``."""
+        entry = self.lookup(exposed)
+        if entry is None:
+            return None
+        return next(
+            (i for i in self.items.get(entry.server, ()) if i.get(self.key) == entry.name), None
+        )
+
     def merged(self) -> list[JsonObject]:
         if self._merged is None:
             self._rebuild()

@@ -23,10 +23,23 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.modern import ModernEndpoint
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.sessions import PausedStream, Session
+from only1mcp.front.wire import (
+    JSON_HEADERS,
+    KEEPALIVE,
+    RETRY_MS,
+    SSE_HEADERS,
+    HttpError,
+)
+from only1mcp.front.wire import read_body as _read_body
+from only1mcp.front.wire import respond as _respond
+from only1mcp.front.wire import sse_event as _event
+from only1mcp.front.wire import wait_disconnect as _wait_disconnect
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.modern import is_modern
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
 from only1mcp.router import Router
 from only1mcp.types import Receive, Scope, Send
@@ -35,23 +48,6 @@ log = logging.getLogger("only1mcp.front.http")
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 SUPPORTED_VERSIONS = frozenset(v.encode() for v in HANDSHAKE_REVISIONS)
-MAX_BODY = 16 * 1024 * 1024
-KEEPALIVE = 15.0
-RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
-JSON_HEADERS = [(b"content-type", b"application/json")]
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
-
-
-class HttpError(Exception):
-    """Ends a request with an HTTP status and a JSON-RPC error body."""
-
-    def __init__(self, status: int, error: RpcError) -> None:
-        self.status = status
-        self.error = error
 
 
 class McpEndpoint:
@@ -59,11 +55,16 @@ class McpEndpoint:
         self.gateway = gateway
         self.router = router
         self.origins = origins
+        self.modern = ModernEndpoint(gateway, router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         try:
             self._check_origin(headers)
+            # A request inside a handshake session stays there, whatever version it names.
+            if is_modern(headers.get(b"mcp-protocol-version")) and b"mcp-session-id" not in headers:
+                await self.modern(scope, receive, send)
+                return
             method = scope["method"]
             if method == "POST":
                 await self._post(headers, receive, send)
@@ -248,10 +249,6 @@ def _prefers_sse(headers: dict[bytes, bytes]) -> bool:
     return headers.get(b"accept", b"").lstrip().startswith(b"text/event-stream")
 
 
-def _event(frame: bytes) -> bytes:
-    return b"event: message\ndata: " + frame + b"\n\n"
-
-
 async def _sse_events(
     session: Session, receive: Receive, after: int | None
 ) -> AsyncIterator[bytes]:
@@ -274,37 +271,6 @@ async def _sse_events(
                 yield b": keepalive\n\n"
     finally:
         disconnected.cancel()
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _read_body(receive: Receive) -> bytes:
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return body  # the common case: one chunk, no copy
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body"):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise HttpError(413, InvalidRequest("Request body too large"))
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _respond(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    # A known length spares the chunked encoding: one write less per response.
-    length = (b"content-length", b"%d" % len(body))
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

@@ -52,6 +52,9 @@ class Session:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     paused: dict[int, PausedStream] = field(default_factory=dict)  # by POST stream number
+    # A 2026-07-28 call bridged to handshake-era servers: the client capabilities their backend
+    # session must be initialized with (None: the shared backends serve it).
+    mirror: dict[str, Any] | None = None
 
     def push(self, frame: bytes) -> None:
         """Log an unsolicited message and wake whoever follows the log."""

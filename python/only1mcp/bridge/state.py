@@ -1,0 +1,105 @@
+"""Sealed ``requestState``: what a 2026 client carries between the rounds of one request.
+
+The token is opaque to the client and tamper-proof: AES-256-GCM over a small JSON claim set,
+under a key derived (HKDF-SHA256) from an operator secret. ``v1.`` + base64url(kid | nonce |
+ciphertext); the prefix and the key id are authenticated too. A key ring lets the newest key
+seal while every key still unseals, so secrets can rotate without failing calls in flight.
+Every failure reads the same to the client (the reason is only logged), so the token leaks
+nothing about why it was refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from only1mcp.errors import InvalidParams
+from only1mcp.types import JsonObject
+
+log = logging.getLogger("only1mcp.bridge")
+
+PREFIX = b"v1."
+TTL = 600.0  # how long a client may take to answer (the SDK's default too)
+_INFO = b"only1mcp request state v1"
+_NONCE = 12
+_KID = 4
+
+
+def invalid_state() -> InvalidParams:
+    return InvalidParams(
+        "Invalid or expired requestState", data={"reason": "invalid_request_state"}
+    )
+
+
+class StateSealer:
+    """Seals and opens request-state claims with a key ring (newest first)."""
+
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        if not secrets:
+            log.info(
+                "no front.state_keys configured: request states are sealed with a per-process "
+                "key, so a retry can only be served by this process"
+            )
+        materials = [s.encode() for s in secrets] or [os.urandom(32)]
+        self._keys = [_derive(material) for material in materials]
+
+    def seal(self, claims: JsonObject, ttl: float = TTL) -> str:
+        kid, key = self._keys[0]
+        now = int(time.time())
+        body = orjson.dumps({**claims, "iat": now, "exp": now + int(ttl)})
+        nonce = os.urandom(_NONCE)
+        sealed = AESGCM(key).encrypt(nonce, body, PREFIX + kid)
+        return (PREFIX + base64.urlsafe_b64encode(kid + nonce + sealed).rstrip(b"=")).decode()
+
+    def open(self, token: object) -> JsonObject:
+        """The claims of a token this process (or its key ring) sealed, or -32602."""
+        try:
+            claims = self._open(token)
+        except ValueError as exc:
+            log.info("refused a requestState: %s", exc)
+            raise invalid_state() from None
+        if claims.get("exp", 0) < time.time():
+            log.info("refused a requestState: expired")
+            raise invalid_state()
+        return claims
+
+    def _open(self, token: object) -> JsonObject:
+        if not isinstance(token, str) or not token.startswith(PREFIX.decode()):
+            raise ValueError("not a v1 token")
+        try:
+            raw = base64.urlsafe_b64decode(token[len(PREFIX) :] + "=" * (-len(token) % 4))
+        except ValueError as exc:
+            raise ValueError("not base64url") from exc
+        kid, nonce, sealed = raw[:_KID], raw[_KID : _KID + _NONCE], raw[_KID + _NONCE :]
+        key = next((k for i, k in self._keys if i == kid), None)
+        if key is None:
+            raise ValueError("unknown key id")
+        try:
+            claims = orjson.loads(AESGCM(key).decrypt(nonce, sealed, PREFIX + kid))
+        except (InvalidTag, ValueError) as exc:
+            raise ValueError("does not authenticate") from exc
+        if not isinstance(claims, dict):
+            raise ValueError("claims are not an object")
+        return claims
+
+
+def _derive(material: bytes) -> tuple[bytes, bytes]:
+    """(key id, AES-256 key) for one secret."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(material)
+    return hashlib.sha256(key).digest()[:_KID], key
+
+
+def digest(value: object) -> str:
+    """A short fingerprint of a request's arguments, to bind a state to the call it came from."""
+    canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:32]

@@ -1,0 +1,144 @@
+"""``subscriptions/listen`` (2026-07-28): list changes and resource updates for a stateless client.
+
+A listen request is answered with an SSE stream: an acknowledgement first (naming the subset of
+the requested notifications we honour), then every matching notification tagged with the
+subscription id (the listen request's JSON-RPC id), and a final result when the server ends the
+stream. Behind it sits an ordinary hidden session: the gateway already broadcasts list changes
+to every session, and the relay already sends resource updates to subscribed sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+
+from only1mcp.front.sessions import Session
+from only1mcp.front.wire import KEEPALIVE, SSE_HEADERS, sse_event, wait_disconnect
+from only1mcp.gateway import Gateway
+from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.modern import LATEST_MODERN, META_SUBSCRIPTION
+from only1mcp.router import Router
+from only1mcp.types import JsonObject, Receive, RequestId, Send
+
+# filter flag → the notification it lets through
+LIST_FLAGS = {
+    "toolsListChanged": "notifications/tools/list_changed",
+    "promptsListChanged": "notifications/prompts/list_changed",
+    "resourcesListChanged": "notifications/resources/list_changed",
+}
+UPDATED = "notifications/resources/updated"
+
+
+class Listener:
+    def __init__(self, gateway: Gateway, router: Router) -> None:
+        self.gateway = gateway
+        self.router = router
+
+    async def serve(self, msg: JsonObject, receive: Receive, send: Send) -> None:
+        sub_id: RequestId = msg["id"]
+        wanted = (msg.get("params") or {}).get("notifications")
+        wanted = wanted if isinstance(wanted, dict) else {}
+        session = self.gateway.sessions.create()
+        session.protocol_version = LATEST_MODERN
+        honoured: JsonObject = {}
+        try:
+            honoured = await self._honour(session, wanted)
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            ack = {"_meta": {META_SUBSCRIPTION: sub_id}, "notifications": honoured}
+            ack_frame = jsonrpc.notification("notifications/subscriptions/acknowledged", ack)
+            await _emit(send, ack_frame)
+            await self._follow(session, sub_id, honoured, receive, send)
+        finally:
+            await self._release(session, honoured)
+
+    async def _honour(self, session: Session, wanted: JsonObject) -> JsonObject:
+        honoured: JsonObject = {flag: True for flag in LIST_FLAGS if wanted.get(flag) is True}
+        uris = wanted.get("resourceSubscriptions")
+        if isinstance(uris, list):
+            subscribed = [
+                u for u in uris if isinstance(u, str) and await self._subscribe(session, u)
+            ]
+            honoured["resourceSubscriptions"] = subscribed
+        return honoured
+
+    async def _subscribe(self, session: Session, uri: str) -> bool:
+        request = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "resources/subscribe",
+            "params": {"uri": uri},
+        }
+        answer = await self.router.handle(session, request)
+        return answer is not None and b'"error"' not in answer
+
+    async def _release(self, session: Session, honoured: JsonObject) -> None:
+        for uri in honoured.get("resourceSubscriptions", ()):
+            request = {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "resources/unsubscribe",
+                "params": {"uri": uri},
+            }
+            with contextlib.suppress(Exception):
+                await self.router.handle(session, request)
+        self.gateway.sessions.remove(session.id)
+
+    async def _follow(
+        self,
+        session: Session,
+        sub_id: RequestId,
+        honoured: JsonObject,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        methods = {LIST_FLAGS[flag] for flag in LIST_FLAGS if honoured.get(flag)}
+        uris = set(honoured.get("resourceSubscriptions", ()))
+        disconnected = asyncio.ensure_future(wait_disconnect(receive))
+        cursor = 0
+        try:
+            while not disconnected.done():
+                if session.closed.is_set():
+                    done = {"_meta": {META_SUBSCRIPTION: sub_id}, "resultType": "complete"}
+                    await _emit(send, jsonrpc.result(sub_id, done), last=True)
+                    return
+                for event_id, frame in session.after(cursor):
+                    cursor = event_id
+                    tagged = _tagged(frame, sub_id, methods, uris)
+                    if tagged is not None:
+                        await _emit(send, tagged)
+                if not await session.wait(KEEPALIVE, disconnected):
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": b": keepalive\n\n",
+                            "more_body": True,
+                        }
+                    )
+        except OSError:
+            return
+        finally:
+            disconnected.cancel()
+
+
+def _tagged(frame: bytes, sub_id: RequestId, methods: set[str], uris: set[str]) -> bytes | None:
+    """``frame`` with the subscription id in its ``_meta``, or None when the filter drops it."""
+    msg: dict[str, Any] = orjson.loads(frame)
+    method = msg.get("method")
+    params = msg.get("params")
+    params = params if isinstance(params, dict) else {}
+    if method == UPDATED:
+        if params.get("uri") not in uris:
+            return None
+    elif method not in methods:
+        return None
+    meta = params.get("_meta")
+    params["_meta"] = {**(meta if isinstance(meta, dict) else {}), META_SUBSCRIPTION: sub_id}
+    msg["params"] = params
+    return orjson.dumps(msg)
+
+
+async def _emit(send: Send, frame: bytes, last: bool = False) -> None:
+    await send({"type": "http.response.body", "body": sse_event(frame), "more_body": not last})

@@ -1,0 +1,334 @@
+"""MCP 2026-07-28, the stateless revision: its envelope, its headers and its result stamps.
+
+A 2026 request carries everything a handshake used to settle in ``params._meta``
+(protocol version, client capabilities, client info, log level) and mirrors its routing facts in
+HTTP headers (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``, ``Mcp-Param-*``), which
+an intermediary may route on and so must agree with the body. :func:`check_request` runs the
+validation ladder in the spec's order; the first failure wins.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from only1mcp.errors import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    MISSING_CAPABILITY,
+    PARSE_ERROR,
+    UNSUPPORTED_VERSION,
+    HeaderMismatch,
+    InvalidParams,
+    UnsupportedVersion,
+)
+from only1mcp.protocol.revisions import HANDSHAKE_REVISIONS
+from only1mcp.types import JsonObject, RequestId
+
+MODERN_REVISIONS: tuple[str, ...] = ("2026-07-28",)
+LATEST_MODERN = MODERN_REVISIONS[-1]
+
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
+META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
+
+# Methods whose target the request also names in the Mcp-Name header, and where it sits.
+NAMED_BY = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+# Handshake-era methods with no place in a stateless conversation.
+REMOVED = frozenset(
+    {
+        "initialize",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "notifications/initialized",
+    }
+)
+# Results that describe something a client may cache, and so must say for how long and for whom.
+CACHEABLE = frozenset(
+    {
+        "server/discover",
+        "tools/list",
+        "prompts/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+    }
+)
+CACHE_HINTS: JsonObject = {"ttlMs": 0, "cacheScope": "private"}
+
+# The HTTP status a 2026 error answer goes out with; anything unlisted is a 200.
+HTTP_STATUS = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    MISSING_CAPABILITY: 400,
+    UNSUPPORTED_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
+
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+_ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
+_PARAM_PREFIX = b"mcp-param-"
+_SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_TYPES = frozenset({"string", "integer", "boolean"})
+_OWS = " \t"
+
+
+def is_modern(version: bytes | None) -> bool:
+    """Whether a request with this MCP-Protocol-Version header takes the 2026 path: any value
+    that is not a handshake revision does, so unknown versions get the 2026 answer (-32022)."""
+    return version is not None and version.decode("latin-1") not in HANDSHAKE_REVISIONS
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What one 2026 request says about its sender, from ``params._meta``."""
+
+    version: str
+    capabilities: JsonObject
+    client_info: JsonObject
+    log_level: str | None
+
+
+class Headers:
+    """The request's header lines, kept as a list: a duplicated routing header is an error,
+    which a dict would hide."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def get(self, name: bytes) -> str | None:
+        for key, value in self._raw:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def count(self, name: bytes) -> int:
+        return sum(1 for key, _ in self._raw if key == name)
+
+    def params(self) -> dict[str, list[str]]:
+        """Every ``Mcp-Param-*`` header by its lower-cased suffix."""
+        found: dict[str, list[str]] = {}
+        for key, value in self._raw:
+            if key.startswith(_PARAM_PREFIX):
+                suffix = key[len(_PARAM_PREFIX) :].decode("latin-1")
+                found.setdefault(suffix, []).append(value.decode("latin-1"))
+        return found
+
+
+def check_request(headers: Headers, msg: JsonObject) -> Envelope:
+    """Run the 2026 validation ladder on one request; raise the first rung's error."""
+    for name in _ROUTING_HEADERS:
+        if headers.count(name) > 1:
+            raise HeaderMismatch(f"{name.decode()} header appears more than once")
+    envelope = _envelope(msg.get("params"))
+    _check_routing_headers(headers, msg, envelope.version)
+    if envelope.version not in MODERN_REVISIONS:
+        raise UnsupportedVersion(
+            "Unsupported protocol version",
+            data={"supported": list(MODERN_REVISIONS), "requested": envelope.version},
+        )
+    return envelope
+
+
+def _envelope(params: object) -> Envelope:
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(meta, dict):
+        raise InvalidParams("params._meta is required and must be an object")
+    version = meta.get(META_VERSION)
+    if not isinstance(version, str):
+        raise InvalidParams(f"params._meta[{META_VERSION!r}] is required (a string)")
+    caps = meta.get(META_CAPABILITIES)
+    if not isinstance(caps, dict):
+        raise InvalidParams(f"params._meta[{META_CAPABILITIES!r}] is required (an object)")
+    info = meta.get(META_CLIENT_INFO)
+    level = meta.get(META_LOG_LEVEL)
+    return Envelope(
+        version,
+        caps,
+        info if isinstance(info, dict) else {},
+        level if level in LOG_LEVELS else None,
+    )
+
+
+def _check_routing_headers(headers: Headers, msg: JsonObject, version: str) -> None:
+    if headers.get(b"mcp-protocol-version") != version:
+        raise HeaderMismatch("MCP-Protocol-Version header does not match params._meta")
+    method = msg["method"]
+    if _trim(headers.get(b"mcp-method")) != method:
+        raise HeaderMismatch(f"Mcp-Method header does not match the body's method {method!r}")
+    field = NAMED_BY.get(method)
+    if field is None:
+        return
+    target = (msg.get("params") or {}).get(field)
+    named = decode_header_value(_trim(headers.get(b"mcp-name")))
+    if target is not None and named != target:
+        raise HeaderMismatch(f"Mcp-Name header does not match params.{field}")
+
+
+def _trim(value: str | None) -> str | None:
+    """A field value without the optional whitespace around it (RFC 9110 §5.5)."""
+    return value.strip(_OWS) if value is not None else None
+
+
+def decode_header_value(value: str | None) -> str | None:
+    """A header value as sent: verbatim, or the UTF-8 text inside a ``=?base64?…?=`` sentinel.
+
+    A malformed sentinel (bad or non-canonical base64, bad UTF-8) gives None, so it never
+    matches a body value.
+    """
+    if value is None:
+        return None
+    match = _SENTINEL.fullmatch(value)
+    if match is None:
+        return value
+    payload = match["payload"]
+    try:
+        raw = base64.b64decode(payload, validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return text if base64.b64encode(raw).decode("ascii") == payload else None
+
+
+# ------------------------------------------------------------------ Mcp-Param-* (SEP-2243)
+
+
+def check_param_headers(schema: object, arguments: object, headers: Headers) -> None:
+    """Compare a tools/call's ``Mcp-Param-*`` headers with its arguments, as the tool's
+    ``inputSchema`` declares them (``x-mcp-header`` on a property); raise -32020 on a mismatch.
+
+    A header and its argument are present together and equal, or absent together (``null``
+    counts as absent). A schema with an invalid annotation validates nothing: a conforming
+    client drops such a tool and sends no headers for it.
+    """
+    annotated = _annotations(schema)
+    if annotated is None:
+        return
+    sent = headers.params()
+    args = arguments if isinstance(arguments, dict) else {}
+    for path, token, kind in annotated:
+        _check_one_param(f"Mcp-Param-{token}", sent.get(token.lower(), []), args, path, kind)
+
+
+def _check_one_param(
+    header: str, values: list[str], args: JsonObject, path: tuple[str, ...], kind: str
+) -> None:
+    if len(values) > 1:
+        raise HeaderMismatch(f"{header} header appears more than once")
+    value = _at(args, path)
+    rendered = _render(value)
+    raw = _trim(values[0]) if values else None
+    if rendered is None:
+        if raw is not None:
+            raise HeaderMismatch(f"{header} header is present but the argument is absent")
+        return
+    if raw is None:
+        raise HeaderMismatch(f"{header} header is missing but the argument is present")
+    decoded = decode_header_value(raw)
+    if decoded is None:
+        raise HeaderMismatch(f"{header} header carries a malformed base64 value")
+    if not _same(kind, value, rendered, decoded):
+        raise HeaderMismatch(f"{header} header does not match the argument")
+
+
+def _annotations(schema: object) -> list[tuple[tuple[str, ...], str, str]] | None:
+    """(property path, header token, JSON type) of each ``x-mcp-header``; None when one is
+    invalid. Only properties reached through plain ``properties`` chains count."""
+    found: list[tuple[tuple[str, ...], str, str]] = []
+    seen: set[str] = set()
+    for path, prop in _properties(schema, ()):
+        token = prop.get("x-mcp-header")
+        if token is None:
+            continue
+        kind = prop.get("type")
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token) or kind not in _HEADER_TYPES:
+            return None
+        if token.lower() in seen:
+            return None
+        seen.add(token.lower())
+        found.append((path, token, str(kind)))
+    return found
+
+
+def _properties(schema: object, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if not isinstance(schema, dict):
+        return
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return
+    for name, prop in props.items():
+        if isinstance(prop, dict):
+            yield (*path, name), prop
+            yield from _properties(prop, (*path, name))
+
+
+def _at(args: JsonObject, path: tuple[str, ...]) -> object:
+    value: object = args
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _render(value: object) -> str | None:
+    """The header form of an argument value; None for absent or non-scalar values."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    return None
+
+
+def _same(kind: str, value: object, rendered: str, decoded: str) -> bool:
+    if kind == "integer" and isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return float(decoded) == float(value)
+        except ValueError:
+            return False
+    return decoded == rendered
+
+
+# ------------------------------------------------------------------------- results
+
+
+def stamp(method: str, result: JsonObject, result_type: str = "complete") -> JsonObject:
+    """A result as 2026 wants it: its ``resultType``, and caching hints where it is cacheable.
+
+    Merged lists are ``private`` with a TTL of 0: a handshake-era backend gives no TTL, and
+    what a list holds changes with every backend restart.
+    """
+    result["resultType"] = result_type
+    if method in CACHEABLE:
+        for key, value in CACHE_HINTS.items():
+            result.setdefault(key, value)
+    return result
+
+
+def required_capabilities(capability: str) -> JsonObject:
+    """The ``data`` of a -32021 error: a ClientCapabilities object naming what was missing."""
+    return {"requiredCapabilities": {capability: {}}}
+
+
+def error_frame_id(msg: object) -> RequestId | None:
+    """The id an error answer should echo (None only when the body has no usable id)."""
+    if isinstance(msg, dict):
+        value = msg.get("id")
+        if (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str):
+            return value
+    return None

@@ -1,0 +1,186 @@
+"""MCP 2026-07-28 clients through the HTTP front, in front of handshake-era servers.
+
+The official SDK client, pinned to 2026-07-28 and in ``auto`` mode (which now finds
+``server/discover``), against the conformance fixture run as a handshake-only stdio server: its
+tools that ask the client something mid-call (elicitation, sampling, roots) are bridged into
+``input_required`` rounds, and the SDK answers them through its callbacks. Plus the wire-level
+rules a 2026 client meets that the SDK never provokes (405, 406, 202, tampered state).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import mcp_types as types
+import pytest
+from mcp import Client
+
+from .conftest import (
+    CLIENT_READ_TIMEOUT,
+    REPO_ROOT,
+    Front,
+    fx_stdio_server,
+    open_front,
+    text_of,
+    write_config,
+)
+
+pytestmark = pytest.mark.anyio
+
+V = "2026-07-28"
+CONFORMANCE = REPO_ROOT / "tests" / "fixtures" / "conformance_server.py"
+META = {
+    "io.modelcontextprotocol/protocolVersion": V,
+    "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+}
+
+
+@pytest.fixture(scope="module")
+def stateless_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    workdir = tmp_path_factory.mktemp("stateless")
+    conformance = {
+        "command": sys.executable,
+        "args": [str(CONFORMANCE), "--transport", "stdio"],
+        "prefix": "c",
+        "timeout": 20,
+    }
+    config = write_config(workdir / "only1mcp.yaml", {"c": conformance, "fx": fx_stdio_server()})
+    with open_front("http", config, workdir) as front:
+        yield front
+
+
+def _client(front: Front, mode: str = V, **callbacks: Any) -> Client:
+    assert front.http is not None
+    return Client(
+        front.http.url,
+        mode=mode,
+        cache=None,
+        read_timeout_seconds=CLIENT_READ_TIMEOUT,
+        **callbacks,
+    )
+
+
+async def _elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    message = getattr(params, "message", "")
+    value = {"color": "blue"} if "color" in message else {"name": "Alice"}
+    return types.ElicitResult(action="accept", content=value)
+
+
+async def _sample(context: Any, params: types.CreateMessageRequestParams) -> Any:
+    return types.CreateMessageResult(
+        role="assistant",
+        content=types.TextContent(type="text", text="Paris"),
+        model="test-model",
+        stop_reason="endTurn",
+    )
+
+
+async def test_pinned_client_lists_and_calls(stateless_front: Front) -> None:
+    async with _client(stateless_front) as client:
+        assert client.protocol_version == V
+        with anyio.fail_after(30):
+            tools = await client.list_tools()
+            names = {tool.name for tool in tools.tools}
+            assert {"fx__echo", "c__test_simple_text"} <= names
+            result = await client.call_tool("fx__echo", {"text": "stateless"})
+            assert text_of(result) == "stateless"
+
+
+async def test_auto_mode_discovers_the_2026_front(stateless_front: Front) -> None:
+    async with _client(stateless_front, mode="auto") as client:
+        assert client.protocol_version == V
+
+
+async def test_backend_questions_become_input_rounds_the_sdk_answers(
+    stateless_front: Front,
+) -> None:
+    async with _client(
+        stateless_front, elicitation_callback=_elicit, sampling_callback=_sample
+    ) as client:
+        with anyio.fail_after(30):
+            hello = await client.call_tool("c__test_input_required_result_elicitation", {})
+            assert text_of(hello) == "Hello, Alice!"
+            sampled = await client.call_tool("c__test_input_required_result_sampling", {})
+            assert "Paris" in text_of(sampled)
+            rounds = await client.call_tool("c__test_input_required_result_multi_round", {})
+            assert text_of(rounds) == "Alice likes blue"
+
+
+async def test_logs_reach_a_2026_client_only_when_it_asks(stateless_front: Front) -> None:
+    for level, expected in ((None, 0), ("info", 3)):
+        seen: list[Any] = []
+
+        async def on_log(params: Any, seen: list[Any] = seen) -> None:
+            seen.append(params)
+
+        async with _client(stateless_front, logging_callback=on_log, log_level=level) as client:
+            with anyio.fail_after(30):
+                await client.call_tool("c__test_tool_with_logging", {})
+        assert len(seen) == expected, (level, seen)
+
+
+# ------------------------------------------------------------------------------ raw wire
+
+
+def _post(front: Front, body: dict[str, Any], **headers: str) -> httpx.Response:
+    assert front.http is not None
+    base = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": V,
+        "Mcp-Method": str(body.get("method", "")),
+    }
+    return httpx.post(front.http.url, json=body, headers={**base, **headers}, timeout=30)
+
+
+def _call(name: str, **params: Any) -> dict[str, Any]:
+    params = {"name": name, "arguments": {}, "_meta": META, **params}
+    return {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params}
+
+
+def test_get_and_delete_are_405_and_accept_must_list_both(stateless_front: Front) -> None:
+    assert stateless_front.http is not None
+    url = stateless_front.http.url
+    for method in ("GET", "DELETE"):
+        resp = httpx.request(method, url, headers={"MCP-Protocol-Version": V})
+        assert resp.status_code == 405 and resp.headers["allow"] == "POST"
+    discover = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": META}}
+    resp = _post(stateless_front, discover, Accept="application/json")
+    assert resp.status_code == 406
+
+
+def test_a_notification_is_accepted_and_dropped(stateless_front: Front) -> None:
+    note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
+    assert _post(stateless_front, note).status_code == 202
+
+
+def test_a_tampered_state_is_refused_and_a_good_one_completes(stateless_front: Front) -> None:
+    name = "c__test_input_required_result_request_state"
+    first = _post(stateless_front, _call(name), **{"Mcp-Name": name}).json()["result"]
+    assert first["resultType"] == "input_required"
+    (key,) = first["inputRequests"]
+    answers = {key: {"action": "accept", "content": {"ok": True}}}
+    tampered = _call(name, inputResponses=answers, requestState=first["requestState"] + "x")
+    resp = _post(stateless_front, tampered, **{"Mcp-Name": name})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == -32602
+    assert resp.json()["id"] == 9
+    good = _call(name, inputResponses=answers, requestState=first["requestState"])
+    done = _post(stateless_front, good, **{"Mcp-Name": name}).json()["result"]
+    assert done["resultType"] == "complete"
+    assert done["content"][0]["text"] == "state-ok: confirmed=True"
+    # The state was for one round of one call: replaying it finds nothing.
+    again = _post(stateless_front, good, **{"Mcp-Name": name})
+    assert again.status_code == 400 and again.json()["error"]["code"] == -32602
+
+
+def test_a_state_is_bound_to_its_call(stateless_front: Front, tmp_path: Path) -> None:
+    name = "c__test_input_required_result_request_state"
+    first = _post(stateless_front, _call(name), **{"Mcp-Name": name}).json()["result"]
+    other = "c__test_input_required_result_elicitation"
+    moved = _call(other, requestState=first["requestState"])
+    resp = _post(stateless_front, moved, **{"Mcp-Name": other})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == -32602

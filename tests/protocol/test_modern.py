@@ -1,0 +1,178 @@
+"""The 2026-07-28 envelope ladder and the SEP-2243 header rules, rung by rung."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from only1mcp.errors import HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_VERSION, RpcError
+from only1mcp.protocol.modern import (
+    META_CAPABILITIES,
+    META_LOG_LEVEL,
+    META_VERSION,
+    Headers,
+    check_param_headers,
+    check_request,
+    decode_header_value,
+    is_modern,
+    stamp,
+)
+
+V = "2026-07-28"
+META = {META_VERSION: V, META_CAPABILITIES: {}}
+
+
+def _headers(**values: str | list[str]) -> Headers:
+    raw: list[tuple[bytes, bytes]] = []
+    for name, value in values.items():
+        for one in value if isinstance(value, list) else [value]:
+            raw.append((name.replace("_", "-").lower().encode(), one.encode()))
+    return Headers(raw)
+
+
+def _request(method: str = "tools/list", **params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 7, "method": method, "params": {"_meta": dict(META), **params}}
+
+
+def _code(headers: Headers, msg: dict[str, Any]) -> int:
+    with pytest.raises(RpcError) as caught:
+        check_request(headers, msg)
+    return caught.value.code
+
+
+def test_routing_takes_every_non_handshake_version_to_the_2026_path() -> None:
+    assert is_modern(b"2026-07-28") and is_modern(b"v999.0.0")
+    assert not is_modern(b"2025-11-25") and not is_modern(b"2024-11-05")
+    assert not is_modern(None)
+
+
+def test_a_complete_request_passes_and_reads_its_envelope() -> None:
+    msg = _request("tools/call", name="t")
+    msg["params"]["_meta"][META_LOG_LEVEL] = "warning"
+    envelope = check_request(
+        _headers(mcp_protocol_version=V, mcp_method="tools/call", mcp_name=" \tt  "), msg
+    )
+    assert envelope.version == V and envelope.log_level == "warning"
+
+
+@pytest.mark.parametrize(
+    ("meta", "code"),
+    [
+        (None, INVALID_PARAMS),
+        ({META_CAPABILITIES: {}}, INVALID_PARAMS),
+        ({META_VERSION: V}, INVALID_PARAMS),
+        ({META_VERSION: V, META_CAPABILITIES: []}, INVALID_PARAMS),
+    ],
+)
+def test_a_missing_envelope_is_invalid_params(meta: Any, code: int) -> None:
+    msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    if meta is not None:
+        msg["params"]["_meta"] = meta
+    assert _code(_headers(mcp_protocol_version=V, mcp_method="tools/list"), msg) == code
+
+
+def test_headers_are_checked_before_the_version_and_the_version_after() -> None:
+    unknown = _request()
+    unknown["params"]["_meta"][META_VERSION] = "v999.0.0"
+    # header and _meta disagree: -32020 even though the version is unknown too
+    assert _code(_headers(mcp_protocol_version=V, mcp_method="tools/list"), unknown) == (
+        HEADER_MISMATCH
+    )
+    agreed = _headers(mcp_protocol_version="v999.0.0", mcp_method="tools/list")
+    with pytest.raises(RpcError) as caught:
+        check_request(agreed, unknown)
+    assert caught.value.code == UNSUPPORTED_VERSION
+    assert caught.value.data == {"supported": [V], "requested": "v999.0.0"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"mcp_protocol_version": V},  # Mcp-Method missing
+        {"mcp_protocol_version": V, "mcp_method": "TOOLS/CALL"},  # values are case-sensitive
+        {"mcp_protocol_version": V, "mcp_method": "tools/call"},  # Mcp-Name missing
+        {"mcp_protocol_version": V, "mcp_method": "tools/call", "mcp_name": "other"},
+        {"mcp_protocol_version": V, "mcp_method": ["tools/call", "tools/call"], "mcp_name": "t"},
+    ],
+)
+def test_routing_headers_must_match_the_body(headers: dict[str, Any]) -> None:
+    assert _code(_headers(**headers), _request("tools/call", name="t")) == HEADER_MISMATCH
+
+
+def test_mcp_name_may_be_base64_wrapped() -> None:
+    msg = _request("resources/read", uri="test://ü")
+    wrapped = "=?base64?dGVzdDovL8O8?="
+    check_request(
+        _headers(mcp_protocol_version=V, mcp_method="resources/read", mcp_name=wrapped), msg
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ("plain", "plain"),
+        ("=?base64?SGVsbG8=?=", "Hello"),
+        ("=?base64?SGVsbG8?=", None),  # bad padding
+        ("=?base64?SGVs!!!bG8=?=", None),
+        ("=?base64?SGVsbG9=?=", None),  # non-canonical trailing bits
+        ("=?base64?SGVsbG8=", "=?base64?SGVsbG8="),  # no suffix: literal
+    ],
+)
+def test_header_value_decoding(raw: str, decoded: str | None) -> None:
+    assert decode_header_value(raw) == decoded
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "region": {"type": "string", "x-mcp-header": "Region"},
+        "count": {"type": "integer", "x-mcp-header": "Count"},
+        "nested": {
+            "type": "object",
+            "properties": {"on": {"type": "boolean", "x-mcp-header": "On"}},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "headers"),
+    [
+        ({"region": "Hello"}, {"mcp_param_region": "=?base64?SGVsbG8=?="}),
+        ({"region": "SGVsbG8="}, {"mcp_param_region": "SGVsbG8="}),
+        ({"count": 42}, {"mcp_param_count": "42.0"}),
+        ({"nested": {"on": True}}, {"mcp_param_on": "true"}),
+        ({"region": None}, {}),
+        ({}, {}),
+    ],
+)
+def test_param_headers_that_agree(arguments: dict[str, Any], headers: dict[str, str]) -> None:
+    check_param_headers(SCHEMA, arguments, _headers(**headers))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "headers"),
+    [
+        ({"region": "test-value"}, {}),
+        ({}, {"mcp_param_region": "x"}),
+        ({"region": "Hello"}, {"mcp_param_region": "=?base64?SGVsbG8?="}),
+        ({"region": "a"}, {"mcp_param_region": ["a", "a"]}),
+        ({"count": 42}, {"mcp_param_count": "43"}),
+    ],
+)
+def test_param_headers_that_disagree(arguments: dict[str, Any], headers: dict[str, Any]) -> None:
+    with pytest.raises(RpcError) as caught:
+        check_param_headers(SCHEMA, arguments, _headers(**headers))
+    assert caught.value.code == HEADER_MISMATCH
+
+
+def test_a_schema_with_an_invalid_annotation_validates_nothing() -> None:
+    bad = {"type": "object", "properties": {"list": {"type": "array", "x-mcp-header": "L"}}}
+    check_param_headers(bad, {"list": [1]}, _headers(mcp_param_l="anything"))
+
+
+def test_results_get_their_type_and_cacheable_ones_their_hints() -> None:
+    assert stamp("tools/call", {}) == {"resultType": "complete"}
+    listed = stamp("tools/list", {"tools": []})
+    assert listed["ttlMs"] == 0 and listed["cacheScope"] == "private"
