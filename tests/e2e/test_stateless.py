@@ -18,6 +18,7 @@ import anyio
 import httpx
 import mcp_types as types
 import pytest
+from fastmcp import Client as FastMCPClient
 from mcp import Client
 
 from .conftest import (
@@ -184,3 +185,27 @@ def test_a_state_is_bound_to_its_call(stateless_front: Front, tmp_path: Path) ->
     moved = _call(other, requestState=first["requestState"])
     resp = _post(stateless_front, moved, **{"Mcp-Name": other})
     assert resp.status_code == 400 and resp.json()["error"]["code"] == -32602
+
+
+# ------------------------------------------------------------------------- FastMCP's client
+
+
+@pytest.mark.parametrize("mode", ["legacy", V])
+async def test_fastmcp_client_in_each_era(stateless_front: Front, mode: str) -> None:
+    asked: list[str] = []
+
+    async def on_elicit(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        asked.append(message)
+        return {"name": "Alice"}
+
+    assert stateless_front.http is not None
+    client = FastMCPClient(stateless_front.http.url, mode=mode, elicitation_handler=on_elicit)
+    async with client:
+        with anyio.fail_after(30):
+            names = {tool.name for tool in await client.list_tools()}
+            assert {"fx__echo", "c__test_input_required_result_elicitation"} <= names
+            echoed = await client.call_tool("fx__echo", {"text": mode})
+            assert echoed.content[0].text == mode  # type: ignore[union-attr]
+            hello = await client.call_tool("c__test_input_required_result_elicitation", {})
+            assert hello.content[0].text == "Hello, Alice!"  # type: ignore[union-attr]
+    assert asked == ["What is your name?"]
