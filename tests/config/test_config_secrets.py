@@ -105,3 +105,14 @@ def test_error_messages_never_contain_a_secret(tmp_path: Path, text: str) -> Non
     # No chained pydantic or YAML exception, whose text may quote the file, rides along.
     assert info.value.__cause__ is None
     assert info.value.__context__ is None or info.value.__suppress_context__
+
+
+def test_state_keys_are_secrets_and_must_be_long(tmp_path: Path) -> None:
+    config = load(tmp_path, GOOD + '    front: {state_keys: ["${SECRET}-and-more"]}\n')
+    assert config.front.state_keys[0].get_secret_value() == f"{SECRET}-and-more"
+    assert SECRET not in json.dumps(redacted(config), default=str)
+    assert SECRET not in repr(config.front)
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, GOOD + '    front: {state_keys: ["short"]}\n')
+    assert "front.state_keys[0]" in str(caught.value) and "16 characters" in str(caught.value)
+    assert "short" not in str(caught.value)

@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ log = logging.getLogger("only1mcp.bridge")
 INPUT_KEY = "io.only1mcp/inputKey"
 QUIET = 0.05  # how long the backend must stay silent before its questions go out together
 QUIET_CAP = 0.25  # ... but no longer than this after the first question
+MAX_PARKED = 1000  # calls waiting for their client's answers, so a flood cannot grow memory
 KIND_NAMES = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation"}
 KIND_NAMES["roots/list"] = "roots"
 # Every capability a bridged backend request may need: the bridge checks the real ones.
@@ -114,11 +115,16 @@ class BridgedCall:
 class Bridge:
     """The parked calls of this process, and the rounds that drive them."""
 
-    def __init__(self, dispatch: Dispatch, answer_backend: Callable[..., Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        dispatch: Dispatch,
+        answer_backend: Callable[..., Awaitable[None]],
+        state_keys: Sequence[str] = (),
+    ) -> None:
         self._dispatch = dispatch
         self._answer_backend = answer_backend  # (session, response message) → to its backend
         self._calls: dict[str, BridgedCall] = {}
-        self.sealer = StateSealer()
+        self.sealer = StateSealer(state_keys)
 
     async def serve(
         self, msg: JsonObject, envelope: Envelope, target: str, stream: Stream
@@ -144,6 +150,8 @@ class Bridge:
             return self._answer(call, msg["id"], outcome)
 
     def _start(self, msg: JsonObject, envelope: Envelope, target: str, args: str) -> BridgedCall:
+        if len(self._calls) >= MAX_PARKED:
+            raise RpcError("Too many calls are waiting for input; answer or drop some first")
         call_id = secrets.token_urlsafe(16)
         session = Session(id=f"bridge-{call_id}", protocol_version=LATEST_MODERN)
         session.client_capabilities = _RELAY_ALL

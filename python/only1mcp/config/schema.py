@@ -25,6 +25,7 @@ from pydantic import (
     Discriminator,
     Field,
     PrivateAttr,
+    SecretStr,
     Tag,
     field_validator,
     model_validator,
@@ -51,6 +52,9 @@ ORIGIN_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 #: Accepted spellings of ``transport`` (and of its alias ``type``).
 TRANSPORTS = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamableHttp": "http"}
 MASK = "***"
+
+
+MIN_SECRET = 16
 
 
 def problem(message: str, key: KeyPath = ()) -> PydanticCustomError:
@@ -104,6 +108,12 @@ def _check_url(url: str) -> str:
     if any(ch.isspace() for ch in url):
         raise problem("URL must not contain spaces")
     return url
+
+
+def _check_secret(secret: SecretStr) -> SecretStr:
+    if len(secret.get_secret_value()) < MIN_SECRET:
+        raise problem(f"a secret needs at least {MIN_SECRET} characters")
+    return secret
 
 
 def _check_origin(origin: str) -> str:
@@ -239,6 +249,9 @@ class FrontConfig(BaseModel):
     port: Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=65535)] = 8765
     #: Origins allowed besides loopback ones.
     allowed_origins: list[Annotated[str, AfterValidator(_check_origin)]] = []
+    #: Secrets that seal the requestState of 2026-07-28 multi round-trip calls; the first
+    #: seals, all unseal (rotation). Empty: a per-process key.
+    state_keys: list[Annotated[SecretStr, AfterValidator(_check_secret)]] = []
 
 
 class Config(BaseModel):

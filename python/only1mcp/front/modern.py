@@ -64,7 +64,8 @@ class ModernEndpoint:
     def __init__(self, gateway: Gateway, router: Router) -> None:
         self.gateway = gateway
         self.router = router
-        self.bridge = Bridge(router.handle, router.relay.from_client)
+        keys = [key.get_secret_value() for key in gateway.config.front.state_keys]
+        self.bridge = Bridge(router.handle, router.relay.from_client, keys)
         self.listener = Listener(gateway, router)
         self._sessions = itertools.count(1)
 
