@@ -42,6 +42,7 @@ from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import is_modern
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
 from only1mcp.router import Router
+from only1mcp.stateless import StatelessService
 from only1mcp.types import Receive, Scope, Send
 
 log = logging.getLogger("only1mcp.front.http")
@@ -55,7 +56,7 @@ class McpEndpoint:
         self.gateway = gateway
         self.router = router
         self.origins = origins
-        self.modern = ModernEndpoint(gateway, router)
+        self.modern = ModernEndpoint(StatelessService(gateway, router))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
@@ -327,6 +328,7 @@ class HttpApp:
         try:
             yield
         finally:
+            self.mcp.modern.service.close()
             await self.gateway.stop()
 
     async def _healthz(self, request: Request) -> JSONResponse:

@@ -88,6 +88,17 @@ _HEADER_TYPES = frozenset({"string", "integer", "boolean"})
 _OWS = " \t"
 
 
+def stateless_version(msg: JsonObject) -> str | None:
+    """The 2026-era version a message names in its ``_meta`` (how stdio tells the eras apart),
+    or None for a handshake-era message."""
+    params = msg.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    version = meta.get(META_VERSION) if isinstance(meta, dict) else None
+    if isinstance(version, str) and version not in HANDSHAKE_REVISIONS:
+        return version
+    return None
+
+
 def is_modern(version: bytes | None) -> bool:
     """Whether a request with this MCP-Protocol-Version header takes the 2026 path: any value
     that is not a handshake revision does, so unknown versions get the 2026 answer (-32022)."""
@@ -130,13 +141,18 @@ class Headers:
         return found
 
 
-def check_request(headers: Headers, msg: JsonObject) -> Envelope:
-    """Run the 2026 validation ladder on one request; raise the first rung's error."""
-    for name in _ROUTING_HEADERS:
-        if headers.count(name) > 1:
-            raise HeaderMismatch(f"{name.decode()} header appears more than once")
+def check_request(headers: Headers | None, msg: JsonObject) -> Envelope:
+    """Run the 2026 validation ladder on one request; raise the first rung's error.
+
+    ``headers`` is None where the transport has none (stdio): the header rungs are skipped.
+    """
+    if headers is not None:
+        for name in _ROUTING_HEADERS:
+            if headers.count(name) > 1:
+                raise HeaderMismatch(f"{name.decode()} header appears more than once")
     envelope = _envelope(msg.get("params"))
-    _check_routing_headers(headers, msg, envelope.version)
+    if headers is not None:
+        _check_routing_headers(headers, msg, envelope.version)
     if envelope.version not in MODERN_REVISIONS:
         raise UnsupportedVersion(
             "Unsupported protocol version",

@@ -1,27 +1,31 @@
 """``subscriptions/listen`` (2026-07-28): list changes and resource updates for a stateless client.
 
-A listen request is answered with an SSE stream: an acknowledgement first (naming the subset of
-the requested notifications we honour), then every matching notification tagged with the
-subscription id (the listen request's JSON-RPC id), and a final result when the server ends the
-stream. Behind it sits an ordinary hidden session: the gateway already broadcasts list changes
-to every session, and the relay already sends resource updates to subscribed sessions.
+A listen request is answered with a stream (SSE over HTTP, lines on stdio): an acknowledgement
+first (naming the subset of the requested notifications we honour), then every matching
+notification tagged with the subscription id (the listen request's JSON-RPC id), and a final
+result when the server ends the stream. Behind it sits an ordinary hidden session: the gateway
+already broadcasts list changes to every session, and the relay already sends resource updates
+to subscribed sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from only1mcp.front.sessions import Session
-from only1mcp.front.wire import KEEPALIVE, SSE_HEADERS, sse_event, wait_disconnect
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import LATEST_MODERN, META_SUBSCRIPTION
 from only1mcp.router import Router
-from only1mcp.types import JsonObject, Receive, RequestId, Send
+from only1mcp.types import JsonObject, RequestId
+
+# Writes one frame to the listening client; ``last`` ends the stream (None: a keepalive).
+Emit = Callable[[bytes | None, bool], Awaitable[None]]
 
 # filter flag → the notification it lets through
 LIST_FLAGS = {
@@ -30,6 +34,7 @@ LIST_FLAGS = {
     "resourcesListChanged": "notifications/resources/list_changed",
 }
 UPDATED = "notifications/resources/updated"
+KEEPALIVE = 15.0  # seconds of silence before a keepalive, so idle proxies keep the stream
 
 
 class Listener:
@@ -37,7 +42,8 @@ class Listener:
         self.gateway = gateway
         self.router = router
 
-    async def serve(self, msg: JsonObject, receive: Receive, send: Send) -> None:
+    async def serve(self, msg: JsonObject, emit: Emit, gone: asyncio.Future[Any]) -> None:
+        """Follow the subscription until the client is ``gone`` or the server stops."""
         sub_id: RequestId = msg["id"]
         wanted = (msg.get("params") or {}).get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
@@ -46,11 +52,9 @@ class Listener:
         honoured: JsonObject = {}
         try:
             honoured = await self._honour(session, wanted)
-            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             ack = {"_meta": {META_SUBSCRIPTION: sub_id}, "notifications": honoured}
-            ack_frame = jsonrpc.notification("notifications/subscriptions/acknowledged", ack)
-            await _emit(send, ack_frame)
-            await self._follow(session, sub_id, honoured, receive, send)
+            await emit(jsonrpc.notification("notifications/subscriptions/acknowledged", ack), False)
+            await self._follow(session, sub_id, honoured, emit, gone)
         finally:
             await self._release(session, honoured)
 
@@ -91,36 +95,25 @@ class Listener:
         session: Session,
         sub_id: RequestId,
         honoured: JsonObject,
-        receive: Receive,
-        send: Send,
+        emit: Emit,
+        gone: asyncio.Future[Any],
     ) -> None:
         methods = {LIST_FLAGS[flag] for flag in LIST_FLAGS if honoured.get(flag)}
         uris = set(honoured.get("resourceSubscriptions", ()))
-        disconnected = asyncio.ensure_future(wait_disconnect(receive))
         cursor = 0
-        try:
-            while not disconnected.done():
+        with contextlib.suppress(OSError):
+            while not gone.done():
                 if session.closed.is_set():
                     done = {"_meta": {META_SUBSCRIPTION: sub_id}, "resultType": "complete"}
-                    await _emit(send, jsonrpc.result(sub_id, done), last=True)
+                    await emit(jsonrpc.result(sub_id, done), True)
                     return
                 for event_id, frame in session.after(cursor):
                     cursor = event_id
                     tagged = _tagged(frame, sub_id, methods, uris)
                     if tagged is not None:
-                        await _emit(send, tagged)
-                if not await session.wait(KEEPALIVE, disconnected):
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": b": keepalive\n\n",
-                            "more_body": True,
-                        }
-                    )
-        except OSError:
-            return
-        finally:
-            disconnected.cancel()
+                        await emit(tagged, False)
+                if not await session.wait(KEEPALIVE, gone):
+                    await emit(None, False)
 
 
 def _tagged(frame: bytes, sub_id: RequestId, methods: set[str], uris: set[str]) -> bytes | None:
@@ -138,7 +131,3 @@ def _tagged(frame: bytes, sub_id: RequestId, methods: set[str], uris: set[str]) 
     params["_meta"] = {**(meta if isinstance(meta, dict) else {}), META_SUBSCRIPTION: sub_id}
     msg["params"] = params
     return orjson.dumps(msg)
-
-
-async def _emit(send: Send, frame: bytes, last: bool = False) -> None:
-    await send({"type": "http.response.body", "body": sse_event(frame), "more_body": not last})
