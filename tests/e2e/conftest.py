@@ -408,14 +408,19 @@ class Front:
         return [venv_bin("only1mcp"), "stdio", "--config", str(self.config)]
 
     @contextlib.asynccontextmanager
-    async def client(self, *, mode: str = "legacy") -> AsyncIterator[Client]:
-        """An SDK ``Client`` session through this front (``mode`` as in ``mcp.Client``).
+    async def client(self, *, mode: str = "legacy", **options: Any) -> AsyncIterator[Client]:
+        """An SDK ``Client`` session through this front (``mode`` and ``options`` (callbacks…)
+        as in ``mcp.Client``).
 
         Over stdio each session is its own aggregator process, checked for a clean exit.
         """
         if self.http is not None:
             async with Client(
-                self.http.url, mode=mode, cache=None, read_timeout_seconds=CLIENT_READ_TIMEOUT
+                self.http.url,
+                mode=mode,
+                cache=None,
+                read_timeout_seconds=CLIENT_READ_TIMEOUT,
+                **options,
             ) as client:
                 yield client
             return
@@ -428,6 +433,7 @@ class Front:
                 mode=mode,
                 cache=None,
                 read_timeout_seconds=CLIENT_READ_TIMEOUT,
+                **options,
             ) as client,
         ):
             yield client

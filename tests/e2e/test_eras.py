@@ -1,8 +1,8 @@
 """Client negotiation modes through both fronts.
 
-The other e2e tests pin the handshake era (``mode="legacy"``); these let the SDK negotiate
-(``"auto"`` probes ``server/discover`` first and falls back to ``initialize``). The stateless
-2026-07-28 era (pinned mode, discover answered) arrives with its own issue and tests.
+The other e2e tests pin the handshake era (``mode="legacy"``); these also let the SDK negotiate
+(``"auto"`` probes ``server/discover``, which both fronts answer, so it lands on 2026-07-28) and
+pin the stateless era itself. ``test_stateless.py`` has the 2026 bridge and wire details.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .conftest import Front, list_all_tools, text_of
 
 pytestmark = pytest.mark.anyio
 
-MODES = ["legacy", "auto"]
+MODES = ["legacy", "auto", "2026-07-28"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -24,6 +24,8 @@ async def test_list_and_call_in_each_era(front: Front, mode: str) -> None:
     async with front.client(mode=mode) as client:
         if mode == "legacy":
             assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
+        else:
+            assert client.protocol_version == "2026-07-28"
         with anyio.fail_after(30):
             tools, _ = await list_all_tools(client)
             names = {tool.name for tool in tools}

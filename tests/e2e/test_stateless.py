@@ -1,4 +1,4 @@
-"""MCP 2026-07-28 clients through the HTTP front, in front of handshake-era servers.
+"""MCP 2026-07-28 clients through both fronts, in front of handshake-era servers.
 
 The official SDK client, pinned to 2026-07-28 and in ``auto`` mode (which now finds
 ``server/discover``), against the conformance fixture run as a handshake-only stdio server: its
@@ -23,6 +23,7 @@ from mcp import Client
 
 from .conftest import (
     CLIENT_READ_TIMEOUT,
+    FRONT_KINDS,
     REPO_ROOT,
     Front,
     fx_stdio_server,
@@ -41,17 +42,32 @@ META = {
 }
 
 
-@pytest.fixture(scope="module")
-def stateless_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
-    workdir = tmp_path_factory.mktemp("stateless")
+def _config(workdir: Path) -> Path:
     conformance = {
         "command": sys.executable,
         "args": [str(CONFORMANCE), "--transport", "stdio"],
         "prefix": "c",
         "timeout": 20,
     }
-    config = write_config(workdir / "only1mcp.yaml", {"c": conformance, "fx": fx_stdio_server()})
-    with open_front("http", config, workdir) as front:
+    return write_config(workdir / "only1mcp.yaml", {"c": conformance, "fx": fx_stdio_server()})
+
+
+@pytest.fixture(scope="module")
+def stateless_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    """The HTTP front (raw wire checks and the clients that only speak HTTP)."""
+    workdir = tmp_path_factory.mktemp("stateless")
+    with open_front("http", _config(workdir), workdir) as front:
+        yield front
+
+
+@pytest.fixture(scope="module", params=FRONT_KINDS)
+def either_front(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Front]:
+    """Each front in turn: the 2026 era is told apart by header on HTTP, by _meta on stdio."""
+    kind: str = request.param
+    workdir = tmp_path_factory.mktemp(f"stateless-{kind}")
+    with open_front(kind, _config(workdir), workdir) as front:
         yield front
 
 
@@ -97,11 +113,9 @@ async def test_auto_mode_discovers_the_2026_front(stateless_front: Front) -> Non
         assert client.protocol_version == V
 
 
-async def test_backend_questions_become_input_rounds_the_sdk_answers(
-    stateless_front: Front,
-) -> None:
-    async with _client(
-        stateless_front, elicitation_callback=_elicit, sampling_callback=_sample
+async def test_backend_questions_become_input_rounds_the_sdk_answers(either_front: Front) -> None:
+    async with either_front.client(
+        mode=V, elicitation_callback=_elicit, sampling_callback=_sample
     ) as client:
         with anyio.fail_after(30):
             hello = await client.call_tool("c__test_input_required_result_elicitation", {})
@@ -112,14 +126,14 @@ async def test_backend_questions_become_input_rounds_the_sdk_answers(
             assert text_of(rounds) == "Alice likes blue"
 
 
-async def test_logs_reach_a_2026_client_only_when_it_asks(stateless_front: Front) -> None:
+async def test_logs_reach_a_2026_client_only_when_it_asks(either_front: Front) -> None:
     for level, expected in ((None, 0), ("info", 3)):
         seen: list[Any] = []
 
         async def on_log(params: Any, seen: list[Any] = seen) -> None:
             seen.append(params)
 
-        async with _client(stateless_front, logging_callback=on_log, log_level=level) as client:
+        async with either_front.client(mode=V, logging_callback=on_log, log_level=level) as client:
             with anyio.fail_after(30):
                 await client.call_tool("c__test_tool_with_logging", {})
         assert len(seen) == expected, (level, seen)

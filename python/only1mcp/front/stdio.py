@@ -2,6 +2,8 @@
 
 Requests are handled concurrently and answered in completion order; stdout carries protocol
 messages only (logs go to stderr). End of stdin ends the session and shuts the backends down.
+A request whose ``_meta`` names a 2026-era protocol version is served statelessly (a pipe has no
+headers, so that is how the eras are told apart here); everything else is the handshake era.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.modern import stateless_version
 from only1mcp.router import Router
+from only1mcp.stateless import StatelessService
+from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.front.stdio")
 
@@ -44,6 +49,7 @@ class StdioFront:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.router = Router(gateway)
+        self.stateless = StatelessService(gateway, self.router)
         self.session = Session(id="stdio")
         self.closed = asyncio.Event()
         self._out: asyncio.WriteTransport | None = None
@@ -71,9 +77,27 @@ class StdioFront:
         except RpcError as exc:
             self.write(jsonrpc.error(None, exc))
             return
+        if "id" in msg and "method" in msg and stateless_version(msg) is not None:
+            await self._stateless(msg)
+            return
         answer = await self.router.handle(self.session, msg, self)
         if answer is not None:
             self.write(answer)
+
+    async def _stateless(self, msg: JsonObject) -> None:
+        if msg["method"] == "subscriptions/listen":
+            gone = asyncio.ensure_future(self.closed.wait())
+            try:
+                await self.stateless.listener.serve(msg, self._emit, gone)
+            finally:
+                gone.cancel()
+            return
+        _, answer = await self.stateless.answer(msg, None, self)
+        self.write(answer)
+
+    async def _emit(self, frame: bytes | None, last: bool) -> None:
+        if frame is not None:  # a pipe needs no keepalives
+            self.write(frame)
 
     async def _pump_outbound(self) -> None:
         cursor = 0
@@ -97,6 +121,7 @@ class StdioFront:
                 await asyncio.wait(self._tasks, timeout=5.0)
         finally:
             pump.cancel()
+            self.stateless.close()
             await self.gateway.stop()
             with contextlib.suppress(OSError):
                 out.close()
