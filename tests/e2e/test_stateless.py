@@ -9,6 +9,7 @@ rules a 2026 client meets that the SDK never provokes (405, 406, 202, tampered s
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,3 +224,45 @@ async def test_fastmcp_client_in_each_era(stateless_front: Front, mode: str) -> 
             hello = await client.call_tool("c__test_input_required_result_elicitation", {})
             assert hello.content[0].text == "Hello, Alice!"  # type: ignore[union-attr]
     assert asked == ["What is your name?"]
+
+
+# ------------------------------------------------------------------------ subscriptions/listen
+
+
+def test_listen_acknowledges_then_relays_resource_updates_tagged(stateless_front: Front) -> None:
+    assert stateless_front.http is not None
+    uri = "c+test://watched-resource"
+    listen = {
+        "jsonrpc": "2.0",
+        "id": "sub-1",
+        "method": "subscriptions/listen",
+        "params": {
+            "_meta": META,
+            "notifications": {"toolsListChanged": True, "resourceSubscriptions": [uri, 5]},
+        },
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": V,
+        "Mcp-Method": "subscriptions/listen",
+    }
+    frames: list[dict[str, Any]] = []
+    url = stateless_front.http.url
+    with httpx.stream("POST", url, json=listen, headers=headers, timeout=30) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                frames.append(json.loads(line[6:]))
+            if len(frames) == 2:
+                break
+    ack, update = frames
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["notifications"] == {
+        "toolsListChanged": True,
+        "resourceSubscriptions": [uri],
+    }
+    assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+    assert update["method"] == "notifications/resources/updated"
+    assert update["params"]["uri"] == uri
+    assert update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
