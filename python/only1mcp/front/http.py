@@ -23,8 +23,20 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.sessions import PausedStream, Session
+from only1mcp.front.wire import (
+    JSON_HEADERS,
+    KEEPALIVE,
+    RETRY_MS,
+    SSE_HEADERS,
+    HttpError,
+    follow,
+)
+from only1mcp.front.wire import read_body as _read_body
+from only1mcp.front.wire import respond as _respond
+from only1mcp.front.wire import sse_message as _event
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
@@ -35,23 +47,6 @@ log = logging.getLogger("only1mcp.front.http")
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 SUPPORTED_VERSIONS = frozenset(v.encode() for v in HANDSHAKE_REVISIONS)
-MAX_BODY = 16 * 1024 * 1024
-KEEPALIVE = 15.0
-RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
-JSON_HEADERS = [(b"content-type", b"application/json")]
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
-
-
-class HttpError(Exception):
-    """Ends a request with an HTTP status and a JSON-RPC error body."""
-
-    def __init__(self, status: int, error: RpcError) -> None:
-        self.status = status
-        self.error = error
 
 
 class McpEndpoint:
@@ -248,10 +243,6 @@ def _prefers_sse(headers: dict[bytes, bytes]) -> bool:
     return headers.get(b"accept", b"").lstrip().startswith(b"text/event-stream")
 
 
-def _event(frame: bytes) -> bytes:
-    return b"event: message\ndata: " + frame + b"\n\n"
-
-
 async def _sse_events(
     session: Session, receive: Receive, after: int | None
 ) -> AsyncIterator[bytes]:
@@ -262,49 +253,8 @@ async def _sse_events(
     """
     cursor = session.delivered if after is None else after
     yield f"id: {cursor}\nretry: {RETRY_MS}\ndata: \n\n".encode()
-    disconnected = asyncio.ensure_future(_wait_disconnect(receive))
-    try:
-        while not disconnected.done() and not session.closed.is_set():
-            batch = session.after(cursor)
-            for cursor, frame in batch:
-                yield b"id: %d\n" % cursor + _event(frame)
-            if batch:
-                session.mark_delivered(cursor)
-            elif not await session.wait(KEEPALIVE, disconnected):
-                yield b": keepalive\n\n"
-    finally:
-        disconnected.cancel()
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _read_body(receive: Receive) -> bytes:
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return body  # the common case: one chunk, no copy
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body"):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise HttpError(413, InvalidRequest("Request body too large"))
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _respond(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    # A known length spares the chunked encoding: one write less per response.
-    length = (b"content-length", b"%d" % len(body))
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
-    await send({"type": "http.response.body", "body": body})
+    async for chunk in follow(session, receive, cursor):
+        yield chunk
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -341,18 +291,24 @@ async def _resumed(
 
 
 class HttpApp:
-    """The ASGI application: ``/mcp`` straight to the endpoint, the rest to Starlette."""
+    """The ASGI application: ``/mcp`` straight to the endpoint, ``/sse`` and ``/messages`` to
+    the legacy HTTP+SSE front, the rest to Starlette."""
 
     def __init__(self, gateway: Gateway, origins: OriginPolicy) -> None:
         self.gateway = gateway
-        self.mcp = McpEndpoint(gateway, Router(gateway), origins)
+        router = Router(gateway)
+        self.mcp = McpEndpoint(gateway, router, origins)
+        self.legacy = LegacySseEndpoint(gateway, router, origins)
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine itself: handing back the chosen app's awaitable saves a frame on
         # every request.
-        if scope["type"] == "http" and scope["path"] in MCP_PATHS:
-            return self.mcp(scope, receive, send)
+        if scope["type"] == "http":
+            if scope["path"] in MCP_PATHS:
+                return self.mcp(scope, receive, send)
+            if scope["path"] in LEGACY_PATHS:
+                return self.legacy(scope, receive, send)
         return self.other(scope, receive, send)
 
     @contextlib.asynccontextmanager

@@ -1,0 +1,83 @@
+"""What the HTTP fronts share on the wire: error answers, request bodies, SSE encoding.
+
+Both the Streamable HTTP front (``/mcp``) and the legacy HTTP+SSE front (``/sse`` and
+``/messages``) are plain ASGI; both stream a session's log of messages as SSE with
+:func:`follow`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.sessions import Session
+from only1mcp.types import Receive, Send
+
+MAX_BODY = 16 * 1024 * 1024
+KEEPALIVE = 15.0
+RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class HttpError(Exception):
+    """Ends a request with an HTTP status and a JSON-RPC error body."""
+
+    def __init__(self, status: int, error: RpcError) -> None:
+        self.status = status
+        self.error = error
+
+
+def sse_message(frame: bytes) -> bytes:
+    return b"event: message\ndata: " + frame + b"\n\n"
+
+
+async def follow(session: Session, receive: Receive, cursor: int) -> AsyncIterator[bytes]:
+    """The session's logged messages after event ``cursor`` as SSE events, with keepalive
+    comments while it is quiet, until the client leaves or the session ends."""
+    disconnected = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        while not disconnected.done() and not session.closed.is_set():
+            batch = session.after(cursor)
+            for cursor, frame in batch:
+                yield b"id: %d\n" % cursor + sse_message(frame)
+            if batch:
+                session.mark_delivered(cursor)
+            elif not await session.wait(KEEPALIVE, disconnected):
+                yield b": keepalive\n\n"
+    finally:
+        disconnected.cancel()
+
+
+async def wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def read_body(receive: Receive) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body  # the common case: one chunk, no copy
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HttpError(413, InvalidRequest("Request body too large"))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    # A known length spares the chunked encoding: one write less per response.
+    length = (b"content-length", b"%d" % len(body))
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
+    await send({"type": "http.response.body", "body": body})
