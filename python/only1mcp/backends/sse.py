@@ -3,39 +3,33 @@
 ``GET <url>`` opens one long-lived SSE stream; its first event, ``endpoint``, names the URL to
 POST messages to (resolved against ``url``, and refused unless on the same origin: our
 configured headers must not go to another host). Each POST carries one message and gets a bare
-``202``; every answer arrives on the stream as a ``message`` event, matched to its request by the
-backend-local id, as on a stdio pipe. Everything else on the stream (notifications,
-server→client requests) goes to ``on_message``. One stream and one MCP session serve every
-client session. When the stream drops, pending requests fail and the backend reconnects with
-the usual backoff (a new stream is a new session: initialize again).
+``202``; every answer arrives on the stream as a ``message`` event, matched to its request by
+the backend-local id as on a stdio pipe (:mod:`~only1mcp.backends.multiplexed`); everything
+else on the stream (notifications, server→client requests) goes to ``on_message``. One stream
+and one MCP session serve every client session. When the stream drops, pending requests fail
+and the backend reconnects with the usual backoff (a new stream is a new session: initialize
+again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from httpx_sse import EventSource
 
-from only1mcp._core import split_response
-from only1mcp.backends.base import (
-    Backend,
-    Expired,
-    MessageHandler,
-    Sink,
-    cancelled_by_client,
-    expire,
-    log,
-)
+from only1mcp.backends.base import MessageHandler, log
+from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 
 POST_HEADERS = {"Content-Type": "application/json"}
 
 
-class SseBackend(Backend):
+class SseBackend(MultiplexedBackend):
     def __init__(
         self, name: str, config: HttpServerConfig, on_message: MessageHandler | None = None
     ) -> None:
@@ -44,12 +38,11 @@ class SseBackend(Backend):
         self.endpoint: str | None = None  # where messages are POSTed, once the stream said
         self._client: httpx.AsyncClient | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[bytes]] = {}
 
     async def connect(self) -> None:
         await self._stop_reading()
         # A new stream is a new session: requests sent in the old one will not be answered.
-        _fail(self._pending, self.down_error())
+        self.fail(self._pending)
         self._pending = {}
         if self._client is None:
             self._client = httpx.AsyncClient(headers=self.config.headers)
@@ -96,7 +89,7 @@ class SseBackend(Backend):
         self,
         response: httpx.Response,
         endpoint: asyncio.Future[str],
-        pending: dict[int, asyncio.Future[bytes]],
+        pending: Pending,
     ) -> None:
         reason = "it closed its SSE stream"
         try:
@@ -105,29 +98,14 @@ class SseBackend(Backend):
                     if not endpoint.done():
                         endpoint.set_result(event.data)
                 elif event.event == "message" and event.data:
-                    self._dispatch(event.data.encode(), pending)
+                    self.dispatch(event.data.encode())
         except httpx.HTTPError as exc:
             reason = f"its SSE stream broke: {exc!r}"
         finally:
             await response.aclose()
         self._lost(reason, endpoint, pending)
 
-    def _dispatch(self, frame: bytes, pending: dict[int, asyncio.Future[bytes]]) -> None:
-        try:
-            msg_id, method, is_response = split_response(frame)
-        except ValueError:
-            log.warning("server %r sent a non-JSON SSE event: %.200r", self.name, frame)
-            return
-        if is_response:
-            future = pending.get(msg_id) if isinstance(msg_id, int) else None
-            if future is not None and not future.done():
-                future.set_result(frame)
-        elif method is not None:
-            self.deliver(frame)
-
-    def _lost(
-        self, reason: str, endpoint: asyncio.Future[str], pending: dict[int, asyncio.Future[bytes]]
-    ) -> None:
+    def _lost(self, reason: str, endpoint: asyncio.Future[str], pending: Pending) -> None:
         """The stream ended under us: fail what waits on it, then reconnect."""
         if not endpoint.done():
             endpoint.set_exception(BackendError(f"server {self.name!r}: {reason} at once"))
@@ -135,34 +113,11 @@ class SseBackend(Backend):
         self.endpoint = None
         self.mark_down(reason)
         log.warning("server %r is down: %s", self.name, reason)
-        _fail(pending, self.down_error())
+        self.fail(pending)
         self.schedule_restart()
 
-    async def send_request(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
-    ) -> bytes:
-        # Like a pipe, the stream does not say which request a message belongs to: related
-        # traffic goes through on_message.
-        if self.endpoint is None:
-            raise self.down_error()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
-        pending = self._pending
-        pending[req_id] = future
-        timer = loop.call_later(timeout, expire, future)
-        try:
-            await self._post(frame)
-            return await future
-        except Expired as exc:
-            raise self.timeout_error(method, timeout) from exc
-        finally:
-            timer.cancel()
-            pending.pop(req_id, None)
-
-    def abandon(self, req_id: int) -> None:
-        future = self._pending.get(req_id)
-        if future is not None and not future.done():
-            future.set_exception(cancelled_by_client())
+    def send_frame(self, frame: bytes) -> Awaitable[None]:
+        return self._post(frame)
 
     async def notify(self, frame: bytes) -> None:
         await self._post(frame)
@@ -196,15 +151,8 @@ class SseBackend(Backend):
     async def disconnect(self) -> None:
         await self._stop_reading()
         self.endpoint = None
-        _fail(self._pending, self.down_error())
+        self.fail(self._pending)
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(httpx.HTTPError):
                 await client.aclose()
-
-
-def _fail(pending: dict[int, asyncio.Future[bytes]], error: BackendError) -> None:
-    for future in pending.values():
-        if not future.done():
-            future.set_exception(error)
-    pending.clear()
