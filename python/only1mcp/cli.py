@@ -74,7 +74,7 @@ def start(
     host: Annotated[str | None, typer.Option(help="Address to bind (default from config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default from config).")] = None,
 ) -> None:
-    """Serve every configured server at http://HOST:PORT/mcp (Streamable HTTP)."""
+    """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.front.http import serve_http
     from only1mcp.front.origin import OriginPolicy
     from only1mcp.gateway import Gateway

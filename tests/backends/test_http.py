@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
+import asyncio
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from only1mcp.backends import BackendState
 from only1mcp.backends.http import HttpBackend
 from only1mcp.config import HttpServerConfig
-from only1mcp.errors import BackendError
+from only1mcp.errors import BackendError, RequestCancelled
 
-FIXTURE = str(Path(__file__).resolve().parents[1] / "fixtures" / "fixture_server.py")
+from .conftest import FixtureServer, free_port
+
 pytestmark = pytest.mark.anyio
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class FixtureHttp:
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        argv = [sys.executable, FIXTURE, "--transport", "http", "--port", str(self.port)]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("fixture server did not listen")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-
 @pytest.fixture
-def server() -> Iterator[FixtureHttp]:
-    fixture = FixtureHttp()
+def server() -> Iterator[FixtureServer]:
+    fixture = FixtureServer("http")
     fixture.start()
     try:
         yield fixture
@@ -66,7 +33,7 @@ async def _echo(backend: HttpBackend, text: str) -> str:
     return str(result["content"][0]["text"])
 
 
-async def test_call_and_structured_content(server: FixtureHttp) -> None:
+async def test_call_and_structured_content(server: FixtureServer) -> None:
     backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
     await backend.start()
     try:
@@ -78,7 +45,7 @@ async def test_call_and_structured_content(server: FixtureHttp) -> None:
         await backend.close()
 
 
-async def test_forgotten_session_reinitializes(server: FixtureHttp) -> None:
+async def test_forgotten_session_reinitializes(server: FixtureServer) -> None:
     backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
     await backend.start()
     try:
@@ -93,7 +60,7 @@ async def test_forgotten_session_reinitializes(server: FixtureHttp) -> None:
 
 
 async def test_unreachable_server_is_a_clear_error() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/mcp"
+    url = f"http://127.0.0.1:{free_port()}/mcp"
     backend = HttpBackend("web", HttpServerConfig(url=url, timeout=5))
     with pytest.raises(BackendError, match="'web' is unreachable"):
         await backend.start()
@@ -101,11 +68,7 @@ async def test_unreachable_server_is_a_clear_error() -> None:
     await backend.close()
 
 
-async def test_abandoned_call_ends_at_once(server: FixtureHttp) -> None:
-    import asyncio
-
-    from only1mcp.errors import RequestCancelled
-
+async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
     backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
     await backend.start()
     try:

@@ -93,6 +93,12 @@ def test_claude_format_in_yaml_too(tmp_path: Path) -> None:
     )
 
 
+def test_sse_type_is_a_legacy_sse_server() -> None:
+    data = {"mcpServers": {"old": {"type": "sse", "url": "http://127.0.0.1:3001/sse"}}}
+    server = parse_config(data, "c.json", {}).servers["old"]
+    assert server == HttpServerConfig(url="http://127.0.0.1:3001/sse", transport="sse")
+
+
 def test_errors_use_the_mcp_servers_key_path(tmp_path: Path) -> None:
     data = {"mcpServers": {"git": {"args": ["x"]}, "web": {"url": "ftp://h", "type": "sse"}}}
     with pytest.raises(ConfigError) as info:
@@ -100,7 +106,7 @@ def test_errors_use_the_mcp_servers_key_path(tmp_path: Path) -> None:
     assert info.value.problem == (
         "2 problems\n"
         "  mcpServers.git.command: field required\n"
-        "  mcpServers.web.type: legacy SSE backends are not supported yet"
+        "  mcpServers.web.url: must be an http:// or https:// URL"
     )
 
 

@@ -246,18 +246,25 @@ def test_bad_url(tmp_path: Path, url: str, expected: str) -> None:
     )
 
 
-def test_sse_type_is_refused(tmp_path: Path) -> None:
-    assert problem(tmp_path, "servers: {api: {url: 'http://h/sse', type: sse}}") == (
-        "servers.api.type: legacy SSE backends are not supported yet"
-    )
-    assert problem(tmp_path, "servers: {api: {url: 'http://h/sse', transport: sse}}") == (
-        "servers.api.transport: legacy SSE backends are not supported yet"
+@pytest.mark.parametrize("key", ["transport", "type"])
+def test_sse_transport_is_an_http_server_of_its_own_kind(tmp_path: Path, key: str) -> None:
+    server = load(tmp_path, f"servers: {{api: {{url: 'http://h/sse', {key}: sse}}}}").servers["api"]
+    assert isinstance(server, HttpServerConfig)
+    assert (server.transport, server.url) == ("sse", "http://h/sse")
+    assert load(tmp_path, "servers: {api: {url: 'http://h'}}").servers["api"].transport == "http"
+
+
+def test_sse_transport_needs_a_url(tmp_path: Path) -> None:
+    assert problem(tmp_path, "servers: {a: {transport: sse, command: x}}") == (
+        "2 problems\n"
+        "  servers.a.url: field required\n"
+        "  servers.a.command: unknown key; `command` applies only to stdio servers"
     )
 
 
 def test_unknown_transport(tmp_path: Path) -> None:
     assert problem(tmp_path, "servers: {api: {url: 'http://h', type: websocket}}") == (
-        "servers.api.type: unknown transport; use 'stdio' or 'http' "
+        "servers.api.type: unknown transport; use 'stdio', 'http' or 'sse' "
         "('streamable-http' and 'streamableHttp' also mean http)"
     )
 

@@ -516,15 +516,15 @@ def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-@pytest.fixture(scope="session")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The fixture server over Streamable HTTP on a free port; yields its ``/mcp`` URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("web") / "fixture-web.log"
-    argv = [sys.executable, str(FIXTURE_SERVER), "--transport", "http", "--port", str(port)]
+def spawn_fixture_server(
+    transport: str, port: int, log: Path, name: str
+) -> subprocess.Popen[bytes]:
+    """The fixture server over HTTP (``transport`` ``http`` or ``sse``) on ``port``, once it
+    listens; its output goes to ``log``. Stop it with :func:`stop_server`."""
+    argv = [sys.executable, str(FIXTURE_SERVER), "--transport", transport, "--port", str(port)]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [*argv, "--name", "web"],
+            [*argv, "--name", name],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -532,14 +532,32 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     try:
         _wait_listening(proc, port, log)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to the group when it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The fixture server over Streamable HTTP on a free port; yields its ``/mcp`` URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("web") / "fixture-web.log"
+    proc = spawn_fixture_server("http", port, log, "web")
+    try:
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            proc.wait(timeout=10)
+        stop_server(proc)
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:

@@ -18,17 +18,9 @@ import signal
 import sys
 from typing import cast
 
-from only1mcp._core import FrameReader, split_response
-from only1mcp.backends.base import (
-    Backend,
-    BackendState,
-    Expired,
-    MessageHandler,
-    Sink,
-    cancelled_by_client,
-    expire,
-    log,
-)
+from only1mcp._core import FrameReader
+from only1mcp.backends.base import BackendState, MessageHandler, log
+from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError
 
@@ -58,7 +50,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         self.backend._on_exit()
 
 
-class StdioBackend(Backend):
+class StdioBackend(MultiplexedBackend):
     def __init__(
         self, name: str, config: StdioServerConfig, on_message: MessageHandler | None = None
     ) -> None:
@@ -69,7 +61,6 @@ class StdioBackend(Backend):
         self._stdin: asyncio.WriteTransport | None = None
         self._reader = FrameReader()
         self._stderr_buf = b""
-        self._pending: dict[int, asyncio.Future[bytes]] = {}
         self._outbox: list[bytes] = []
         self._exited = asyncio.Event()
 
@@ -107,31 +98,11 @@ class StdioBackend(Backend):
         path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
         return shutil.which(command, path=path) or command
 
-    async def send_request(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
-    ) -> bytes:
-        # A pipe carries no request association: related traffic goes through on_message.
+    def send_frame(self, frame: bytes) -> None:
         stdin = self._stdin
         if stdin is None or stdin.is_closing():
             raise self.down_error()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
-        pending = self._pending
-        pending[req_id] = future
-        timer = loop.call_later(timeout, expire, future)
         self._write(frame)
-        try:
-            return await future
-        except Expired as exc:
-            raise self.timeout_error(method, timeout) from exc
-        finally:
-            timer.cancel()
-            pending.pop(req_id, None)
-
-    def abandon(self, req_id: int) -> None:
-        future = self._pending.get(req_id)
-        if future is not None and not future.done():
-            future.set_exception(cancelled_by_client())
 
     async def notify(self, frame: bytes) -> None:
         if self._stdin is not None and not self._stdin.is_closing():
@@ -157,21 +128,7 @@ class StdioBackend(Backend):
             log.warning("server %r sent an oversized frame: %s", self.name, exc)
             frames = self._reader.feed(b"")
         for frame in frames:
-            self._dispatch(frame)
-
-    def _dispatch(self, frame: bytes) -> None:
-        try:
-            msg_id, method, is_response = split_response(frame)
-        except ValueError:
-            log.warning("server %r wrote a non-JSON line to stdout: %.200r", self.name, frame)
-            return
-        if is_response:
-            future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
-            if future is not None and not future.done():
-                future.set_result(frame)
-            return
-        if method is not None:
-            self.deliver(frame)
+            self.dispatch(frame)
 
     def _on_stderr(self, data: bytes) -> None:
         *lines, self._stderr_buf = (self._stderr_buf + data).split(b"\n")
@@ -195,20 +152,11 @@ class StdioBackend(Backend):
         loop.call_later(EXIT_DRAIN, self._after_exit, self._transport, self._pending)
         self.schedule_restart()
 
-    def _after_exit(
-        self, transport: asyncio.SubprocessTransport, pending: dict[int, asyncio.Future[bytes]]
-    ) -> None:
-        self._fail(pending)
+    def _after_exit(self, transport: asyncio.SubprocessTransport, pending: Pending) -> None:
+        self.fail(pending)
         transport.close()
         if self._transport is transport:
             self._transport = None
-
-    def _fail(self, pending: dict[int, asyncio.Future[bytes]]) -> None:
-        error = self.down_error()
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(error)
-        pending.clear()
 
     async def disconnect(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL the child's whole process group."""
@@ -230,7 +178,7 @@ class StdioBackend(Backend):
         transport.close()
         self._transport = None
         self._stdin = None
-        self._fail(self._pending)
+        self.fail(self._pending)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

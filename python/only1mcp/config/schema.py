@@ -50,7 +50,13 @@ NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SEPARATOR_RE = re.compile(r"[A-Za-z0-9_.-]+")
 ORIGIN_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 #: Accepted spellings of ``transport`` (and of its alias ``type``).
-TRANSPORTS = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamableHttp": "http"}
+TRANSPORTS = {
+    "stdio": "stdio",
+    "http": "http",
+    "streamable-http": "http",
+    "streamableHttp": "http",
+    "sse": "sse",
+}
 MASK = "***"
 
 
@@ -138,7 +144,7 @@ Prefix = Annotated[str | None, AfterValidator(_check_prefix)]
 
 
 def _normalize_server(data: Any) -> Any:
-    """Resolve the ``type`` alias; refuse SSE, unknown transports, both command and url."""
+    """Resolve the ``type`` alias; refuse unknown transports, both command and url."""
     if not isinstance(data, dict):
         return data
     data = dict(data)
@@ -150,11 +156,9 @@ def _normalize_server(data: Any) -> Any:
         data["transport"] = data.pop("type")
     if "transport" in data:
         raw = data["transport"]
-        if raw == "sse":
-            raise problem("legacy SSE backends are not supported yet", (key,))
         if not isinstance(raw, str) or raw not in TRANSPORTS:
             raise problem(
-                "unknown transport; use 'stdio' or 'http' "
+                "unknown transport; use 'stdio', 'http' or 'sse' "
                 "('streamable-http' and 'streamableHttp' also mean http)",
                 (key,),
             )
@@ -169,12 +173,12 @@ def _transport_tag(value: Any) -> str:
     if isinstance(value, dict):
         raw = value.get("transport", value.get("type"))
         if isinstance(raw, str) and raw in TRANSPORTS:
-            return TRANSPORTS[raw]
-        if raw == "sse" or ("url" in value and "command" not in value):
+            return "stdio" if TRANSPORTS[raw] == "stdio" else "http"  # sse: an http model too
+        if "url" in value and "command" not in value:
             return "http"
         # Neither `command` nor `url`: report the missing key of the likelier kind.
         return "http" if "headers" in value and "command" not in value else "stdio"
-    return str(getattr(value, "transport", "stdio"))
+    return "stdio" if getattr(value, "transport", "stdio") == "stdio" else "http"
 
 
 class Isolation(enum.StrEnum):
@@ -217,9 +221,10 @@ class StdioServerConfig(_Server):
 
 
 class HttpServerConfig(_Server):
-    """A backend reached over Streamable HTTP."""
+    """A backend reached over HTTP: Streamable HTTP, or the legacy HTTP+SSE transport of MCP
+    2024-11-05 with ``transport: sse`` (``url`` is then the SSE stream's URL)."""
 
-    transport: Literal["http"] = "http"
+    transport: Literal["http", "sse"] = "http"
     url: Annotated[str, AfterValidator(_check_url)]
     headers: dict[str, str] = {}
     prefix: Prefix = None

@@ -1,1 +1,1 @@
-"""Fronts: how clients reach Only1MCP (Streamable HTTP, stdio)."""
+"""Fronts: how clients reach Only1MCP (Streamable HTTP, legacy HTTP+SSE, stdio)."""

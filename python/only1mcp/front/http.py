@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
 from only1mcp.front.modern import ModernEndpoint
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.sessions import PausedStream, Session
@@ -32,11 +33,11 @@ from only1mcp.front.wire import (
     RETRY_MS,
     SSE_HEADERS,
     HttpError,
+    follow,
 )
 from only1mcp.front.wire import read_body as _read_body
 from only1mcp.front.wire import respond as _respond
-from only1mcp.front.wire import sse_event as _event
-from only1mcp.front.wire import wait_disconnect as _wait_disconnect
+from only1mcp.front.wire import sse_message as _event
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import is_modern
@@ -260,18 +261,8 @@ async def _sse_events(
     """
     cursor = session.delivered if after is None else after
     yield f"id: {cursor}\nretry: {RETRY_MS}\ndata: \n\n".encode()
-    disconnected = asyncio.ensure_future(_wait_disconnect(receive))
-    try:
-        while not disconnected.done() and not session.closed.is_set():
-            batch = session.after(cursor)
-            for cursor, frame in batch:
-                yield b"id: %d\n" % cursor + _event(frame)
-            if batch:
-                session.mark_delivered(cursor)
-            elif not await session.wait(KEEPALIVE, disconnected):
-                yield b": keepalive\n\n"
-    finally:
-        disconnected.cancel()
+    async for chunk in follow(session, receive, cursor):
+        yield chunk
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -308,18 +299,24 @@ async def _resumed(
 
 
 class HttpApp:
-    """The ASGI application: ``/mcp`` straight to the endpoint, the rest to Starlette."""
+    """The ASGI application: ``/mcp`` straight to the endpoint, ``/sse`` and ``/messages`` to
+    the legacy HTTP+SSE front, the rest to Starlette."""
 
     def __init__(self, gateway: Gateway, origins: OriginPolicy) -> None:
         self.gateway = gateway
-        self.mcp = McpEndpoint(gateway, Router(gateway), origins)
+        router = Router(gateway)
+        self.mcp = McpEndpoint(gateway, router, origins)
+        self.legacy = LegacySseEndpoint(gateway, router, origins)
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine itself: handing back the chosen app's awaitable saves a frame on
         # every request.
-        if scope["type"] == "http" and scope["path"] in MCP_PATHS:
-            return self.mcp(scope, receive, send)
+        if scope["type"] == "http":
+            if scope["path"] in MCP_PATHS:
+                return self.mcp(scope, receive, send)
+            if scope["path"] in LEGACY_PATHS:
+                return self.legacy(scope, receive, send)
         return self.other(scope, receive, send)
 
     @contextlib.asynccontextmanager

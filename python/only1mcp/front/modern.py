@@ -17,7 +17,7 @@ from only1mcp.front.wire import (
     SSE_HEADERS,
     read_body,
     respond,
-    sse_event,
+    sse_message,
     wait_disconnect,
 )
 from only1mcp.protocol import jsonrpc
@@ -105,7 +105,7 @@ class _Reply:
                 self._streaming = True
                 start = {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS}
                 await self._send(start)
-            body = sse_event(frame) if frame is not None else b": keepalive\n\n"
+            body = sse_message(frame) if frame is not None else b": keepalive\n\n"
             await self._send({"type": "http.response.body", "body": body, "more_body": not last})
 
     async def finish(self, status: int, frame: bytes) -> None:

@@ -1,11 +1,17 @@
-"""The HTTP plumbing every front shares: status + JSON-RPC error, bodies, SSE events.
+"""What the HTTP fronts share on the wire: error answers, request bodies, SSE encoding.
 
-Plain ASGI messages, no framework: these run once or twice per request on the hot path.
+Both the Streamable HTTP front (``/mcp``) and the legacy HTTP+SSE front (``/sse`` and
+``/messages``) are plain ASGI; both stream a session's log of messages as SSE with
+:func:`follow`.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.sessions import Session
 from only1mcp.types import Receive, Send
 
 MAX_BODY = 16 * 1024 * 1024
@@ -27,8 +33,25 @@ class HttpError(Exception):
         self.error = error
 
 
-def sse_event(frame: bytes) -> bytes:
+def sse_message(frame: bytes) -> bytes:
     return b"event: message\ndata: " + frame + b"\n\n"
+
+
+async def follow(session: Session, receive: Receive, cursor: int) -> AsyncIterator[bytes]:
+    """The session's logged messages after event ``cursor`` as SSE events, with keepalive
+    comments while it is quiet, until the client leaves or the session ends."""
+    disconnected = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        while not disconnected.done() and not session.closed.is_set():
+            batch = session.after(cursor)
+            for cursor, frame in batch:
+                yield b"id: %d\n" % cursor + sse_message(frame)
+            if batch:
+                session.mark_delivered(cursor)
+            elif not await session.wait(KEEPALIVE, disconnected):
+                yield b": keepalive\n\n"
+    finally:
+        disconnected.cancel()
 
 
 async def wait_disconnect(receive: Receive) -> None:

@@ -1,0 +1,85 @@
+"""Backends whose answers share one channel with everything else: a stdio pipe, an SSE stream.
+
+Every request of every client session goes out with a backend-local id and waits on a future in
+the pending table; the channel's reader hands each frame to :meth:`dispatch`, which resolves the
+future a response names and passes everything else (notifications, server→client requests) to
+``on_message``. The channel says nothing of which request a message belongs to, so there is no
+per-request sink: related traffic goes through ``on_message``. When the channel is lost, the
+table of that connection fails as a whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Awaitable
+
+from only1mcp._core import split_response
+from only1mcp.backends.base import (
+    Backend,
+    Expired,
+    MessageHandler,
+    Sink,
+    cancelled_by_client,
+    expire,
+    log,
+)
+
+Pending = dict[int, asyncio.Future[bytes]]
+
+
+class MultiplexedBackend(Backend):
+    def __init__(self, name: str, timeout: float, on_message: MessageHandler | None = None) -> None:
+        super().__init__(name, timeout, on_message)
+        self._pending: Pending = {}
+
+    @abstractmethod
+    def send_frame(self, frame: bytes) -> Awaitable[None] | None:
+        """Put ``frame`` on the channel (an awaitable when that takes a round trip), or raise
+        BackendError when the server is down."""
+
+    async def send_request(
+        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+    ) -> bytes:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        pending = self._pending
+        pending[req_id] = future  # before sending: the answer may come before the send returns
+        timer = loop.call_later(timeout, expire, future)
+        try:
+            sent = self.send_frame(frame)
+            if sent is not None:
+                await sent
+            return await future
+        except Expired as exc:
+            raise self.timeout_error(method, timeout) from exc
+        finally:
+            timer.cancel()
+            pending.pop(req_id, None)
+
+    def abandon(self, req_id: int) -> None:
+        future = self._pending.get(req_id)
+        if future is not None and not future.done():
+            future.set_exception(cancelled_by_client())
+
+    def dispatch(self, frame: bytes) -> None:
+        """One frame read from the channel."""
+        try:
+            msg_id, method, is_response = split_response(frame)
+        except ValueError:
+            log.warning("server %r sent a message that is not JSON: %.200r", self.name, frame)
+            return
+        if is_response:
+            future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
+            if future is not None and not future.done():
+                future.set_result(frame)
+        elif method is not None:
+            self.deliver(frame)
+
+    def fail(self, pending: Pending) -> None:
+        """Fail the requests of a connection that is gone (``pending`` is its table)."""
+        error = self.down_error()
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+        pending.clear()

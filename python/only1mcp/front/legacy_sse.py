@@ -1,0 +1,204 @@
+"""The HTTP+SSE front of MCP 2024-11-05, for clients that predate Streamable HTTP.
+
+``GET /sse`` opens a session and its stream; the first event is ``endpoint``, whose data is the
+URL to POST messages to (``/messages?session_id=<id>``, relative: same origin). Each POST carries
+one JSON-RPC message and is answered ``202 Accepted`` at once; everything for the client — the
+responses, the messages that precede them, server→client requests, notifications — goes out as
+``message`` events on the stream, in the order the session logged them. The stream ending (the
+client went away) ends the session and whatever it owns: calls in flight, per-session backends.
+
+The session is an ordinary :class:`~only1mcp.front.sessions.Session` in the gateway's store,
+answered by the same :class:`~only1mcp.router.Router` as ``/mcp``; only the transport differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from only1mcp.errors import InternalError, InvalidRequest, RpcError
+from only1mcp.front.origin import OriginPolicy
+from only1mcp.front.sessions import Session
+from only1mcp.front.wire import (
+    JSON_HEADERS,
+    SSE_HEADERS,
+    HttpError,
+    follow,
+    read_body,
+    respond,
+)
+from only1mcp.gateway import Gateway
+from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
+from only1mcp.router import Router
+from only1mcp.types import JsonObject, Receive, RequestId, Scope, Send
+
+log = logging.getLogger("only1mcp.front.legacy_sse")
+
+STREAM_PATHS = frozenset({"/sse", "/sse/"})
+MESSAGE_PATHS = frozenset({"/messages", "/messages/"})
+LEGACY_PATHS = STREAM_PATHS | MESSAGE_PATHS
+# What a session speaks until its initialize says otherwise: the revision of this transport.
+LEGACY_REVISION = HANDSHAKE_REVISIONS[0]
+
+
+@dataclass(eq=False)
+class _Stream:
+    """One open ``GET /sse``: its session and the requests it has in flight."""
+
+    session: Session
+    calls: set[asyncio.Task[None]] = field(default_factory=set)
+    answering: set[RequestId] = field(default_factory=set)
+    # Of those, the ones the client cancelled: no answer is due (the spec says none is sent).
+    cancelled: set[RequestId] = field(default_factory=set)
+
+    async def push(self, frame: bytes) -> None:
+        """What precedes a response goes the way of everything else: the session's stream."""
+        self.session.push(frame)
+
+    async def detach(self) -> None:
+        """A backend paused its stream: nothing of ours to close, the rest comes later."""
+
+
+class LegacySseEndpoint:
+    def __init__(self, gateway: Gateway, router: Router, origins: OriginPolicy) -> None:
+        self.gateway = gateway
+        self.router = router
+        self.origins = origins
+        self._streams: dict[str, _Stream] = {}  # by session id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        try:
+            if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):
+                raise HttpError(403, InvalidRequest("Forbidden: Origin or Host not allowed"))
+            if scope["path"] in STREAM_PATHS:
+                if scope["method"] != "GET":
+                    await respond(send, 405, b"", [(b"allow", b"GET")])
+                    return
+                await self._stream(scope, receive, send)
+            elif scope["method"] != "POST":
+                await respond(send, 405, b"", [(b"allow", b"POST")])
+            else:
+                await self._post(scope, receive, send)
+        except HttpError as exc:
+            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+
+    # ------------------------------------------------------------------ GET /sse
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session = self.gateway.sessions.create()
+        session.protocol_version = LEGACY_REVISION
+        stream = self._streams[session.id] = _Stream(session)
+        # Relative, so the client posts to the origin it is connected to (behind a mount too).
+        root = str(scope.get("root_path", "")).rstrip("/")
+        endpoint = f"event: endpoint\ndata: {root}/messages?session_id={session.id}\n\n"
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await send({"type": "http.response.body", "body": endpoint.encode(), "more_body": True})
+            async for chunk in follow(session, receive, 0):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self._end(stream)
+
+    def _end(self, stream: _Stream) -> None:
+        """The client left (or the server is stopping): its calls and its session end."""
+        self._streams.pop(stream.session.id, None)
+        for call in stream.calls:
+            call.cancel()
+        self.gateway.sessions.remove(stream.session.id)
+
+    # ------------------------------------------------------------- POST /messages
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self._find(scope)
+        body = await read_body(receive)
+        try:
+            payload = jsonrpc.parse(body)
+            if isinstance(payload, list):
+                self._check_batch(stream, payload)
+                self._start(stream, self._batch(stream, payload))
+            else:
+                msg = jsonrpc.check_message(payload)
+                await self._accept(stream, msg)
+        except RpcError as exc:
+            raise HttpError(400, exc) from exc
+        await respond(send, 202, b"", [])
+
+    def _find(self, scope: Scope) -> _Stream:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        ids = query.get("session_id") or query.get("sessionId")
+        if not ids:
+            raise HttpError(400, InvalidRequest("Bad Request: session_id is required in the query"))
+        stream = self._streams.get(ids[0])
+        if stream is None:
+            raise HttpError(404, InvalidRequest("Session not found; open a new one with GET /sse"))
+        return stream
+
+    async def _accept(self, stream: _Stream, msg: JsonObject) -> None:
+        """A request is answered later, on the stream; a notification or a response to one of
+        our requests is handled before the 202, so the client's messages keep their order."""
+        if "method" in msg and "id" in msg:
+            self._start(stream, self._answer(stream, msg))
+            return
+        if msg.get("method") == "notifications/cancelled":
+            params = msg.get("params") or {}
+            if params.get("requestId") in stream.answering:
+                stream.cancelled.add(params["requestId"])
+        await self.router.handle(stream.session, msg, stream)
+
+    def _start(self, stream: _Stream, work: Coroutine[Any, Any, None]) -> None:
+        call = asyncio.ensure_future(work)
+        stream.calls.add(call)
+        call.add_done_callback(stream.calls.discard)
+
+    async def _answer(self, stream: _Stream, msg: JsonObject) -> None:
+        req_id = msg["id"]
+        stream.answering.add(req_id)
+        try:
+            answer = await self._handle(stream, msg)
+        finally:
+            stream.answering.discard(req_id)
+        if req_id in stream.cancelled:
+            stream.cancelled.discard(req_id)
+        elif answer is not None:
+            stream.session.push(answer)
+
+    async def _handle(self, stream: _Stream, msg: JsonObject) -> bytes | None:
+        try:
+            return await self.router.handle(stream.session, msg, stream)
+        except Exception:
+            # The client waits for an answer on the stream: a bug must not leave it hanging.
+            log.exception("failed to answer %s", msg.get("method"))
+            return jsonrpc.error(msg.get("id"), InternalError("Internal error"))
+
+    @staticmethod
+    def _check_batch(stream: _Stream, batch: list[object]) -> None:
+        version = stream.session.protocol_version
+        if version not in BATCH_REVISIONS:
+            raise InvalidRequest(f"Invalid Request: batches are not part of MCP {version}")
+        if not batch:
+            raise InvalidRequest("Invalid Request: empty batch")
+
+    async def _batch(self, stream: _Stream, batch: list[object]) -> None:
+        """A batch's answers go out together, as one array in one event."""
+        answers = await asyncio.gather(*(self._batch_item(stream, item) for item in batch))
+        frames = [a for a in answers if a is not None]
+        if frames:
+            stream.session.push(b"[" + b",".join(frames) + b"]")
+
+    async def _batch_item(self, stream: _Stream, item: object) -> bytes | None:
+        try:
+            msg = jsonrpc.check_message(item)
+        except RpcError as exc:
+            return jsonrpc.error(None, exc)
+        if msg.get("method") == "initialize":
+            return jsonrpc.error(msg.get("id"), InvalidRequest("initialize cannot be batched"))
+        return await self._handle(stream, msg)
