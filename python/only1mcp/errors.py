@@ -14,6 +14,7 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── InternalError        -32603 a bug on our side (never leaks details)
         ├── RequestCancelled     -32800 the client cancelled the request it was waiting on
         └── BackendError         -32000 a backend failed, timed out or is down
+            ├── BackendUnavailable -32000 refused before sending: down, unhealthy, breaker open
             └── BackendTimeout   -32001 the backend did not answer within its timeout
 """
 
@@ -92,6 +93,10 @@ class RequestCancelled(RpcError):
 
 class BackendError(RpcError):
     code = BACKEND_ERROR
+
+
+class BackendUnavailable(BackendError):
+    """The request was never sent, so any request may safely go to another replica."""
 
 
 class BackendTimeout(BackendError):

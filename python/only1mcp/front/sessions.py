@@ -52,6 +52,9 @@ class Session:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     paused: dict[int, PausedStream] = field(default_factory=dict)  # by POST stream number
+    # Request headers a pool hashes on (`hash_key: header:<name>`), lower-cased names, as sent
+    # with initialize.
+    hash_headers: dict[str, str] = field(default_factory=dict)
 
     def push(self, frame: bytes) -> None:
         """Log an unsolicited message and wake whoever follows the log."""
