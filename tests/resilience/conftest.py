@@ -116,7 +116,7 @@ async def running(servers: dict[str, dict[str, Any]]) -> AsyncIterator[Running]:
 
 
 async def eventually(
-    check: Callable[[], bool | Awaitable[bool]], deadline: float, what: str
+    check: Callable[[], bool | Awaitable[bool]], deadline: float, what: str, poll: float = 0.02
 ) -> float:
     """Poll ``check`` until it holds; return how long that took (fail after ``deadline`` s)."""
     started = time.monotonic()
@@ -128,7 +128,7 @@ async def eventually(
             return time.monotonic() - started
         if time.monotonic() - started > deadline:
             raise AssertionError(f"not within {deadline}s: {what}")
-        await anyio.sleep(0.02)
+        await anyio.sleep(poll)
 
 
 def ready(backend: Backend) -> bool:
