@@ -130,8 +130,10 @@ async def test_slow_calls_do_not_hold_up_fast_ones(tmp_path: Path) -> None:
             assert time.monotonic() - started < 3 + 2, "the sleeps ran one after another"
     # Blocked behind a sleep, a call would take seconds instead of milliseconds (~500x); a
     # shared 2-core machine moves a p99 of a few ms by 2-5x on its own, hence 10x.
-    print(f"p99 fast {p99(alone) * 1e3:.1f} -> {p99(beside) * 1e3:.1f} ms beside 20 sleeps; "
-          f"same pipe {p99(alone_same_pipe) * 1e3:.1f} -> {p99(same_pipe) * 1e3:.1f} ms")
+    print(
+        f"p99 fast {p99(alone) * 1e3:.1f} -> {p99(beside) * 1e3:.1f} ms beside 20 sleeps; "
+        f"same pipe {p99(alone_same_pipe) * 1e3:.1f} -> {p99(same_pipe) * 1e3:.1f} ms"
+    )
     assert p99(beside) < 10 * p99(alone), (p99(beside), p99(alone))
     assert p99(same_pipe) < 10 * p99(alone_same_pipe), (p99(same_pipe), p99(alone_same_pipe))
 

@@ -109,7 +109,7 @@ async def test_a_thousand_restarts_leak_no_process_and_no_fd() -> None:
             assert pid is not None
             seen.add(pid)
             os.kill(pid, signal.SIGKILL)
-            await eventually(lambda: ready(backend) and backend.pid != pid, 5, "back", 0.001)
+            await eventually(lambda old=pid: ready(backend) and backend.pid != old, 5, "up", 0.001)
         assert backend.restarts == 1000
         answer = await backend.call("tools/call", {"name": "pid", "arguments": {}})
         assert int(answer["content"][0]["text"]) == backend.pid

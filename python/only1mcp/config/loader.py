@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError
+from .policies import BreakerConfig, HealthConfig, RestartConfig, TimeoutsConfig
 from .schema import (
     PROBLEM,
     Config,
@@ -51,6 +52,13 @@ _MODELS: dict[str, type[BaseModel]] = {
     "stdio": StdioServerConfig,
     "http": HttpServerConfig,
     "pool": PoolServerConfig,
+}
+# The policy sections of a server.
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "health": HealthConfig,
+    "breaker": BreakerConfig,
+    "timeouts": TimeoutsConfig,
+    "restart": RestartConfig,
 }
 _REPLICA_MODELS: dict[str, type[BaseModel]] = {
     "stdio": StdioReplicaConfig,
@@ -414,8 +422,10 @@ def _unknown_key(key: str, parent: list[str | int], tag: str | None) -> str:
         model = _MODELS[tag]
         if hint := _misplaced(key, model, replica=False):
             return hint
+    elif len(parent) == 3 and parent[2] in _SECTIONS:
+        model = _SECTIONS[str(parent[2])]
     known = [name for name in model.model_fields if name != "source"] if model else []
-    if model is not None and model is not Config and model is not FrontConfig:
+    if model in _MODELS.values() or model in _REPLICA_MODELS.values():
         known.append("type")
     close = difflib.get_close_matches(key, known, n=1)
     return f"unknown key; did you mean '{close[0]}'?" if close else "unknown key"
