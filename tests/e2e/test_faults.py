@@ -78,6 +78,30 @@ async def test_killed_replica_mid_call_fails_over_only_what_is_safe(tmp_path: Pa
             assert "broken: missing API key" in errors["broken"], errors
 
 
+async def test_a_pool_of_a_process_and_a_url(tmp_path: Path, web_server: str) -> None:
+    """Round robin over a stdio replica and a Streamable HTTP one: both serve, and progress
+    from either reaches the caller (on the HTTP replica's stream, under the pool's ids)."""
+    stdio = fx_stdio_server()
+    del stdio["prefix"], stdio["timeout"]
+    pool = {"replicas": [stdio, {"url": web_server}], "prefix": "fx", "timeout": FX_TIMEOUT}
+    config = write(tmp_path / "mixed.yaml", {"fx": pool})
+    with open_front("http", config, tmp_path / "front") as front:
+        async with front.client() as client:
+            answered = {(await call_outcome(client, "fx__pid", {}))[1] for _ in range(4)}
+            assert len(answered) == 2, answered
+            seen: list[float] = []
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                seen.append(done)
+
+            for _ in range(2):  # once on each replica
+                seen.clear()
+                result = await client.call_tool(
+                    "fx__progress_sleep", {"steps": 3, "seconds": 0.05}, progress_callback=progress
+                )
+                assert not result.is_error and seen == [1, 2, 3], (result, seen)
+
+
 async def wait_for_both(client: Client, deadline: float) -> None:
     """Until two consecutive calls (round robin) are answered by two different processes."""
     end = time.monotonic() + deadline

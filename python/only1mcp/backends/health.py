@@ -26,7 +26,7 @@ import psutil
 
 from only1mcp.backends.base import Backend, BackendState
 from only1mcp.config.policies import HealthConfig
-from only1mcp.errors import BackendError
+from only1mcp.errors import RpcError
 
 log = logging.getLogger("only1mcp.health")
 
@@ -69,14 +69,13 @@ class HealthMonitor:
         due = loop.time() + period
         while True:
             await asyncio.sleep(max(0.0, min(due - loop.time(), self._poll())))
-            if self.backend.state is not BackendState.READY:
-                continue
-            if self.active and self.backend.breaker.state == "half_open":
+            up = self.backend.state is BackendState.READY
+            if up and self.active and self.backend.breaker.state == "half_open":
                 await self.probe()
             if loop.time() < due:
                 continue
             due = loop.time() + (period if self.backend.healthy else min(period, RECHECK))
-            if self._over_memory():
+            if not up or self._over_memory():
                 continue
             if self.active and self.backend.breaker.state == "closed":
                 await self.check()
@@ -89,7 +88,7 @@ class HealthMonitor:
     async def ping(self) -> bool:
         try:
             await self.backend.request("ping", timeout=self.config.timeout)
-        except BackendError:
+        except RpcError:
             return False
         return True
 
