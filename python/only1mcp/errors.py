@@ -17,6 +17,7 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── MissingCapability    -32021 (2026-07-28) the request needs a client capability
         ├── UnsupportedVersion   -32022 (2026-07-28) a protocol version we do not serve
         └── BackendError         -32000 a backend failed, timed out or is down
+            ├── BackendUnavailable -32000 refused before sending: down, unhealthy, breaker open
             └── BackendTimeout   -32001 the backend did not answer within its timeout
 """
 
@@ -110,6 +111,10 @@ class UnsupportedVersion(RpcError):
 
 class BackendError(RpcError):
     code = BACKEND_ERROR
+
+
+class BackendUnavailable(BackendError):
+    """The request was never sent, so any request may safely go to another replica."""
 
 
 class BackendTimeout(BackendError):

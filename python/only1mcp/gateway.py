@@ -18,7 +18,7 @@ import orjson
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, MessageHandler, create_backend
 from only1mcp.catalog import Catalog
-from only1mcp.config import Config, Isolation
+from only1mcp.config import Config, Isolation, PoolServerConfig
 from only1mcp.errors import RpcError
 from only1mcp.front.sessions import Session, SessionStore
 from only1mcp.protocol import jsonrpc
@@ -61,6 +61,7 @@ class Gateway:
         for name, server in servers.items():
             backend = create_backend(name, server, self._on_backend_message)
             backend.on_ready = self._on_backend_ready
+            backend.on_crash_loop = self._on_crash_loop
             self.backends[name] = backend
         self.ready = asyncio.Event()
         self._failures: tuple[int, dict[str, str]] = (-1, {})
@@ -75,6 +76,11 @@ class Gateway:
         }
         self._closing: set[asyncio.Task[None]] = set()
         self.sessions.on_remove = self._end_session
+        # Request headers that some pool hashes on: the front keeps them with the session.
+        hash_keys = [s.hash_key or "" for s in servers.values() if isinstance(s, PoolServerConfig)]
+        self.hash_headers = frozenset(
+            key.removeprefix("header:").lower() for key in hash_keys if key.startswith("header:")
+        )
         # Set by the router: where backend traffic that is not a list change goes.
         self.relay: MessageHandler | None = None
 
@@ -134,6 +140,7 @@ class Gateway:
         backend = create_backend(server, self.config.servers[server], self._on_backend_message)
         if capabilities is not None:
             backend.client_capabilities = capabilities
+        backend.safe_tools = self.backends[server].safe_tools
         # A failed start leaves it DOWN and retrying; forward() tells the caller why.
         with contextlib.suppress(RpcError):
             await backend.start()
@@ -150,11 +157,8 @@ class Gateway:
         """Servers that are not serving right now, and why (cached until a state changes:
         every merged list asks)."""
         if self._failures[0] != Backend.generation:
-            failures = {
-                name: backend.last_error or backend.state.value
-                for name, backend in self.backends.items()
-                if backend.state is not BackendState.READY
-            }
+            problems = {name: backend.problem for name, backend in self.backends.items()}
+            failures = {name: problem for name, problem in problems.items() if problem}
             self._failures = (Backend.generation, failures)
         return self._failures[1]
 
@@ -178,9 +182,26 @@ class Gateway:
             catalog.set_error(backend.name, exc.message)
             return
         catalog.set_items(backend.name, items)
-        if announce or (before is not None and before != items):
+        if kind == "tools":
+            backend.safe_tools = frozenset(
+                str(tool["name"]) for tool in items if _replayable(tool.get("annotations"))
+            )
+        # A list that comes back (a server that recovered) is news too, once clients exist.
+        if announce or (before != items and (before is not None or self.ready.is_set())):
             changed = f"notifications/{spec.capability}/list_changed"
             self.sessions.broadcast(jsonrpc.notification(changed))
+
+    def _on_crash_loop(self, backend: Backend) -> None:
+        """A crash-looping server's items leave the merged lists until it is back up."""
+        announced: set[str] = set()
+        for kind, spec in LISTS.items():
+            catalog = self.catalogs[kind]
+            had = catalog.items.get(backend.name)
+            catalog.set_error(backend.name, backend.problem)
+            if had and spec.capability not in announced:
+                announced.add(spec.capability)
+                changed = f"notifications/{spec.capability}/list_changed"
+                self.sessions.broadcast(jsonrpc.notification(changed))
 
     async def _fetch_all(self, backend: Backend, kind: str) -> list[JsonObject]:
         method, key = LISTS[kind].method, LISTS[kind].result_key
@@ -214,6 +235,13 @@ class Gateway:
             # Resources and templates share one notification: announce it once.
             await self.refresh(backend, kind, announce=kind == kinds[-1])
         return True
+
+
+def _replayable(annotations: object) -> bool:
+    """Whether a tool says calling it twice does no harm."""
+    if not isinstance(annotations, dict):
+        return False
+    return annotations.get("readOnlyHint") is True or annotations.get("idempotentHint") is True
 
 
 async def _close_started(task: asyncio.Task[Backend]) -> None:

@@ -167,9 +167,12 @@ class Relay:
     async def _progress(self, backend: Backend, msg: JsonObject) -> None:
         params = msg.get("params") or {}
         token = params.get("progressToken")
-        exchange = self._exchanges.get((backend, token)) if isinstance(token, int) else None
+        if not isinstance(token, int):
+            return  # not one of our local ids
+        exchange = self._exchanges.get((backend, token))
         if exchange is None or exchange.progress_token is None:
             return  # progress for a request that is already answered: drop it
+        backend.progressed(token)  # restarts the call's timeout where that is configured
         params["progressToken"] = exchange.progress_token
         await exchange.send(orjson.dumps(msg))
 

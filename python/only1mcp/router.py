@@ -253,7 +253,7 @@ class Router:
         if reply is not None and backend.streams_per_request:
             sink = _bind(self.gateway, self.relay, backend, exchange)
         try:
-            answer = await backend.forward(frame, local_id, method, sink)
+            answer = await backend.forward(frame, local_id, method, sink, session, params)
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise

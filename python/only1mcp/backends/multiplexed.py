@@ -24,6 +24,7 @@ from only1mcp.backends.base import (
     expire,
     log,
 )
+from only1mcp.errors import BackendError
 
 Pending = dict[int, asyncio.Future[bytes]]
 
@@ -76,9 +77,10 @@ class MultiplexedBackend(Backend):
         elif method is not None:
             self.deliver(frame)
 
-    def fail(self, pending: Pending) -> None:
-        """Fail the requests of a connection that is gone (``pending`` is its table)."""
-        error = self.down_error()
+    def fail(self, pending: Pending, error: BackendError | None = None) -> None:
+        """Fail the requests of a connection that is gone (``pending`` is its table), with
+        ``error`` when the reason is known better than "down"."""
+        error = error or self.down_error()
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)

@@ -9,7 +9,6 @@ When it exits on its own it is marked down and restarted with exponential backof
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import ctypes
 import os
@@ -24,7 +23,6 @@ from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError
 
-STDERR_TAIL_LINES = 50
 SHUTDOWN_GRACE = 2.0
 # After the child exits, bytes already in the pipe still get this long to arrive.
 EXIT_DRAIN = 0.3
@@ -56,7 +54,6 @@ class StdioBackend(MultiplexedBackend):
     ) -> None:
         super().__init__(name, config.timeout, on_message)
         self.config = config
-        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._reader = FrameReader()
@@ -149,11 +146,17 @@ class StdioBackend(MultiplexedBackend):
         self._stdin = None
         # The same generation's pending requests: a restart gets a fresh table.
         loop = asyncio.get_running_loop()
-        loop.call_later(EXIT_DRAIN, self._after_exit, self._transport, self._pending)
+        # The error is worded now: by the time the drain ends a restart may be under way.
+        error = self.down_error()
+        loop.call_later(EXIT_DRAIN, self._after_exit, self._transport, self._pending, error)
         self.schedule_restart()
 
-    def _after_exit(self, transport: asyncio.SubprocessTransport, pending: Pending) -> None:
-        self.fail(pending)
+    def _after_exit(
+        self, transport: asyncio.SubprocessTransport, pending: Pending, error: BackendError
+    ) -> None:
+        self.fail(pending, error)
+        # The leader is gone; what it started (its process group) goes with it.
+        _signal_group(transport.get_pid(), signal.SIGKILL)
         transport.close()
         if self._transport is transport:
             self._transport = None

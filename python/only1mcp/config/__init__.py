@@ -6,11 +6,13 @@
 """
 
 from .loader import EXTENSIONS, load_config, parse_config
+from .policies import Retry, Strategy
 from .schema import (
     Config,
     FrontConfig,
     HttpServerConfig,
     Isolation,
+    PoolServerConfig,
     ServerConfig,
     StdioServerConfig,
     redacted,
@@ -22,8 +24,11 @@ __all__ = [
     "FrontConfig",
     "HttpServerConfig",
     "Isolation",
+    "PoolServerConfig",
+    "Retry",
     "ServerConfig",
     "StdioServerConfig",
+    "Strategy",
     "load_config",
     "parse_config",
     "redacted",

@@ -24,12 +24,16 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError
+from .policies import BreakerConfig, HealthConfig, RestartConfig, TimeoutsConfig
 from .schema import (
     PROBLEM,
     Config,
     FrontConfig,
+    HttpReplicaConfig,
     HttpServerConfig,
     KeyPath,
+    PoolServerConfig,
+    StdioReplicaConfig,
     StdioServerConfig,
     child,
 )
@@ -44,7 +48,22 @@ CLAUDE_SERVER_KEYS = frozenset({"command", "args", "env", "cwd", "url", "headers
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _VARIABLE = re.compile(r"(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(:-.*)?", re.DOTALL)
 _TOML_POSITION = re.compile(r"^(.*) \((?:at line (\d+), column (\d+)|at end of document)\)$")
-_MODELS: dict[str, type[BaseModel]] = {"stdio": StdioServerConfig, "http": HttpServerConfig}
+_MODELS: dict[str, type[BaseModel]] = {
+    "stdio": StdioServerConfig,
+    "http": HttpServerConfig,
+    "pool": PoolServerConfig,
+}
+# The policy sections of a server.
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "health": HealthConfig,
+    "breaker": BreakerConfig,
+    "timeouts": TimeoutsConfig,
+    "restart": RestartConfig,
+}
+_REPLICA_MODELS: dict[str, type[BaseModel]] = {
+    "stdio": StdioReplicaConfig,
+    "http": HttpReplicaConfig,
+}
 _SIMPLE_MESSAGES = {
     "missing": "field required",
     "string_type": "expected a string",
@@ -354,8 +373,11 @@ def _describe(error: ErrorDetails, data: Any, root: str) -> Problem:
     """The key path and human message of one pydantic error."""
     loc = list(error["loc"])
     tag = None
+    # The union members pydantic tried are not keys of the file: a server's, then a replica's.
     if len(loc) >= 3 and loc[0] == "servers" and loc[2] in _MODELS:
-        tag = str(loc.pop(2))  # the union member pydantic tried: not a key of the file
+        tag = str(loc.pop(2))
+        if len(loc) >= 5 and loc[2] == "replicas" and loc[4] in _REPLICA_MODELS:
+            tag = f"replica:{loc.pop(4)}"
     if loc and loc[-1] == "[key]":
         loc.pop()  # an error about a mapping key: report it at that key
     ctx = error.get("ctx", {})
@@ -392,19 +414,39 @@ def _unknown_key(key: str, parent: list[str | int], tag: str | None) -> str:
         model = Config
     elif parent == ["front"]:
         model = FrontConfig
+    elif tag is not None and tag.startswith("replica:") and len(parent) == 4:
+        model = _REPLICA_MODELS[tag.removeprefix("replica:")]
+        if hint := _misplaced(key, model, replica=True):
+            return hint
     elif tag is not None and len(parent) == 2:
         model = _MODELS[tag]
-        other = _MODELS["http" if tag == "stdio" else "stdio"]
-        if key in other.model_fields:
-            return (
-                f"unknown key; `{key}` applies only to {other.model_fields['transport'].default}"
-                " servers"
-            )
+        if hint := _misplaced(key, model, replica=False):
+            return hint
+    elif len(parent) == 3 and parent[2] in _SECTIONS:
+        model = _SECTIONS[str(parent[2])]
     known = [name for name in model.model_fields if name != "source"] if model else []
-    if model in _MODELS.values():
+    if model in _MODELS.values() or model in _REPLICA_MODELS.values():
         known.append("type")
     close = difflib.get_close_matches(key, known, n=1)
     return f"unknown key; did you mean '{close[0]}'?" if close else "unknown key"
+
+
+def _misplaced(key: str, model: type[BaseModel], replica: bool) -> str:
+    """A hint for a key that is valid elsewhere: the other transport, a pool, a replica."""
+    if replica and key in PoolServerConfig.model_fields:
+        return f"unknown key; `{key}` applies to the whole server, not to one replica"
+    if model is PoolServerConfig:
+        if key in StdioReplicaConfig.model_fields or key in HttpReplicaConfig.model_fields:
+            return f"unknown key; `{key}` goes on each entry of `replicas`"
+        return ""
+    if key in PoolServerConfig.model_fields or key == "weight":
+        return f"unknown key; `{key}` applies only to servers with `replicas`"
+    mine = model.model_fields["transport"].default
+    other = _MODELS["http" if mine == "stdio" else "stdio"]
+    if key in other.model_fields:
+        kind = other.model_fields["transport"].default
+        return f"unknown key; `{key}` applies only to {kind} servers"
+    return ""
 
 
 def _render(path: KeyPath, data: Any, root: str) -> str:

@@ -30,21 +30,35 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+
+from .policies import (
+    PROBLEM,
+    BreakerConfig,
+    Count,
+    HealthConfig,
+    KeyPath,
+    RestartConfig,
+    Retry,
+    Strategy,
+    Timeout,
+    TimeoutsConfig,
+    check_hash_key,
+    check_progress_cap,
+    not_bool,
+    problem,
+)
 
 __all__ = [
+    "PROBLEM",
     "Config",
     "FrontConfig",
     "HttpServerConfig",
+    "KeyPath",
+    "PoolServerConfig",
     "ServerConfig",
     "StdioServerConfig",
     "redacted",
 ]
-
-#: Error type of the errors raised by :func:`problem` (the loader reads their context).
-PROBLEM = "only1mcp_config"
-#: Key path below the validated location, as carried in a problem's context.
-KeyPath = tuple[str | int, ...]
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SEPARATOR_RE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -61,18 +75,6 @@ MASK = "***"
 
 
 MIN_SECRET = 16
-
-
-def problem(message: str, key: KeyPath = ()) -> PydanticCustomError:
-    """A validation error with a human ``message``, located ``key`` below where it is raised."""
-    return PydanticCustomError(PROBLEM, "{problem}", {"problem": message, "key": key})
-
-
-def _not_bool(value: Any) -> Any:
-    # pydantic's lax mode reads true as 1; a boolean timeout or port is always a mistake.
-    if isinstance(value, bool):
-        raise problem("expected a number, not true/false")
-    return value
 
 
 def _check_name(name: str) -> str:
@@ -139,7 +141,6 @@ def _check_origin(origin: str) -> str:
     return origin
 
 
-Timeout = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, allow_inf_nan=False)]
 Prefix = Annotated[str | None, AfterValidator(_check_prefix)]
 
 
@@ -171,6 +172,8 @@ def _normalize_server(data: Any) -> Any:
 def _transport_tag(value: Any) -> str:
     """Which model validates a server entry: the explicit transport, else inferred."""
     if isinstance(value, dict):
+        if "replicas" in value:
+            return "pool"
         raw = value.get("transport", value.get("type"))
         if isinstance(raw, str) and raw in TRANSPORTS:
             return "stdio" if TRANSPORTS[raw] == "stdio" else "http"  # sse: an http model too
@@ -178,7 +181,8 @@ def _transport_tag(value: Any) -> str:
             return "http"
         # Neither `command` nor `url`: report the missing key of the likelier kind.
         return "http" if "headers" in value and "command" not in value else "stdio"
-    return "stdio" if getattr(value, "transport", "stdio") == "stdio" else "http"
+    transport = str(getattr(value, "transport", "stdio"))
+    return "http" if transport == "sse" else transport  # a model: stdio, http, sse or pool
 
 
 class Isolation(enum.StrEnum):
@@ -191,8 +195,8 @@ class Isolation(enum.StrEnum):
     SESSION = "session"
 
 
-class _Server(BaseModel):
-    """What both server kinds share: strict keys, immutability, a repr without secrets."""
+class _Strict(BaseModel):
+    """Strict keys, immutability, a repr without secrets."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -201,8 +205,28 @@ class _Server(BaseModel):
             yield name, dict.fromkeys(value, MASK) if name in ("env", "headers") else value
 
 
-class StdioServerConfig(_Server):
-    """A backend started as a child process and spoken to over stdin/stdout."""
+class _Server(_Strict):
+    """What every server kind shares besides its transport."""
+
+    #: None: the server's name; "": no prefix.
+    prefix: Prefix = None
+    enabled: bool = True
+    #: Seconds per request.
+    timeout: Timeout = 30.0
+    isolation: Isolation = Isolation.SHARED
+    health: HealthConfig = HealthConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    restart: RestartConfig = RestartConfig()
+
+    @model_validator(mode="after")
+    def _check_progress_cap(self) -> Any:
+        check_progress_cap(self.timeout, self.timeouts)
+        return self
+
+
+class _StdioTransport(_Strict):
+    """How to start a child process spoken to over stdin/stdout."""
 
     transport: Literal["stdio"] = "stdio"
     command: Annotated[str, AfterValidator(_check_command)]
@@ -210,36 +234,101 @@ class StdioServerConfig(_Server):
     #: Merged over the aggregator's own environment by the backend.
     env: dict[str, str] = {}
     cwd: str | None = None
-    #: None: the server's name; "": no prefix.
-    prefix: Prefix = None
-    enabled: bool = True
-    #: Seconds per request.
-    timeout: Timeout = 30.0
-    isolation: Isolation = Isolation.SHARED
+    #: Restart the process when its process group's resident memory exceeds this (MiB).
+    memory_limit_mb: Count | None = None
 
     _normalize = model_validator(mode="before")(_normalize_server)
 
 
-class HttpServerConfig(_Server):
-    """A backend reached over HTTP: Streamable HTTP, or the legacy HTTP+SSE transport of MCP
+class _HttpTransport(_Strict):
+    """Where to reach an HTTP server: Streamable HTTP, or the legacy HTTP+SSE transport of MCP
     2024-11-05 with ``transport: sse`` (``url`` is then the SSE stream's URL)."""
 
     transport: Literal["http", "sse"] = "http"
     url: Annotated[str, AfterValidator(_check_url)]
     headers: dict[str, str] = {}
-    prefix: Prefix = None
-    enabled: bool = True
-    timeout: Timeout = 30.0
-    isolation: Isolation = Isolation.SHARED
 
     _normalize = model_validator(mode="before")(_normalize_server)
 
 
-ServerConfig = Annotated[
-    Annotated[StdioServerConfig, Tag("stdio")] | Annotated[HttpServerConfig, Tag("http")],
+class StdioServerConfig(_Server, _StdioTransport):
+    """A backend started as a child process and spoken to over stdin/stdout."""
+
+
+class HttpServerConfig(_Server, _HttpTransport):
+    """A backend reached over HTTP (Streamable HTTP or legacy SSE)."""
+
+
+class StdioReplicaConfig(_StdioTransport):
+    """One process of a pool."""
+
+    #: Share of the traffic (weighted_random) or of the hash ring (consistent_hash).
+    weight: Count = 1
+
+
+class HttpReplicaConfig(_HttpTransport):
+    """One URL of a pool."""
+
+    weight: Count = 1
+
+
+ReplicaConfig = Annotated[
+    Annotated[StdioReplicaConfig, Tag("stdio")] | Annotated[HttpReplicaConfig, Tag("http")],
     Discriminator(_transport_tag),
 ]
-"""One backend server; without ``transport``: ``command`` means stdio, ``url`` means http."""
+
+
+def _normalize_pool(data: Any) -> Any:
+    if isinstance(data, dict):
+        for key in ("command", "url", "type", "transport"):
+            if key in data and not (key == "transport" and data[key] == "pool"):
+                raise problem(
+                    f"a server with `replicas` has no `{key}` of its own; set it on each replica",
+                    (key,),
+                )
+    return data
+
+
+class PoolServerConfig(_Server):
+    """A logical server served by several replicas (processes and/or URLs)."""
+
+    transport: Literal["pool"] = "pool"
+    replicas: list[ReplicaConfig] = Field(min_length=1)
+    strategy: Strategy = Strategy.ROUND_ROBIN
+    #: What consistent_hash hashes: ``session``, ``header:<Name>`` or ``argument:<name>``.
+    hash_key: Annotated[str, AfterValidator(check_hash_key)] | None = None
+    retry: Retry = Retry.SAFE
+
+    _normalize = model_validator(mode="before")(_normalize_pool)
+
+    @model_validator(mode="after")
+    def _check_hash_key(self) -> PoolServerConfig:
+        if self.hash_key is not None and self.strategy is not Strategy.CONSISTENT_HASH:
+            raise problem("applies only to `strategy: consistent_hash`", ("hash_key",))
+        return self
+
+    def replica_servers(self) -> list[StdioServerConfig | HttpServerConfig]:
+        """Each replica as a server config of its own, with the pool's policies."""
+        shared = {key: getattr(self, key) for key in _Server.model_fields}
+        servers: list[StdioServerConfig | HttpServerConfig] = []
+        for replica in self.replicas:
+            fields = {key: getattr(replica, key) for key in type(replica).model_fields}
+            del fields["weight"]
+            if isinstance(replica, StdioReplicaConfig):
+                servers.append(StdioServerConfig(**fields, **shared))
+            else:
+                servers.append(HttpServerConfig(**fields, **shared))
+        return servers
+
+
+ServerConfig = Annotated[
+    Annotated[StdioServerConfig, Tag("stdio")]
+    | Annotated[HttpServerConfig, Tag("http")]
+    | Annotated[PoolServerConfig, Tag("pool")],
+    Discriminator(_transport_tag),
+]
+"""One backend server; without ``transport``: ``command`` means stdio, ``url`` means http,
+``replicas`` a pool."""
 
 ServerName = Annotated[str, AfterValidator(_check_name)]
 
@@ -251,7 +340,7 @@ class FrontConfig(BaseModel):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     #: 0 picks a free port.
-    port: Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=65535)] = 8765
+    port: Annotated[int, BeforeValidator(not_bool), Field(ge=0, le=65535)] = 8765
     #: Origins allowed besides loopback ones.
     allowed_origins: list[Annotated[str, AfterValidator(_check_origin)]] = []
     #: Secrets that seal the requestState of 2026-07-28 multi round-trip calls; the first
@@ -340,11 +429,12 @@ def redacted(config: Config) -> dict[str, Any]:
         if isinstance(child(parent, path[-1]), str):
             parent[path[-1]] = masked
     for server in data["servers"].values():
-        for secrets in ("env", "headers"):
-            if secrets in server:
-                server[secrets] = dict.fromkeys(server[secrets], MASK)
-        if "url" in server:
-            server["url"] = _mask_userinfo(server["url"])
+        for transport in [server, *server.get("replicas", ())]:
+            for secrets in ("env", "headers"):
+                if secrets in transport:
+                    transport[secrets] = dict.fromkeys(transport[secrets], MASK)
+            if "url" in transport:
+                transport["url"] = _mask_userinfo(transport["url"])
     return data
 
 

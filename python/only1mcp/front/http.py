@@ -94,7 +94,7 @@ class McpEndpoint:
         except RpcError as exc:
             raise HttpError(400, exc) from exc
         if msg.get("method") == "initialize":
-            await self._initialize(msg, send)
+            await self._initialize(msg, headers, send)
             return
         session = self._session(headers)
         reply = StreamingReply(send, _prefers_sse(headers), session)
@@ -129,8 +129,13 @@ class McpEndpoint:
             return jsonrpc.error(msg.get("id"), InvalidRequest("initialize cannot be batched"))
         return await self.router.handle(session, msg)
 
-    async def _initialize(self, msg: dict[str, object], send: Send) -> None:
+    async def _initialize(
+        self, msg: dict[str, object], headers: dict[bytes, bytes], send: Send
+    ) -> None:
         session = self.gateway.sessions.create()
+        for name in self.gateway.hash_headers:
+            if (value := headers.get(name.encode())) is not None:
+                session.hash_headers[name] = value.decode("latin-1")
         answer = await self.router.handle(session, msg)
         assert answer is not None
         extra = [(b"mcp-session-id", session.id.encode())]

@@ -1,0 +1,382 @@
+"""A replica pool: one logical server served by several backends, behind the Backend contract.
+
+The router and the relay treat a pool as one backend, so:
+
+- **ids**: the pool and all its replicas draw request ids from one counter, so a local id (and
+  the progress token made from it) is unique across the pool and may be replayed on another
+  replica unchanged;
+- **unsolicited traffic** from a replica is handed on as the pool's own; a server→client
+  request's id becomes ``"<replica>:<its id as JSON>"``, so the answer (``notify``) finds the
+  replica that asked — without a table that a client that never answers would grow;
+- **cancellations, abandon, progress** go to the replica holding the request.
+
+Each request goes to the replica the strategy picks among those up, healthy and with a breaker
+that is not open. A failed request is replayed on another replica only when that is safe: it
+never reached a replica, or it is a list/read, or a tool annotated ``readOnlyHint`` or
+``idempotentHint`` (``retry: always`` replays everything, ``never`` nothing), after an
+exponential backoff with jitter, within the request's own timeout. When no replica can take a
+request the caller is told at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from only1mcp._core import rewrite_id, split_response
+from only1mcp.backends.balance import make_picker
+from only1mcp.backends.base import STREAM_BREAK, Backend, BackendState, MessageHandler, Sink
+from only1mcp.config.policies import Retry
+from only1mcp.config.schema import HttpReplicaConfig
+from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RpcError
+
+if TYPE_CHECKING:
+    from only1mcp.config import PoolServerConfig
+    from only1mcp.front.sessions import Session
+    from only1mcp.types import JsonObject
+
+log = logging.getLogger("only1mcp.pool")
+
+# Requests that change nothing on the server: replaying them elsewhere is always safe.
+SAFE_METHODS = frozenset(
+    {
+        "ping",
+        "tools/list",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "completion/complete",
+    }
+)
+# Sent by the gateway to every replica rather than to one.
+FAN_OUT = frozenset({"logging/setLevel"})
+RETRY_BACKOFF = 0.05
+RETRY_BACKOFF_MAX = 1.0
+# Calls cancelled by their client whose notifications/cancelled has not come through yet.
+ORPHANS_MAX = 1024
+
+
+class ReplicaPool(Backend):
+    def __init__(
+        self,
+        name: str,
+        config: PoolServerConfig,
+        replicas: list[Backend],
+        on_message: MessageHandler | None = None,
+    ) -> None:
+        super().__init__(name, config.timeout, on_message)
+        self.configure(config)
+        self.config = config
+        self.replicas = replicas
+        self._position = {replica: i for i, replica in enumerate(replicas)}
+        for replica in replicas:
+            replica._ids = self._ids  # one id space for the whole pool
+            replica.on_message = self._from_replica
+            replica.on_ready = self._replica_ready
+            replica.on_crash_loop = self._replica_crash_loop
+        self.streams_per_request = any(r.streams_per_request for r in replicas)
+        weights = [replica.weight for replica in config.replicas]
+        self.picker = make_picker(config.strategy, weights, _labels(config), config.hash_key)
+        self._holders: dict[int, Backend] = {}
+        self._orphans: dict[int, Backend] = {}
+        self._starting = True
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> BackendState:
+        if self._closing:
+            return BackendState.CLOSED
+        states = {replica.state for replica in self.replicas}
+        for state in (BackendState.READY, BackendState.STARTING):
+            if state in states:
+                return state
+        return BackendState.DOWN
+
+    @state.setter
+    def state(self, value: BackendState) -> None:
+        Backend.generation += 1  # derived from the replicas' states; nothing to store
+
+    @property
+    def problem(self) -> str:
+        if self._closing:
+            return "closed"
+        if any(replica.problem == "" for replica in self.replicas):
+            return ""
+        details = "; ".join(f"{r.name}: {r.problem}" for r in self.replicas)
+        return f"no replica can serve ({details})"
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Start every replica; READY when one of them is (the others keep retrying)."""
+        outcomes = await asyncio.gather(
+            *(replica.start() for replica in self.replicas), return_exceptions=True
+        )
+        self._starting = False
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, RpcError):
+                raise outcome
+        if self.state is not BackendState.READY:
+            raise BackendError(f"server {self.name!r}: {self.problem}")
+        if self.on_ready is not None:
+            await self.on_ready(self)
+
+    async def _replica_ready(self, replica: Backend) -> None:
+        self.init_result = replica.init_result
+        self.crash_looping = False
+        if not self._starting and self.on_ready is not None:
+            await self.on_ready(self)  # the lists may have changed, or come back
+
+    def _replica_crash_loop(self, replica: Backend) -> None:
+        if all(r.crash_looping for r in self.replicas) and not self.crash_looping:
+            self.crash_looping = True
+            if self.on_crash_loop is not None:
+                self.on_crash_loop(self)
+
+    async def connect(self) -> None:
+        """Each replica connects itself."""
+
+    async def disconnect(self) -> None:
+        await asyncio.gather(*(replica.close() for replica in self.replicas))
+
+    # --------------------------------------------------------------- requests
+
+    async def forward(
+        self,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        sink: Sink | None = None,
+        session: Session | None = None,
+        params: JsonObject | None = None,
+    ) -> bytes:
+        replay = self._may_replay(method, params)
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        tried: list[Backend] = []
+        failure: BackendError | None = None
+        while True:
+            candidates = self._candidates(tried)
+            if not candidates:
+                raise failure or BackendUnavailable(f"server {self.name!r}: {self._why_none()}")
+            index = self.picker.pick(candidates, session, params)
+            replica = self.replicas[index]
+            try:
+                return await self._attempt(
+                    replica, index, frame, req_id, method, sink, session, params, deadline
+                )
+            except BackendUnavailable:
+                pass  # never sent: another replica may take anything
+            except BackendError as exc:
+                if not replay:
+                    raise
+                failure = exc
+            tried.append(replica)
+            if failure is not None:
+                if deadline is None:
+                    deadline = loop.time() + self._timeout_for(method, params)
+                delay = _backoff(len(tried))
+                if loop.time() + delay >= deadline:
+                    raise failure
+                log.info("server %r: replaying %s elsewhere after: %s", self.name, method, failure)
+                await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        replica: Backend,
+        index: int,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        sink: Sink | None,
+        session: Session | None,
+        params: JsonObject | None,
+        deadline: float | None,
+    ) -> bytes:
+        self._holders[req_id] = replica
+        try:
+            sent = replica.forward(frame, req_id, method, self._sink(index, sink), session, params)
+            if deadline is None:
+                return await sent
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await sent
+            except TimeoutError as exc:
+                raise BackendTimeout(
+                    f"server {self.name!r} did not answer {method} within its timeout"
+                ) from exc
+        except asyncio.CancelledError:
+            self._orphan(req_id, replica)
+            raise
+        finally:
+            self._holders.pop(req_id, None)
+            self.picker.release(index)
+
+    def _candidates(self, tried: list[Backend]) -> list[int]:
+        """Replicas that may take a request: breaker closed, else half-open (a probe)."""
+        closed: list[int] = []
+        probing: list[int] = []
+        for i, replica in enumerate(self.replicas):
+            if replica.state is not BackendState.READY or not replica.healthy or replica in tried:
+                continue
+            breaker = replica.breaker.state
+            if breaker == "closed":
+                closed.append(i)
+            elif breaker == "half_open":
+                probing.append(i)
+        return closed or probing
+
+    def _why_none(self) -> str:
+        reasons = "; ".join(f"{r.name}: {r.problem or 'circuit open'}" for r in self.replicas)
+        return f"no replica can take the request ({reasons})"
+
+    def _may_replay(self, method: str, params: JsonObject | None) -> bool:
+        retry = self.config.retry
+        if retry is not Retry.SAFE:
+            return retry is Retry.ALWAYS
+        if method in SAFE_METHODS:
+            return True
+        name = params.get("name") if params is not None else None
+        return method == "tools/call" and name in self.safe_tools
+
+    def _timeout_for(self, method: str, params: JsonObject | None) -> float:
+        if self.tool_timeouts and method == "tools/call" and params is not None:
+            name = params.get("name")
+            if isinstance(name, str):
+                return self.tool_timeouts.get(name, self.timeout)
+        return self.timeout
+
+    def _orphan(self, req_id: int, replica: Backend) -> None:
+        """Keep a cancelled call's replica until the router sends its notifications/cancelled."""
+        if len(self._orphans) >= ORPHANS_MAX:
+            self._orphans.pop(next(iter(self._orphans)))
+        self._orphans[req_id] = replica
+
+    async def send_request(
+        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+    ) -> bytes:
+        """The gateway's own requests (lists): to any replica that can serve, replayed."""
+        return await self.forward(frame, req_id, method, sink)
+
+    async def call(self, method: str, params: JsonObject | None = None) -> Any:
+        if method not in FAN_OUT:
+            return await super().call(method, params)
+        ready = [r for r in self.replicas if r.state is BackendState.READY]
+        results = await asyncio.gather(*(r.call(method, params) for r in ready))
+        return results[0] if results else {}
+
+    def abandon(self, req_id: int) -> None:
+        holder = self._holders.get(req_id)
+        if holder is not None:
+            holder.abandon(req_id)
+
+    def progressed(self, req_id: int) -> None:
+        holder = self._holders.get(req_id)
+        if holder is not None:
+            holder.progressed(req_id)
+
+    async def notify(self, frame: bytes) -> None:
+        """A client's answer goes to the replica that asked, a cancellation to the replica
+        holding the request, anything else to every replica that is up."""
+        msg_id, method, is_response = split_response(frame)
+        if is_response:
+            target = _untag(msg_id)
+            if target is not None and 0 <= target[0] < len(self.replicas):
+                await self.replicas[target[0]].notify(rewrite_id(frame, target[1]))
+            return
+        if method == "notifications/cancelled":
+            request_id = (orjson.loads(frame).get("params") or {}).get("requestId")
+            if not isinstance(request_id, int):
+                return  # not one of ours: our local ids are integers
+            holder = self._holders.get(request_id) or self._orphans.pop(request_id, None)
+            if holder is not None:
+                await holder.notify(frame)
+            return
+        for replica in self.replicas:
+            if replica.state is BackendState.READY:
+                with contextlib.suppress(RpcError):
+                    await replica.notify(frame)
+
+    # ------------------------------------------------------- replica traffic
+
+    async def _from_replica(self, replica: Backend, frame: bytes) -> None:
+        if self.on_message is not None:
+            await self.on_message(self, self._inbound(self._position[replica], frame))
+
+    def _sink(self, index: int, sink: Sink | None) -> Sink | None:
+        if sink is None or not self.replicas[index].streams_per_request:
+            return None
+
+        def relayed(frame: bytes) -> Awaitable[None]:
+            return sink(self._inbound(index, frame))
+
+        return relayed
+
+    def _inbound(self, index: int, frame: bytes) -> bytes:
+        """Replica ``index``'s message as the pool's: a request's id (and the id a
+        cancellation names) tagged with the replica."""
+        if frame == STREAM_BREAK:
+            return frame
+        try:
+            msg_id, method, is_response = split_response(frame)
+        except ValueError:
+            return frame
+        if method is None or is_response:
+            return frame
+        if msg_id is not None:
+            return rewrite_id(frame, _tag(index, msg_id))
+        if method == "notifications/cancelled":
+            msg = orjson.loads(frame)
+            params = msg.get("params")
+            if isinstance(params, dict) and params.get("requestId") is not None:
+                params["requestId"] = _tag(index, params["requestId"])
+                return orjson.dumps(msg)
+        return frame
+
+
+def _tag(index: int, msg_id: object) -> str:
+    return f"{index}:{orjson.dumps(msg_id).decode()}"
+
+
+def _untag(tagged: object) -> tuple[int, int | str] | None:
+    if not isinstance(tagged, str):
+        return None
+    index, colon, rest = tagged.partition(":")
+    if not colon or not index.isdigit():
+        return None
+    try:
+        original = orjson.loads(rest)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(original, int | str) or isinstance(original, bool):
+        return None
+    return int(index), original
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential, with full jitter in its upper half so replays do not move in step."""
+    ceiling = min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2.0 ** (attempt - 1))
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def _labels(config: PoolServerConfig) -> list[str]:
+    """A stable name per replica (its command line or URL), made unique by occurrence."""
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    for replica in config.replicas:
+        if isinstance(replica, HttpReplicaConfig):
+            label = replica.url
+        else:
+            label = " ".join([replica.command, *replica.args, replica.cwd or ""]).rstrip()
+        seen[label] = seen.get(label, 0) + 1
+        labels.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return labels
