@@ -20,17 +20,20 @@ from typing import cast
 
 from only1mcp._core import FrameReader, split_response
 from only1mcp.backends.base import (
+    CLIENT_INFO,
     Backend,
     BackendState,
     Expired,
+    Headers,
     MessageHandler,
     Sink,
     cancelled_by_client,
     expire,
     log,
 )
-from only1mcp.config import StdioServerConfig
+from only1mcp.config import Protocol, StdioServerConfig
 from only1mcp.errors import BackendError
+from only1mcp.protocol import discover, jsonrpc
 
 STDERR_TAIL_LINES = 50
 SHUTDOWN_GRACE = 2.0
@@ -64,6 +67,7 @@ class StdioBackend(Backend):
     ) -> None:
         super().__init__(name, config.timeout, on_message)
         self.config = config
+        self.protocol = config.protocol
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
@@ -108,9 +112,16 @@ class StdioBackend(Backend):
         return shutil.which(command, path=path) or command
 
     async def send_request(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+        self,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        timeout: float,
+        sink: Sink | None = None,
+        headers: Headers = None,
     ) -> bytes:
-        # A pipe carries no request association: related traffic goes through on_message.
+        # A pipe carries no request association (nor headers): related traffic goes through
+        # on_message.
         stdin = self._stdin
         if stdin is None or stdin.is_closing():
             raise self.down_error()
@@ -127,6 +138,45 @@ class StdioBackend(Backend):
         finally:
             timer.cancel()
             pending.pop(req_id, None)
+
+    async def probe(self, version: str, retried: bool = False) -> object:
+        """The discover probe and initialize, written together (``protocol: auto``): a server
+        that ignores a request before initialize costs no wait, and one that answers both
+        costs one round trip. The probe's answer decides, unless initialize succeeds first
+        (then the handshake is done: the probe's answer would only come after it)."""
+        if self.protocol is not Protocol.AUTO or retried:
+            return await super().probe(version, retried)
+        probe_id = self.next_id()
+        params = discover.probe_params(version, self.client_capabilities, CLIENT_INFO)
+        probing = asyncio.ensure_future(
+            self.send_request(
+                jsonrpc.request(probe_id, discover.DISCOVER, params),
+                probe_id,
+                discover.DISCOVER,
+                self.timeout,
+            )
+        )
+        initializing = asyncio.ensure_future(self.call("initialize", self.initialize_params()))
+        try:
+            await asyncio.wait({probing, initializing}, return_when=asyncio.FIRST_COMPLETED)
+            if not probing.done() and initializing.exception() is None:
+                await self._initialized(initializing.result())
+                return None
+            await asyncio.wait({probing})
+            answer = _answer(probing)
+            if discover.verdict(answer).era is discover.Era.MODERN:
+                return answer
+            await asyncio.wait({initializing})
+            if initializing.exception() is None:
+                await self._initialized(initializing.result())
+            return answer
+        finally:
+            for task in (probing, initializing):
+                task.cancel()
+
+    async def _initialized(self, result: object) -> None:
+        self.adopt_initialize(result)
+        await self.notify(jsonrpc.notification("notifications/initialized"))
 
     def abandon(self, req_id: int) -> None:
         future = self._pending.get(req_id)
@@ -231,6 +281,13 @@ class StdioBackend(Backend):
         self._transport = None
         self._stdin = None
         self._fail(self._pending)
+
+
+def _answer(probe: asyncio.Future[bytes]) -> object:
+    """The decoded answer of a finished probe; None when it failed (timeout, exit)."""
+    if probe.exception() is not None:
+        return None
+    return jsonrpc.parse_or_none(probe.result())
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

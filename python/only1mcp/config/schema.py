@@ -35,6 +35,7 @@ __all__ = [
     "Config",
     "FrontConfig",
     "HttpServerConfig",
+    "Protocol",
     "ServerConfig",
     "StdioServerConfig",
     "redacted",
@@ -177,6 +178,18 @@ class Isolation(enum.StrEnum):
     SESSION = "session"
 
 
+class Protocol(enum.StrEnum):
+    """Which protocol era Only1MCP speaks with a server."""
+
+    #: Probe with ``server/discover`` (2026-07-28); fall back to the ``initialize`` handshake.
+    AUTO = "auto"
+    #: ``initialize`` right away: no probe (for servers that never answer a pre-initialize
+    #: request, or choke on it).
+    HANDSHAKE = "handshake"
+    #: Stateless MCP 2026-07-28 only: ``server/discover``, no fallback.
+    MODERN = "2026-07-28"
+
+
 class _Server(BaseModel):
     """What both server kinds share: strict keys, immutability, a repr without secrets."""
 
@@ -202,6 +215,7 @@ class StdioServerConfig(_Server):
     #: Seconds per request.
     timeout: Timeout = 30.0
     isolation: Isolation = Isolation.SHARED
+    protocol: Protocol = Protocol.AUTO
 
     _normalize = model_validator(mode="before")(_normalize_server)
 
@@ -216,6 +230,7 @@ class HttpServerConfig(_Server):
     enabled: bool = True
     timeout: Timeout = 30.0
     isolation: Isolation = Isolation.SHARED
+    protocol: Protocol = Protocol.AUTO
 
     _normalize = model_validator(mode="before")(_normalize_server)
 

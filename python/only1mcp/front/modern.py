@@ -4,7 +4,9 @@
 header is not a handshake revision. Each request is validated on its own (the ladder in
 :mod:`only1mcp.protocol.modern`), served by the same router and catalog as the handshake era,
 and its result stamped as 2026 wants it. Calls that may need the client's input mid-way
-(``tools/call``, ``prompts/get``, ``resources/read``) go through the :mod:`only1mcp.bridge`.
+(``tools/call``, ``prompts/get``, ``resources/read``) go through the :mod:`only1mcp.bridge`:
+straight on to a 2026 server (:mod:`~only1mcp.bridge.direct`), parked for a handshake-era one
+(:mod:`~only1mcp.bridge.calls`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 
 from only1mcp import __version__
 from only1mcp.bridge.calls import Bridge
+from only1mcp.bridge.direct import Direct
 from only1mcp.errors import (
     INVALID_PARAMS,
     InvalidRequest,
@@ -65,6 +68,7 @@ class ModernEndpoint:
         self.gateway = gateway
         self.router = router
         self.bridge = Bridge(router.handle, router.relay.from_client)
+        self.direct = Direct(router, self.bridge.sealer)
         self.listener = Listener(gateway, router)
         self._sessions = itertools.count(1)
 
@@ -133,9 +137,13 @@ class ModernEndpoint:
                 raise RpcError(
                     f"{method}: params.{NAMED_BY[method]} must be a string", code=INVALID_PARAMS
                 )
+            claims = self.direct.route(msg)
+            if claims is not None:
+                return await self.direct.serve(msg, envelope, target, reply, claims)
             return await self.bridge.serve(msg, envelope, target, reply)
         session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_MODERN)
         session.client_capabilities = envelope.capabilities
+        session.log_level = envelope.log_level
         answer = await self.router.handle(session, msg)
         assert answer is not None
         return answer
@@ -204,6 +212,9 @@ class _Reply:
             await self._send(
                 {"type": "http.response.body", "body": sse_event(frame), "more_body": True}
             )
+
+    async def detach(self) -> None:
+        """A 2026 server's streams are never resumed: there is nothing to detach."""
 
     async def finish(self, status: int, frame: bytes) -> None:
         async with self._lock:

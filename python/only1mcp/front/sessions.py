@@ -55,6 +55,9 @@ class Session:
     # A 2026-07-28 call bridged to handshake-era servers: the client capabilities their backend
     # session must be initialized with (None: the shared backends serve it).
     mirror: dict[str, Any] | None = None
+    # The level of the logs the client wants (logging/setLevel, or a 2026 request's _meta):
+    # what a 2026 server is told with each request (None: never set).
+    log_level: str | None = None
 
     def push(self, frame: bytes) -> None:
         """Log an unsolicited message and wake whoever follows the log."""
