@@ -295,8 +295,10 @@ class Router:
         method: str = msg["method"]
         if method in ("resources/subscribe", "resources/unsubscribe"):
             uri = str(params.get("uri"))
-            watch = backend.watch
-            watch.subscribe(uri) if method == "resources/subscribe" else watch.unsubscribe(uri)
+            if method == "resources/subscribe":
+                await backend.watch.subscribe(uri)
+            else:
+                backend.watch.unsubscribe(uri)
             return jsonrpc.result(msg["id"], {})
 
         def send(params: JsonObject) -> Awaitable[tuple[bytes, Exchange]]:

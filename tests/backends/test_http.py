@@ -13,7 +13,7 @@ import pytest
 
 from only1mcp.backends import BackendState
 from only1mcp.backends.http import HttpBackend
-from only1mcp.config import HttpServerConfig
+from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError
 
 FIXTURE = str(Path(__file__).resolve().parents[1] / "fixtures" / "fixture_server.py")
@@ -28,13 +28,16 @@ def _free_port() -> int:
 
 
 class FixtureHttp:
-    def __init__(self) -> None:
+    """An SDK fixture server over HTTP on a free port: ``script *args --port N``."""
+
+    def __init__(self, script: str | Path = FIXTURE, *args: str) -> None:
+        self.argv = [sys.executable, str(script), *(args or ("--transport", "http"))]
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        argv = [sys.executable, FIXTURE, "--transport", "http", "--port", str(self.port)]
+        argv = [*self.argv, "--port", str(self.port)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + 30
         while time.monotonic() < end:
@@ -66,11 +69,17 @@ async def _echo(backend: HttpBackend, text: str) -> str:
     return str(result["content"][0]["text"])
 
 
-async def test_call_and_structured_content(server: FixtureHttp) -> None:
-    backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
+@pytest.mark.parametrize("protocol", [Protocol.AUTO, Protocol.HANDSHAKE])
+async def test_call_and_structured_content(server: FixtureHttp, protocol: Protocol) -> None:
+    """The SDK fixture speaks both eras: probed, it is a 2026 server (no session); told
+    ``protocol: handshake``, it gets initialize and a session."""
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=protocol)
+    backend = HttpBackend("web", config)
     await backend.start()
     try:
-        assert backend.session_id
+        assert backend.modern is (protocol is Protocol.AUTO)
+        assert bool(backend.session_id) is not backend.modern
+        assert backend.capabilities["tools"]
         assert await _echo(backend, "hi") == "hi"
         result = await backend.call("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
         assert result["structuredContent"] == {"result": 5}
@@ -79,7 +88,8 @@ async def test_call_and_structured_content(server: FixtureHttp) -> None:
 
 
 async def test_forgotten_session_reinitializes(server: FixtureHttp) -> None:
-    backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=Protocol.HANDSHAKE)
+    backend = HttpBackend("web", config)
     await backend.start()
     try:
         first = backend.session_id
@@ -106,7 +116,8 @@ async def test_abandoned_call_ends_at_once(server: FixtureHttp) -> None:
 
     from only1mcp.errors import RequestCancelled
 
-    backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=Protocol.HANDSHAKE)
+    backend = HttpBackend("web", config)
     await backend.start()
     try:
         req_id = backend.next_id()

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from only1mcp._core import CircuitBreaker
-from only1mcp.backends.listen import Watch, untagged
+from only1mcp.backends.listen import Watch
 from only1mcp.config import Protocol
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.protocol import discover, jsonrpc
@@ -192,7 +192,7 @@ class Backend(ABC):
         if self.on_message is None:
             return
         if self.modern:
-            found = untagged(frame)  # listen-stream frames lose their subscription tag
+            found = self.watch.incoming(frame)  # listen frames lose their subscription tag
             if found is None:
                 return
             frame = found
