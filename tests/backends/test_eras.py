@@ -123,6 +123,6 @@ async def test_a_2026_http_server_answers_errors_as_frames(handshake_http: Fixtu
     """Told to speak 2026 only, a handshake server's 400 is a refusal, not a fallback."""
     config = HttpServerConfig(url=handshake_http.url, timeout=10, protocol=Protocol.MODERN)
     backend = HttpBackend("c", config)
-    with pytest.raises(BackendError, match="does not speak MCP 2026-07-28.*-32600"):
+    with pytest.raises(BackendError, match=r"does not speak MCP 2026-07-28.*-32600"):
         await backend.start()
     await backend.close()

@@ -6,6 +6,9 @@ import pytest
 
 from only1mcp.protocol.discover import HANDSHAKE, Era, Verdict, adopt, probe_params, verdict
 
+V = "2026-07-28"
+MODERN = Verdict(Era.MODERN, V)
+RETRY = Verdict(Era.RETRY, V)
 CAPS = {"tools": {"listChanged": True}}
 INFO = {"name": "srv", "version": "1"}
 
@@ -25,14 +28,14 @@ def _error(code: int, data: object = None) -> dict[str, object]:
     ("answer", "expected"),
     [
         # positive evidence: a version in common, capabilities present
-        (_result(supportedVersions=["2026-07-28"], capabilities=CAPS), Verdict(Era.MODERN, "2026-07-28")),
-        (_result(supportedVersions=["2099-01-01", "2026-07-28"], capabilities={}), Verdict(Era.MODERN, "2026-07-28")),
+        (_result(supportedVersions=[V], capabilities=CAPS), MODERN),
+        (_result(supportedVersions=["2099-01-01", V], capabilities={}), MODERN),
         # discover answered, but only handshake versions (go-sdk's stateful default) or junk
         (_result(supportedVersions=["2025-11-25"], capabilities=CAPS), HANDSHAKE),
         (_result(supportedVersions="2026-07-28", capabilities=CAPS), HANDSHAKE),
         (_result(supportedVersions=["2026-07-28"]), HANDSHAKE),
         # -32022 naming a version we speak: probe again at it
-        (_error(-32022, {"supported": ["2026-07-28"], "requested": "x"}), Verdict(Era.RETRY, "2026-07-28")),
+        (_error(-32022, {"supported": [V], "requested": "x"}), RETRY),
         # -32022 naming none we speak, or without a usable list: fall back
         (_error(-32022, {"supported": ["2099-01-01"]}), HANDSHAKE),
         (_error(-32022, {"supported": ["2025-11-25"]}), HANDSHAKE),

@@ -109,6 +109,8 @@ class HttpBackend(Backend):
             if headers is not None and response.status_code >= 400:
                 return await self._rpc_error(response)
             return await self._read_response(response, req_id, sink)
+        except httpx.HTTPError as exc:  # the server went away mid-answer
+            raise BackendError(f"server {self.name!r} broke off its answer: {exc!r}") from exc
         finally:
             await response.aclose()
 

@@ -121,6 +121,8 @@ class Watch:
                 await self.backend.listen(self.notifications())
             except RpcError as exc:
                 log.info("server %r: listen stream ended: %s", self.backend.name, exc.message)
+            except Exception:  # a bug must not end the watch for good: log it, reopen
+                log.exception("server %r: listen stream failed", self.backend.name)
             if loop.time() - opened >= HEALTHY_AFTER:
                 failures = 0
             await asyncio.sleep(min(RETRY_MAX, RETRY_FIRST * 2**failures))
