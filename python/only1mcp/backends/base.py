@@ -346,13 +346,15 @@ class Backend(ABC):
         self.version = version if isinstance(version, str) else LATEST_HANDSHAKE
 
     async def listen(self, notifications: JsonObject) -> None:
-        """One ``subscriptions/listen`` stream (2026): returns when the server ends it."""
-        await self.request(
+        """One ``subscriptions/listen`` stream (2026): returns when the server ends it, raises
+        the server's error when it refuses it."""
+        answer = await self.request(
             "subscriptions/listen",
             {"notifications": notifications},
             timeout=LISTEN_TIMEOUT,
             sink=self._listened,
         )
+        jsonrpc.decode_response(answer)
 
     async def _listened(self, frame: bytes) -> None:
         self.deliver(frame)
