@@ -13,10 +13,14 @@ the backend-local id. Backend traffic is routed through it to the one client tha
   which request caused a message, so a shared stdio server's sampling request is refused when
   two sessions have calls in flight on it — ``isolation: session`` makes it exact.
 - ``notifications/resources/updated``: to the sessions subscribed to that resource only.
+- a 2026 server's questions (its ``input_required`` results) put to a handshake-era client:
+  :meth:`Relay.ask` sends each as a server→client request on the call's stream and waits for
+  the client's answer (the reverse bridge, :mod:`only1mcp.bridge.reverse`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -83,8 +87,11 @@ class Relay:
         # Keyed by the backend object: per-session instances of one server share its name.
         self._exchanges: dict[tuple[Backend, int], Exchange] = {}
         self._by_client: dict[tuple[str, RequestId], Exchange] = {}
-        # (session id, id we gave the client) → (backend, the backend's own request id)
-        self._asked: dict[tuple[str, RequestId], tuple[Backend, RequestId]] = {}
+        # (session id, id we gave the client) → (backend, the backend's own request id), or the
+        # future that waits for the answer to a question of ours (ask())
+        self._asked: dict[
+            tuple[str, RequestId], tuple[Backend, RequestId] | asyncio.Future[JsonObject]
+        ] = {}
         self._subscribers: dict[str, set[str]] = {}
         self._ids = itertools.count(1)
 
@@ -215,11 +222,32 @@ class Relay:
         self._asked[(target.session.id, our_id)] = (backend, msg["id"])
         await target.send(rewrite_id(frame, our_id))
 
+    async def ask(self, exchange: Exchange, method: str, params: JsonObject) -> JsonObject:
+        """Send ``exchange``'s client a server→client request and return its answer message
+        (a JSON-RPC response: ``result`` or ``error``); refused like a backend's own request
+        when the client did not declare the capability it needs."""
+        why = _unroutable(method, exchange)
+        if why:
+            raise RpcError(f"{method} cannot be relayed: {why}", code=METHOD_NOT_FOUND)
+        our_id = f"only1mcp-{next(self._ids)}"
+        key = (exchange.session.id, our_id)
+        answer: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+        self._asked[key] = answer
+        try:
+            await exchange.send(jsonrpc.request(our_id, method, params))
+            return await answer
+        finally:
+            self._asked.pop(key, None)
+
     async def from_client(self, session: Session, msg: JsonObject) -> None:
         """A client's answer to a server→client request we relayed: back to its backend."""
         asked = self._asked.pop((session.id, msg.get("id")), None)  # type: ignore[arg-type]
         if asked is None:
             log.debug("dropped a response to an unknown request id %r", msg.get("id"))
+            return
+        if isinstance(asked, asyncio.Future):
+            if not asked.done():
+                asked.set_result(msg)
             return
         backend, backend_id = asked
         with contextlib.suppress(RpcError):

@@ -19,13 +19,15 @@ import orjson
 from only1mcp import __version__
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend, BackendState
-from only1mcp.backends.base import STREAM_BREAK
+from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
+from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import expose_uri, split_uri
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
+from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
 from only1mcp.protocol.revisions import negotiate
 from only1mcp.relay import Exchange, Relay, Reply
 from only1mcp.types import JsonObject
@@ -43,6 +45,9 @@ MERGED = {
     "resources/templates/list": ("templates", "resourceTemplates"),
 }
 BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
+# What a handshake-era client hears from a 2026 server when it never set a log level: all of
+# it, as a handshake server would send what it likes.
+HANDSHAKE_LOG_LEVEL = "debug"
 
 
 class Router:
@@ -120,12 +125,15 @@ class Router:
         return jsonrpc.result(msg["id"], {})
 
     async def _set_level(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
-        """Fan out to every server that logs; one that fails does not fail the others."""
+        """Fan out to every server that logs; one that fails does not fail the others. A 2026
+        server is told per request instead (the level goes into each request's ``_meta``)."""
         params = msg.get("params") or {}
+        level = params.get("level")
+        session.log_level = level if isinstance(level, str) else None
         loggers = [
             b
             for b in self.gateway.backends.values()
-            if "logging" in b.capabilities and b.state is BackendState.READY
+            if "logging" in b.capabilities and b.state is BackendState.READY and not b.modern
         ]
         await asyncio.gather(
             *(b.call("logging/setLevel", params) for b in loggers), return_exceptions=True
@@ -170,6 +178,17 @@ class Router:
         if entry is None:
             raise InvalidParams(f"Unknown {kind[:-1]}: {name}")
         return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
+
+    def owner(self, method: str, params: JsonObject) -> Entry:
+        """The server (and its own name for it) that a tools/call, prompts/get or
+        resources/read targets."""
+        if method not in BY_NAME:
+            return self._resolve_uri(str(params.get("uri")))
+        name = str(params.get("name"))
+        entry = self.gateway.catalogs[BY_NAME[method]].lookup(name)
+        if entry is None:
+            raise InvalidParams(f"Unknown {BY_NAME[method][:-1]}: {name}")
+        return entry
 
     async def _by_uri(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
         params: JsonObject = msg.get("params") or {}
@@ -240,6 +259,8 @@ class Router:
         backend = (
             self.gateway.shared.get(server) if session.mirror is None else None
         ) or await self.gateway.backend_for(server, session)
+        if backend.modern:
+            return await self._forward_modern(session, msg, reply, backend, params)
         local_id = backend.next_id()
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -261,6 +282,72 @@ class Router:
             self.relay.close(exchange)
         return rewrite_id(answer, msg["id"])
 
+    async def _forward_modern(
+        self,
+        session: Session,
+        msg: JsonObject,
+        reply: Reply | None,
+        backend: Backend,
+        params: JsonObject,
+    ) -> bytes:
+        """A request to a 2026 server: as it is for a 2026 client; through the reverse bridge
+        for a handshake-era one. Resource subscriptions become its listen stream's filter."""
+        method: str = msg["method"]
+        if method in ("resources/subscribe", "resources/unsubscribe"):
+            uri = str(params.get("uri"))
+            if method == "resources/subscribe":
+                await backend.watch.subscribe(uri)
+            else:
+                backend.watch.unsubscribe(uri)
+            return jsonrpc.result(msg["id"], {})
+
+        def send(params: JsonObject) -> Awaitable[tuple[bytes, Exchange]]:
+            return self._round(session, msg, reply, backend, params)
+
+        if session.protocol_version in MODERN_REVISIONS:
+            answer, _ = await send(params)
+        else:
+            answer = await reverse.complete(params, send, self.relay)
+        return rewrite_id(answer, msg["id"])
+
+    async def _round(
+        self,
+        session: Session,
+        msg: JsonObject,
+        reply: Reply | None,
+        backend: Backend,
+        params: JsonObject,
+    ) -> tuple[bytes, Exchange]:
+        """Send one request to a 2026 server: the caller's capabilities and log level in its
+        ``_meta``, its routing facts in headers."""
+        method: str = msg["method"]
+        local_id = backend.next_id()
+        modern = session.protocol_version in MODERN_REVISIONS
+        level = session.log_level if modern else session.log_level or HANDSHAKE_LOG_LEVEL
+        caps = session.client_capabilities
+        sent = with_envelope(params, backend.version, caps, CLIENT_INFO, level)
+        token = sent["_meta"].get("progressToken")
+        if token is not None:
+            sent["_meta"]["progressToken"] = local_id
+        schema = None
+        if method == "tools/call":
+            tool = self.gateway.catalogs["tools"].item(str(msg["params"].get("name")))
+            schema = tool.get("inputSchema") if tool is not None else None
+        headers = request_headers(backend.version, method, sent, schema)
+        frame = orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": sent})
+        exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
+        sink = None
+        if reply is not None and backend.streams_per_request:
+            sink = _bind(self.gateway, self.relay, backend, exchange)
+        try:
+            answer = await backend.forward(frame, local_id, method, sink, session, sent, headers)
+        except asyncio.CancelledError:
+            await self._cancel_backend(backend, local_id, "client went away")
+            raise
+        finally:
+            self.relay.close(exchange)
+        return answer, exchange
+
     # ------------------------------------------------------------ notifications
 
     async def _notification(self, session: Session, msg: JsonObject) -> None:
@@ -276,9 +363,11 @@ class Router:
                 )
                 exchange.cancel()
         elif method == "notifications/roots/list_changed":
+            # 2026 servers ask for the roots with every request that needs them.
             for backend in self.gateway.backends.values():
-                with contextlib.suppress(RpcError):
-                    await backend.notify(jsonrpc.notification(method))
+                if not backend.modern:
+                    with contextlib.suppress(RpcError):
+                        await backend.notify(jsonrpc.notification(method))
 
     @staticmethod
     async def _cancel_backend(backend: Backend, local_id: int, reason: object) -> None:

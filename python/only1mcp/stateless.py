@@ -3,9 +3,10 @@
 Each request is validated on its own (the ladder in :mod:`only1mcp.protocol.modern`), served by
 the same router and catalog as the handshake era, and its result stamped as 2026 wants it.
 Calls that may need the client's input mid-way (``tools/call``, ``prompts/get``,
-``resources/read``) go through the :mod:`only1mcp.bridge`; ``subscriptions/listen`` through
-the :mod:`only1mcp.listen`. The HTTP front (:mod:`only1mcp.front.modern`) and the stdio front
-hand requests here.
+``resources/read``) go through the :mod:`only1mcp.bridge`: straight on to a 2026 server
+(:mod:`~only1mcp.bridge.direct`), parked for a handshake-era one
+(:mod:`~only1mcp.bridge.calls`). ``subscriptions/listen`` goes through :mod:`only1mcp.listen`.
+The HTTP front (:mod:`only1mcp.front.modern`) and the stdio front hand requests here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import itertools
 import orjson
 
 from only1mcp import __version__
-from only1mcp.bridge.calls import Bridge, Stream
+from only1mcp.bridge.calls import Bridge
+from only1mcp.bridge.direct import Direct
 from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
@@ -34,6 +36,7 @@ from only1mcp.protocol.modern import (
     check_request,
     stamp,
 )
+from only1mcp.relay import Reply
 from only1mcp.router import Router
 from only1mcp.types import JsonObject
 
@@ -57,13 +60,16 @@ class StatelessService:
         self.router = router
         keys = [key.get_secret_value() for key in gateway.config.front.state_keys]
         self.bridge = Bridge(router.handle, router.relay.from_client, keys)
+        self.direct = Direct(router, self.bridge.sealer)
         self.listener = Listener(gateway, router)
         self._sessions = itertools.count(1)
 
     async def answer(
-        self, msg: JsonObject, headers: Headers | None, stream: Stream
+        self, msg: JsonObject, headers: Headers | None, stream: Reply
     ) -> tuple[int, bytes]:
         """The HTTP status and the response frame for one request (not a listen)."""
+        if not self.gateway.ready.is_set():
+            await self.gateway.ready.wait()  # the catalog is empty until every server started
         try:
             envelope = check_request(headers, msg)
             answer = await self._dispatch(msg, envelope, headers, stream)
@@ -72,7 +78,7 @@ class StatelessService:
         return _finished(msg, answer)
 
     async def _dispatch(
-        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
+        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Reply
     ) -> bytes:
         method: str = msg["method"]
         params: JsonObject = msg.setdefault("params", {})
@@ -87,9 +93,13 @@ class StatelessService:
             target = params.get(NAMED_BY[method])
             if not isinstance(target, str):
                 raise InvalidParams(f"{method}: params.{NAMED_BY[method]} must be a string")
+            claims = self.direct.route(msg)
+            if claims is not None:
+                return await self.direct.serve(msg, envelope, target, stream, claims)
             return await self.bridge.serve(msg, envelope, target, stream)
         session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_MODERN)
         session.client_capabilities = envelope.capabilities
+        session.log_level = envelope.log_level
         answer = await self.router.handle(session, msg)
         assert answer is not None  # a request always gets one
         return answer

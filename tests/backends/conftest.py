@@ -21,16 +21,19 @@ def free_port() -> int:
 
 
 class FixtureServer:
-    """``fixture_server.py --transport TRANSPORT`` on a fixed free port; restartable."""
+    """``SCRIPT --transport TRANSPORT`` on a fixed free port; restartable. ``SCRIPT`` is the
+    fixture server unless another one (the conformance fixtures) is given."""
 
-    def __init__(self, transport: str) -> None:
+    def __init__(self, transport: str, script: str | Path = FIXTURE) -> None:
         self.transport = transport
+        self.script = str(script)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{PATHS[transport]}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        argv = [sys.executable, FIXTURE, "--transport", self.transport, "--port", str(self.port)]
+        argv = [sys.executable, self.script, "--transport", self.transport]
+        argv += ["--port", str(self.port)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + 30
         while time.monotonic() < end:

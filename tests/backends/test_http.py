@@ -10,7 +10,7 @@ import pytest
 
 from only1mcp.backends import BackendState
 from only1mcp.backends.http import HttpBackend
-from only1mcp.config import HttpServerConfig
+from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, RequestCancelled
 
 from .conftest import FixtureServer, free_port
@@ -33,11 +33,17 @@ async def _echo(backend: HttpBackend, text: str) -> str:
     return str(result["content"][0]["text"])
 
 
-async def test_call_and_structured_content(server: FixtureServer) -> None:
-    backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
+@pytest.mark.parametrize("protocol", [Protocol.AUTO, Protocol.HANDSHAKE])
+async def test_call_and_structured_content(server: FixtureServer, protocol: Protocol) -> None:
+    """The SDK fixture speaks both eras: probed, it is a 2026 server (no session); told
+    ``protocol: handshake``, it gets initialize and a session."""
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=protocol)
+    backend = HttpBackend("web", config)
     await backend.start()
     try:
-        assert backend.session_id
+        assert backend.modern is (protocol is Protocol.AUTO)
+        assert bool(backend.session_id) is not backend.modern
+        assert backend.capabilities["tools"]
         assert await _echo(backend, "hi") == "hi"
         result = await backend.call("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
         assert result["structuredContent"] == {"result": 5}
@@ -46,7 +52,8 @@ async def test_call_and_structured_content(server: FixtureServer) -> None:
 
 
 async def test_forgotten_session_reinitializes(server: FixtureServer) -> None:
-    backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=Protocol.HANDSHAKE)
+    backend = HttpBackend("web", config)
     await backend.start()
     try:
         first = backend.session_id
@@ -69,7 +76,8 @@ async def test_unreachable_server_is_a_clear_error() -> None:
 
 
 async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
-    backend = HttpBackend("web", HttpServerConfig(url=server.url, timeout=10))
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=Protocol.HANDSHAKE)
+    backend = HttpBackend("web", config)
     await backend.start()
     try:
         req_id = backend.next_id()

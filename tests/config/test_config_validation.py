@@ -442,6 +442,7 @@ def test_public_names() -> None:
             "HttpServerConfig",
             "Isolation",
             "PoolServerConfig",
+            "Protocol",
             "Retry",
             "ServerConfig",
             "Strategy",
@@ -483,4 +484,21 @@ def test_isolation_is_a_named_policy(tmp_path: Path) -> None:
     assert config.servers["b"].isolation is Isolation.SHARED
     path.write_text("servers:\n  a: {command: x, isolation: always}\n")
     with pytest.raises(ConfigError, match=r"servers\.a\.isolation"):
+        load_config(path)
+
+
+def test_protocol_is_a_named_policy(tmp_path: Path) -> None:
+    from only1mcp.config import Protocol, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "servers:\n  a: {command: x, protocol: handshake}\n"
+        "  b: {url: 'http://h/mcp', protocol: '2026-07-28'}\n  c: {command: y}\n"
+    )
+    config = load_config(path)
+    assert config.servers["a"].protocol is Protocol.HANDSHAKE
+    assert config.servers["b"].protocol is Protocol.MODERN
+    assert config.servers["c"].protocol is Protocol.AUTO
+    path.write_text("servers:\n  a: {command: x, protocol: 2025-11-25}\n")
+    with pytest.raises(ConfigError, match=r"servers\.a\.protocol"):
         load_config(path)

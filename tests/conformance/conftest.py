@@ -9,7 +9,12 @@ Targets, each a real process on 127.0.0.1 with a free port, started once per ses
 
 * ``direct``:   ``tests/fixtures/conformance_server.py --port P`` (official SDK, Streamable HTTP);
 * ``only1mcp``: ``only1mcp start`` with that fixture (its own instance) as an HTTP backend with
-  ``prefix: ""``, so the tool/prompt names the suite calls pass through unchanged.
+  ``prefix: ""``, so the tool/prompt names the suite calls pass through unchanged;
+* ``native``: ``tests/fixtures/conformance_server_native.py``, the same server speaking
+  2026-07-28 natively (and the handshake era too: the SDK routes by header);
+* ``only1mcp-native``: ``only1mcp start`` in front of its own instance of the native fixture,
+  which Only1MCP probes as a 2026-07-28 server and speaks to statelessly, whatever era the
+  suite's client uses (the direct pass-through and the reverse bridge).
 
 Every process is started in its own process group and, at teardown, sent SIGTERM, waited for,
 then SIGKILLed as a group; every suite run is bounded by ``SUITE_DEADLINE``.
@@ -38,6 +43,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_SERVER = REPO_ROOT / "tests" / "fixtures" / "conformance_server.py"
+NATIVE_SERVER = REPO_ROOT / "tests" / "fixtures" / "conformance_server_native.py"
 SUITE_DIR = REPO_ROOT / "tools" / "conformance"
 NODE = SUITE_DIR / "node_modules" / ".bin" / "node"
 BIN_DIR = Path(sys.executable).parent
@@ -291,13 +297,13 @@ def wait_ready(proc: subprocess.Popen[bytes], log: Path, what: str, probe: str |
 
 
 @contextlib.contextmanager
-def fixture_server(workdir: Path) -> Iterator[str]:
-    """The conformance fixture over Streamable HTTP; yields its ``/mcp`` URL."""
+def fixture_server(workdir: Path, script: Path = FIXTURE_SERVER) -> Iterator[str]:
+    """A conformance fixture (``script``) over Streamable HTTP; yields its ``/mcp`` URL."""
     port = free_port()
-    log = workdir / "conformance-server.log"
-    argv = [sys.executable, str(FIXTURE_SERVER), "--port", str(port)]
+    log = workdir / f"{script.stem}.log"
+    argv = [sys.executable, str(script), "--port", str(port)]
     with spawn(argv, log, workdir) as proc:
-        wait_ready(proc, log, "the conformance fixture server", port)
+        wait_ready(proc, log, f"the conformance fixture {script.name}", port)
         yield f"http://127.0.0.1:{port}/mcp"
 
 
@@ -334,15 +340,35 @@ class Target:
 def direct_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     workdir = tmp_path_factory.mktemp("conformance-direct")
     with fixture_server(workdir) as url:
-        yield Target("direct", url, [workdir / "conformance-server.log"])
+        yield Target("direct", url, [workdir / "conformance_server.log"])
 
 
 @pytest.fixture(scope="session")
 def only1mcp_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     workdir = tmp_path_factory.mktemp("conformance-only1mcp")
     with fixture_server(workdir) as backend, only1mcp_front(backend, workdir) as url:
-        logs = [workdir / "only1mcp.log", workdir / "conformance-server.log"]
+        logs = [workdir / "only1mcp.log", workdir / "conformance_server.log"]
         yield Target("only1mcp", url, logs)
+
+
+@pytest.fixture(scope="session")
+def native_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The SDK fixture speaking 2026-07-28 natively, on a free loopback port."""
+    workdir = tmp_path_factory.mktemp("conformance-native")
+    with fixture_server(workdir, NATIVE_SERVER) as url:
+        yield Target("native", url, [workdir / f"{NATIVE_SERVER.stem}.log"])
+
+
+@pytest.fixture(scope="session")
+def only1mcp_native_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """Only1MCP in front of its own native fixture: a 2026-07-28 backend."""
+    workdir = tmp_path_factory.mktemp("conformance-only1mcp-native")
+    with (
+        fixture_server(workdir, NATIVE_SERVER) as backend,
+        only1mcp_front(backend, workdir) as url,
+    ):
+        logs = [workdir / "only1mcp.log", workdir / f"{NATIVE_SERVER.stem}.log"]
+        yield Target("only1mcp-native", url, logs)
 
 
 class DirectRuns(dict[str, SuiteRun]):

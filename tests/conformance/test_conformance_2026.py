@@ -11,6 +11,11 @@
   ``input_required`` tools send server-to-client requests instead. Everything 2026 the suite sees
   is Only1MCP's front and its bridge (issue 4, ``docs/design/eras.md``). It must pass every check
   the native run passes, check by check, and fail none.
+* ``only1mcp-native``: ``only1mcp start`` in front of the NATIVE fixture, which Only1MCP finds
+  to be a 2026-07-28 server (``server/discover``) and forwards to as it is: the backend's own
+  ``input_required`` results pass through with their ``requestState`` sealed inside Only1MCP's,
+  its list changes arrive on Only1MCP's standing ``subscriptions/listen`` stream. Same verdict
+  as ``only1mcp``.
 
 The ``only1mcp`` target is the session-wide one of ``conftest.py`` (the 2025-11-25 runs of
 ``test_conformance.py`` share it): one endpoint, both eras.
@@ -24,27 +29,19 @@ failing or missing check with the suite's own error message.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import (
-    REPO_ROOT,
     SUITE_DEADLINE,
     SuiteConfig,
     SuiteRun,
     Target,
-    free_port,
     log_tail,
     run_suite,
-    spawn,
-    wait_ready,
 )
 from .test_conformance import _verdict
-
-NATIVE_SERVER = REPO_ROOT / "tests" / "fixtures" / "conformance_server_native.py"
 
 EXPECTED_PASSED = 152
 """Checks the native 2026-07-28 fixture passes (0 failed; one more check is INFO)."""
@@ -56,19 +53,9 @@ SUITE_2026 = SuiteConfig(
     EXPECTED_PASSED,
 )
 
-TARGETS = ("native", "only1mcp")
-
-
-@pytest.fixture(scope="session")
-def native_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """The SDK fixture speaking 2026-07-28 natively, on a free loopback port."""
-    workdir = tmp_path_factory.mktemp("conformance-native-2026")
-    port = free_port()
-    log = workdir / "conformance-server-native.log"
-    argv = [sys.executable, str(NATIVE_SERVER), "--port", str(port)]
-    with spawn(argv, log, workdir) as proc:
-        wait_ready(proc, log, "the native 2026-07-28 conformance fixture", port)
-        yield Target("native", f"http://127.0.0.1:{port}/mcp", [log])
+TARGETS = ("native", "only1mcp", "only1mcp-native")
+# target → the session fixture that serves it
+FIXTURES = {"only1mcp": "only1mcp_target", "only1mcp-native": "only1mcp_native_target"}
 
 
 @pytest.fixture(scope="session")
@@ -99,8 +86,8 @@ def test_conformance_2026(
         run, baseline, expected = native_run, None, EXPECTED_PASSED
         logs = native_target.logs
     else:
-        target: Target = request.getfixturevalue("only1mcp_target")
-        results = tmp_path_factory.mktemp(f"results-only1mcp-{SUITE_2026.id}")
+        target: Target = request.getfixturevalue(FIXTURES[target_name])
+        results = tmp_path_factory.mktemp(f"results-{target_name}-{SUITE_2026.id}")
         run = run_suite(SUITE_2026, target.url, results)
         baseline = native_run
         expected = EXPECTED_PASSED + _gained_info_checks(run, native_run)

@@ -37,7 +37,10 @@ Events = AsyncIterator[ServerSentEvent]
 def aggregator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpAggregator]:
     workdir = tmp_path_factory.mktemp("legacy-front")
     iso = {**fx_stdio_server("iso"), "prefix": "iso", "isolation": "session"}
-    config = write_config(workdir / "only1mcp.yaml", {"fx": fx_stdio_server(), "iso": iso})
+    # fx's `sample` tool asks its client the handshake way (a server→client request), which a
+    # server answering at 2026-07-28 may not: speak the handshake era to it.
+    fx = {**fx_stdio_server(), "protocol": "handshake"}
+    config = write_config(workdir / "only1mcp.yaml", {"fx": fx, "iso": iso})
     agg = HttpAggregator(config, workdir / "only1mcp.log")
     agg.wait_healthy()
     try:

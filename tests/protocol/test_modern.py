@@ -15,8 +15,11 @@ from only1mcp.protocol.modern import (
     check_param_headers,
     check_request,
     decode_header_value,
+    encode_header_value,
     is_modern,
+    request_headers,
     stamp,
+    with_envelope,
 )
 
 V = "2026-07-28"
@@ -170,6 +173,37 @@ def test_param_headers_that_disagree(arguments: dict[str, Any], headers: dict[st
 def test_a_schema_with_an_invalid_annotation_validates_nothing() -> None:
     bad = {"type": "object", "properties": {"list": {"type": "array", "x-mcp-header": "L"}}}
     check_param_headers(bad, {"list": [1]}, _headers(mcp_param_l="anything"))
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("us-west1", "us-west1"),
+        ("Hello", "Hello"),
+        (" edge", "=?base64?IGVkZ2U=?="),
+        ("naïve", "=?base64?bmHDr3Zl?="),
+        ("=?base64?SGVsbG8=?=", "=?base64?PT9iYXNlNjQ/U0dWc2JHOD0/PQ==?="),
+        ("", "=?base64??="),
+    ],
+)
+def test_header_value_encoding_round_trips(value: str, sent: str) -> None:
+    assert encode_header_value(value) == sent
+    assert decode_header_value(sent) == value
+
+
+def test_requests_we_send_carry_headers_our_own_check_accepts() -> None:
+    """What we send a 2026 server passes the very ladder our front runs on its clients."""
+    arguments = {"region": "Zürich", "count": 3, "nested": {"on": False}}
+    params = with_envelope({"name": "t", "arguments": arguments}, V, {"sampling": {}}, {}, "info")
+    assert params["_meta"][META_LOG_LEVEL] == "info"
+    sent = request_headers(V, "tools/call", params, SCHEMA)
+    assert sent["Mcp-Name"] == "t"
+    assert sent["Mcp-Param-Region"].startswith("=?base64?")
+    assert sent["Mcp-Param-Count"] == "3" and sent["Mcp-Param-On"] == "false"
+    raw = [(k.lower().encode(), v.encode()) for k, v in sent.items()]
+    msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    assert check_request(Headers(raw), msg).capabilities == {"sampling": {}}
+    check_param_headers(SCHEMA, arguments, Headers(raw))
 
 
 def test_results_get_their_type_and_cacheable_ones_their_hints() -> None:

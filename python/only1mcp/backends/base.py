@@ -1,8 +1,11 @@
 """The contract every backend transport implements; the router never branches on the kind.
 
-A backend owns one connection to one MCP server: it performs the initialize handshake itself,
-multiplexes requests from every client session over that connection with backend-local ids,
-and hands unsolicited traffic (notifications, server→client requests) to ``on_message``.
+A backend owns one connection to one MCP server: it settles the server's protocol era itself
+(``server/discover`` probe, else the initialize handshake), multiplexes requests from every
+client session over that connection with backend-local ids, and hands unsolicited traffic
+(notifications, server→client requests) to ``on_message``. A 2026-07-28 (stateless) server gets
+no initialize; every request we send it carries the 2026 envelope, and its list changes and
+resource updates come through a standing ``subscriptions/listen`` stream (:mod:`.listen`).
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ import itertools
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from only1mcp._core import CircuitBreaker
+from only1mcp.backends.listen import Watch
+from only1mcp.config import Protocol
 from only1mcp.config.policies import RestartConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RequestCancelled
-from only1mcp.protocol import jsonrpc
+from only1mcp.protocol import discover, jsonrpc
+from only1mcp.protocol.modern import LATEST_MODERN, request_headers, with_envelope
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 from only1mcp.types import JsonObject
 
@@ -37,6 +45,8 @@ MessageHandler = Callable[["Backend", bytes], Awaitable[None]]
 Sink = Callable[[bytes], Awaitable[None]]
 # Given to a sink when the server closed the request's stream and will resume it later.
 STREAM_BREAK = b""
+# The 2026 headers of one request (HTTP only: a pipe has no headers).
+Headers = Mapping[str, str] | None
 
 CLIENT_INFO = {"name": "only1mcp", "version": "0.1.0"}
 # What we tell backends we can do as their client: relay these requests to the client session
@@ -45,6 +55,8 @@ BACKEND_CLIENT_CAPABILITIES: JsonObject = {"sampling": {}, "elicitation": {"form
 # A backend that stayed up this long before failing starts its backoff from the beginning again.
 STABLE_AFTER = 10.0
 STDERR_TAIL_LINES = 50
+# How long an HTTP server may take to answer the discover probe before we try initialize.
+PROBE_TIMEOUT = 3.0
 
 
 class BackendState(enum.Enum):
@@ -99,6 +111,12 @@ class Backend(ABC):
         # Tools that may be replayed on another replica (annotated read-only or idempotent).
         self.safe_tools: frozenset[str] = frozenset()
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        # The era to speak (the config's ``protocol``; transports that can probe set it), and
+        # the one found: ``modern`` is read on every forwarded call, hence a plain attribute.
+        self.protocol = Protocol.HANDSHAKE
+        self.modern = False
+        self.version = LATEST_HANDSHAKE
+        self.watch = Watch(self)
 
     def configure(self, config: StdioServerConfig | HttpServerConfig | PoolServerConfig) -> None:
         """Apply the server's resilience settings: timeouts, breaker, restart policy."""
@@ -184,6 +202,8 @@ class Backend(ABC):
         self.breaker.reset()  # a fresh connection owes nothing to the old one's failures
         if self.on_ready:
             await self.on_ready(self)
+        if self.modern:
+            self.watch.start()
 
     @abstractmethod
     async def connect(self) -> None:
@@ -195,11 +215,19 @@ class Backend(ABC):
 
     @abstractmethod
     async def send_request(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+        self,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        timeout: float,
+        sink: Sink | None = None,
+        headers: Headers = None,
     ) -> bytes:
         """Send a request frame whose id is ``req_id``; return the raw response frame.
 
         Messages the server ties to this request go to ``sink`` (where the transport can tell).
+        ``headers`` are a 2026 request's (HTTP sends them; its error answers then come back as
+        frames, whatever their HTTP status).
 
         Raises BackendError when the server is down, BackendTimeout after ``timeout`` seconds.
         """
@@ -221,12 +249,18 @@ class Backend(ABC):
             self._restart_task.cancel()
         if self.monitor is not None:
             self.monitor.stop()
+        self.watch.stop()
         await self.disconnect()
 
     def deliver(self, frame: bytes) -> None:
         """Hand unsolicited traffic to ``on_message`` without blocking the reader."""
         if self.on_message is None:
             return
+        if self.modern:
+            found = self.watch.incoming(frame)  # listen frames lose their subscription tag
+            if found is None:
+                return
+            frame = found
         task = asyncio.ensure_future(self.on_message(self, frame))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -235,6 +269,7 @@ class Backend(ABC):
         if self.state is not BackendState.CLOSED:
             self.state = BackendState.DOWN
             self.last_error = reason
+        self.watch.stop()
 
     def down_error(self) -> BackendError:
         return BackendError(f"server {self.name!r} is down: {self.last_error or 'not running'}")
@@ -294,6 +329,7 @@ class Backend(ABC):
         sink: Sink | None = None,
         session: Session | None = None,
         params: JsonObject | None = None,
+        headers: Headers = None,
     ) -> bytes:
         """Relay a client's request frame, guarded by this server's state, health and breaker.
 
@@ -307,9 +343,9 @@ class Backend(ABC):
             timeout = self.tool_timeouts.get(params.get("name"), timeout)  # type: ignore[arg-type]
         try:
             if self.max_with_progress is not None and _reports_progress(params):
-                answer = await self._send_extensible(frame, req_id, method, timeout, sink)
+                answer = await self._send_extensible(frame, req_id, method, timeout, sink, headers)
             else:
-                answer = await self.send_request(frame, req_id, method, timeout, sink)
+                answer = await self.send_request(frame, req_id, method, timeout, sink, headers)
         except BackendError:
             self.breaker.record_failure()
             raise
@@ -320,7 +356,13 @@ class Backend(ABC):
         return answer
 
     async def _send_extensible(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None
+        self,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        timeout: float,
+        sink: Sink | None,
+        headers: Headers = None,
     ) -> bytes:
         """send_request whose timeout each progress notification restarts, within the cap."""
         cap = self.max_with_progress or timeout
@@ -328,7 +370,7 @@ class Backend(ABC):
         try:
             async with asyncio.timeout(timeout) as scope:
                 self._extensible[req_id] = (scope, timeout, latest)
-                return await self.send_request(frame, req_id, method, cap, sink)
+                return await self.send_request(frame, req_id, method, cap, sink, headers)
         except TimeoutError as exc:
             raise BackendTimeout(
                 f"server {self.name!r} did not answer {method} within {timeout:g}s "
@@ -345,32 +387,119 @@ class Backend(ABC):
             scope.reschedule(min(asyncio.get_running_loop().time() + timeout, latest))
 
     async def request(
-        self, method: str, params: JsonObject | None = None, timeout: float | None = None
+        self,
+        method: str,
+        params: JsonObject | None = None,
+        timeout: float | None = None,
+        sink: Sink | None = None,
     ) -> bytes:
-        """Send ``method`` and return the raw response frame (id = the backend-local id)."""
+        """Send ``method`` (in this server's era) and return the raw response frame (id = the
+        backend-local id)."""
         req_id = self.next_id()
+        headers = None
+        if self.modern:
+            params = with_envelope(params, self.version, self.client_capabilities, CLIENT_INFO)
+            headers = request_headers(self.version, method, params)
         frame = jsonrpc.request(req_id, method, params)
-        return await self.send_request(frame, req_id, method, timeout or self.timeout)
+        return await self.send_request(
+            frame, req_id, method, timeout or self.timeout, sink, headers
+        )
 
     async def call(self, method: str, params: JsonObject | None = None) -> Any:
         """Like :meth:`request`, decoded: the result, or the backend's error raised."""
         return jsonrpc.decode_response(await self.request(method, params))
 
     async def handshake(self) -> None:
-        """The initialize exchange, run right after connecting."""
-        params = {
+        """Settle the server's era right after connecting: the discover probe (unless the
+        config says ``protocol: handshake``), else the initialize exchange."""
+        self.modern = False
+        self.version = LATEST_HANDSHAKE
+        self.init_result = {}
+        if self.protocol is not Protocol.HANDSHAKE:
+            version, retried = LATEST_MODERN, False
+            answer = await self.probe(version)
+            found = discover.verdict(answer)
+            if found.era is discover.Era.RETRY:
+                version, retried = found.version, True
+                answer = await self.probe(version, retried)
+                found = discover.verdict(answer, retried)
+            if found.era is discover.Era.MODERN:
+                assert isinstance(answer, dict)
+                self.init_result = discover.adopt(answer["result"], found.version)
+                self.version, self.modern = found.version, True
+                return
+            if self.protocol is Protocol.MODERN:
+                raise BackendError(
+                    f"server {self.name!r} does not speak MCP {LATEST_MODERN} "
+                    f"(its config says protocol: {Protocol.MODERN}): {_said(answer)}"
+                )
+        if not self.init_result:  # a pipelined probe may have run the handshake already
+            await self.initialize()
+
+    async def probe(self, version: str, retried: bool = False) -> object:
+        """Ask ``server/discover`` at ``version``; the decoded answer, or None when none came
+        (an HTTP server gets :data:`PROBE_TIMEOUT` to answer, unless 2026 is all it may
+        speak)."""
+        req_id = self.next_id()
+        params = discover.probe_params(version, self.client_capabilities, CLIENT_INFO)
+        headers = request_headers(version, discover.DISCOVER, params)
+        frame = jsonrpc.request(req_id, discover.DISCOVER, params)
+        timeout = self.timeout if self.protocol is Protocol.MODERN else PROBE_TIMEOUT
+        try:
+            answer = await self.send_request(
+                frame, req_id, discover.DISCOVER, min(timeout, self.timeout), None, headers
+            )
+        except BackendError as exc:
+            log.info("server %r: no answer to server/discover (%s)", self.name, exc.message)
+            return None
+        return jsonrpc.parse_or_none(answer)
+
+    def initialize_params(self) -> JsonObject:
+        return {
             "protocolVersion": LATEST_HANDSHAKE,
             "capabilities": self.client_capabilities,
             "clientInfo": CLIENT_INFO,
         }
-        result = await self.call("initialize", params)
+
+    async def initialize(self) -> None:
+        """The initialize exchange (handshake era)."""
+        self.adopt_initialize(await self.call("initialize", self.initialize_params()))
+        await self.notify(jsonrpc.notification("notifications/initialized"))
+
+    def adopt_initialize(self, result: object) -> None:
         if not isinstance(result, dict):
             raise BackendError(f"server {self.name!r} answered initialize without a result")
         self.init_result = result
-        await self.notify(jsonrpc.notification("notifications/initialized"))
+        version = result.get("protocolVersion")
+        self.version = version if isinstance(version, str) else LATEST_HANDSHAKE
+
+    async def listen(self, notifications: JsonObject) -> None:
+        """One ``subscriptions/listen`` stream (2026): returns when the server ends it, raises
+        the server's error when it refuses it."""
+        answer = await self.request(
+            "subscriptions/listen",
+            {"notifications": notifications},
+            timeout=LISTEN_TIMEOUT,
+            sink=self._listened,
+        )
+        jsonrpc.decode_response(answer)
+
+    async def _listened(self, frame: bytes) -> None:
+        self.deliver(frame)
 
     def timeout_error(self, method: str, timeout: float) -> BackendTimeout:
         return BackendTimeout(f"server {self.name!r} did not answer {method} within {timeout:g}s")
+
+
+# A listen stream is reopened at least this often, even if the server keeps it open.
+LISTEN_TIMEOUT = 3600.0
+
+
+def _said(answer: object) -> str:
+    """What a probe's answer was, for an error message."""
+    if answer is None:
+        return "no answer to server/discover"
+    return orjson.dumps(answer).decode()[:300]
 
 
 class Expired(Exception):

@@ -1,9 +1,11 @@
 """A Streamable HTTP MCP server reached through a pooled httpx client.
 
-One MCP session per backend, shared by every client session (ids are backend-local, as on
-stdio). Responses arrive as a JSON body or as an SSE stream that ends with the response; other
-messages on that stream go to ``on_message``. A 404 on our session id means the server forgot
-it: re-initialize once and resend.
+A handshake-era server gets one MCP session per backend, shared by every client session (ids
+are backend-local, as on stdio). Responses arrive as a JSON body or as an SSE stream that ends
+with the response; other messages on that stream go to ``on_message``. A 404 on our session id
+means the server forgot it: re-initialize once and resend. A 2026-07-28 server gets no session:
+each request carries its own headers, and an error answer is a JSON-RPC frame whatever its HTTP
+status (400 for invalid params, 404 for an unknown method).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import asyncio
 import contextlib
 
 import httpx
+import orjson
 from httpx_sse import EventSource
 
 from only1mcp._core import split_response
 from only1mcp.backends.base import (
     STREAM_BREAK,
     Backend,
+    Headers,
     MessageHandler,
     Sink,
     cancelled_by_client,
@@ -39,6 +43,7 @@ class HttpBackend(Backend):
     ) -> None:
         super().__init__(name, config.timeout, on_message)
         self.config = config
+        self.protocol = config.protocol
         self.session_id: str | None = None
         self._client: httpx.AsyncClient | None = None
         self._calls: dict[int, asyncio.Future[bytes]] = {}  # in flight, for abandon()
@@ -52,7 +57,9 @@ class HttpBackend(Backend):
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
-        if self.session_id:
+        if self.modern:
+            headers["MCP-Protocol-Version"] = self.version
+        elif self.session_id:
             headers["Mcp-Session-Id"] = self.session_id
             headers["MCP-Protocol-Version"] = str(
                 self.init_result.get("protocolVersion", LATEST_HANDSHAKE)
@@ -60,9 +67,15 @@ class HttpBackend(Backend):
         return headers
 
     async def send_request(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+        self,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        timeout: float,
+        sink: Sink | None = None,
+        headers: Headers = None,
     ) -> bytes:
-        call = asyncio.ensure_future(self._exchange(frame, req_id, method, sink))
+        call = asyncio.ensure_future(self._exchange(frame, req_id, method, sink, headers))
         self._calls[req_id] = call
         try:
             return await asyncio.wait_for(call, timeout)
@@ -82,8 +95,10 @@ class HttpBackend(Backend):
             self._abandoned.add(req_id)
             call.cancel()
 
-    async def _exchange(self, frame: bytes, req_id: int, method: str, sink: Sink | None) -> bytes:
-        response = await self._post(frame)
+    async def _exchange(
+        self, frame: bytes, req_id: int, method: str, sink: Sink | None, headers: Headers
+    ) -> bytes:
+        response = await self._post(frame, headers)
         if response.status_code == 404 and self.session_id and method != "initialize":
             await response.aclose()
             log.info("server %r forgot our session; re-initializing", self.name)
@@ -91,15 +106,34 @@ class HttpBackend(Backend):
             await self.handshake()
             response = await self._post(frame)
         try:
+            if headers is not None and response.status_code >= 400:
+                return await self._rpc_error(response)
             return await self._read_response(response, req_id, sink)
+        except httpx.HTTPError as exc:  # the server went away mid-answer
+            raise BackendError(f"server {self.name!r} broke off its answer: {exc!r}") from exc
         finally:
             await response.aclose()
 
-    async def _post(self, frame: bytes) -> httpx.Response:
+    async def _rpc_error(self, response: httpx.Response) -> bytes:
+        """A 2026 error answer: the JSON-RPC error in the body (any other body is a failure)."""
+        body = await response.aread()
+        try:
+            msg = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            msg = None
+        if not isinstance(msg, dict) or not isinstance(msg.get("error"), dict):
+            text = body[:500].decode("utf-8", "replace")
+            raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {text}")
+        return body
+
+    async def _post(self, frame: bytes, extra: Headers = None) -> httpx.Response:
         if self._client is None:
             raise self.down_error()
+        headers = self._headers()
+        if extra is not None:
+            headers.update(extra)
         request = self._client.build_request(
-            "POST", self.config.url, content=frame, headers=self._headers(), timeout=None
+            "POST", self.config.url, content=frame, headers=headers, timeout=None
         )
         try:
             response = await self._client.send(request, stream=True)

@@ -18,6 +18,7 @@ from only1mcp._core import split_response
 from only1mcp.backends.base import (
     Backend,
     Expired,
+    Headers,
     MessageHandler,
     Sink,
     cancelled_by_client,
@@ -40,8 +41,16 @@ class MultiplexedBackend(Backend):
         BackendError when the server is down."""
 
     async def send_request(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+        self,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        timeout: float,
+        sink: Sink | None = None,
+        headers: Headers = None,
     ) -> bytes:
+        # The channel carries no request association (nor headers): related traffic goes
+        # through on_message.
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
         pending = self._pending

@@ -31,7 +31,14 @@ import orjson
 
 from only1mcp._core import rewrite_id, split_response
 from only1mcp.backends.balance import make_picker
-from only1mcp.backends.base import STREAM_BREAK, Backend, BackendState, MessageHandler, Sink
+from only1mcp.backends.base import (
+    STREAM_BREAK,
+    Backend,
+    BackendState,
+    Headers,
+    MessageHandler,
+    Sink,
+)
 from only1mcp.config.policies import Retry
 from only1mcp.config.schema import HttpReplicaConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RpcError
@@ -132,6 +139,17 @@ class ReplicaPool(Backend):
 
     async def _replica_ready(self, replica: Backend) -> None:
         self.init_result = replica.init_result
+        # Requests are framed for the pool's era before a replica is picked, so the pool
+        # speaks the era of its replicas; one that came up in another era gets no traffic.
+        if not any(r.state is BackendState.READY for r in self.replicas if r is not replica):
+            self.modern, self.version = replica.modern, replica.version
+        elif replica.modern is not self.modern:
+            log.warning(
+                "server %r: replica %s speaks another protocol era than the others; it gets "
+                "no traffic (set `protocol` on the pool)",
+                self.name,
+                replica.name,
+            )
         self.crash_looping = False
         if not self._starting and self.on_ready is not None:
             await self.on_ready(self)  # the lists may have changed, or come back
@@ -158,6 +176,7 @@ class ReplicaPool(Backend):
         sink: Sink | None = None,
         session: Session | None = None,
         params: JsonObject | None = None,
+        headers: Headers = None,
     ) -> bytes:
         replay = self._may_replay(method, params)
         loop = asyncio.get_running_loop()
@@ -172,7 +191,7 @@ class ReplicaPool(Backend):
             replica = self.replicas[index]
             try:
                 return await self._attempt(
-                    replica, index, frame, req_id, method, sink, session, params, deadline
+                    replica, index, frame, req_id, method, sink, session, params, deadline, headers
                 )
             except BackendUnavailable:
                 pass  # never sent: another replica may take anything
@@ -201,10 +220,12 @@ class ReplicaPool(Backend):
         session: Session | None,
         params: JsonObject | None,
         deadline: float | None,
+        headers: Headers,
     ) -> bytes:
         self._holders[req_id] = replica
         try:
-            sent = replica.forward(frame, req_id, method, self._sink(index, sink), session, params)
+            relay = self._sink(index, sink)
+            sent = replica.forward(frame, req_id, method, relay, session, params, headers)
             if deadline is None:
                 return await sent
             try:
@@ -227,6 +248,8 @@ class ReplicaPool(Backend):
         probing: list[int] = []
         for i, replica in enumerate(self.replicas):
             if replica.state is not BackendState.READY or not replica.healthy or replica in tried:
+                continue
+            if replica.modern is not self.modern:
                 continue
             breaker = replica.breaker.state
             if breaker == "closed":
@@ -262,10 +285,16 @@ class ReplicaPool(Backend):
         self._orphans[req_id] = replica
 
     async def send_request(
-        self, frame: bytes, req_id: int, method: str, timeout: float, sink: Sink | None = None
+        self,
+        frame: bytes,
+        req_id: int,
+        method: str,
+        timeout: float,
+        sink: Sink | None = None,
+        headers: Headers = None,
     ) -> bytes:
         """The gateway's own requests (lists): to any replica that can serve, replayed."""
-        return await self.forward(frame, req_id, method, sink)
+        return await self.forward(frame, req_id, method, sink, headers=headers)
 
     async def call(self, method: str, params: JsonObject | None = None) -> Any:
         if method not in FAN_OUT:

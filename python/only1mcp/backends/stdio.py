@@ -18,10 +18,11 @@ import sys
 from typing import cast
 
 from only1mcp._core import FrameReader
-from only1mcp.backends.base import BackendState, MessageHandler, log
+from only1mcp.backends.base import CLIENT_INFO, BackendState, MessageHandler, log
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
-from only1mcp.config import StdioServerConfig
+from only1mcp.config import Protocol, StdioServerConfig
 from only1mcp.errors import BackendError
+from only1mcp.protocol import discover, jsonrpc
 
 SHUTDOWN_GRACE = 2.0
 # After the child exits, bytes already in the pipe still get this long to arrive.
@@ -54,6 +55,7 @@ class StdioBackend(MultiplexedBackend):
     ) -> None:
         super().__init__(name, config.timeout, on_message)
         self.config = config
+        self.protocol = config.protocol
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._reader = FrameReader()
@@ -100,6 +102,45 @@ class StdioBackend(MultiplexedBackend):
         if stdin is None or stdin.is_closing():
             raise self.down_error()
         self._write(frame)
+
+    async def probe(self, version: str, retried: bool = False) -> object:
+        """The discover probe and initialize, written together (``protocol: auto``): a server
+        that ignores a request before initialize costs no wait, and one that answers both
+        costs one round trip. The probe's answer decides, unless initialize succeeds first
+        (then the handshake is done: the probe's answer would only come after it)."""
+        if self.protocol is not Protocol.AUTO or retried:
+            return await super().probe(version, retried)
+        probe_id = self.next_id()
+        params = discover.probe_params(version, self.client_capabilities, CLIENT_INFO)
+        probing = asyncio.ensure_future(
+            self.send_request(
+                jsonrpc.request(probe_id, discover.DISCOVER, params),
+                probe_id,
+                discover.DISCOVER,
+                self.timeout,
+            )
+        )
+        initializing = asyncio.ensure_future(self.call("initialize", self.initialize_params()))
+        try:
+            await asyncio.wait({probing, initializing}, return_when=asyncio.FIRST_COMPLETED)
+            if not probing.done() and initializing.exception() is None:
+                await self._initialized(initializing.result())
+                return None
+            await asyncio.wait({probing})
+            answer = _answer(probing)
+            if discover.verdict(answer).era is discover.Era.MODERN:
+                return answer
+            await asyncio.wait({initializing})
+            if initializing.exception() is None:
+                await self._initialized(initializing.result())
+            return answer
+        finally:
+            for task in (probing, initializing):
+                task.cancel()
+
+    async def _initialized(self, result: object) -> None:
+        self.adopt_initialize(result)
+        await self.notify(jsonrpc.notification("notifications/initialized"))
 
     async def notify(self, frame: bytes) -> None:
         if self._stdin is not None and not self._stdin.is_closing():
@@ -182,6 +223,13 @@ class StdioBackend(MultiplexedBackend):
         self._transport = None
         self._stdin = None
         self.fail(self._pending)
+
+
+def _answer(probe: asyncio.Future[bytes]) -> object:
+    """The decoded answer of a finished probe; None when it failed (timeout, exit)."""
+    if probe.exception() is not None:
+        return None
+    return jsonrpc.parse_or_none(probe.result())
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

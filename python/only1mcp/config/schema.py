@@ -55,6 +55,7 @@ __all__ = [
     "HttpServerConfig",
     "KeyPath",
     "PoolServerConfig",
+    "Protocol",
     "ServerConfig",
     "StdioServerConfig",
     "redacted",
@@ -195,6 +196,18 @@ class Isolation(enum.StrEnum):
     SESSION = "session"
 
 
+class Protocol(enum.StrEnum):
+    """Which protocol era Only1MCP speaks with a server."""
+
+    #: Probe with ``server/discover`` (2026-07-28); fall back to the ``initialize`` handshake.
+    AUTO = "auto"
+    #: ``initialize`` right away: no probe (for servers that never answer a pre-initialize
+    #: request, or choke on it).
+    HANDSHAKE = "handshake"
+    #: Stateless MCP 2026-07-28 only: ``server/discover``, no fallback.
+    MODERN = "2026-07-28"
+
+
 class _Strict(BaseModel):
     """Strict keys, immutability, a repr without secrets."""
 
@@ -214,6 +227,7 @@ class _Server(_Strict):
     #: Seconds per request.
     timeout: Timeout = 30.0
     isolation: Isolation = Isolation.SHARED
+    protocol: Protocol = Protocol.AUTO
     health: HealthConfig = HealthConfig()
     breaker: BreakerConfig = BreakerConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()

@@ -108,6 +108,9 @@ class _Reply:
             body = sse_message(frame) if frame is not None else b": keepalive\n\n"
             await self._send({"type": "http.response.body", "body": body, "more_body": not last})
 
+    async def detach(self) -> None:
+        """A 2026 server's streams are never resumed: there is nothing to detach."""
+
     async def finish(self, status: int, frame: bytes) -> None:
         if self._streaming:
             with contextlib.suppress(OSError):

@@ -58,6 +58,9 @@ class Session:
     # Request headers a pool hashes on (`hash_key: header:<name>`), lower-cased names, as sent
     # with initialize.
     hash_headers: dict[str, str] = field(default_factory=dict)
+    # The level of the logs the client wants (logging/setLevel, or a 2026 request's _meta):
+    # what a 2026 server is told with each request (None: never set).
+    log_level: str | None = None
 
     def push(self, frame: bytes) -> None:
         """Log an unsolicited message and wake whoever follows the log."""

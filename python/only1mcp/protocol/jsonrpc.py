@@ -18,6 +18,14 @@ def parse(body: bytes) -> Any:
         raise ParseError(f"Parse error: {exc}") from exc
 
 
+def parse_or_none(frame: bytes) -> Any:
+    """Decode a frame a peer sent us; None when it is not JSON."""
+    try:
+        return orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def check_message(msg: Any) -> JsonObject:
     """Validate the envelope of a single incoming message and return it."""
     if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":

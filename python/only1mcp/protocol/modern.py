@@ -86,6 +86,8 @@ _SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_TYPES = frozenset({"string", "integer", "boolean"})
 _OWS = " \t"
+# What survives an HTTP field as it is: printable ASCII (edge whitespace aside).
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
 def stateless_version(msg: JsonObject) -> str | None:
@@ -221,7 +223,65 @@ def decode_header_value(value: str | None) -> str | None:
     return text if base64.b64encode(raw).decode("ascii") == payload else None
 
 
+def encode_header_value(value: str) -> str:
+    """A value as a header carries it: verbatim when it is printable ASCII without edge
+    whitespace (and does not look like the sentinel), else in a ``=?base64?…?=`` sentinel."""
+    if _HEADER_SAFE.fullmatch(value) and not _SENTINEL.fullmatch(value):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
+
+
+def request_headers(
+    version: str, method: str, params: JsonObject, schema: object = None
+) -> dict[str, str]:
+    """The headers a 2026 request to a server mirrors its body in: version, method, the
+    target (tools/call, prompts/get, resources/read) and the tool's ``Mcp-Param-*``."""
+    headers = {"MCP-Protocol-Version": version, "Mcp-Method": method}
+    field = NAMED_BY.get(method)
+    target = params.get(field) if field else None
+    if isinstance(target, str):
+        headers["Mcp-Name"] = encode_header_value(target)
+    if method == "tools/call" and schema is not None:
+        headers.update(param_headers(schema, params.get("arguments")))
+    return headers
+
+
+def with_envelope(
+    params: JsonObject | None,
+    version: str,
+    capabilities: JsonObject,
+    client_info: JsonObject,
+    log_level: str | None = None,
+) -> JsonObject:
+    """A copy of ``params`` whose ``_meta`` carries the 2026 envelope of a request we send."""
+    params = dict(params or {})
+    meta = params.get("_meta")
+    envelope: JsonObject = {
+        **(meta if isinstance(meta, dict) else {}),
+        META_VERSION: version,
+        META_CAPABILITIES: capabilities,
+        META_CLIENT_INFO: client_info,
+    }
+    if log_level is not None:
+        envelope[META_LOG_LEVEL] = log_level
+    params["_meta"] = envelope
+    return params
+
+
 # ------------------------------------------------------------------ Mcp-Param-* (SEP-2243)
+
+
+def param_headers(schema: object, arguments: object) -> dict[str, str]:
+    """The ``Mcp-Param-*`` headers a tools/call with ``arguments`` must send, as the tool's
+    ``inputSchema`` declares them (none when an annotation is invalid: such a tool validates
+    nothing)."""
+    headers: dict[str, str] = {}
+    args = arguments if isinstance(arguments, dict) else {}
+    for path, token, _ in _annotations(schema) or ():
+        rendered = _render(_at(args, path))
+        if rendered is not None:
+            headers[f"Mcp-Param-{token}"] = encode_header_value(rendered)
+    return headers
 
 
 def check_param_headers(schema: object, arguments: object, headers: Headers) -> None:

@@ -1,0 +1,86 @@
+"""A 2026-07-28 client's call to a 2026-07-28 server: forwarded as it is, names mapped.
+
+Nothing needs bridging: the server's ``input_required`` result goes to the client unchanged,
+except its ``requestState``. That is sealed inside Only1MCP's own state, together with the
+server's name and the call it belongs to (method, target, arguments digest), so that
+
+* the retry goes back to that server and no other (a state minted for one backend cannot be
+  replayed against another, nor against another tool of the same one), and
+* the client cannot tell, or tamper with, what the server put in it.
+
+The retry's state is opened and the server's own handed back to it. The state is sealed even
+when the server gave none, so a retry is always bound to the server that asked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+
+from only1mcp.bridge.state import StateSealer, digest, invalid_state
+from only1mcp.front.sessions import Session
+from only1mcp.protocol.modern import LATEST_MODERN, Envelope
+from only1mcp.relay import Reply
+from only1mcp.router import Router
+from only1mcp.types import JsonObject
+
+_BACKEND = "b"  # the claim that marks a direct call's state (a parked bridge call has "c")
+_INNER = "s"
+
+
+class Direct:
+    def __init__(self, router: Router, sealer: StateSealer) -> None:
+        self.router = router
+        self.sealer = sealer
+        self._sessions = itertools.count(1)
+
+    def route(self, msg: JsonObject) -> JsonObject | None:
+        """The claims of a call this path serves (a retry of one, or a fresh call whose target
+        lives on a 2026 server); None for a call the park bridge serves."""
+        params: JsonObject = msg["params"]
+        state = params.get("requestState")
+        if state is not None:
+            claims = self.sealer.open(state)
+            return claims if _BACKEND in claims else None
+        server = self.router.owner(msg["method"], params).server
+        backend = self.router.gateway.shared.get(server)
+        return {_BACKEND: server} if backend is not None and backend.modern else None
+
+    async def serve(
+        self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: JsonObject
+    ) -> bytes:
+        method: str = msg["method"]
+        params: JsonObject = msg["params"]
+        server = claims[_BACKEND]
+        bound = (method, target, digest(params.get("arguments")))
+        if "requestState" in params:
+            owner = self.router.owner(method, params).server
+            if (claims.get("m"), claims.get("t"), claims.get("a"), owner) != (*bound, server):
+                raise invalid_state()
+            inner = claims.get(_INNER)
+            if inner is None:
+                del params["requestState"]
+            else:
+                params["requestState"] = inner
+        session = Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
+        session.client_capabilities = envelope.capabilities
+        session.log_level = envelope.log_level
+        answer = await self.router.handle(session, msg, reply)
+        assert answer is not None
+        return self._sealed(answer, server, bound)
+
+    def _sealed(self, answer: bytes, server: str, bound: tuple[str, str, str]) -> bytes:
+        """``answer`` with an ``input_required`` result's state sealed inside ours."""
+        if b'"input_required"' not in answer:
+            return answer
+        decoded: Any = orjson.loads(answer)
+        result = decoded.get("result")
+        if not isinstance(result, dict) or result.get("resultType") != "input_required":
+            return answer
+        method, target, args = bound
+        claims = {_BACKEND: server, _INNER: result.get("requestState")}
+        claims.update(m=method, t=target, a=args)
+        result["requestState"] = self.sealer.seal(claims)
+        return orjson.dumps(decoded)
