@@ -18,7 +18,7 @@ from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import stateless_version
+from only1mcp.protocol.modern import error_frame_id, stateless_version
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
 from only1mcp.types import JsonObject
@@ -72,10 +72,13 @@ class StdioFront:
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, frame: bytes) -> None:
+        payload: object = None
         try:
-            msg = jsonrpc.check_message(jsonrpc.parse(frame))
+            payload = jsonrpc.parse(frame)
+            msg = jsonrpc.check_message(payload)
         except RpcError as exc:
-            self.write(jsonrpc.error(None, exc))
+            # The id, when usable, is all a client on a pipe has to match the answer by.
+            self.write(jsonrpc.error(error_frame_id(payload), exc))
             return
         if "id" in msg and "method" in msg and stateless_version(msg) is not None:
             await self._stateless(msg)
