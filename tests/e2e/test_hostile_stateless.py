@@ -763,3 +763,40 @@ def test_stdio_parked_call_bad_answers_and_concurrent_retries(stdio: RawStdio) -
     stdio.send(_line(first) + b"\n" + _line(second))
     answers = [stdio.answer(first["id"]), stdio.answer(second["id"])]
     assert sorted(code_of(a) or 0 for a in answers) == [-32602, 0], answers
+
+
+def _listen_line(sub_id: str) -> bytes:
+    notifications = {"toolsListChanged": True}
+    return encode(
+        request("subscriptions/listen", {"_meta": META, "notifications": notifications}, sub_id)
+    )
+
+
+def test_stdio_a_cancelled_listen_ends_and_others_go_on(stdio: RawStdio) -> None:
+    """On a pipe a 2026 client ends a listen with notifications/cancelled naming it: nothing
+    more may arrive for it (and its hidden session must go), while other listens go on."""
+    for sub_id in ("gone-1", "kept-1"):
+        stdio.send(_listen_line(sub_id))
+        ack = stdio.next()
+        assert ack["method"] == "notifications/subscriptions/acknowledged", ack
+        assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == sub_id
+    for request_id in ({}, [1], None, "gone-1"):
+        cancel = {"method": "notifications/cancelled", "params": {"requestId": request_id}}
+        stdio.send(encode({"jsonrpc": "2.0", **cancel}))
+    changed = stdio.request(call("c__test_trigger_tool_change"))
+    assert changed["result"]["resultType"] == "complete", changed
+    tagged = [
+        m["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"]
+        for m in stdio.quiet(1.0)
+        if m.get("method") == "notifications/tools/list_changed" and "params" in m
+    ]
+    assert tagged == ["kept-1"], tagged
+    stdio.send(
+        encode(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": "kept-1"},
+            }
+        )
+    )
