@@ -326,7 +326,7 @@ def fuzzed_requests(draw: st.DrawFn) -> dict[str, Any]:
 
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
