@@ -62,9 +62,9 @@ class Listener:
         honoured: JsonObject = {flag: True for flag in LIST_FLAGS if wanted.get(flag) is True}
         uris = wanted.get("resourceSubscriptions")
         if isinstance(uris, list):
-            subscribed = [
-                u for u in uris if isinstance(u, str) and await self._subscribe(session, u)
-            ]
+            # Each distinct URI once: a repeated one would cost a backend round trip per copy.
+            distinct = dict.fromkeys(u for u in uris if isinstance(u, str))
+            subscribed = [u for u in distinct if await self._subscribe(session, u)]
             honoured["resourceSubscriptions"] = subscribed
         return honoured
 

@@ -268,7 +268,12 @@ class Router:
             # The local id is unique per backend, so progress finds its way back.
             params["_meta"] = {**meta, "progressToken": local_id}  # type: ignore[dict-item]
         method: str = msg["method"]
-        frame = orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": params})
+        try:
+            frame = orjson.dumps(
+                {"jsonrpc": "2.0", "id": local_id, "method": method, "params": params}
+            )
+        except orjson.JSONEncodeError as exc:  # orjson parses 1024 levels deep, encodes 254
+            raise InvalidParams(f"{method}: params cannot be forwarded: {exc}") from None
         exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
         sink = None
         if reply is not None and backend.streams_per_request:

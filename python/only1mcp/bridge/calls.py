@@ -49,6 +49,13 @@ KIND_NAMES = {"sampling/createMessage": "sampling", "elicitation/create": "elici
 KIND_NAMES["roots/list"] = "roots"
 # Every capability a bridged backend request may need: the bridge checks the real ones.
 _RELAY_ALL: JsonObject = {"sampling": {}, "elicitation": {}, "roots": {}}
+# What each of them may say that a backend can act on (2025-11-25 ClientCapabilities).
+_SUB_CAPABILITIES = {
+    "sampling": ("context", "tools"),
+    "elicitation": ("form", "url"),
+    "roots": ("listChanged",),
+}
+_FLAG = {"listChanged": True}  # the one sub-capability that is a boolean, not an object
 
 # Runs one request for a bridged call: (session, message, reply) → the response frame.
 Dispatch = Callable[[Session, JsonObject, Any], Awaitable[bytes | None]]
@@ -133,12 +140,18 @@ class Bridge:
         params: JsonObject = msg.get("params") or {}
         responses = params.pop("inputResponses", None)
         state = params.pop("requestState", None)
+        if responses is not None and not isinstance(responses, dict):
+            raise InvalidParams("inputResponses must be an object keyed by the inputRequests keys")
         args = digest(params.get("arguments"))
         if state is None:
             call = self._start(msg, envelope, target, args)
         else:
             call = self._resume(state, msg["method"], target, args)
+        sealed_round = call.round
         async with call.lock:
+            if call.round != sealed_round or self._calls.get(call.id) is not call:
+                # Another retry with the same state got the lock first: a state serves once.
+                raise invalid_state()
             call.stream = stream
             call.progress_token = _progress_token(params)
             try:
@@ -155,7 +168,7 @@ class Bridge:
         call_id = secrets.token_urlsafe(16)
         session = Session(id=f"bridge-{call_id}", protocol_version=LATEST_MODERN)
         session.client_capabilities = _RELAY_ALL
-        session.mirror = {k: v for k, v in envelope.capabilities.items() if k in _RELAY_ALL}
+        session.mirror = _mirrored(envelope.capabilities)
         call = BridgedCall(call_id, msg["method"], target, args, envelope, session)
         channel = _Channel(self, call)
         call.task = asyncio.ensure_future(self._dispatch(session, msg, channel))
@@ -350,6 +363,23 @@ class _Channel:
         if stream is not None:
             with contextlib.suppress(OSError):
                 await stream.push(frame)
+
+
+def _mirrored(capabilities: JsonObject) -> JsonObject:
+    """The client's relayable capabilities as a backend session is initialized with them: only
+    the sub-capabilities a backend can act on, so junk values can neither break the backend's
+    initialize nor start one more backend session (a process, over stdio) per distinct value."""
+    mirror: JsonObject = {}
+    for name, known in _SUB_CAPABILITIES.items():
+        if name not in capabilities:
+            continue
+        given = capabilities[name] if isinstance(capabilities[name], dict) else {}
+        mirror[name] = {k: _FLAG.get(k, {}) for k in known if _declares(given.get(k), k)}
+    return mirror
+
+
+def _declares(value: object, key: str) -> bool:
+    return value is True if key in _FLAG else isinstance(value, dict)
 
 
 def _progress_token(params: JsonObject) -> object:

@@ -101,5 +101,8 @@ def _derive(material: bytes) -> tuple[bytes, bytes]:
 
 def digest(value: object) -> str:
     """A short fingerprint of a request's arguments, to bind a state to the call it came from."""
-    canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    try:
+        canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:  # orjson parses 1024 levels deep, encodes 254
+        raise InvalidParams(f"arguments cannot be encoded: {exc}") from None
     return hashlib.sha256(canonical).hexdigest()[:32]

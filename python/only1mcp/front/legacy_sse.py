@@ -149,9 +149,9 @@ class LegacySseEndpoint:
             self._start(stream, self._answer(stream, msg))
             return
         if msg.get("method") == "notifications/cancelled":
-            params = msg.get("params") or {}
-            if params.get("requestId") in stream.answering:
-                stream.cancelled.add(params["requestId"])
+            cancelled = (msg.get("params") or {}).get("requestId")
+            if jsonrpc.is_valid_id(cancelled) and cancelled in stream.answering:
+                stream.cancelled.add(cancelled)
         await self.router.handle(stream.session, msg, stream)
 
     def _start(self, stream: _Stream, work: Coroutine[Any, Any, None]) -> None:

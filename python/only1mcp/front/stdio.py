@@ -12,16 +12,17 @@ import asyncio
 import contextlib
 import logging
 import sys
+from typing import Any
 
 from only1mcp._core import FrameReader
 from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import stateless_version
+from only1mcp.protocol.modern import error_frame_id, stateless_version
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
-from only1mcp.types import JsonObject
+from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.front.stdio")
 
@@ -54,6 +55,8 @@ class StdioFront:
         self.closed = asyncio.Event()
         self._out: asyncio.WriteTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Open listens by request id: each ends when stdin does or the client cancels it.
+        self._listens: dict[RequestId, asyncio.Future[Any]] = {}
 
     async def push(self, frame: bytes) -> None:
         """Messages that precede a response need no special channel on a pipe."""
@@ -72,28 +75,40 @@ class StdioFront:
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, frame: bytes) -> None:
+        payload: object = None
         try:
-            msg = jsonrpc.check_message(jsonrpc.parse(frame))
+            payload = jsonrpc.parse(frame)
+            msg = jsonrpc.check_message(payload)
         except RpcError as exc:
-            self.write(jsonrpc.error(None, exc))
+            # The id, when usable, is all a client on a pipe has to match the answer by.
+            self.write(jsonrpc.error(error_frame_id(payload), exc))
             return
         if "id" in msg and "method" in msg and stateless_version(msg) is not None:
             await self._stateless(msg)
             return
+        if msg.get("method") == "notifications/cancelled":
+            self._end_listen((msg.get("params") or {}).get("requestId"))
         answer = await self.router.handle(self.session, msg, self)
         if answer is not None:
             self.write(answer)
 
     async def _stateless(self, msg: JsonObject) -> None:
         if msg["method"] == "subscriptions/listen":
-            gone = asyncio.ensure_future(self.closed.wait())
+            gone = self._listens[msg["id"]] = asyncio.ensure_future(self.closed.wait())
             try:
                 await self.stateless.listener.serve(msg, self._emit, gone)
             finally:
                 gone.cancel()
+                if self._listens.get(msg["id"]) is gone:
+                    del self._listens[msg["id"]]
             return
         _, answer = await self.stateless.answer(msg, None, self)
         self.write(answer)
+
+    def _end_listen(self, request_id: object) -> None:
+        """On a pipe, a 2026 client ends a listen with ``notifications/cancelled`` naming it."""
+        if jsonrpc.is_valid_id(request_id) and request_id in self._listens:
+            self._listens[request_id].cancel()
 
     async def _emit(self, frame: bytes | None, last: bool) -> None:
         if frame is not None:  # a pipe needs no keepalives
