@@ -268,12 +268,7 @@ class Router:
             # The local id is unique per backend, so progress finds its way back.
             params["_meta"] = {**meta, "progressToken": local_id}  # type: ignore[dict-item]
         method: str = msg["method"]
-        try:
-            frame = orjson.dumps(
-                {"jsonrpc": "2.0", "id": local_id, "method": method, "params": params}
-            )
-        except orjson.JSONEncodeError as exc:  # orjson parses 1024 levels deep, encodes 254
-            raise InvalidParams(f"{method}: params cannot be forwarded: {exc}") from None
+        frame = _request_frame(local_id, method, params)
         exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
         sink = None
         if reply is not None and backend.streams_per_request:
@@ -339,7 +334,7 @@ class Router:
             tool = self.gateway.catalogs["tools"].item(str(msg["params"].get("name")))
             schema = tool.get("inputSchema") if tool is not None else None
         headers = request_headers(backend.version, method, sent, schema)
-        frame = orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": sent})
+        frame = _request_frame(local_id, method, sent)
         exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
         sink = None
         if reply is not None and backend.streams_per_request:
@@ -394,6 +389,13 @@ def _bind(
             await relay.from_backend(backend, frame, exchange)
 
     return sink
+
+
+def _request_frame(local_id: int, method: str, params: JsonObject) -> bytes:
+    try:
+        return orjson.dumps({"jsonrpc": "2.0", "id": local_id, "method": method, "params": params})
+    except orjson.JSONEncodeError as exc:  # orjson parses 1024 levels deep, encodes 254
+        raise InvalidParams(f"{method}: params cannot be forwarded: {exc}") from None
 
 
 def _matches(template: str, uri: str) -> bool:

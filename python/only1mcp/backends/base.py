@@ -57,6 +57,9 @@ STABLE_AFTER = 10.0
 STDERR_TAIL_LINES = 50
 # How long an HTTP server may take to answer the discover probe before we try initialize.
 PROBE_TIMEOUT = 3.0
+# The least time a server gets to answer its first request after it is started: a process that
+# is still importing its code on a busy machine is slow, not dead (its `timeout` applies after).
+STARTUP_TIMEOUT = 20.0
 
 
 class BackendState(enum.Enum):
@@ -461,9 +464,14 @@ class Backend(ABC):
             "clientInfo": CLIENT_INFO,
         }
 
+    @property
+    def startup_timeout(self) -> float:
+        return max(self.timeout, STARTUP_TIMEOUT)
+
     async def initialize(self) -> None:
         """The initialize exchange (handshake era)."""
-        self.adopt_initialize(await self.call("initialize", self.initialize_params()))
+        answer = await self.request("initialize", self.initialize_params(), self.startup_timeout)
+        self.adopt_initialize(jsonrpc.decode_response(answer))
         await self.notify(jsonrpc.notification("notifications/initialized"))
 
     def adopt_initialize(self, result: object) -> None:

@@ -117,10 +117,10 @@ class StdioBackend(MultiplexedBackend):
                 jsonrpc.request(probe_id, discover.DISCOVER, params),
                 probe_id,
                 discover.DISCOVER,
-                self.timeout,
+                self.startup_timeout,
             )
         )
-        initializing = asyncio.ensure_future(self.call("initialize", self.initialize_params()))
+        initializing = asyncio.ensure_future(self._initialize_call())
         try:
             await asyncio.wait({probing, initializing}, return_when=asyncio.FIRST_COMPLETED)
             if not probing.done() and initializing.exception() is None:
@@ -137,6 +137,10 @@ class StdioBackend(MultiplexedBackend):
         finally:
             for task in (probing, initializing):
                 task.cancel()
+
+    async def _initialize_call(self) -> object:
+        answer = await self.request("initialize", self.initialize_params(), self.startup_timeout)
+        return jsonrpc.decode_response(answer)
 
     async def _initialized(self, result: object) -> None:
         self.adopt_initialize(result)
