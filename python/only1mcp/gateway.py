@@ -44,6 +44,10 @@ LISTS = {
     ),
 }
 MAX_PAGES = 100
+# Instances of one stdio server (per capability set) that bridged 2026 calls may hold at once,
+# and how many of them are kept idle between calls.
+MAX_LEASES = 8
+MAX_IDLE = 2
 
 
 class Gateway:
@@ -69,6 +73,11 @@ class Gateway:
         self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
         # (server, canonical capability set) → a backend session that declared that set
         self._mirrors: dict[tuple[str, str], asyncio.Task[Backend]] = {}
+        # The same, for servers whose bridged calls each need an instance of their own: the
+        # idle ones, how many were started, and all of them (to stop them).
+        self._idle: dict[tuple[str, str], list[Backend]] = {}
+        self._leased: dict[tuple[str, str], int] = {}
+        self._leasable: set[Backend] = set()
         self.shared = {
             name: backend
             for name, backend in self.backends.items()
@@ -106,13 +115,16 @@ class Gateway:
     async def stop(self) -> None:
         self.sessions.close_all()
         mirrors = [_close_started(task) for task in self._mirrors.values()]
-        await asyncio.gather(*(b.close() for b in self.backends.values()), *mirrors, *self._closing)
+        leased = [backend.close() for backend in self._leasable]
+        await asyncio.gather(
+            *(b.close() for b in self.backends.values()), *mirrors, *leased, *self._closing
+        )
 
     async def backend_for(self, server: str, session: Session) -> Backend:
         """The backend that serves ``session`` for ``server``: the shared one, or with
         ``isolation: session`` the session's own instance, started on first use."""
         if session.mirror is not None:
-            return await self._mirroring(server, session.mirror)
+            return await self._mirroring(server, session)
         if server in self.shared:
             return self.shared[server]
         key = (server, session.id)
@@ -122,19 +134,62 @@ class Gateway:
             self._isolated[key] = task
         return await asyncio.shield(task)
 
-    async def _mirroring(self, server: str, capabilities: JsonObject) -> Backend:
-        """A backend session of ``server`` initialized with exactly ``capabilities`` (one per
-        distinct set, kept for reuse): a handshake-era server decides at initialize what it may
-        ask its client, so a bridged 2026 call must meet one that saw the caller's set."""
-        base = self.shared.get(server)
-        if base is not None and base.client_capabilities == capabilities:
-            return base
+    async def _mirroring(self, server: str, session: Session) -> Backend:
+        """A backend session of ``server`` initialized with exactly the bridged call's
+        capabilities: a handshake-era server decides at initialize what it may ask its client,
+        so a bridged 2026 call must meet one that saw the caller's set.
+
+        Over HTTP the server's questions come on each request's own stream, so one session per
+        distinct set serves every call. A pipe says nothing of which call a question belongs
+        to, so there each call leases an instance of its own for as long as it runs (idle ones
+        are kept for the next call)."""
+        capabilities = session.mirror or {}
         key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
+        base = self.shared.get(server)
+        if base is None or not base.streams_per_request:
+            leased = await self._lease(key, session)
+            if leased is not None:
+                return leased
+        elif base.client_capabilities == capabilities:
+            return base
         task = self._mirrors.get(key)
         if task is None:
             task = asyncio.ensure_future(self._start_isolated(server, capabilities))
             self._mirrors[key] = task
         return await asyncio.shield(task)
+
+    async def _lease(self, key: tuple[str, str], session: Session) -> Backend | None:
+        """An instance for ``session`` alone (None when MAX_LEASES are out already: the call
+        then shares one, and a question it gets may be refused as unattributable)."""
+        server = key[0]
+        if server in session.leases:
+            held: Backend = session.leases[server][1]
+            return held
+        idle = self._idle.setdefault(key, [])
+        if idle:
+            backend = idle.pop()
+        elif self._leased.get(key, 0) < MAX_LEASES:
+            self._leased[key] = self._leased.get(key, 0) + 1
+            backend = await self._start_isolated(server, session.mirror)
+            self._leasable.add(backend)
+        else:
+            return None
+        session.leases[server] = (key, backend)
+        return backend
+
+    def release(self, session: Session) -> None:
+        """A bridged call is over: its leased instances go back for the next calls."""
+        for key, backend in session.leases.values():
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < MAX_IDLE and backend.state is not BackendState.CLOSED:
+                idle.append(backend)
+                continue
+            self._leased[key] -= 1
+            self._leasable.discard(backend)
+            closing = asyncio.ensure_future(backend.close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        session.leases.clear()
 
     async def _start_isolated(self, server: str, capabilities: JsonObject | None = None) -> Backend:
         backend = create_backend(server, self.config.servers[server], self._on_backend_message)

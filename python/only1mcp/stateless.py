@@ -59,7 +59,7 @@ class StatelessService:
         self.gateway = gateway
         self.router = router
         keys = [key.get_secret_value() for key in gateway.config.front.state_keys]
-        self.bridge = Bridge(router.handle, router.relay.from_client, keys)
+        self.bridge = Bridge(router.handle, router.relay.from_client, keys, gateway.release)
         self.direct = Direct(router, self.bridge.sealer)
         self.listener = Listener(gateway, router)
         self._sessions = itertools.count(1)

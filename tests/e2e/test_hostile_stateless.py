@@ -533,17 +533,14 @@ def test_two_concurrent_retries_with_one_state_serve_one(http_front: Front) -> N
     assert done["result"]["content"][0]["text"] == "Ann likes teal", done
 
 
-def test_concurrent_parked_calls_each_get_a_clear_answer(http_front: Front) -> None:
-    """Several first rounds at once: each is parked or refused with a clear error (a shared
-    stdio server cannot say which call a question belongs to), none hangs; the parked ones
-    then complete."""
+def test_concurrent_parked_calls_are_all_parked_and_complete(http_front: Front) -> None:
+    """Several first rounds at once on a stdio server: a pipe cannot say which call a question
+    belongs to, so each bridged call leases an instance of its own; every one is parked, and
+    every one completes."""
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: post(http_front, call(CONFIRM)), range(4)))
     parked = [a["result"] for a in answers if "result" in a]
-    assert parked, answers
-    for answer in answers:
-        if "error" in answer:
-            assert answer["error"]["message"], answer
+    assert len(parked) == 4, answers
     for result in parked:
         assert result["resultType"] == "input_required"
         done = retry(http_front, result["requestState"])
@@ -561,7 +558,8 @@ def test_junk_capability_values_start_no_extra_backend_sessions(http_front: Fron
         msg = call("c__test_simple_text", _meta=meta)
         answer = post(http_front, msg)
         assert answer["result"]["content"][0]["text"].startswith("This is a simple"), answer
-    assert len(descendants(http_front)) == before
+    # Idle leased instances beyond the kept few may still be closing: never more, maybe fewer.
+    assert len(descendants(http_front)) <= before
 
 
 def test_a_hung_backend_answers_within_its_timeout(http_front: Front) -> None:

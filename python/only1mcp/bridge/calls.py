@@ -127,8 +127,10 @@ class Bridge:
         dispatch: Dispatch,
         answer_backend: Callable[..., Awaitable[None]],
         state_keys: Sequence[str] = (),
+        release: Callable[[Session], None] | None = None,
     ) -> None:
         self._dispatch = dispatch
+        self._release = release  # gives back what the call's session held (leased backends)
         self._answer_backend = answer_backend  # (session, response message) → to its backend
         self._calls: dict[str, BridgedCall] = {}
         self.sealer = StateSealer(state_keys)
@@ -314,6 +316,8 @@ class Bridge:
             call.expiry.cancel()
         if call.task is not None and not call.task.done():
             call.task.cancel()
+        if self._release is not None:
+            self._release(call.session)
 
     def close(self) -> None:
         for call in list(self._calls.values()):

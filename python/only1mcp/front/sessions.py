@@ -55,6 +55,8 @@ class Session:
     # A 2026-07-28 call bridged to handshake-era servers: the client capabilities their backend
     # session must be initialized with (None: the shared backends serve it).
     mirror: dict[str, Any] | None = None
+    # server → (pool key, backend instance) this bridged call holds alone (see Gateway._lease)
+    leases: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     # Request headers a pool hashes on (`hash_key: header:<name>`), lower-cased names, as sent
     # with initialize.
     hash_headers: dict[str, str] = field(default_factory=dict)
