@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.http11 import http_protocol
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.sessions import PausedStream, Session
 from only1mcp.gateway import Gateway
@@ -403,6 +404,7 @@ def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) ->
         access_log=False,
         lifespan="on",
         interface="asgi3",  # HttpApp.__call__ returns an awaitable rather than being async
+        http=http_protocol(),  # a sized response's head and body in one write
         timeout_graceful_shutdown=5,
         # No X-Forwarded-* rewriting: nothing here uses the client's address.
         proxy_headers=False,
