@@ -33,6 +33,8 @@ from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError
 
 STDERR_TAIL_LINES = 50
+# A due timeout may fire this much early (the loop's timers have millisecond resolution).
+TIMER_SLACK = 0.001
 SHUTDOWN_GRACE = 2.0
 # After the child exits, bytes already in the pipe still get this long to arrive.
 EXIT_DRAIN = 0.3
@@ -42,6 +44,10 @@ def _die_with_parent() -> None:
     """Runs in the child before exec: if the aggregator is SIGKILLed, the kernel ends the child."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+# request id → (the future of its response, the loop time it times out at)
+Pending = dict[int, tuple[asyncio.Future[bytes], float]]
 
 
 class _Pipes(asyncio.SubprocessProtocol):
@@ -69,9 +75,13 @@ class StdioBackend(Backend):
         self._stdin: asyncio.WriteTransport | None = None
         self._reader = FrameReader()
         self._stderr_buf = b""
-        self._pending: dict[int, asyncio.Future[bytes]] = {}
+        self._pending: Pending = {}
         self._outbox: list[bytes] = []
         self._exited = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # One timer for all pending requests, due at the earliest deadline (see _expire_due).
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -79,7 +89,7 @@ class StdioBackend(Backend):
 
     async def connect(self) -> None:
         command = self._resolve(self.config.command)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._reader = FrameReader()
         self._stderr_buf = b""
         self._exited = asyncio.Event()
@@ -112,26 +122,52 @@ class StdioBackend(Backend):
     ) -> bytes:
         # A pipe carries no request association: related traffic goes through on_message.
         stdin = self._stdin
-        if stdin is None or stdin.is_closing():
+        loop = self._loop
+        if stdin is None or stdin.is_closing() or loop is None:
             raise self.down_error()
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
+        deadline = loop.time() + timeout
         pending = self._pending
-        pending[req_id] = future
-        timer = loop.call_later(timeout, expire, future)
+        pending[req_id] = (future, deadline)
+        if self._expiry is None or deadline < self._expiry_at:
+            self._expire_at(deadline)
         self._write(frame)
         try:
             return await future
         except Expired as exc:
             raise self.timeout_error(method, timeout) from exc
         finally:
-            timer.cancel()
             pending.pop(req_id, None)
 
+    def _expire_at(self, deadline: float) -> None:
+        assert self._loop is not None
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = deadline
+        self._expiry = self._loop.call_at(deadline, self._expire_due)
+
+    def _expire_due(self) -> None:
+        """Time out what is due and wake again at the next deadline.
+
+        One timer per backend rather than one per request: arming and cancelling a loop timer
+        costs more than the rest of a request's bookkeeping here, and with one timeout per
+        server the timer stays due at the oldest request's deadline, so under load it fires
+        about once per timeout period, not once per call.
+        """
+        assert self._loop is not None
+        self._expiry = None
+        now = self._loop.time() + TIMER_SLACK
+        upcoming = [deadline for _, deadline in self._pending.values() if deadline > now]
+        for future, deadline in self._pending.values():
+            if deadline <= now:
+                expire(future)
+        if upcoming:
+            self._expire_at(min(upcoming))
+
     def abandon(self, req_id: int) -> None:
-        future = self._pending.get(req_id)
-        if future is not None and not future.done():
-            future.set_exception(cancelled_by_client())
+        entry = self._pending.get(req_id)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(cancelled_by_client())
 
     async def notify(self, frame: bytes) -> None:
         if self._stdin is not None and not self._stdin.is_closing():
@@ -140,8 +176,8 @@ class StdioBackend(Backend):
     def _write(self, frame: bytes) -> None:
         """Queue a frame; frames queued in one loop iteration go out in one write."""
         self._outbox.append(frame)
-        if len(self._outbox) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+        if len(self._outbox) == 1 and self._loop is not None:
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         frames, self._outbox = self._outbox, []
@@ -166,9 +202,9 @@ class StdioBackend(Backend):
             log.warning("server %r wrote a non-JSON line to stdout: %.200r", self.name, frame)
             return
         if is_response:
-            future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
-            if future is not None and not future.done():
-                future.set_result(frame)
+            entry = self._pending.get(msg_id) if isinstance(msg_id, int) else None
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(frame)
             return
         if method is not None:
             self.deliver(frame)
@@ -195,17 +231,15 @@ class StdioBackend(Backend):
         loop.call_later(EXIT_DRAIN, self._after_exit, self._transport, self._pending)
         self.schedule_restart()
 
-    def _after_exit(
-        self, transport: asyncio.SubprocessTransport, pending: dict[int, asyncio.Future[bytes]]
-    ) -> None:
+    def _after_exit(self, transport: asyncio.SubprocessTransport, pending: Pending) -> None:
         self._fail(pending)
         transport.close()
         if self._transport is transport:
             self._transport = None
 
-    def _fail(self, pending: dict[int, asyncio.Future[bytes]]) -> None:
+    def _fail(self, pending: Pending) -> None:
         error = self.down_error()
-        for future in pending.values():
+        for future, _ in pending.values():
             if not future.done():
                 future.set_exception(error)
         pending.clear()
@@ -231,6 +265,9 @@ class StdioBackend(Backend):
         self._transport = None
         self._stdin = None
         self._fail(self._pending)
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

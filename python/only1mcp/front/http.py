@@ -183,13 +183,14 @@ class StreamingReply:
     the response.
     """
 
+    __slots__ = ("_events", "_lock", "_paused", "_prefer_sse", "_send", "_session", "_stream")
+
     def __init__(self, send: Send, prefer_sse: bool, session: Session) -> None:
         self._send = send
         self._session = session
         self._paused: PausedStream | None = None
         self._prefer_sse = prefer_sse
-        self._streaming = False
-        self._stream = next(_stream_ids)
+        self._stream = 0  # numbered when it starts streaming (0: plain JSON so far)
         self._events = 0
         self._lock: asyncio.Lock | None = None  # only a reply that streams needs one
 
@@ -199,11 +200,15 @@ class StreamingReply:
         async with self._lock:
             await self._event(frame, more=True)
 
-    async def finish(self, frame: bytes) -> None:
+    def finish(self, frame: bytes) -> Awaitable[None]:
+        # Not a coroutine (nor is _finish): the common answer, plain JSON, is _respond's
+        # awaitable itself, two frames less per call.
         if self._lock is None:
-            await self._finish(frame)
-            return
-        async with self._lock:
+            return self._finish(frame)
+        return self._finish_after_pushes(self._lock, frame)
+
+    async def _finish_after_pushes(self, lock: asyncio.Lock, frame: bytes) -> None:
+        async with lock:
             await self._finish(frame)
 
     async def detach(self) -> None:
@@ -213,19 +218,18 @@ class StreamingReply:
         async with self._lock:
             if self._paused is not None:
                 return
-            if not self._streaming:
+            if not self._stream:
                 await self._start()
             await self._send({"type": "http.response.body", "body": b"", "more_body": False})
             self._paused = self._session.paused[self._stream] = PausedStream()
 
-    async def _finish(self, frame: bytes) -> None:
-        if self._streaming or self._prefer_sse:
-            await self._event(frame, more=False)
-        else:
-            await _respond(self._send, 200, frame, JSON_HEADERS)
+    def _finish(self, frame: bytes) -> Awaitable[None]:
+        if self._stream or self._prefer_sse:
+            return self._event(frame, more=False)
+        return _respond(self._send, 200, frame, JSON_HEADERS)
 
     async def _start(self) -> None:
-        self._streaming = True
+        self._stream = next(_stream_ids)
         await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         priming = f"id: {self._stream}-0\nretry: {RETRY_MS}\ndata: \n\n".encode()
         await self._send({"type": "http.response.body", "body": priming, "more_body": True})
@@ -235,7 +239,7 @@ class StreamingReply:
         if self._paused is not None:
             self._paused.add(self._events, frame, last=not more)
             return
-        if not self._streaming:
+        if not self._stream:
             await self._start()
         body = f"id: {self._stream}-{self._events}\n".encode() + _event(frame)
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
