@@ -95,7 +95,7 @@ class McpEndpoint:
             await self._initialize(msg, send)
             return
         session = self._session(headers)
-        reply = StreamingReply(send, headers.get(b"accept", b""), session)
+        reply = StreamingReply(send, _prefers_sse(headers), session)
         answer = await self.router.handle(session, msg, reply)
         if answer is None:
             await _respond(send, 202, b"", [])
@@ -185,12 +185,11 @@ class StreamingReply:
 
     __slots__ = ("_events", "_lock", "_paused", "_prefer_sse", "_send", "_session", "_stream")
 
-    def __init__(self, send: Send, accept: bytes, session: Session) -> None:
+    def __init__(self, send: Send, prefer_sse: bool, session: Session) -> None:
         self._send = send
         self._session = session
         self._paused: PausedStream | None = None
-        # Whether the client's Accept names text/event-stream before application/json.
-        self._prefer_sse = accept.lstrip().startswith(b"text/event-stream")
+        self._prefer_sse = prefer_sse
         self._stream = 0  # numbered when it starts streaming (0: plain JSON so far)
         self._events = 0
         self._lock: asyncio.Lock | None = None  # only a reply that streams needs one
@@ -247,6 +246,11 @@ class StreamingReply:
 
 
 _stream_ids = itertools.count(1)
+
+
+def _prefers_sse(headers: dict[bytes, bytes]) -> bool:
+    """Whether the client's Accept header names text/event-stream before application/json."""
+    return headers.get(b"accept", b"").lstrip().startswith(b"text/event-stream")
 
 
 def _event(frame: bytes) -> bytes:
