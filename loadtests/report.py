@@ -509,9 +509,9 @@ throughput.
 
   In process 114k → 106k instructions per call; whole server 227k → 224k (the one-write
   protocol's Python takes back 6k, and saves more than that in the kernel). `make bench-gate`
-  on the same machine and day: throughput ratio 0.620 → 0.680 (quiet rounds 0.651–0.685),
-  server CPU per call 51.9 → 46.2 µs, 18.9k → 20.8k calls/s (21.4k–21.7k in the quiet rounds,
-  p99 under 1 ms).
+  on the same machine and day: throughput ratio 0.620 → 0.680, 0.689, 0.682 (three runs; the
+  last is the baseline), server CPU per call 51.9 → 46–48 µs, 18.9k → 20.7k–20.8k calls/s
+  (21.4k–21.7k in undisturbed rounds, p99 about 1 ms).
 - **What did not matter**: `getpid()` behind every `asyncio.get_running_loop()` (0.14 µs a
   call), the cyclic GC (disabling it changed no count), the breaker (0.7k). Writing each
   backend frame at once was not tried: at ~8 frames per pipe write the batching pays.
