@@ -470,6 +470,58 @@ bounded in time.
   matter for a closed-loop throughput test).
 """
 
+STATIC_FINDINGS = """\
+## What the profile showed, and what mattered
+
+Measured on the tools/call path at 16 connections (C echo backend), before the changes below
+(revision `c221f26`): 52 µs of server CPU per call against the ceiling's 32 µs, 60–62% of its
+throughput.
+
+- **Where the time went.** `perf record` on the server: 58% CPython's interpreter, 26% the
+  kernel, uvloop 5%, httptools 2%, the Rust core 1.5%, orjson 1%. Most of the kernel share
+  was the TCP send path (16% of the server's CPU in a quiet run): uvicorn writes the head on
+  `http.response.start` and the body on `http.response.body`, uvloop sends each write at once,
+  so every answer was two segments through the loopback stack and two wake-ups of the client.
+  Syscalls per call (perf tracepoints, after the changes): one socket read, one socket write
+  (was two), and one pipe write per ~8 calls — frames queued in one loop turn already leave in
+  one write — with about 3 calls served per loop iteration.
+- **Instruction counts** (valgrind callgrind: deterministic, so usable on a machine whose
+  timings are too noisy to compare two builds). Whole server, one connection, user space only:
+  ceiling 153k instructions per call, bare relay 183k, Only1MCP 227k. In process (the ASGI
+  `POST /mcp` with the real stdio backend), 114k per call, taken apart by removing one piece at
+  a time: decoding the body 12.0k (`orjson.loads` of the 115-byte body alone 7.1k, the envelope
+  check 3.9k), the reply object and its two-coroutine finish 7.1k, the relay's exchange (two
+  tables) 6.7k, the per-request timeout timer (`call_later` + `cancel`) 4.7k, the session
+  lookup 3.4k, the Origin check 2.5k, the breaker 0.7k.
+- **What mattered** (each kept only when the count or the gate said so):
+  1. *One TCP segment per answer* (`front/http11.py`): a sized response's head waits for its
+     body and both leave in one `send`; streams, HEAD and `100 Continue` are untouched. Side by
+     side on a busy machine the kernel's TCP send path fell from 12% to 9% of the server's CPU
+     (about −2.5 µs per call) for 6k instructions (~0.6 µs) of Python. A trap found on the
+     way: `b"…" in data` first tries the operand as an integer and raises and clears a
+     `TypeError`, 3k instructions; `data.find()` does not.
+  2. *One timeout timer per stdio backend* instead of one per request: due at the earliest
+     pending deadline, so under load it fires about once per timeout period (−4.4k).
+  3. *The reply*: slotted, numbered only when it streams, reading the Accept header itself,
+     and `finish` hands back `_respond`'s awaitable for the plain-JSON answer (−2.5k).
+  4. *The relay* keeps one table per call (by client id); the by-token table is filled only
+     for calls that asked for progress (−1.4k).
+
+  In process 114k → 106k instructions per call; whole server 227k → 224k (the one-write
+  protocol's Python takes back 6k, and saves more than that in the kernel). `make bench-gate`
+  on the same machine and day: throughput ratio 0.620 → 0.680, 0.689, 0.682 (three runs; the
+  last is the baseline), server CPU per call 51.9 → 46–48 µs, 18.9k → 20.7k–20.8k calls/s
+  (21.4k–21.7k in undisturbed rounds, p99 about 1 ms).
+- **What did not matter**: `getpid()` behind every `asyncio.get_running_loop()` (0.14 µs a
+  call), the cyclic GC (disabling it changed no count), the breaker (0.7k). Writing each
+  backend frame at once was not tried: at ~8 frames per pipe write the batching pays.
+- **Left**: decoding the request in Rust (validate the envelope, extract method, id and
+  `params.name`, and splice the backend's frame instead of `orjson.loads` → dict copy →
+  `orjson.dumps`) would save about 10k of the ~71k instructions per call still above the
+  ceiling; uvicorn's own per-request Python (its parser callbacks, a task per request, two
+  regex checks per response header) is paid by the ceiling alike.
+"""
+
 STATIC_GATE = """\
 ## The regression gate (`make bench-gate`)
 
@@ -539,7 +591,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     lines += section_cold(res)
     lines += section_locust(res)
     lines += section_profile(res)
-    lines += [STATIC_GATE]
+    lines += [STATIC_FINDINGS, STATIC_GATE]
     baseline = REPO / "benches" / "baseline.json"
     if baseline.exists():
         b = json.loads(baseline.read_text())

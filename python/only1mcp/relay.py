@@ -1,7 +1,7 @@
 """The reverse path: what backends send that no client asked for by id.
 
-Every client request forwarded to a backend is an :class:`Exchange`, keyed by the backend and
-the backend-local id. Backend traffic is routed through it to the one client that caused it:
+Every client request forwarded to a backend is an :class:`Exchange`, kept by the session and
+the client's id. Backend traffic is routed through it to the one client that caused it:
 
 - ``notifications/progress``: we forward the client's ``progressToken`` replaced by the local
   id (unique per backend), so the token finds its exchange; the client's own token goes back.
@@ -84,9 +84,11 @@ class Relay:
     def __init__(self, sessions: SessionStore, uri_out: Callable[[Backend, str], str]) -> None:
         self.sessions = sessions
         self.uri_out = uri_out  # a backend's resource URI → the URI clients see
-        # Keyed by the backend object: per-session instances of one server share its name.
-        self._exchanges: dict[tuple[Backend, int], Exchange] = {}
+        # Every open exchange, by the client's view of it (cancellation comes that way).
         self._by_client: dict[tuple[str, RequestId], Exchange] = {}
+        # Those that asked for progress, by the backend's view: the local id is the token we
+        # forwarded. Keyed by the backend object: per-session instances share a name.
+        self._by_token: dict[tuple[Backend, int], Exchange] = {}
         # (session id, id we gave the client) → (backend, the backend's own request id), or the
         # future that waits for the answer to a question of ours (ask())
         self._asked: dict[
@@ -107,13 +109,15 @@ class Relay:
         progress_token: Any,
     ) -> Exchange:
         exchange = Exchange(session, client_id, reply, backend, local_id, progress_token)
-        self._exchanges[(backend, local_id)] = exchange
         self._by_client[(session.id, client_id)] = exchange
+        if progress_token is not None:  # one table per call, two only for the few with progress
+            self._by_token[(backend, local_id)] = exchange
         return exchange
 
     def close(self, exchange: Exchange) -> None:
-        self._exchanges.pop((exchange.backend, exchange.local_id), None)
         self._by_client.pop((exchange.session.id, exchange.client_id), None)
+        if exchange.progress_token is not None:
+            self._by_token.pop((exchange.backend, exchange.local_id), None)
 
     def find(self, session: Session, client_id: object) -> Exchange | None:
         if not jsonrpc.is_valid_id(client_id):
@@ -125,8 +129,8 @@ class Relay:
         caused it: the only one open on that backend, or any when all of them belong to one
         session (always so for an ``isolation: session`` instance). None when ambiguous."""
         found = None
-        for (owner, _), exchange in self._exchanges.items():
-            if owner is backend:
+        for exchange in self._by_client.values():
+            if exchange.backend is backend:
                 if found is not None and found.session is not exchange.session:
                     return None
                 found = found or exchange
@@ -176,7 +180,7 @@ class Relay:
         token = params.get("progressToken")
         if not isinstance(token, int):
             return  # not one of our local ids
-        exchange = self._exchanges.get((backend, token))
+        exchange = self._by_token.get((backend, token))
         if exchange is None or exchange.progress_token is None:
             return  # progress for a request that is already answered: drop it
         backend.progressed(token)  # restarts the call's timeout where that is configured

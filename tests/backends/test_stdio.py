@@ -102,6 +102,30 @@ async def test_a_server_that_never_answers_times_out(monkeypatch: pytest.MonkeyP
     await backend.close()
 
 
+async def test_each_request_times_out_at_its_own_deadline() -> None:
+    """One timer serves every pending request: a shorter deadline added later still fires on
+    time, a longer one is not cut short, and the server keeps answering the others."""
+    backend = _backend(FIXTURE, timeout=30.0)
+    await backend.start()
+    try:
+        params = {"name": "sleep", "arguments": {"seconds": 5}}
+        started = time.monotonic()
+        long = asyncio.ensure_future(backend.request("tools/call", params, timeout=1.2))
+        await asyncio.sleep(0.1)
+        with pytest.raises(BackendTimeout, match=r"within 0\.3s"):
+            await backend.request("tools/call", params, timeout=0.3)
+        assert 0.35 < time.monotonic() - started < 1.0
+        assert await _call(backend, "echo", {"text": "still here"})
+        with pytest.raises(BackendTimeout, match=r"within 1\.2s"):
+            await long
+        assert 1.15 < time.monotonic() - started < 2.5
+        assert backend._pending == {}
+        with pytest.raises(BackendTimeout, match=r"within 0\.2s"):  # the timer re-arms
+            await backend.request("tools/call", params, timeout=0.2)
+    finally:
+        await backend.close()
+
+
 async def test_crash_at_start_backs_off_without_spinning() -> None:
     backend = _backend("-c", "raise SystemExit(3)", timeout=2.0)
     with pytest.raises(BackendError):

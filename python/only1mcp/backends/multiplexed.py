@@ -27,13 +27,18 @@ from only1mcp.backends.base import (
 )
 from only1mcp.errors import BackendError
 
-Pending = dict[int, asyncio.Future[bytes]]
+# request id → (the future its answer resolves, its deadline on the loop's clock)
+Pending = dict[int, tuple[asyncio.Future[bytes], float]]
+# A due timeout may fire this much early (the loop's timers have millisecond resolution).
+TIMER_SLACK = 0.001
 
 
 class MultiplexedBackend(Backend):
     def __init__(self, name: str, timeout: float, on_message: MessageHandler | None = None) -> None:
         super().__init__(name, timeout, on_message)
         self._pending: Pending = {}
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
 
     @abstractmethod
     def send_frame(self, frame: bytes) -> Awaitable[None] | None:
@@ -53,9 +58,11 @@ class MultiplexedBackend(Backend):
         # through on_message.
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
+        deadline = loop.time() + timeout
         pending = self._pending
-        pending[req_id] = future  # before sending: the answer may come before the send returns
-        timer = loop.call_later(timeout, expire, future)
+        pending[req_id] = (future, deadline)  # before sending: the answer may come first
+        if self._expiry is None or deadline < self._expiry_at:
+            self._expire_at(deadline)
         try:
             sent = self.send_frame(frame)
             if sent is not None:
@@ -64,13 +71,35 @@ class MultiplexedBackend(Backend):
         except Expired as exc:
             raise self.timeout_error(method, timeout) from exc
         finally:
-            timer.cancel()
             pending.pop(req_id, None)
 
+    def _expire_at(self, deadline: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = deadline
+        self._expiry = asyncio.get_running_loop().call_at(deadline, self._expire_due)
+
+    def _expire_due(self) -> None:
+        """Time out what is due and wake again at the next deadline.
+
+        One timer per backend rather than one per request: arming and cancelling a loop timer
+        costs more than the rest of a request's bookkeeping here, and with one timeout per
+        server the timer stays due at the oldest request's deadline, so under load it fires
+        about once per timeout period, not once per call.
+        """
+        self._expiry = None
+        now = asyncio.get_running_loop().time() + TIMER_SLACK
+        upcoming = [deadline for _, deadline in self._pending.values() if deadline > now]
+        for future, deadline in self._pending.values():
+            if deadline <= now:
+                expire(future)
+        if upcoming:
+            self._expire_at(min(upcoming))
+
     def abandon(self, req_id: int) -> None:
-        future = self._pending.get(req_id)
-        if future is not None and not future.done():
-            future.set_exception(cancelled_by_client())
+        entry = self._pending.get(req_id)
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(cancelled_by_client())
 
     def dispatch(self, frame: bytes) -> None:
         """One frame read from the channel."""
@@ -80,9 +109,9 @@ class MultiplexedBackend(Backend):
             log.warning("server %r sent a message that is not JSON: %.200r", self.name, frame)
             return
         if is_response:
-            future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
-            if future is not None and not future.done():
-                future.set_result(frame)
+            entry = self._pending.get(msg_id) if isinstance(msg_id, int) else None
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(frame)
         elif method is not None:
             self.deliver(frame)
 
@@ -90,7 +119,10 @@ class MultiplexedBackend(Backend):
         """Fail the requests of a connection that is gone (``pending`` is its table), with
         ``error`` when the reason is known better than "down"."""
         error = error or self.down_error()
-        for future in pending.values():
+        for future, _ in pending.values():
             if not future.done():
                 future.set_exception(error)
         pending.clear()
+        if pending is self._pending and self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.http11 import http_protocol
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
 from only1mcp.front.modern import ModernEndpoint
 from only1mcp.front.origin import OriginPolicy
@@ -190,13 +191,14 @@ class StreamingReply:
     the response.
     """
 
+    __slots__ = ("_events", "_lock", "_paused", "_prefer_sse", "_send", "_session", "_stream")
+
     def __init__(self, send: Send, prefer_sse: bool, session: Session) -> None:
         self._send = send
         self._session = session
         self._paused: PausedStream | None = None
         self._prefer_sse = prefer_sse
-        self._streaming = False
-        self._stream = next(_stream_ids)
+        self._stream = 0  # numbered when it starts streaming (0: plain JSON so far)
         self._events = 0
         self._lock: asyncio.Lock | None = None  # only a reply that streams needs one
 
@@ -206,11 +208,15 @@ class StreamingReply:
         async with self._lock:
             await self._event(frame, more=True)
 
-    async def finish(self, frame: bytes) -> None:
+    def finish(self, frame: bytes) -> Awaitable[None]:
+        # Not a coroutine (nor is _finish): the common answer, plain JSON, is _respond's
+        # awaitable itself, two frames less per call.
         if self._lock is None:
-            await self._finish(frame)
-            return
-        async with self._lock:
+            return self._finish(frame)
+        return self._finish_after_pushes(self._lock, frame)
+
+    async def _finish_after_pushes(self, lock: asyncio.Lock, frame: bytes) -> None:
+        async with lock:
             await self._finish(frame)
 
     async def detach(self) -> None:
@@ -220,19 +226,18 @@ class StreamingReply:
         async with self._lock:
             if self._paused is not None:
                 return
-            if not self._streaming:
+            if not self._stream:
                 await self._start()
             await self._send({"type": "http.response.body", "body": b"", "more_body": False})
             self._paused = self._session.paused[self._stream] = PausedStream()
 
-    async def _finish(self, frame: bytes) -> None:
-        if self._streaming or self._prefer_sse:
-            await self._event(frame, more=False)
-        else:
-            await _respond(self._send, 200, frame, JSON_HEADERS)
+    def _finish(self, frame: bytes) -> Awaitable[None]:
+        if self._stream or self._prefer_sse:
+            return self._event(frame, more=False)
+        return _respond(self._send, 200, frame, JSON_HEADERS)
 
     async def _start(self) -> None:
-        self._streaming = True
+        self._stream = next(_stream_ids)
         await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         priming = f"id: {self._stream}-0\nretry: {RETRY_MS}\ndata: \n\n".encode()
         await self._send({"type": "http.response.body", "body": priming, "more_body": True})
@@ -242,7 +247,7 @@ class StreamingReply:
         if self._paused is not None:
             self._paused.add(self._events, frame, last=not more)
             return
-        if not self._streaming:
+        if not self._stream:
             await self._start()
         body = f"id: {self._stream}-{self._events}\n".encode() + _event(frame)
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
@@ -373,6 +378,7 @@ def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) ->
         access_log=False,
         lifespan="on",
         interface="asgi3",  # HttpApp.__call__ returns an awaitable rather than being async
+        http=http_protocol(),  # a sized response's head and body in one write
         timeout_graceful_shutdown=5,
         # No X-Forwarded-* rewriting: nothing here uses the client's address.
         proxy_headers=False,

@@ -1,0 +1,178 @@
+"""The HTTP/1.1 protocol of the front: a sized response leaves in one TCP segment; streams,
+HEAD, ``100 Continue`` and an unfinished response go out as uvicorn writes them.
+
+A real uvicorn server (uvloop, our protocol class) in a thread, real sockets as clients; the
+segment count is the kernel's own (TCP_INFO ``tcpi_data_segs_in`` of the client socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from only1mcp.front.http11 import OneWriteProtocol, http_protocol
+from only1mcp.types import Receive, Scope, Send
+
+DATA_SEGS_IN = 152  # offset of tcpi_data_segs_in in struct tcp_info (Linux >= 4.6)
+BODY = b'{"jsonrpc":"2.0","id":1,"result":{}}'
+
+
+class App:
+    """Responses of every shape the protocol treats differently."""
+
+    def __init__(self) -> None:
+        self.release: asyncio.Event | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/stream":
+            self.release = asyncio.Event()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await self.release.wait()
+            await send({"type": "http.response.body", "body": b"event", "more_body": False})
+            return
+        body = (await receive())["body"] if path == "/echo" else BODY
+        length = [(b"content-length", b"%d" % len(body))]
+        if path == "/empty":
+            empty = [(b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 202, "headers": empty})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": length})
+        if path != "/unfinished":
+            await send({"type": "http.response.body", "body": body})
+
+
+class Server:
+    def __init__(self) -> None:
+        self.app = App()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, loop="uvloop", http=OneWriteProtocol, lifespan="off", log_level="critical"
+        )
+        self.server = uvicorn.Server(config)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import uvloop
+
+        self.loop = uvloop.new_event_loop()
+        self.loop.run_until_complete(self.server.serve([self.sock]))
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def release_stream(self) -> None:
+        assert self.loop is not None and self.app.release is not None
+        self.loop.call_soon_threadsafe(self.app.release.set)
+
+    def connect(self) -> socket.socket:
+        conn = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with Server() as running:
+        yield running
+
+
+def segments_in(conn: socket.socket) -> int:
+    info = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("I", info, DATA_SEGS_IN)[0])
+
+
+def request(method: str, path: str, body: bytes = b"", extra: str = "") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nhost: t\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
+    return head.encode() + body
+
+
+def read_response(conn: socket.socket, until: bytes) -> bytes:
+    data = b""
+    while not data.endswith(until):
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+def settle() -> None:
+    time.sleep(0.05)  # a second segment, if any, would have arrived by now on loopback
+
+
+def test_the_installed_uvicorn_gets_the_one_write_protocol() -> None:
+    assert http_protocol() is OneWriteProtocol
+
+
+@pytest.mark.parametrize("path", ["/sized", "/empty"])
+def test_a_sized_response_is_one_segment(server: Server, path: str) -> None:
+    with server.connect() as conn:
+        for _ in range(3):  # each response on a kept-alive connection, not just the first
+            before = segments_in(conn)
+            conn.sendall(request("POST", path))
+            data = read_response(conn, BODY if path == "/sized" else b"\r\n\r\n")
+            settle()
+            assert segments_in(conn) - before == 1, data
+            assert data.startswith(b"HTTP/1.1 200 OK" if path == "/sized" else b"HTTP/1.1 202")
+
+
+def test_a_stream_head_is_not_held_back(server: Server) -> None:
+    with server.connect() as conn:
+        conn.sendall(request("GET", "/stream"))
+        head = read_response(conn, b"\r\n\r\n")
+        assert b"transfer-encoding: chunked" in head
+        server.release_stream()
+        assert read_response(conn, b"0\r\n\r\n").startswith(b"5\r\nevent\r\n")
+
+
+def test_head_request_gets_its_head_and_the_connection_goes_on(server: Server) -> None:
+    with server.connect() as conn:
+        conn.sendall(request("HEAD", "/sized"))
+        head = read_response(conn, b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"content-length: %d" % len(BODY) in head
+        conn.sendall(request("POST", "/sized"))
+        assert read_response(conn, BODY).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_continue_goes_out_before_the_body_is_sent(server: Server) -> None:
+    with server.connect() as conn:
+        body = b'{"big":"request"}'
+        head = request("POST", "/echo", extra="expect: 100-continue\r\n")
+        conn.sendall(head.replace(b"content-length: 0", b"content-length: %d" % len(body)))
+        assert read_response(conn, b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.sendall(body)
+        response = read_response(conn, body)
+        assert response.startswith(b"HTTP/1.1 200 OK") and response.endswith(b"\r\n\r\n" + body)
+
+
+def test_an_unfinished_response_still_gets_its_head_before_the_close(server: Server) -> None:
+    with server.connect() as conn:
+        conn.sendall(request("POST", "/unfinished"))
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"\r\n\r\n")
