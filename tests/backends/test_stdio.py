@@ -21,8 +21,11 @@ FIXTURE = str(Path(__file__).resolve().parents[1] / "fixtures" / "fixture_server
 pytestmark = pytest.mark.anyio
 
 
-def _backend(*args: str, timeout: float = 10.0, command: str = sys.executable) -> StdioBackend:
-    return StdioBackend("fx", StdioServerConfig(command=command, args=list(args), timeout=timeout))
+def _backend(
+    *args: str, timeout: float = 10.0, command: str = sys.executable, **options: object
+) -> StdioBackend:
+    config = StdioServerConfig(command=command, args=list(args), timeout=timeout, **options)
+    return StdioBackend("fx", config)
 
 
 async def _call(backend: StdioBackend, tool: str, arguments: dict[str, object]) -> object:
@@ -105,11 +108,10 @@ async def test_a_server_that_never_answers_times_out(monkeypatch: pytest.MonkeyP
 async def test_each_request_times_out_at_its_own_deadline() -> None:
     """One timer serves every pending request: a shorter deadline added later still fires on
     time, a longer one is not cut short, and the server keeps answering the others."""
-    backend = _backend(FIXTURE, timeout=30.0)
+    # Handshake era: a 2026 one would hold a standing listen request in the same table.
+    backend = _backend(FIXTURE, timeout=30.0, protocol="handshake")
     await backend.start()
     try:
-        # A 2026-era server has a standing listen request of ours: that one stays.
-        standing = set(backend._pending)
         params = {"name": "sleep", "arguments": {"seconds": 5}}
         started = time.monotonic()
         long = asyncio.ensure_future(backend.request("tools/call", params, timeout=1.2))
@@ -121,7 +123,7 @@ async def test_each_request_times_out_at_its_own_deadline() -> None:
         with pytest.raises(BackendTimeout, match=r"within 1\.2s"):
             await long
         assert 1.15 < time.monotonic() - started < 2.5
-        assert set(backend._pending) == standing
+        assert backend._pending == {}
         with pytest.raises(BackendTimeout, match=r"within 0\.2s"):  # the timer re-arms
             await backend.request("tools/call", params, timeout=0.2)
     finally:
