@@ -11,6 +11,7 @@ nothing about why it was refused.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import os
@@ -18,10 +19,6 @@ import time
 from collections.abc import Sequence
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from only1mcp.errors import InvalidParams
 from only1mcp.types import JsonObject
@@ -50,14 +47,21 @@ class StateSealer:
                 "no front.state_keys configured: request states are sealed with a per-process "
                 "key, so a retry can only be served by this process"
             )
-        materials = [s.encode() for s in secrets] or [os.urandom(32)]
-        self._keys = [_derive(material) for material in materials]
+        self._materials = [s.encode() for s in secrets] or [os.urandom(32)]
+
+    @functools.cached_property
+    def _keys(self) -> list[tuple[bytes, bytes]]:
+        # Derived on first use: the crypto library costs ~8 MB of resident memory, which a
+        # gateway that never meets a 2026 client asking for input does not need to pay.
+        return [_derive(material) for material in self._materials]
 
     def seal(self, claims: JsonObject, ttl: float = TTL) -> str:
         kid, key = self._keys[0]
         now = int(time.time())
         body = orjson.dumps({**claims, "iat": now, "exp": now + int(ttl)})
         nonce = os.urandom(_NONCE)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         sealed = AESGCM(key).encrypt(nonce, body, PREFIX + kid)
         return (PREFIX + base64.urlsafe_b64encode(kid + nonce + sealed).rstrip(b"=")).decode()
 
@@ -81,6 +85,9 @@ class StateSealer:
         except ValueError as exc:
             raise ValueError("not base64url") from exc
         kid, nonce, sealed = raw[:_KID], raw[_KID : _KID + _NONCE], raw[_KID + _NONCE :]
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         key = next((k for i, k in self._keys if i == kid), None)
         if key is None:
             raise ValueError("unknown key id")
@@ -95,6 +102,9 @@ class StateSealer:
 
 def _derive(material: bytes) -> tuple[bytes, bytes]:
     """(key id, AES-256 key) for one secret."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(material)
     return hashlib.sha256(key).digest()[:_KID], key
 
