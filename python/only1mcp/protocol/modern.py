@@ -86,6 +86,8 @@ _SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_TYPES = frozenset({"string", "integer", "boolean"})
 _OWS = " \t"
+# Checked on every request's raw header: compared as bytes, without decoding it.
+_HANDSHAKE_HEADERS = frozenset(v.encode() for v in HANDSHAKE_REVISIONS)
 # What survives an HTTP field as it is: printable ASCII (edge whitespace aside).
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
@@ -104,7 +106,7 @@ def stateless_version(msg: JsonObject) -> str | None:
 def is_modern(version: bytes | None) -> bool:
     """Whether a request with this MCP-Protocol-Version header takes the 2026 path: any value
     that is not a handshake revision does, so unknown versions get the 2026 answer (-32022)."""
-    return version is not None and version.decode("latin-1") not in HANDSHAKE_REVISIONS
+    return version is not None and version not in _HANDSHAKE_HEADERS
 
 
 @dataclass(frozen=True, slots=True)
