@@ -42,7 +42,7 @@ from only1mcp.front.wire import sse_message as _event
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import is_modern
-from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
+from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_HEADER_VALUES
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
 from only1mcp.types import Receive, Scope, Send
@@ -50,7 +50,6 @@ from only1mcp.types import Receive, Scope, Send
 log = logging.getLogger("only1mcp.front.http")
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
-SUPPORTED_VERSIONS = frozenset(v.encode() for v in HANDSHAKE_REVISIONS)
 
 
 class McpEndpoint:
@@ -150,7 +149,7 @@ class McpEndpoint:
         if session is None:
             raise HttpError(404, InvalidRequest("Session not found; initialize again"))
         version = headers.get(b"mcp-protocol-version")
-        if version is not None and version not in SUPPORTED_VERSIONS:
+        if version is not None and version not in HANDSHAKE_HEADER_VALUES:
             raise HttpError(
                 400, InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.decode()!r}")
             )

@@ -28,7 +28,7 @@ from only1mcp.errors import (
     InvalidParams,
     UnsupportedVersion,
 )
-from only1mcp.protocol.revisions import HANDSHAKE_REVISIONS
+from only1mcp.protocol.revisions import HANDSHAKE_HEADER_VALUES, HANDSHAKE_REVISIONS
 from only1mcp.types import JsonObject, RequestId
 
 MODERN_REVISIONS: tuple[str, ...] = ("2026-07-28",)
@@ -86,8 +86,6 @@ _SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_TYPES = frozenset({"string", "integer", "boolean"})
 _OWS = " \t"
-# Checked on every request's raw header: compared as bytes, without decoding it.
-_HANDSHAKE_HEADERS = frozenset(v.encode() for v in HANDSHAKE_REVISIONS)
 # What survives an HTTP field as it is: printable ASCII (edge whitespace aside).
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
@@ -106,7 +104,7 @@ def stateless_version(msg: JsonObject) -> str | None:
 def is_modern(version: bytes | None) -> bool:
     """Whether a request with this MCP-Protocol-Version header takes the 2026 path: any value
     that is not a handshake revision does, so unknown versions get the 2026 answer (-32022)."""
-    return version is not None and version not in _HANDSHAKE_HEADERS
+    return version is not None and version not in HANDSHAKE_HEADER_VALUES
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 # Handshake-era revisions, oldest first. The last one is what we offer backends.
 HANDSHAKE_REVISIONS: tuple[str, ...] = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_HANDSHAKE = HANDSHAKE_REVISIONS[-1]
+# The same as MCP-Protocol-Version header values: compared raw on every request, no decoding.
+HANDSHAKE_HEADER_VALUES = frozenset(v.encode() for v in HANDSHAKE_REVISIONS)
 # JSON-RPC batches were allowed in this revision only.
 BATCH_REVISIONS = frozenset({"2025-03-26"})
 # A request without the MCP-Protocol-Version header is assumed to speak this one (spec).
