@@ -20,7 +20,12 @@ import orjson
 from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, META_SUBSCRIPTION
+from only1mcp.protocol.modern import (
+    LATEST_MODERN,
+    LIST_CHANGED_FLAGS,
+    LISTEN_ACKNOWLEDGED,
+    META_SUBSCRIPTION,
+)
 from only1mcp.router import Router
 from only1mcp.types import JsonObject, RequestId
 
@@ -29,9 +34,8 @@ Emit = Callable[[bytes | None, bool], Awaitable[None]]
 
 # filter flag → the notification it lets through
 LIST_FLAGS = {
-    "toolsListChanged": "notifications/tools/list_changed",
-    "promptsListChanged": "notifications/prompts/list_changed",
-    "resourcesListChanged": "notifications/resources/list_changed",
+    flag: f"notifications/{capability}/list_changed"
+    for capability, flag in LIST_CHANGED_FLAGS.items()
 }
 UPDATED = "notifications/resources/updated"
 KEEPALIVE = 15.0  # seconds of silence before a keepalive, so idle proxies keep the stream
@@ -53,7 +57,7 @@ class Listener:
         try:
             honoured = await self._honour(session, wanted)
             ack = {"_meta": {META_SUBSCRIPTION: sub_id}, "notifications": honoured}
-            await emit(jsonrpc.notification("notifications/subscriptions/acknowledged", ack), False)
+            await emit(jsonrpc.notification(LISTEN_ACKNOWLEDGED, ack), False)
             await self._follow(session, sub_id, honoured, emit, gone)
         finally:
             await self._release(session, honoured)

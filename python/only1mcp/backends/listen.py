@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from only1mcp.errors import RpcError
-from only1mcp.protocol.modern import META_SUBSCRIPTION
+from only1mcp.protocol.modern import LIST_CHANGED_FLAGS, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.types import JsonObject
 
 if TYPE_CHECKING:
@@ -29,13 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("only1mcp.backends")
 
-ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
-# server capability → the filter flag that asks for its list_changed
-LIST_FLAGS = {
-    "tools": "toolsListChanged",
-    "prompts": "promptsListChanged",
-    "resources": "resourcesListChanged",
-}
 RETRY_FIRST = 0.5
 RETRY_MAX = 15.0
 # A stream that stayed open this long was healthy: the next failure starts the backoff afresh.
@@ -59,7 +52,7 @@ class Watch:
         caps = self.backend.capabilities
         wanted: JsonObject = {
             flag: True
-            for capability, flag in LIST_FLAGS.items()
+            for capability, flag in LIST_CHANGED_FLAGS.items()
             if isinstance(caps.get(capability), dict) and caps[capability].get("listChanged")
         }
         if self.uris:
@@ -97,10 +90,10 @@ class Watch:
     def incoming(self, frame: bytes) -> bytes | None:
         """A 2026 server's unsolicited frame as the rest of Only1MCP expects it: without the
         listen stream's subscription tag; None for the stream's acknowledgement."""
-        if META_SUBSCRIPTION.encode() not in frame and ACKNOWLEDGED.encode() not in frame:
+        if META_SUBSCRIPTION.encode() not in frame and LISTEN_ACKNOWLEDGED.encode() not in frame:
             return frame
         msg: dict[str, Any] = orjson.loads(frame)
-        if msg.get("method") == ACKNOWLEDGED:
+        if msg.get("method") == LISTEN_ACKNOWLEDGED:
             self._acknowledged.set()
             return None
         params = msg.get("params")

@@ -41,6 +41,15 @@ META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 
+# subscriptions/listen: server capability → the filter flag that asks for its list_changed,
+# and the first frame of every listen stream.
+LIST_CHANGED_FLAGS = {
+    "tools": "toolsListChanged",
+    "prompts": "promptsListChanged",
+    "resources": "resourcesListChanged",
+}
+LISTEN_ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
+
 # Methods whose target the request also names in the Mcp-Name header, and where it sits.
 NAMED_BY = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 # Handshake-era methods with no place in a stateless conversation.
