@@ -35,10 +35,10 @@ from only1mcp.front.wire import (
     SSE_HEADERS,
     HttpError,
     follow,
+    read_body,
+    respond,
+    sse_message,
 )
-from only1mcp.front.wire import read_body as _read_body
-from only1mcp.front.wire import respond as _respond
-from only1mcp.front.wire import sse_message as _event
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import is_modern
@@ -75,16 +75,16 @@ class McpEndpoint:
             elif method == "DELETE":
                 await self._delete(headers, send)
             else:
-                await _respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+                await respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
         except HttpError as exc:
-            await _respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
 
     def _check_origin(self, headers: dict[bytes, bytes]) -> None:
         if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):
             raise HttpError(403, InvalidRequest("Forbidden: Origin or Host not allowed"))
 
     async def _post(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
+        body = await read_body(receive)
         try:
             payload = jsonrpc.parse(body)
             if isinstance(payload, list):
@@ -100,7 +100,7 @@ class McpEndpoint:
         reply = StreamingReply(send, _prefers_sse(headers), session)
         answer = await self.router.handle(session, msg, reply)
         if answer is None:
-            await _respond(send, 202, b"", [])
+            await respond(send, 202, b"", [])
         else:
             await reply.finish(answer)
 
@@ -116,9 +116,9 @@ class McpEndpoint:
         answers = await asyncio.gather(*(self._batch_item(session, item) for item in batch))
         frames = [a for a in answers if a is not None]
         if frames:
-            await _respond(send, 200, b"[" + b",".join(frames) + b"]", JSON_HEADERS)
+            await respond(send, 200, b"[" + b",".join(frames) + b"]", JSON_HEADERS)
         else:
-            await _respond(send, 202, b"", [])
+            await respond(send, 202, b"", [])
 
     async def _batch_item(self, session: Session, item: object) -> bytes | None:
         try:
@@ -139,7 +139,7 @@ class McpEndpoint:
         answer = await self.router.handle(session, msg)
         assert answer is not None
         extra = [(b"mcp-session-id", session.id.encode())]
-        await _respond(send, 200, answer, JSON_HEADERS + extra)
+        await respond(send, 200, answer, JSON_HEADERS + extra)
 
     def _session(self, headers: dict[bytes, bytes]) -> Session:
         sid = headers.get(b"mcp-session-id")
@@ -157,7 +157,7 @@ class McpEndpoint:
 
     async def _get(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
         if b"text/event-stream" not in headers.get(b"accept", b""):
-            await _respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
+            await respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
             return
         session = self._session(headers)
         stream, after = _resume_point(headers)
@@ -176,7 +176,7 @@ class McpEndpoint:
     async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
         session = self._session(headers)
         self.gateway.sessions.remove(session.id)
-        await _respond(send, 200, b"", [])
+        await respond(send, 200, b"", [])
 
 
 class StreamingReply:
@@ -205,10 +205,10 @@ class StreamingReply:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            await self._event(frame, more=True)
+            await self.sse_message(frame, more=True)
 
     def finish(self, frame: bytes) -> Awaitable[None]:
-        # Not a coroutine (nor is _finish): the common answer, plain JSON, is _respond's
+        # Not a coroutine (nor is _finish): the common answer, plain JSON, is respond()'s
         # awaitable itself, two frames less per call.
         if self._lock is None:
             return self._finish(frame)
@@ -232,8 +232,8 @@ class StreamingReply:
 
     def _finish(self, frame: bytes) -> Awaitable[None]:
         if self._stream or self._prefer_sse:
-            return self._event(frame, more=False)
-        return _respond(self._send, 200, frame, JSON_HEADERS)
+            return self.sse_message(frame, more=False)
+        return respond(self._send, 200, frame, JSON_HEADERS)
 
     async def _start(self) -> None:
         self._stream = next(_stream_ids)
@@ -241,14 +241,14 @@ class StreamingReply:
         priming = f"id: {self._stream}-0\nretry: {RETRY_MS}\ndata: \n\n".encode()
         await self._send({"type": "http.response.body", "body": priming, "more_body": True})
 
-    async def _event(self, frame: bytes, more: bool) -> None:
+    async def sse_message(self, frame: bytes, more: bool) -> None:
         self._events += 1
         if self._paused is not None:
             self._paused.add(self._events, frame, last=not more)
             return
         if not self._stream:
             await self._start()
-        body = f"id: {self._stream}-{self._events}\n".encode() + _event(frame)
+        body = f"id: {self._stream}-{self._events}\n".encode() + sse_message(frame)
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
 
@@ -297,7 +297,7 @@ async def _resumed(
         for number, frame in paused.events:
             if number > after:
                 after = number
-                yield f"id: {stream}-{number}\n".encode() + _event(frame)
+                yield f"id: {stream}-{number}\n".encode() + sse_message(frame)
         if paused.done:
             session.paused.pop(stream, None)
             return
