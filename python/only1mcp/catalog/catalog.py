@@ -42,6 +42,7 @@ class Catalog:
         self.errors: dict[str, str] = {}
         self.collisions: list[str] = []
         self._entries: dict[str, Entry] = {}
+        self._originals: dict[str, JsonObject] = {}  # exposed name → the server's own item
         self._merged: list[JsonObject] | None = None
         self.version = 0  # bumps on every change, for caches of what is built from the list
 
@@ -64,12 +65,9 @@ class Catalog:
 
     def item(self, exposed: str) -> JsonObject | None:
         """The server's own description of the item exposed as ``exposed``."""
-        entry = self.lookup(exposed)
-        if entry is None:
-            return None
-        return next(
-            (i for i in self.items.get(entry.server, ()) if i.get(self.key) == entry.name), None
-        )
+        if self._merged is None:
+            self._rebuild()
+        return self._originals.get(exposed)
 
     def merged(self) -> list[JsonObject]:
         if self._merged is None:
@@ -79,6 +77,7 @@ class Catalog:
 
     def _rebuild(self) -> None:
         entries: dict[str, Entry] = {}
+        originals: dict[str, JsonObject] = {}
         merged: list[JsonObject] = []
         collisions: list[str] = []
         for server in self.order:
@@ -92,11 +91,13 @@ class Catalog:
                     collisions.append(f"{server}:{name} collides with {other} as {exposed!r}")
                     exposed = disambiguate(exposed, server)
                 entries[exposed] = Entry(server, name)
+                originals[exposed] = item
                 merged.append(_renamed(item, self.key, exposed))
         for message in collisions:
             if message not in self.collisions:
                 log.warning("name collision: %s; renamed with a hash suffix", message)
         self._entries, self._merged, self.collisions = entries, merged, collisions
+        self._originals = originals
 
     def _expose(self, prefix: str, name: str) -> str:
         if self.key == "name":
