@@ -156,8 +156,8 @@ def call(
     args: Annotated[str, typer.Option("--args", help="Tool arguments as a JSON object.")] = "{}",
 ) -> None:
     """Start the servers once, call one tool, print its result as JSON."""
-    from only1mcp.front.sessions import Session
     from only1mcp.router import Router
+    from only1mcp.session import Session
 
     cfg = _load(config)
     try:

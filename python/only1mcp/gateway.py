@@ -20,8 +20,8 @@ from only1mcp.backends import Backend, BackendState, MessageHandler, create_back
 from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig
 from only1mcp.errors import RpcError
-from only1mcp.front.sessions import Session, SessionStore
 from only1mcp.protocol import jsonrpc
+from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.gateway")

@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import (
@@ -27,6 +26,7 @@ from only1mcp.protocol.modern import (
     META_SUBSCRIPTION,
 )
 from only1mcp.router import Router
+from only1mcp.session import Session
 from only1mcp.types import JsonObject, RequestId
 
 # Writes one frame to the listening client; ``last`` ends the stream (None: a keepalive).

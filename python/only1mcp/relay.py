@@ -33,8 +33,8 @@ import orjson
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend
 from only1mcp.errors import METHOD_NOT_FOUND, RpcError
-from only1mcp.front.sessions import Session, SessionStore
 from only1mcp.protocol import jsonrpc
+from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.relay")

@@ -24,12 +24,12 @@ from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import expose_uri, split_uri
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
-from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
 from only1mcp.protocol.revisions import negotiate
 from only1mcp.relay import Exchange, Relay, Reply
+from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
 SERVER_INFO = {"name": "only1mcp", "version": __version__}

@@ -19,7 +19,6 @@ from only1mcp import __version__
 from only1mcp.bridge.calls import Bridge
 from only1mcp.bridge.direct import Direct
 from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError
-from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
@@ -38,6 +37,7 @@ from only1mcp.protocol.modern import (
 )
 from only1mcp.relay import Reply
 from only1mcp.router import Router
+from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
 # Served by the router as they are (beyond the bridged ones and our own).

@@ -23,9 +23,9 @@ import orjson
 
 from only1mcp.backends import Backend, BackendState
 from only1mcp.config import Config
-from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.router import Router
+from only1mcp.session import Session
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURE_SERVER = str(FIXTURES / "fixture_server.py")

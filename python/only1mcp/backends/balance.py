@@ -17,7 +17,7 @@ from only1mcp._core import HashRing, LeastConnections, RoundRobin, WeightedRando
 from only1mcp.config.policies import Strategy
 
 if TYPE_CHECKING:
-    from only1mcp.front.sessions import Session
+    from only1mcp.session import Session
     from only1mcp.types import JsonObject
 
     Params = JsonObject | None

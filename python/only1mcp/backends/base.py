@@ -35,7 +35,7 @@ from only1mcp.types import JsonObject
 if TYPE_CHECKING:
     from only1mcp.backends.health import HealthMonitor
     from only1mcp.config import HttpServerConfig, PoolServerConfig, StdioServerConfig
-    from only1mcp.front.sessions import Session
+    from only1mcp.session import Session
 
 log = logging.getLogger("only1mcp.backends")
 

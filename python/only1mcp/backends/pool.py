@@ -45,7 +45,7 @@ from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, Rp
 
 if TYPE_CHECKING:
     from only1mcp.config import PoolServerConfig
-    from only1mcp.front.sessions import Session
+    from only1mcp.session import Session
     from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.pool")

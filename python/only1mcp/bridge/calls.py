@@ -33,10 +33,10 @@ from only1mcp.errors import (
     MissingCapability,
     RpcError,
 )
-from only1mcp.front.sessions import Session
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import LATEST_MODERN, LOG_LEVELS, Envelope, required_capabilities
 from only1mcp.relay import CLIENT_CAPABILITY
+from only1mcp.session import Session
 from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.bridge")

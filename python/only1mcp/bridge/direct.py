@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 
 from only1mcp.bridge.state import StateSealer, digest, invalid_state
-from only1mcp.front.sessions import Session
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.relay import Reply
 from only1mcp.router import Router
+from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
 _BACKEND = "b"  # the claim that marks a direct call's state (a parked bridge call has "c")

@@ -7,7 +7,7 @@ responses, the messages that precede them, server→client requests, notificatio
 ``message`` events on the stream, in the order the session logged them. The stream ending (the
 client went away) ends the session and whatever it owns: calls in flight, per-session backends.
 
-The session is an ordinary :class:`~only1mcp.front.sessions.Session` in the gateway's store,
+The session is an ordinary :class:`~only1mcp.session.Session` in the gateway's store,
 answered by the same :class:`~only1mcp.router.Router` as ``/mcp``; only the transport differs.
 """
 
@@ -23,7 +23,6 @@ from urllib.parse import parse_qs
 
 from only1mcp.errors import InternalError, InvalidRequest, RpcError
 from only1mcp.front.origin import OriginPolicy
-from only1mcp.front.sessions import Session
 from only1mcp.front.wire import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -36,6 +35,7 @@ from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
 from only1mcp.router import Router
+from only1mcp.session import Session
 from only1mcp.types import JsonObject, Receive, RequestId, Scope, Send
 
 log = logging.getLogger("only1mcp.front.legacy_sse")

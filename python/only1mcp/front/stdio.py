@@ -16,11 +16,11 @@ from typing import Any
 
 from only1mcp._core import FrameReader
 from only1mcp.errors import InvalidRequest, RpcError
-from only1mcp.front.sessions import Session
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import error_frame_id, stateless_version
 from only1mcp.router import Router
+from only1mcp.session import Session
 from only1mcp.stateless import StatelessService
 from only1mcp.types import JsonObject, RequestId
 

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from only1mcp.errors import InvalidRequest, RpcError
-from only1mcp.front.sessions import Session
+from only1mcp.session import Session
 from only1mcp.types import Receive, Send
 
 MAX_BODY = 16 * 1024 * 1024

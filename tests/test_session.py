@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from only1mcp.front.sessions import EVENT_LOG_LIMIT, Session, SessionStore
+from only1mcp.session import EVENT_LOG_LIMIT, Session, SessionStore
 
 pytestmark = pytest.mark.anyio
 
