@@ -23,7 +23,7 @@ install: $(STAMP) ## Create .venv, build the Rust extension, install with dev+de
 run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:8765/mcp)
 	$(VENV)/bin/only1mcp start --config $(CONFIG)
 
-test: $(STAMP) conformance-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
+test: $(STAMP) conformance-deps js-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
@@ -65,7 +65,18 @@ conformance-deps: $(CONFORMANCE_STAMP) ## Install the pinned MCP conformance sui
 
 .PHONY: conformance-deps
 
+JS_DIR := tools/mcp-js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
+
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund
+	touch $(JS_STAMP)
+
+js-deps: $(JS_STAMP) ## Install the TypeScript SDK, reference servers and Inspector CLI of the test matrix (npm ci, once)
+
+.PHONY: js-deps
+
 clean: ## Remove the venv and build output
-	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules
+	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules
 
 .PHONY: help install run test lint format bench bench-gate loadtest build clean
