@@ -229,6 +229,7 @@ class Target:
     log_path: Path | None = None
     started_at: float = 0.0
     ready_after: float = 0.0
+    origin: Target | None = None  # the target this one is a view of (see view())
 
     @property
     def url(self) -> str:
@@ -236,13 +237,14 @@ class Target:
 
     @property
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        proc = self.proc if self.origin is None else self.origin.proc
+        assert proc is not None
+        return proc.pid
 
     def start(self, timeout: float = 60.0) -> Target:
         logs = BENCH / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        self.log_path = logs / f"{self.name}.log"
+        self.log_path = logs / f"{self.name.replace('/', '-').replace(' ', '_')}.log"
         out = self.log_path.open("wb")
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -284,7 +286,7 @@ class Target:
     def view(self, name: str, era: str) -> Target:
         """The same running server as another target (its own name, era and session): one
         HTTP backend is measured directly by both client eras. Only the original is stopped."""
-        return dataclasses.replace(self, name=name, era=era, session=None)
+        return dataclasses.replace(self, name=name, era=era, session=None, origin=self)
 
     def open_session(self) -> str | None:
         """initialize + notifications/initialized; keeps the session id and negotiated version.
