@@ -141,7 +141,8 @@ class SseStream:
             self.endpoint.set_result(b"".join(data).decode())
         elif kind == b"message" and data:
             msg = orjson.loads(b"\n".join(data))
-            waiter = self.waiting.pop(msg.get("id"), None) if isinstance(msg, dict) else None
+            req_id = msg.get("id") if isinstance(msg, dict) else None
+            waiter = self.waiting.pop(req_id, None) if isinstance(req_id, int) else None
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
 
@@ -210,9 +211,12 @@ async def _legacy(port: int, tool: str, conns: int, duration: float) -> dict[str
                 msg = await request(poster, req_id, call(req_id, tool))
                 stats.check(msg, time.perf_counter() - start)
 
-        return await _timed(stats, conns, duration, lambda until: [
-            worker(n, poster, until) for n, poster in enumerate(posters)
-        ])
+        return await _timed(
+            stats,
+            conns,
+            duration,
+            lambda until: [worker(n, poster, until) for n, poster in enumerate(posters)],
+        )
     finally:
         pump.cancel()
         with contextlib.suppress(BaseException):
@@ -241,7 +245,9 @@ def legacy_sse(port: int, tool: str, conns: int, duration: float) -> dict[str, A
 # ----------------------------------------------------------------------------- stdio
 
 
-async def _stdio(cmd: list[str], env: dict[str, str], tool: str, conns: int, duration: float) -> dict[str, Any]:
+async def _stdio(
+    cmd: list[str], env: dict[str, str], tool: str, conns: int, duration: float
+) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         *cmd,
         stdin=asyncio.subprocess.PIPE,

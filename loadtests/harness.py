@@ -574,7 +574,8 @@ def wrk(
     sampler.stopped.set()
     sampler.join()
     cpu_main = _cpu_seconds([main] if main else []) - cpu_main
-    cpu_children = _cpu_seconds(children) - cpu_children
+    # A child that exited during the run (a restarted backend) takes its CPU time with it.
+    cpu_children = max(0.0, _cpu_seconds(children) - cpu_children)
     wrk_cpu = (after.ru_utime - rusage.ru_utime) + (after.ru_stime - rusage.ru_stime)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:

@@ -61,7 +61,9 @@ class Matrix:
                 if path.wrk:
                     self.views[path.key] = View(only.view(path.key, ERA[path.era]), "path")
             if "2026/stdio" in keys and "handshake/stdio" not in self.views:
-                self.views["handshake/stdio"] = View(only.view("handshake/stdio", "handshake"), "path")
+                self.views["handshake/stdio"] = View(
+                    only.view("handshake/stdio", "handshake"), "path"
+                )
         for kind in ("http-json", "http-sse"):
             self._http(kind, [p for p in self.paths if p.backend == kind])
 
@@ -108,7 +110,9 @@ class Matrix:
         for view in self.views.values():
             h.wrk(view.target, conns, seconds)
 
-    def measure(self, name: str, conns: int, duration: int, retries: int = 0) -> list[dict[str, Any]]:
+    def measure(
+        self, name: str, conns: int, duration: int, retries: int = 0
+    ) -> list[dict[str, Any]]:
         """wrk on one view (again while disturbed, up to ``retries`` times); 2026 path runs
         also count the server's descendant processes before and after."""
         view = self.views[name]
@@ -195,7 +199,8 @@ def fronts_round(
                 continue
             h.log(
                 f"{path.key} c={c}: {got['rps']:,.0f}/s p50 {got['p50_ms']:.3f} p99 "
-                f"{got['p99_ms']:.2f} ms err {got['errors']} client CPU {got['client_cpu_pct']:.0f}%"
+                f"{got['p99_ms']:.2f} ms err {got['errors']} "
+                f"client CPU {got['client_cpu_pct']:.0f}%"
             )
             level = fronts.setdefault(path.key, {})
             old = level.get(str(c))

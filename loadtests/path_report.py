@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001, E501  (typographic characters and Markdown tables are intended)
+# ruff: noqa: RUF001, RUF002, RUF003, E501  (typographic characters and Markdown tables are intended)
 """The path matrix's definitions, targets and report section (pure: JSON in, text out).
 
 A *path* is one way a tools/call goes through Only1MCP: a client era (handshake: initialize +
@@ -13,7 +13,9 @@ nothing but matplotlib, so this module imports nothing of the project's.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 C = 16  # the concurrency the ratios and p99 targets are judged at
@@ -114,6 +116,25 @@ def select(keys: list[str] | None) -> list[PathDef]:
     return [BY_KEY[k] for k in keys]
 
 
+BASELINE_KEYS = ("rps", "p50_ms", "p99_ms", "server_cpu_us")
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """benches/baseline.json's entries by path; a baseline recorded before the path matrix
+    (one ratio, only1mcp vs ceiling) is the handshake/stdio path's."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if "paths" in data:
+        paths: dict[str, Any] = data["paths"]
+        return paths
+    old = {"reference": "ceiling", "rps_ratio": data["rps_ratio"], "p99_ratio": data["p99_ratio"]}
+    old |= {k: data["only1mcp"][k] for k in BASELINE_KEYS}
+    old |= {f"ref_{k}": data["ceiling"][k] for k in BASELINE_KEYS}
+    old |= {"recorded": data.get("recorded"), "git_rev": data.get("git_rev")}
+    return {"handshake/stdio": old}
+
+
 # ---------------------------------------------------------------------------- judging
 
 
@@ -165,7 +186,9 @@ def _checks(
     if path.wrk:
         checks.append(("no errors", f"{errors}", errors == 0))
     if path.min_rps is not None:
-        checks.append((f"≥ {path.min_rps:,.0f}/s", f"{run['rps']:,.0f}/s", run["rps"] >= path.min_rps))
+        checks.append(
+            (f"≥ {path.min_rps:,.0f}/s", f"{run['rps']:,.0f}/s", run["rps"] >= path.min_rps)
+        )
     if path.min_ratio is not None:
         ratio = ref and ref["rps"] and run["rps"] / ref["rps"]
         checks.append(
@@ -177,17 +200,27 @@ def _checks(
         )
     if path.max_p99_ms is not None:
         checks.append(
-            (f"p99 ≤ {path.max_p99_ms:g} ms", f"{run['p99_ms']:.2f} ms", run["p99_ms"] <= path.max_p99_ms)
+            (
+                f"p99 ≤ {path.max_p99_ms:g} ms",
+                f"{run['p99_ms']:.2f} ms",
+                run["p99_ms"] <= path.max_p99_ms,
+            )
         )
     if path.direct_p50_slack_ms is not None:
         one = best_of(res, path.key, 1)
         direct = best_of(res, f"direct {path.key}", 1)
         ok = one and direct and one["p50_ms"] <= direct["p50_ms"] + path.direct_p50_slack_ms
         measured = (
-            f"{one['p50_ms']:.3f} vs {direct['p50_ms']:.3f} ms" if one and direct else "not measured"
+            f"{one['p50_ms']:.3f} vs {direct['p50_ms']:.3f} ms"
+            if one and direct
+            else "not measured"
         )
         checks.append(
-            (f"1 conn p50 ≤ direct + {path.direct_p50_slack_ms:.2f} ms", measured, bool(ok) if one and direct else None)
+            (
+                f"1 conn p50 ≤ direct + {path.direct_p50_slack_ms:.2f} ms",
+                measured,
+                bool(ok) if one and direct else None,
+            )
         )
     if path.scale_64 is not None:
         many = best_of(res, path.key, 64)
@@ -201,13 +234,13 @@ def _checks(
         )
     if path.era == "2026" and path.wrk:
         grew = [r for r in res.get("runs", []) if r["target"] == path.key and r.get("procs_grew")]
-        counted = [r for r in res.get("runs", []) if r["target"] == path.key and "procs_before" in r]
+        counted = [
+            r for r in res.get("runs", []) if r["target"] == path.key and "procs_before" in r
+        ]
         checks.append(
             (
                 "backend processes unchanged",
-                f"{len(grew)} of {len(counted)} runs spawned"
-                if counted
-                else "not counted",
+                f"{len(grew)} of {len(counted)} runs spawned" if counted else "not counted",
                 not grew if counted else None,
             )
         )
@@ -259,7 +292,9 @@ def section(res: dict[str, Any] | None) -> list[str]:
         "| target | conns | calls/s | p50 ms | p99 ms | errors | server CPU µs/call | backend CPU µs/call |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for key, r in sorted(res.get("best", {}).items(), key=lambda kv: (kv[1]["target"], kv[1]["conns"])):
+    for _key, r in sorted(
+        res.get("best", {}).items(), key=lambda kv: (kv[1]["target"], kv[1]["conns"])
+    ):
         lines.append(
             f"| {r['target']} | {r['conns']} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.2f} | "
             f"{r['errors_all_rounds']} | {r['server_cpu_us']:.1f} | {r['backend_cpu_us']:.1f} |"
@@ -286,7 +321,9 @@ def plot(ax_rps: Any, ax_p99: Any, res: dict[str, Any]) -> None:
     styles = ["-", "--", "-.", ":"]
     for n, path in enumerate(PATHS):
         if path.wrk:
-            points = sorted((r["conns"], r) for r in res.get("best", {}).values() if r["target"] == path.key)
+            points = sorted(
+                (r["conns"], r) for r in res.get("best", {}).values() if r["target"] == path.key
+            )
         else:
             points = sorted((int(c), r) for c, r in res.get("fronts", {}).get(path.key, {}).items())
         if not points:
@@ -295,7 +332,17 @@ def plot(ax_rps: Any, ax_p99: Any, res: dict[str, Any]) -> None:
         kw = {"marker": "o.^v"[n % 4], "linestyle": styles[n // 2 % 4], "label": path.key}
         ax_rps.plot(xs, [r["rps"] for _, r in points], **kw)
         ax_p99.plot(xs, [r["p99_ms"] for _, r in points], **kw)
-    nginx = [r for r in res.get("best", {}).values() if r["target"].startswith("nginx handshake/http-json")]
+    nginx = [
+        r
+        for r in res.get("best", {}).values()
+        if r["target"].startswith("nginx handshake/http-json")
+    ]
     if nginx:
         points = sorted((r["conns"], r["rps"]) for r in nginx)
-        ax_rps.plot(*zip(*points, strict=True), color="black", alpha=0.4, linestyle=":", label="nginx (HTTP JSON)")
+        ax_rps.plot(
+            *zip(*points, strict=True),
+            color="black",
+            alpha=0.4,
+            linestyle=":",
+            label="nginx (HTTP JSON)",
+        )

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import path_report
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "PERFORMANCE.md"
 PNG = REPO / "docs" / "performance.png"
@@ -118,6 +120,14 @@ def checklist(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 "(p50 at 1 and 16 conns)",
                 f"p50 {d1:+.0%} / {d16:+.0%} (CPU per call {dcpu:+.0%})",
                 d1 <= 0.10 and d16 <= 0.10,
+            )
+    for row in path_report.evaluate(res.get("paths") or {}):
+        judged = [(g, m, ok) for g, m, ok in row.checks if ok is not None]
+        if row.path.wrk and row.checks:
+            add(
+                f"path {row.path.key}: " + "; ".join(g for g, _, _ in row.checks),
+                "; ".join(m for _, m, _ in row.checks),
+                all(ok for _, _, ok in judged) if judged else None,
             )
     cold = res.get("cold")
     if cold and str(many["servers"] if many else 100) in cold:
@@ -586,23 +596,43 @@ def render_markdown(res: dict[str, Any]) -> str:
     ]
     lines += section_machine(res)
     lines += section_matrix(res)
+    lines += path_report.section(res.get("paths"))
     lines += section_backend(res)
     lines += section_many(res)
     lines += section_cold(res)
     lines += section_locust(res)
     lines += section_profile(res)
     lines += [STATIC_FINDINGS, STATIC_GATE]
-    baseline = REPO / "benches" / "baseline.json"
-    if baseline.exists():
-        b = json.loads(baseline.read_text())
-        lines += [
-            f"Current baseline: throughput ratio {b['rps_ratio']:.3f}, p99 ratio "
-            f"{b['p99_ratio']:.3f} (only1mcp {b['only1mcp']['rps']:,.0f} calls/s vs ceiling "
-            f"{b['ceiling']['rps']:,.0f}, recorded {b.get('recorded', '?')}).",
-            "",
-        ]
+    lines += baseline_lines(REPO / "benches" / "baseline.json")
     lines += [STATIC_TAIL]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def baseline_lines(baseline: Path) -> list[str]:
+    if not baseline.exists():
+        return []
+    paths = path_report.load_baseline(baseline)
+    lines = [
+        "Current baseline (`benches/baseline.json`):",
+        "",
+        "| path | reference | throughput ratio | p99 ratio | path calls/s | reference calls/s | "
+        "recorded |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for key, b in paths.items():
+        lines.append(
+            f"| {key} | {b['reference']} | {b['rps_ratio']:.3f} | {b['p99_ratio']:.3f} | "
+            f"{b['rps']:,.0f} | {b['ref_rps']:,.0f} | {b.get('recorded', '?')} "
+            f"(`{b.get('git_rev', '?')}`) |"
+        )
+    missing = [p.key for p in path_report.WRK_PATHS if p.key not in paths]
+    if missing:
+        lines += [
+            "",
+            f"Not recorded yet (judged only for errors and spawned processes): "
+            f"{', '.join(missing)}.",
+        ]
+    return [*lines, ""]
 
 
 # ------------------------------------------------------------------------------ plot
@@ -618,9 +648,14 @@ def plot(res: dict[str, Any]) -> bool:
         print("matplotlib not available: docs/performance.png not written", file=sys.stderr)
         return False
     best = res.get("matrix", {}).get("best", {})
-    if not best:
+    paths = res.get("paths")
+    if not best and not paths:
         return False
-    fig, (ax_rps, ax_p99) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    if paths:
+        fig, axes = plt.subplots(2, 2, figsize=(11, 8.4), dpi=110)
+        (ax_rps, ax_p99), (path_rps, path_p99) = axes
+    else:
+        fig, (ax_rps, ax_p99) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for target in PLOTTED:
         points = sorted((r["conns"], r) for r in best.values() if r["target"] == target)
         if not points:
@@ -653,6 +688,21 @@ def plot(res: dict[str, Any]) -> bool:
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
+    if paths:
+        path_report.plot(path_rps, path_p99, paths)
+        for ax, title, label in (
+            (path_rps, "every path: throughput", "calls/s"),
+            (path_p99, "every path: p99 latency", "p99 (ms, log)"),
+        ):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("concurrent connections (calls in flight)")
+            ax.set_ylabel(label)
+            ax.set_title(title)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7, loc="best")
+            ax.set_xticks(paths["conns"])
+            ax.set_xticklabels([str(c) for c in paths["conns"]])
     ax_p99.set_yscale("log")
     ax_rps.axhline(20_000, color="black", linewidth=0.8, alpha=0.5)
     ax_rps.annotate("goal: 20k/s at 16", (16, 20_000), fontsize=7, va="bottom", ha="center")

@@ -10,7 +10,7 @@ Targets, each a subprocess on a free port of 127.0.0.1, each driven by ``wrk`` +
   mcp-proxy   sparfenyuk's mcp-proxy (own venv .bench/mcp-proxy-venv, made on first use)
 
 Scenarios: the concurrency matrix (targets interleaved, best of --repeat), every path (client
-era × backend kind and the legacy-SSE and stdio fronts, each beside its own reference: see
+era x backend kind and the legacy-SSE and stdio fronts, each beside its own reference: see
 path_report.py and matrix_paths.py), 100 stdio backends
 (RSS, cached tools/list, tools/call vs 1 backend), cold start, locust (max rate and a realistic
 mix), and with --profile a py-spy profile of only1mcp under load. Results go to
