@@ -329,7 +329,8 @@ def plot(ax_rps: Any, ax_p99: Any, res: dict[str, Any]) -> None:
         if not points:
             continue
         xs = [c for c, _ in points]
-        kw = {"marker": "o.^v"[n % 4], "linestyle": styles[n // 2 % 4], "label": path.key}
+        kw = {"color": f"C{n}", "marker": "o.^v"[n % 4], "linestyle": styles[n // 2 % 4]}
+        kw["label"] = path.key
         ax_rps.plot(xs, [r["rps"] for _, r in points], **kw)
         ax_p99.plot(xs, [r["p99_ms"] for _, r in points], **kw)
     nginx = [
@@ -342,7 +343,8 @@ def plot(ax_rps: Any, ax_p99: Any, res: dict[str, Any]) -> None:
         ax_rps.plot(
             *zip(*points, strict=True),
             color="black",
-            alpha=0.4,
-            linestyle=":",
+            alpha=0.3,
+            linewidth=3,
+            linestyle="-",
             label="nginx (HTTP JSON)",
         )
