@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     opts = p.parse_args(argv)
     opts.paths = [p for p in pr.select([k for k in opts.paths.split(",") if k]) if p.wrk]
+    if not opts.paths:
+        p.error("no wrk path selected: the gate measures " + ", ".join(x.key for x in pr.WRK_PATHS))
     return opts
 
 

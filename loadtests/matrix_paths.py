@@ -157,7 +157,8 @@ def run(
         matrix.warm_up()
         names = list(matrix.views)
         for rep in range(repeat):
-            order = names[rep % len(names) :] + names[: rep % len(names)]
+            turn = rep % max(1, len(names))
+            order = names[turn:] + names[:turn]
             for c in conns:
                 for name in order:
                     levels = matrix.views[name].levels
