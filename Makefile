@@ -43,12 +43,18 @@ format: $(STAMP) ## Format Python and Rust sources
 bench: $(STAMP) ## Micro-benchmarks of the Rust core and hot Python paths
 	$(VENV)/bin/pytest benches --benchmark-only
 
-bench-gate: $(STAMP) ## Short load test vs the ceiling app; fails on a >15% regression (benches/baseline.json)
-	@command -v wrk >/dev/null || if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; else echo "bench-gate needs wrk: sudo apt-get install -y wrk" >&2; exit 1; fi
+# $(call need,COMMAND,DEBIAN-PACKAGE): install the package with apt-get when COMMAND is missing
+# (as root; apt-get update only when the first install fails), else say how and stop.
+need = command -v $(1) >/dev/null || test -x /usr/sbin/$(1) || if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(2) || { apt-get update -q && apt-get install -y -q $(2); }; else echo "$@ needs $(1): sudo apt-get install -y $(2)" >&2; exit 1; fi
+
+bench-gate: $(STAMP) ## Short load test of every path vs its reference; fails on a >15% regression (benches/baseline.json)
+	@$(call need,wrk,wrk)
+	@$(call need,nginx,nginx-light)
 	$(PY) loadtests/gate.py $(GATE_ARGS)
 
 loadtest: $(STAMP) ## Full load test -> loadtests/results/latest.json, docs/PERFORMANCE.md (LOADTEST_ARGS=--quick)
-	@command -v wrk >/dev/null || if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; else echo "loadtest needs wrk: sudo apt-get install -y wrk" >&2; exit 1; fi
+	@$(call need,wrk,wrk)
+	@$(call need,nginx,nginx-light)
 	$(PY) loadtests/run_load.py $(LOADTEST_ARGS)
 
 build: $(STAMP) ## Build an abi3 wheel into dist/

@@ -10,6 +10,7 @@ Used by ``run_load.py`` (the full matrix, the report) and ``gate.py`` (``make be
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ PROJECT_PY = PROJECT_BIN / "python"
 PROXY_VENV = BENCH / "mcp-proxy-venv"
 TOOLS_VENV = BENCH / "tools-venv"
 PROTOCOL = "2025-11-25"
+MODERN = "2026-07-28"  # the stateless revision: a Target with this era opens no session
 HOST = "127.0.0.1"
 TOOLS_PACKAGES = ["matplotlib>=3.8", "locust>=2.20", "py-spy>=0.3.14"]
 PROXY_PACKAGES = ["mcp-proxy>=0.8", "mcp>=1.8,<2"]
@@ -223,9 +225,11 @@ class Target:
     proc: subprocess.Popen[bytes] | None = None
     session: str | None = None
     version: str = PROTOCOL
+    era: str = "handshake"  # or MODERN: no session, every request carries the 2026 envelope
     log_path: Path | None = None
     started_at: float = 0.0
     ready_after: float = 0.0
+    origin: Target | None = None  # the target this one is a view of (see view())
 
     @property
     def url(self) -> str:
@@ -233,13 +237,14 @@ class Target:
 
     @property
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        proc = self.proc if self.origin is None else self.origin.proc
+        assert proc is not None
+        return proc.pid
 
     def start(self, timeout: float = 60.0) -> Target:
         logs = BENCH / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        self.log_path = logs / f"{self.name}.log"
+        self.log_path = logs / f"{self.name.replace('/', '-').replace(' ', '_')}.log"
         out = self.log_path.open("wb")
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -278,9 +283,20 @@ class Target:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def open_session(self) -> str:
-        """initialize + notifications/initialized; keeps the session id and negotiated version."""
+    def view(self, name: str, era: str) -> Target:
+        """The same running server as another target (its own name, era and session): one
+        HTTP backend is measured directly by both client eras. Only the original is stopped."""
+        return dataclasses.replace(self, name=name, era=era, session=None, origin=self)
+
+    def open_session(self) -> str | None:
+        """initialize + notifications/initialized; keeps the session id and negotiated version.
+        A 2026-era target has no session: one checked call with the envelope instead."""
         headers = {"accept": "application/json, text/event-stream"}
+        if self.era == MODERN:
+            self.session, self.version = None, MODERN
+            with httpx.Client(timeout=30, trust_env=False) as client:
+                self.check_call(client, headers | modern_headers(self.tool))
+            return None
         init = {
             "jsonrpc": "2.0",
             "id": 0,
@@ -295,7 +311,8 @@ class Target:
             resp = client.post(self.url, json=init, headers=headers)
             resp.raise_for_status()
             self.session = resp.headers["mcp-session-id"]
-            self.version = resp.json()["result"]["protocolVersion"]
+            answer = decode_answer(resp.headers.get("content-type", ""), resp.content)
+            self.version = answer["result"]["protocolVersion"]
             headers |= {"mcp-session-id": self.session, "mcp-protocol-version": self.version}
             note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
             client.post(self.url, json=note, headers=headers).raise_for_status()
@@ -303,15 +320,13 @@ class Target:
         return self.session
 
     def check_call(self, client: httpx.Client, headers: dict[str, str]) -> None:
-        call = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": self.tool, "arguments": {"text": "hello", "n": 42}},
-        }
+        params: dict[str, Any] = {"name": self.tool, "arguments": {"text": "hello", "n": 42}}
+        if self.era == MODERN:
+            params["_meta"] = modern_meta()
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
         resp = client.post(self.url, json=call, headers=headers)
         resp.raise_for_status()
-        body = resp.json()
+        body = decode_answer(resp.headers.get("content-type", ""), resp.content)
         text = body["result"]["content"][0]["text"]
         if json.loads(text) != {"text": "hello", "n": 42}:
             raise RuntimeError(f"{self.name}: tools/call answered {body!r}")
@@ -339,6 +354,27 @@ class Target:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc = None
+
+
+def modern_meta() -> dict[str, Any]:
+    """The 2026 envelope a request carries in params._meta (what mcp.lua sends too)."""
+    return {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "only1mcp-loadtest", "version": "1.0"},
+    }
+
+
+def modern_headers(tool: str) -> dict[str, str]:
+    return {"mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": tool}
+
+
+def decode_answer(content_type: str, body: bytes) -> Any:
+    """The JSON-RPC message of an answer: a JSON body, or the last SSE event's data."""
+    if not content_type.startswith("text/event-stream"):
+        return json.loads(body)
+    data = [ln[5:].strip() for ln in body.decode().splitlines() if ln.startswith("data:")]
+    return json.loads(data[-1])
 
 
 def _port_open(port: int) -> bool:
@@ -390,6 +426,23 @@ def write_config(path: Path, backend: list[str], servers: int = 1) -> Path:
         ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_http_config(path: Path, url: str, protocol: str) -> Path:
+    """An Only1MCP config with one Streamable HTTP server ``bench`` at ``url``, spoken to in
+    ``protocol`` (``handshake`` or ``2026-07-28``: pinned, so each row measures one era)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["log_level: warning", "servers:", "  bench:", f"    url: {json.dumps(url)}"]
+    lines += [f"    protocol: {json.dumps(protocol)}", "    timeout: 10"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def http_backend_target(name: str, sse: bool) -> Target:
+    """loadtests/http_echo_backend.py (JSON answers, or with ``sse`` SSE streams)."""
+    port = free_port()
+    cmd = [project_python(), str(LOADTESTS / "http_echo_backend.py"), "--port", str(port)]
+    return Target(name, [*cmd, *(["--sse"] if sse else [])], port, tool="echo")
 
 
 def ceiling_target() -> Target:
@@ -505,6 +558,7 @@ def wrk(
         target.version or "-",
         method,
         target.tool,
+        "stateless" if target.era == MODERN else "handshake",
     ]
     main, children = target.processes()
     sampler = _RssSampler(main)
@@ -520,7 +574,8 @@ def wrk(
     sampler.stopped.set()
     sampler.join()
     cpu_main = _cpu_seconds([main] if main else []) - cpu_main
-    cpu_children = _cpu_seconds(children) - cpu_children
+    # A child that exited during the run (a restarted backend) takes its CPU time with it.
+    cpu_children = max(0.0, _cpu_seconds(children) - cpu_children)
     wrk_cpu = (after.ru_utime - rusage.ru_utime) + (after.ru_stime - rusage.ru_stime)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:

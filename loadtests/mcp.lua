@@ -1,9 +1,13 @@
 -- wrk script: POST one MCP JSON-RPC request per call over an existing session.
 --
 --   wrk -t1 -c16 -d8s -s loadtests/mcp.lua http://127.0.0.1:P/mcp -- \
---       SESSION_ID PROTOCOL_VERSION METHOD [TOOL]
+--       SESSION_ID PROTOCOL_VERSION METHOD [TOOL [ERA]]
 --
 -- METHOD is tools/call (TOOL is called with {"text":"hello","n":42}), tools/list or ping.
+-- ERA "stateless" speaks MCP 2026-07-28 instead (SESSION_ID is then "-"): no session, every
+-- request mirrors its version, method and tool name in the MCP-Protocol-Version, Mcp-Method
+-- and Mcp-Name headers and carries the envelope (version, client capabilities, client info)
+-- in params._meta.
 -- Every request gets its own id (thread number * 1e9 + counter): ids are never reused while
 -- another request with the same id is in flight, as MCP requires of a session.
 -- A response counts as an error unless it is HTTP 200 carrying a JSON-RPC "result" that is not
@@ -23,13 +27,22 @@ local head, tail, counter, base
 
 function init(args)
   local session, version, method, tool = args[1], args[2], args[3] or "tools/call", args[4]
+  local stateless = args[5] == "stateless"
   errors = 0
   first_error = ""
   counter = 0
   base = (tid or 0) * 1000000000
   local params = ""
+  local meta = ""
+  if stateless then
+    meta = '"_meta":{"io.modelcontextprotocol/protocolVersion":"' .. version .. '",' ..
+      '"io.modelcontextprotocol/clientCapabilities":{},' ..
+      '"io.modelcontextprotocol/clientInfo":{"name":"only1mcp-loadtest","version":"1.0"}}'
+    params = ',"params":{' .. meta .. '}'
+  end
   if method == "tools/call" then
-    params = ',"params":{"name":"' .. tool .. '","arguments":{"text":"hello","n":42}}'
+    params = ',"params":{"name":"' .. tool .. '","arguments":{"text":"hello","n":42}' ..
+      (stateless and ',' .. meta or '') .. '}'
   end
   head = '{"jsonrpc":"2.0","id":'
   tail = ',"method":"' .. method .. '"' .. params .. '}'
@@ -41,6 +54,12 @@ function init(args)
   end
   if version and version ~= "" and version ~= "-" then
     wrk.headers["MCP-Protocol-Version"] = version
+  end
+  if stateless then
+    wrk.headers["Mcp-Method"] = method
+    if method == "tools/call" then
+      wrk.headers["Mcp-Name"] = tool
+    end
   end
 end
 

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import path_report
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "PERFORMANCE.md"
 PNG = REPO / "docs" / "performance.png"
@@ -118,6 +120,14 @@ def checklist(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 "(p50 at 1 and 16 conns)",
                 f"p50 {d1:+.0%} / {d16:+.0%} (CPU per call {dcpu:+.0%})",
                 d1 <= 0.10 and d16 <= 0.10,
+            )
+    for row in path_report.evaluate(res.get("paths") or {}):
+        judged = [(g, m, ok) for g, m, ok in row.checks if ok is not None]
+        if row.path.wrk and row.checks:
+            add(
+                f"path {row.path.key}: " + "; ".join(g for g, _, _ in row.checks),
+                "; ".join(m for _, m, _ in row.checks),
+                all(ok for _, _, ok in judged) if judged else None,
             )
     cold = res.get("cold")
     if cold and str(many["servers"] if many else 100) in cold:
@@ -426,14 +436,16 @@ STATIC_HOWTO = """\
 
 | command | what | time |
 |---|---|---|
-| `make loadtest` | the whole suite below; rewrites this file, `docs/performance.png` and `loadtests/results/latest.json` | ~10 min |
-| `make loadtest LOADTEST_ARGS=--quick` | 3 s runs, 1 and 16 connections, no locust | ~3 min |
+| `make loadtest` | the whole suite below; rewrites this file, `docs/performance.png` and `loadtests/results/latest.json` | ~15 min |
+| `make loadtest LOADTEST_ARGS=--quick` | 3 s runs, 1 and 16 connections (paths: 2 s, 1/16/64), no locust | ~5 min |
+| `make loadtest LOADTEST_ARGS="--quick --skip matrix,many,cold,locust"` | only *Every path* (the other sections are carried over from the last run) | ~2.5 min |
 | `make loadtest LOADTEST_ARGS=--profile` | adds a py-spy profile of only1mcp at 16 connections | +20 s |
-| `make bench-gate` | CI gate: only1mcp vs ceiling at 16 connections, fails on a > 15% regression against `benches/baseline.json` | < 1 min |
+| `make bench-gate` | CI gate: every path vs its own reference at 16 connections, fails on a > 15% regression against `benches/baseline.json` or a 2026 request that spawned a backend | ~2–3 min |
 | `make bench` | pytest-benchmark: Rust core and hot Python paths (`benches/`) | ~2 min |
 
-Prerequisites: the project venv (`make install`), `wrk` (the make targets install it with
-`apt-get` when run as root, else say how), a C compiler for the C echo backend (optional).
+Prerequisites: the project venv (`make install`), `wrk` and `nginx` (the make targets install
+`wrk` and `nginx-light` with `apt-get` when run as root, else say how), a C compiler for the C
+echo backend (optional).
 `run_load.py` creates two venvs of its own on first use: `.bench/mcp-proxy-venv`
 (`mcp-proxy`, `mcp<2`: it cannot share the project's `mcp>=2`) and `.bench/tools-venv`
 (`matplotlib`, `locust`, `py-spy`). Every server listens on 127.0.0.1 only; every run is
@@ -454,9 +466,20 @@ bounded in time.
   - `only1mcp` — `only1mcp start` with one stdio backend `bench` (tool `bench__echo`).
   - `mcp-proxy` — sparfenyuk's `mcp-proxy --port P -- BACKEND` (Streamable HTTP at `/mcp`,
     JSON responses) fronting the same backend.
+  - *Every path* adds, each on its own port: `loadtests/http_echo_backend.py` (the ceiling's
+    raw ASGI front answering both eras itself: `initialize` with a session, `server/discover`
+    for 2026; `--sse` answers every request as a one-event SSE stream), nginx (`nginx-light`,
+    one worker, `proxy_pass` to a keepalive upstream, config, pid and logs generated in the
+    scratch dir) in front of it, and one Only1MCP per HTTP backend kind and client era with
+    the backend's `protocol:` pinned to that era (see `loadtests/matrix_paths.py`).
 - **Load**: `wrk` with `loadtests/mcp.lua`: one session opened beforehand with httpx, every
   connection POSTs `tools/call` `{"text":"hello","n":42}` with a fresh JSON-RPC id (ids are
-  never reused within the session). A response counts as an error unless it is HTTP 200 with
+  never reused within the session). A 2026-07-28 client opens no session: every request
+  carries `MCP-Protocol-Version: 2026-07-28`, `Mcp-Method`, `Mcp-Name` and the `_meta`
+  envelope (protocol version, client capabilities `{}`, client info). The legacy HTTP+SSE
+  front and `only1mcp stdio` are driven by `loadtests/front_drivers.py` (asyncio on uvloop:
+  POST + wait for the answer on the SSE stream; a pipe with N calls in flight).
+  A response counts as an error unless it is HTTP 200 with
   a JSON-RPC `result` that is not a tool error; socket errors and timeouts count too. 1 wrk
   thread up to 4 connections, 2 above. Concurrency 1 is the sequential latency probe (one
   connection, one call at a time).
@@ -525,22 +548,28 @@ throughput.
 STATIC_GATE = """\
 ## The regression gate (`make bench-gate`)
 
-`loadtests/gate.py` starts the ceiling app and Only1MCP (C echo backend) side by side, warms
-both up, then runs 6 rounds of 3 s at 16 connections, alternating which goes first; a round
-during which other processes used more than 20% of the machine is measured again (up to 3
-times). Per round it computes *throughput ratio* = only1mcp calls/s ÷ ceiling calls/s and
-*p99 ratio* = only1mcp p99 ÷ ceiling p99, and keeps the median of the rounds. Dividing by the
-ceiling measured seconds apart cancels most of the machine's speed and noise, which absolute
-numbers cannot survive here. It fails (exit 1) on any error response, when the throughput
-ratio is more than 15% below `benches/baseline.json`, or when the p99 ratio is more than 15%
-above it *and* only1mcp's p99 exceeds what that allows by more than 1 ms: the host's
-preemptions put 1–5 ms into any p99 here (see the `null` rows), and when they dominate both
-p99s their ratio sinks towards 1, when they are rare it rises (1.2–1.9 measured on the same
-code), so only a p99 regression well above that noise fails the gate. A failing measurement
-is repeated once if it fits in 115 s; a real regression fails both, a noisy minute rarely
-does. About 50 s (up to 2 minutes when repeated). Self-check: `GATE_ARGS="--only1mcp-env
-PYTHONDEVMODE=1"` runs the product in development mode, which is slower, and the gate fails.
-`GATE_ARGS=--write-baseline` records a new baseline — on the machine that runs the gate, after
+`loadtests/gate.py` starts the processes of *Every path* (the ceiling app; Only1MCP with the C
+echo backend; per HTTP backend kind the backend, nginx in front of it and one Only1MCP per
+client era), warms every target up, then runs 3 rounds of 3 s at 16 connections, every target
+once per round, the order rotated; a round during which other processes used more than 20% of
+the machine is measured again (up to 2 times). For each of the six wrk paths (handshake and
+2026 clients × stdio, HTTP-JSON and HTTP-SSE backends) and round it computes *throughput
+ratio* = path calls/s ÷ reference calls/s and *p99 ratio* = path p99 ÷ reference p99, where
+the reference is the ceiling app for the stdio paths and nginx in front of the same backend
+(same client era) for the HTTP paths, and keeps the median of the rounds. Dividing by a
+reference measured seconds apart cancels most of the machine's speed and noise, which
+absolute numbers cannot survive here. A path fails (exit 1) on any error response, when a
+2026 run left more descendant processes under its Only1MCP than it had before (a stateless
+request must not spawn backends), when its throughput ratio is more than 15% below its entry
+in `benches/baseline.json`, or when its p99 ratio is more than 15% above it *and* its p99
+exceeds what that allows by more than 1 ms: the host's preemptions put 1–5 ms into any p99
+here (see the `null` rows), so only a p99 regression well above that noise fails. A path
+without a baseline entry is judged on errors and processes only (and named). Paths that fail
+on their ratios are measured once more (with their references) if that fits in 200 s; a real
+regression fails both, a noisy minute rarely does. About 2–3 minutes. Self-check:
+`GATE_ARGS="--only1mcp-env PYTHONDEVMODE=1"` runs the product in development mode, which is
+slower, and the gate fails. `GATE_ARGS=--write-baseline` records every path's baseline
+(`--paths a,b` only those; the others keep theirs) — on the machine that runs the gate, after
 an intended change (a faster product raises the bar). `.github/workflows/bench.yml` runs it;
 it is not part of `make test`. Per-round numbers: `.bench/gate.json`.
 """
@@ -586,23 +615,43 @@ def render_markdown(res: dict[str, Any]) -> str:
     ]
     lines += section_machine(res)
     lines += section_matrix(res)
+    lines += path_report.section(res.get("paths"))
     lines += section_backend(res)
     lines += section_many(res)
     lines += section_cold(res)
     lines += section_locust(res)
     lines += section_profile(res)
     lines += [STATIC_FINDINGS, STATIC_GATE]
-    baseline = REPO / "benches" / "baseline.json"
-    if baseline.exists():
-        b = json.loads(baseline.read_text())
-        lines += [
-            f"Current baseline: throughput ratio {b['rps_ratio']:.3f}, p99 ratio "
-            f"{b['p99_ratio']:.3f} (only1mcp {b['only1mcp']['rps']:,.0f} calls/s vs ceiling "
-            f"{b['ceiling']['rps']:,.0f}, recorded {b.get('recorded', '?')}).",
-            "",
-        ]
+    lines += baseline_lines(REPO / "benches" / "baseline.json")
     lines += [STATIC_TAIL]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def baseline_lines(baseline: Path) -> list[str]:
+    if not baseline.exists():
+        return []
+    paths = path_report.load_baseline(baseline)
+    lines = [
+        "Current baseline (`benches/baseline.json`):",
+        "",
+        "| path | reference | throughput ratio | p99 ratio | path calls/s | reference calls/s | "
+        "recorded |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for key, b in paths.items():
+        lines.append(
+            f"| {key} | {b['reference']} | {b['rps_ratio']:.3f} | {b['p99_ratio']:.3f} | "
+            f"{b['rps']:,.0f} | {b['ref_rps']:,.0f} | {b.get('recorded', '?')} "
+            f"(`{b.get('git_rev', '?')}`) |"
+        )
+    missing = [p.key for p in path_report.WRK_PATHS if p.key not in paths]
+    if missing:
+        lines += [
+            "",
+            f"Not recorded yet (judged only for errors and spawned processes): "
+            f"{', '.join(missing)}.",
+        ]
+    return [*lines, ""]
 
 
 # ------------------------------------------------------------------------------ plot
@@ -618,9 +667,14 @@ def plot(res: dict[str, Any]) -> bool:
         print("matplotlib not available: docs/performance.png not written", file=sys.stderr)
         return False
     best = res.get("matrix", {}).get("best", {})
-    if not best:
+    paths = res.get("paths")
+    if not best and not paths:
         return False
-    fig, (ax_rps, ax_p99) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    if paths:
+        fig, axes = plt.subplots(2, 2, figsize=(11, 8.4), dpi=110)
+        (ax_rps, ax_p99), (path_rps, path_p99) = axes
+    else:
+        fig, (ax_rps, ax_p99) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for target in PLOTTED:
         points = sorted((r["conns"], r) for r in best.values() if r["target"] == target)
         if not points:
@@ -653,6 +707,21 @@ def plot(res: dict[str, Any]) -> bool:
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
+    if paths:
+        path_report.plot(path_rps, path_p99, paths)
+        for ax, title, label in (
+            (path_rps, "every path: throughput", "calls/s"),
+            (path_p99, "every path: p99 latency", "p99 (ms, log)"),
+        ):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("concurrent connections (calls in flight)")
+            ax.set_ylabel(label)
+            ax.set_title(title)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7, loc="best")
+            ax.set_xticks(paths["conns"])
+            ax.set_xticklabels([str(c) for c in paths["conns"]])
     ax_p99.set_yscale("log")
     ax_rps.axhline(20_000, color="black", linewidth=0.8, alpha=0.5)
     ax_rps.annotate("goal: 20k/s at 16", (16, 20_000), fontsize=7, va="bottom", ha="center")

@@ -9,13 +9,16 @@ Targets, each a subprocess on a free port of 127.0.0.1, each driven by ``wrk`` +
   only1mcp    ``only1mcp start`` with one stdio echo backend
   mcp-proxy   sparfenyuk's mcp-proxy (own venv .bench/mcp-proxy-venv, made on first use)
 
-Scenarios: the concurrency matrix (targets interleaved, best of --repeat), 100 stdio backends
+Scenarios: the concurrency matrix (targets interleaved, best of --repeat), every path (client
+era x backend kind and the legacy-SSE and stdio fronts, each beside its own reference: see
+path_report.py and matrix_paths.py), 100 stdio backends
 (RSS, cached tools/list, tools/call vs 1 backend), cold start, locust (max rate and a realistic
 mix), and with --profile a py-spy profile of only1mcp under load. Results go to
 loadtests/results/latest.json; report.py renders docs/PERFORMANCE.md and docs/performance.png.
 
-    .venv/bin/python loadtests/run_load.py                 # everything, ~10 minutes
-    .venv/bin/python loadtests/run_load.py --quick         # 3 s runs, c=1,16, ~2 minutes
+    .venv/bin/python loadtests/run_load.py                 # everything, ~15 minutes
+    .venv/bin/python loadtests/run_load.py --quick         # 3 s runs, c=1,16, ~4 minutes
+    .venv/bin/python loadtests/run_load.py --skip matrix,many,cold,locust --quick  # paths only
     .venv/bin/python loadtests/run_load.py --render-only   # re-render from latest.json
 """
 
@@ -40,6 +43,9 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h
+import matrix_paths
+import nginx
+import path_report as pr
 
 RESULTS = h.LOADTESTS / "results" / "latest.json"
 ALL_TARGETS = ["null", "ceiling", "bare-relay", "only1mcp", "mcp-proxy"]
@@ -62,8 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--skip",
         default="",
-        help="comma list of scenarios to skip: matrix,many,cold,locust",
+        help="comma list of scenarios to skip: matrix,paths,many,cold,locust",
     )
+    p.add_argument("--paths", default="", help="subset of paths (path_report.PATHS keys)")
+    p.add_argument("--path-duration", type=int, default=3, help="seconds per path run (3)")
+    p.add_argument("--path-conns", default="1,16,64", help="path levels (default 1,16,64)")
+    p.add_argument("--path-repeat", type=int, default=2, help="rounds of the paths (2)")
     p.add_argument(
         "--retries",
         type=int,
@@ -79,8 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts = p.parse_args(argv)
     if opts.quick:
         opts.duration, opts.conns, opts.repeat, opts.retries = 3, "1,16", 1, 0
+        opts.path_duration, opts.path_repeat = 2, 1
         opts.skip = ",".join(filter(None, [opts.skip, "locust"]))
     opts.conns = [int(c) for c in opts.conns.split(",")]
+    opts.path_conns = [int(c) for c in opts.path_conns.split(",")]
+    opts.paths = [k for k in opts.paths.split(",") if k]
     opts.targets = [t for t in opts.targets.split(",") if t]
     opts.skip = {s for s in opts.skip.split(",") if s}
     return opts
@@ -578,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.render_only:
         return render(opts.out)
     h.ensure_wrk()
+    if "paths" not in opts.skip:
+        nginx.ensure_nginx()
     scratch = h.scratch_dir()
     results: dict[str, Any] = {"machine": h.machine_facts(), "started": time.time()}
     results["machine"]["cpu_availability"] = cpu_availability()
@@ -587,6 +602,17 @@ def main(argv: list[str] | None = None) -> int:
     h.log(f"echo backend used: {kind} ({' '.join(backend)})")
     if "matrix" not in opts.skip:
         results["matrix"] = matrix(opts, backend, scratch)
+    if "paths" not in opts.skip:
+        h.log("paths: " + ", ".join(p.key for p in pr.select(opts.paths)))
+        results["paths"] = matrix_paths.run(
+            pr.select(opts.paths),
+            backend,
+            scratch,
+            opts.path_conns,
+            opts.path_duration,
+            opts.path_repeat,
+            opts.retries,
+        )
     if "many" not in opts.skip:
         results["many"] = many_backends(opts, backend, scratch)
     if "cold" not in opts.skip:
@@ -599,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.out.exists():
         with contextlib.suppress(ValueError):
             previous = json.loads(opts.out.read_text())
-    for section in ("matrix", "many", "cold", "locust"):  # a partial run keeps the rest
+    for section in ("matrix", "paths", "many", "cold", "locust"):  # a partial run keeps the rest
         if section not in results and section in previous:
             results[section] = previous[section]
             results.setdefault("carried_over", []).append(section)

@@ -1,0 +1,240 @@
+"""Measuring the path matrix (see path_report.py): its processes, its wrk targets, its rounds.
+
+Processes, each on a free loopback port: the ceiling app; one Only1MCP with the stdio echo
+backend (both client eras are served by the same instance, so 2026 → stdio is compared with
+handshake → stdio on one process); per HTTP backend kind (JSON, SSE) the backend, nginx in front
+of it and two Only1MCPs pointing at it, one pinned to each era. Targets are *views* of those
+processes (one per client era): ``direct E/K`` (wrk straight at the backend), ``nginx E/K``,
+and the path ``E/K`` itself. Before and after every 2026 run the Only1MCP's descendant
+processes are counted: a 2026 request must not spawn backends.
+
+Used by run_load.py (all levels, rounds, the two front drivers) and gate.py (16 connections).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import front_drivers
+import harness as h
+import nginx
+import path_report as pr
+
+ERA = {"handshake": "handshake", "2026": h.MODERN}
+
+
+@dataclass
+class View:
+    target: h.Target
+    role: str  # "path" | "ceiling" | "nginx" | "direct"
+    levels: set[int] | None = None  # the concurrency levels it is measured at (None: all)
+
+
+@dataclass
+class Matrix:
+    """The processes and views for a set of paths; start() … stop() around the measurements."""
+
+    paths: list[pr.PathDef]
+    backend: list[str]
+    scratch: Path
+    processes: list[h.Target] = field(default_factory=list)
+    views: dict[str, View] = field(default_factory=dict)
+    stdio_only1mcp: h.Target | None = None
+    at_start: dict[str, int] = field(default_factory=dict)  # descendants once ready, per view
+
+    def __post_init__(self) -> None:
+        keys = {p.key for p in self.paths}
+        stdio = [p for p in self.paths if p.backend == "stdio"]
+        if any(p.gate_reference == "ceiling" or p.reference == "ceiling" for p in stdio):
+            ceiling = h.ceiling_target()
+            self.processes.append(ceiling)
+            self.views["ceiling"] = View(ceiling, "ceiling")
+        if stdio:
+            config = h.write_config(self.scratch / "paths-stdio.yaml", self.backend)
+            only = self.stdio_only1mcp = h.only1mcp_target("only1mcp stdio", config)
+            self.processes.append(only)
+            for path in stdio:
+                if path.wrk:
+                    self.views[path.key] = View(only.view(path.key, ERA[path.era]), "path")
+            if "2026/stdio" in keys and "handshake/stdio" not in self.views:
+                self.views["handshake/stdio"] = View(
+                    only.view("handshake/stdio", "handshake"), "path"
+                )
+        for kind in ("http-json", "http-sse"):
+            self._http(kind, [p for p in self.paths if p.backend == kind])
+
+    def _http(self, kind: str, paths: list[pr.PathDef]) -> None:
+        if not paths:
+            return
+        sse = kind == "http-sse"
+        backend = h.http_backend_target(f"backend {kind}", sse)
+        proxy = nginx.nginx_target(f"nginx {kind}", backend, sse, self.scratch)
+        self.processes += [backend, proxy]
+        for path in paths:
+            era = ERA[path.era]
+            config = h.write_http_config(
+                self.scratch / f"paths-{path.era}-{kind}.yaml", backend.url, era
+            )
+            only = h.only1mcp_target(f"only1mcp {path.key}", config)
+            self.processes.append(only)
+            self.views[path.key] = View(only.view(path.key, era), "path")
+            name = f"nginx {path.key}"
+            self.views[name] = View(proxy.view(name, era), "nginx")
+            if path.direct_p50_slack_ms is not None:
+                name = f"direct {path.key}"
+                self.views[name] = View(backend.view(name, era), "direct", {1, 16})
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Matrix]:
+        """Start the processes (backends before what points at them), open every view's
+        session; stop them all on the way out."""
+        started: list[h.Target] = []
+        try:
+            for proc in self.processes:
+                h.log(f"starting {proc.name} on :{proc.port}")
+                started.append(proc)
+                proc.start()
+            for name, view in self.views.items():
+                view.target.open_session()
+                self.at_start[name] = descendants(view.target)
+            yield self
+        finally:
+            for proc in reversed(started):
+                proc.stop()
+
+    def warm_up(self, conns: int = 16, seconds: int = 1) -> None:
+        for view in self.views.values():
+            h.wrk(view.target, conns, seconds)
+
+    def measure(
+        self, name: str, conns: int, duration: int, retries: int = 0
+    ) -> list[dict[str, Any]]:
+        """wrk on one view (again while disturbed, up to ``retries`` times); 2026 path runs
+        also count the server's descendant processes before and after."""
+        view = self.views[name]
+        counted = view.role == "path" and view.target.era == h.MODERN
+        before = descendants(view.target) if counted else None
+        out = []
+        for run in h.wrk_quiet(view.target, conns, duration, retries=retries):
+            row = asdict(run)
+            if before is not None:
+                # Against the count at start too: the warm-up may have spawned them already.
+                start, after = self.at_start[name], descendants(view.target)
+                grew = after > before or after > start
+                row |= {"procs_start": start, "procs_before": before, "procs_after": after}
+                row["procs_grew"] = grew
+            out.append(row)
+        return out
+
+
+def descendants(target: h.Target) -> int:
+    _, children = target.processes()
+    return len(children)
+
+
+# --------------------------------------------------------------------- run_load's scenario
+
+
+def run(
+    paths: list[pr.PathDef],
+    backend: list[str],
+    scratch: Path,
+    conns: list[int],
+    duration: int,
+    repeat: int,
+    retries: int,
+) -> dict[str, Any]:
+    """Every level of every path and reference, interleaved, best of ``repeat`` rounds; then
+    the two fronts wrk cannot drive."""
+    matrix = Matrix(paths, backend, scratch)
+    runs: list[dict[str, Any]] = []
+    fronts: dict[str, dict[str, dict[str, Any]]] = {}
+    with matrix.running():
+        matrix.warm_up()
+        names = list(matrix.views)
+        for rep in range(repeat):
+            turn = rep % max(1, len(names))
+            order = names[turn:] + names[:turn]
+            for c in conns:
+                for name in order:
+                    levels = matrix.views[name].levels
+                    if levels is not None and c not in levels:
+                        continue
+                    for row in matrix.measure(name, c, duration, retries):
+                        h.log(f"paths round {rep + 1}/{repeat} {_row(row)}")
+                        runs.append(row)
+            fronts_round(matrix, paths, backend, conns, duration, fronts)
+    return {
+        "duration_s": duration,
+        "repeat": repeat,
+        "conns": conns,
+        "runs": runs,
+        "best": best_runs(runs),
+        "fronts": fronts,
+    }
+
+
+def fronts_round(
+    matrix: Matrix,
+    paths: list[pr.PathDef],
+    backend: list[str],
+    conns: list[int],
+    duration: int,
+    fronts: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    """One round of the legacy-SSE and stdio fronts at 1 and 16 calls in flight (best kept)."""
+    for path in (p for p in paths if not p.wrk):
+        for c in (c for c in conns if c in (1, 16)):
+            if path.front == "legacy-sse" and matrix.stdio_only1mcp is not None:
+                port = matrix.stdio_only1mcp.port
+                got = front_drivers.legacy_sse(port, "bench__echo", c, duration)
+            elif path.front == "stdio":
+                config = h.write_config(matrix.scratch / "paths-stdio-front.yaml", backend)
+                cmd = [str(h.PROJECT_BIN / "only1mcp"), "stdio", "--config", str(config)]
+                got = front_drivers.stdio_front(cmd, h.target_env(), "bench__echo", c, duration)
+            else:
+                continue
+            h.log(
+                f"{path.key} c={c}: {got['rps']:,.0f}/s p50 {got['p50_ms']:.3f} p99 "
+                f"{got['p99_ms']:.2f} ms err {got['errors']} "
+                f"client CPU {got['client_cpu_pct']:.0f}%"
+            )
+            level = fronts.setdefault(path.key, {})
+            old = level.get(str(c))
+            got["errors"] += old["errors"] if old else 0
+            if old is None or got["rps"] > old["rps"]:
+                level[str(c)] = got
+            else:
+                old["errors"] = got["errors"]
+
+
+def _row(row: dict[str, Any]) -> str:
+    procs = ""
+    if "procs_before" in row:
+        procs = f" procs {row['procs_start']}/{row['procs_before']}→{row['procs_after']}"
+    return (
+        f"{row['target']:<28} c={row['conns']:<3} {row['rps']:>9.0f} rps  p50 "
+        f"{row['p50_ms']:6.3f}  p99 {row['p99_ms']:7.3f} ms  err {row['errors']}  other load "
+        f"{row['foreign_cpu_pct']:3.0f}%{procs}"
+    )
+
+
+def best_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per target and level the round with the highest throughput; errors summed over rounds,
+    process growth in any round kept."""
+    best: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        key = f"{run['target']}@{run['conns']}"
+        current = best.get(key)
+        errors = run["errors"] + (current["errors_all_rounds"] if current else 0)
+        grew = run.get("procs_grew", False) or bool(current and current.get("procs_grew"))
+        if current is None or run["rps"] > current["rps"]:
+            best[key] = dict(run)
+        best[key]["errors_all_rounds"] = errors
+        if "procs_before" in run:
+            best[key]["procs_grew"] = grew
+    return best
