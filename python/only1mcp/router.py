@@ -132,7 +132,7 @@ class Router:
         session.log_level = level if isinstance(level, str) else None
         loggers = [
             b
-            for b in self.gateway.backends.values()
+            for b in [*self.gateway.backends.values(), *self.gateway.faces()]
             if "logging" in b.capabilities and b.state is BackendState.READY and not b.modern
         ]
         await asyncio.gather(
@@ -256,9 +256,9 @@ class Router:
         server: str,
         params: JsonObject,
     ) -> bytes:
-        backend = (
-            self.gateway.shared.get(server) if session.mirror is None else None
-        ) or await self.gateway.backend_for(server, session)
+        backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
+            server, session
+        )
         if backend.modern:
             return await self._forward_modern(session, msg, reply, backend, params)
         local_id = backend.next_id()
@@ -364,7 +364,7 @@ class Router:
                 exchange.cancel()
         elif method == "notifications/roots/list_changed":
             # 2026 servers ask for the roots with every request that needs them.
-            for backend in self.gateway.backends.values():
+            for backend in [*self.gateway.backends.values(), *self.gateway.faces()]:
                 if not backend.modern:
                     with contextlib.suppress(RpcError):
                         await backend.notify(jsonrpc.notification(method))

@@ -119,6 +119,10 @@ class Backend(ABC):
         self.protocol = Protocol.HANDSHAKE
         self.modern = False
         self.version = LATEST_HANDSHAKE
+        # A 2026 server found under ``protocol: auto`` that may take the initialize handshake
+        # as well (the SDK's servers speak both): handshake-era clients then get a handshake
+        # "face" of it (Gateway.backend_for), with its back-channel for sampling/elicitation.
+        self.handshake_too = False
         self.watch = Watch(self)
 
     def configure(self, config: StdioServerConfig | HttpServerConfig | PoolServerConfig) -> None:
@@ -416,6 +420,7 @@ class Backend(ABC):
         """Settle the server's era right after connecting: the discover probe (unless the
         config says ``protocol: handshake``), else the initialize exchange."""
         self.modern = False
+        self.handshake_too = False
         self.version = LATEST_HANDSHAKE
         self.init_result = {}
         if self.protocol is not Protocol.HANDSHAKE:
@@ -430,6 +435,7 @@ class Backend(ABC):
                 assert isinstance(answer, dict)
                 self.init_result = discover.adopt(answer["result"], found.version)
                 self.version, self.modern = found.version, True
+                self.handshake_too = self.protocol is Protocol.AUTO and self.takes_handshake()
                 return
             if self.protocol is Protocol.MODERN:
                 raise BackendError(
@@ -438,6 +444,12 @@ class Backend(ABC):
                 )
         if not self.init_result:  # a pipelined probe may have run the handshake already
             await self.initialize()
+
+    def takes_handshake(self) -> bool:
+        """Whether this 2026 server may also take ``initialize`` (asked after a successful
+        probe). Unknown here, so yes: the gateway's first try at a handshake face of it
+        decides, and falls back to this backend when that fails."""
+        return True
 
     async def probe(self, version: str, retried: bool = False) -> object:
         """Ask ``server/discover`` at ``version``; the decoded answer, or None when none came
