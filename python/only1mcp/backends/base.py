@@ -89,6 +89,9 @@ class Backend(ABC):
         # Called after every (re)initialize so the catalog can refresh this server's lists.
         self.on_ready: Callable[[Backend], Awaitable[None]] | None = None
         self.restarts = 0
+        # Bumped by every (re)connection: failures of calls sent to an earlier one (a killed
+        # process's calls, failed after it was already replaced) do not count against it.
+        self._epoch = 0
         self._closing = False
         self._failures = 0
         self._up_since = 0.0
@@ -206,6 +209,7 @@ class Backend(ABC):
         self.last_error = ""
         self.crash_looping = False
         self._up_since = time.monotonic()
+        self._epoch += 1
         self.breaker.reset()  # a fresh connection owes nothing to the old one's failures
         if self.on_ready:
             await self.on_ready(self)
@@ -348,13 +352,15 @@ class Backend(ABC):
         timeout = self.timeout
         if self.tool_timeouts and method == "tools/call" and params is not None:
             timeout = self.tool_timeouts.get(params.get("name"), timeout)  # type: ignore[arg-type]
+        epoch = self._epoch
         try:
             if self.max_with_progress is not None and _reports_progress(params):
                 answer = await self._send_extensible(frame, req_id, method, timeout, sink, headers)
             else:
                 answer = await self.send_request(frame, req_id, method, timeout, sink, headers)
         except BackendError:
-            self.breaker.record_failure()
+            if epoch == self._epoch:
+                self.breaker.record_failure()
             raise
         except BaseException:
             self.breaker.record_success()  # cancelled by the client: frees a probe slot
