@@ -14,7 +14,11 @@ Targets, each a real process on 127.0.0.1 with a free port, started once per ses
   2026-07-28 natively (and the handshake era too: the SDK routes by header);
 * ``only1mcp-native``: ``only1mcp start`` in front of its own instance of the native fixture,
   which Only1MCP probes as a 2026-07-28 server and speaks to statelessly, whatever era the
-  suite's client uses (the direct pass-through and the reverse bridge).
+  suite's client uses (the direct pass-through and the reverse bridge);
+* ``ts-direct``: ``tests/fixtures/conformance_server_ts.mjs --port P``, the same fixture on the
+  official TypeScript SDK (``tools/mcp-js``, ``make js-deps``), both eras on one endpoint, run
+  by the suite's Node 22;
+* ``only1mcp-ts``: ``only1mcp start`` in front of its own instance of the TypeScript fixture.
 
 Every process is started in its own process group and, at teardown, sent SIGTERM, waited for,
 then SIGKILLed as a group; every suite run is bounded by ``SUITE_DEADLINE``.
@@ -44,6 +48,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_SERVER = REPO_ROOT / "tests" / "fixtures" / "conformance_server.py"
 NATIVE_SERVER = REPO_ROOT / "tests" / "fixtures" / "conformance_server_native.py"
+TS_SERVER = REPO_ROOT / "tests" / "fixtures" / "conformance_server_ts.mjs"
+TS_SDK = REPO_ROOT / "tools" / "mcp-js" / "node_modules" / "@modelcontextprotocol" / "sdk"
 SUITE_DIR = REPO_ROOT / "tools" / "conformance"
 NODE = SUITE_DIR / "node_modules" / ".bin" / "node"
 BIN_DIR = Path(sys.executable).parent
@@ -76,6 +82,16 @@ SUITE_CONFIGS: dict[str, SuiteConfig] = {
         84,
     ),
 }
+
+SUITE_2026 = SuiteConfig(
+    "next-2026-07-28-all",
+    "conformance-next",
+    ("--spec-version", "2026-07-28", "--suite", "all"),
+    152,
+)
+"""The stateless revision; 152 checks pass against the native fixtures (0 failed, one INFO)."""
+
+ALL_CONFIGS = {**SUITE_CONFIGS, SUITE_2026.id: SUITE_2026}
 
 _SCENARIO_LINE = re.compile(r"^([✓✗]) (\S+): (\d+) passed, (\d+) failed", re.MULTILINE)
 _TOTAL_LINE = re.compile(r"^Total: (\d+) passed, (\d+) failed", re.MULTILINE)
@@ -296,12 +312,23 @@ def wait_ready(proc: subprocess.Popen[bytes], log: Path, what: str, probe: str |
     pytest.fail(f"{what} not ready after {STARTUP_DEADLINE}s:\n{log_tail(log)}")
 
 
+def _interpreter(script: Path) -> list[str]:
+    """What runs ``script``: this Python, or for a ``.mjs`` fixture the suite's Node 22."""
+    if script.suffix != ".mjs":
+        return [sys.executable]
+    if not NODE.exists():
+        pytest.fail(f"{NODE} is missing: run `make conformance-deps`")
+    if not (TS_SDK / "package.json").exists():
+        pytest.fail(f"the TypeScript SDK is not installed ({TS_SDK}): run `make js-deps`")
+    return [str(NODE)]
+
+
 @contextlib.contextmanager
 def fixture_server(workdir: Path, script: Path = FIXTURE_SERVER) -> Iterator[str]:
     """A conformance fixture (``script``) over Streamable HTTP; yields its ``/mcp`` URL."""
     port = free_port()
     log = workdir / f"{script.stem}.log"
-    argv = [sys.executable, str(script), "--port", str(port)]
+    argv = [*_interpreter(script), str(script), "--port", str(port)]
     with spawn(argv, log, workdir) as proc:
         wait_ready(proc, log, f"the conformance fixture {script.name}", port)
         yield f"http://127.0.0.1:{port}/mcp"
@@ -371,8 +398,26 @@ def only1mcp_native_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield Target("only1mcp-native", url, logs)
 
 
+@pytest.fixture(scope="session")
+def ts_direct_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The TypeScript-SDK fixture (both eras) alone, on a free loopback port."""
+    workdir = tmp_path_factory.mktemp("conformance-ts-direct")
+    with fixture_server(workdir, TS_SERVER) as url:
+        yield Target("ts-direct", url, [workdir / f"{TS_SERVER.stem}.log"])
+
+
+@pytest.fixture(scope="session")
+def only1mcp_ts_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """Only1MCP in front of its own TypeScript-SDK fixture (a dual-era backend)."""
+    workdir = tmp_path_factory.mktemp("conformance-only1mcp-ts")
+    with fixture_server(workdir, TS_SERVER) as backend, only1mcp_front(backend, workdir) as url:
+        logs = [workdir / "only1mcp.log", workdir / f"{TS_SERVER.stem}.log"]
+        yield Target("only1mcp-ts", url, logs)
+
+
 class DirectRuns(dict[str, SuiteRun]):
-    """Suite runs against the fixture alone, keyed by config id, each run on first use."""
+    """Suite runs against a fixture alone, keyed by config id (``ALL_CONFIGS``), each run on
+    first use."""
 
     def __init__(self, target: Target, factory: pytest.TempPathFactory) -> None:
         super().__init__()
@@ -380,8 +425,8 @@ class DirectRuns(dict[str, SuiteRun]):
         self._factory = factory
 
     def __missing__(self, key: str) -> SuiteRun:
-        results = self._factory.mktemp(f"results-direct-{key}")
-        run = self[key] = run_suite(SUITE_CONFIGS[key], self._target.url, results)
+        results = self._factory.mktemp(f"results-{self._target.name}-{key}")
+        run = self[key] = run_suite(ALL_CONFIGS[key], self._target.url, results)
         return run
 
 
@@ -389,3 +434,11 @@ class DirectRuns(dict[str, SuiteRun]):
 def direct_runs(direct_target: Target, tmp_path_factory: pytest.TempPathFactory) -> DirectRuns:
     """The direct runs, shared: the through-Only1MCP tests compare against them check by check."""
     return DirectRuns(direct_target, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def ts_direct_runs(
+    ts_direct_target: Target, tmp_path_factory: pytest.TempPathFactory
+) -> DirectRuns:
+    """The runs against the TypeScript fixture alone: the baseline of ``only1mcp-ts``."""
+    return DirectRuns(ts_direct_target, tmp_path_factory)

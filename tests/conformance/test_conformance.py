@@ -51,18 +51,28 @@ EXCUSED: dict[str, dict[tuple[str, str], str]] = {
 }
 
 
+def lost_checks(
+    run: SuiteRun, baseline: SuiteRun, excused: Collection[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
+    """``(scenario, check)`` of the checks that passed in ``baseline`` but not (as often) in
+    ``run``, ``excused`` ones aside."""
+    passed_here = Counter((c.scenario, c.id) for c in run.checks if c.status == "SUCCESS")
+    passed_there = Counter((c.scenario, c.id) for c in baseline.checks if c.status == "SUCCESS")
+    return [
+        key
+        for key, count in sorted(passed_there.items())
+        if passed_here[key] < count and key not in excused
+    ]
+
+
 def _missing_checks(
     run: SuiteRun, baseline: SuiteRun, excused: Collection[tuple[str, str]] = ()
 ) -> list[str]:
     """Checks that passed in ``baseline`` but not (as often) in ``run``, with what ``run`` said
     (``excused`` ones aside)."""
-    passed_here = Counter((c.scenario, c.id) for c in run.checks if c.status == "SUCCESS")
-    passed_there = Counter((c.scenario, c.id) for c in baseline.checks if c.status == "SUCCESS")
     known = {(c.scenario, c.id) for c in baseline.checks}
     lines: list[str] = []
-    for key, count in sorted(passed_there.items()):
-        if passed_here[key] >= count or key in excused:
-            continue
+    for key in lost_checks(run, baseline, excused):
         scenario, check_id = key
         seen = [c for c in run.checks if (c.scenario, c.id) == key and c.status != "SUCCESS"]
         if not seen:  # what the scenario reported instead (checks the direct run never had)

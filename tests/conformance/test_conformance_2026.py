@@ -34,8 +34,8 @@ from pathlib import Path
 import pytest
 
 from .conftest import (
+    SUITE_2026,
     SUITE_DEADLINE,
-    SuiteConfig,
     SuiteRun,
     Target,
     log_tail,
@@ -43,15 +43,8 @@ from .conftest import (
 )
 from .test_conformance import _verdict
 
-EXPECTED_PASSED = 152
+EXPECTED_PASSED = SUITE_2026.expected_passed
 """Checks the native 2026-07-28 fixture passes (0 failed; one more check is INFO)."""
-
-SUITE_2026 = SuiteConfig(
-    "next-2026-07-28-all",
-    "conformance-next",
-    ("--spec-version", "2026-07-28", "--suite", "all"),
-    EXPECTED_PASSED,
-)
 
 TARGETS = ("native", "only1mcp", "only1mcp-native")
 # target → the session fixture that serves it
@@ -65,7 +58,7 @@ def native_run(native_target: Target, tmp_path_factory: pytest.TempPathFactory) 
     return run_suite(SUITE_2026, native_target.url, results)
 
 
-def _gained_info_checks(run: SuiteRun, reference: SuiteRun) -> int:
+def gained_info_checks(run: SuiteRun, reference: SuiteRun) -> int:
     """Checks the reference only reported as INFO that ``run`` passes (they add to the count)."""
     info = {(c.scenario, c.id) for c in reference.checks if c.status == "INFO"}
     return sum(1 for c in run.checks if c.status == "SUCCESS" and (c.scenario, c.id) in info)
@@ -90,7 +83,7 @@ def test_conformance_2026(
         results = tmp_path_factory.mktemp(f"results-{target_name}-{SUITE_2026.id}")
         run = run_suite(SUITE_2026, target.url, results)
         baseline = native_run
-        expected = EXPECTED_PASSED + _gained_info_checks(run, native_run)
+        expected = EXPECTED_PASSED + gained_info_checks(run, native_run)
         logs = target.logs
     problems = _verdict(label, run, expected, baseline)
     if problems:

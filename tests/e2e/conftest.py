@@ -197,6 +197,19 @@ class ProcessTracker:
         return [f"descendant left running: pid {i.pid}: {i.cmdline}" for i in leaked]
 
 
+# What uvicorn logs when a request escaped the application as an exception: the client got a 500.
+SERVER_ERROR_MARK = b"Exception in ASGI application"
+
+
+def server_errors(log: Path) -> list[str]:
+    """A problem for each request the aggregator answered with a 500 (an escaped exception)."""
+    with contextlib.suppress(FileNotFoundError):
+        count = log.read_bytes().count(SERVER_ERROR_MARK)
+        if count:
+            return [f"{count} request(s) ended in a 500 (an exception escaped): see the log"]
+    return []
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
@@ -272,6 +285,7 @@ class HttpAggregator:
                 self.proc.wait(timeout=10)
         self.tracker.stop()
         problems += self.tracker.leak_report()
+        problems += server_errors(self.log)
         with contextlib.suppress(ValueError):
             _ACTIVE_LOGS.remove(self.log)
         return problems
