@@ -93,6 +93,18 @@ class InternalError(RpcError):
     code = INTERNAL_ERROR
 
 
+def unexpected(method: object, exc: BaseException) -> InternalError:
+    """What a client is told when handling its request raised something no layer expected (a
+    bug): -32603 naming the request and the exception's kind, never its traceback (that goes
+    to our log, where the message points)."""
+    what = method if isinstance(method, str) else "the request"
+    return InternalError(
+        f"Only1MCP failed to handle {what}: internal error ({type(exc).__name__}). "
+        "The request may be retried; if it keeps failing, report it with the Only1MCP log, "
+        "which has the details"
+    )
+
+
 class RequestCancelled(RpcError):
     code = REQUEST_CANCELLED
 

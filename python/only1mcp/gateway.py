@@ -18,9 +18,10 @@ import orjson
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, MessageHandler, create_backend
 from only1mcp.catalog import Catalog
-from only1mcp.config import Config, Isolation, PoolServerConfig
+from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.modern import MODERN_REVISIONS
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
 
@@ -84,6 +85,10 @@ class Gateway:
             if servers[name].isolation is not Isolation.SESSION
         }
         self._closing: set[asyncio.Task[None]] = set()
+        # server → its handshake face, for the two-era servers spoken to statelessly (see
+        # serving); the starts, so that concurrent first calls share one.
+        self._faces: dict[str, Backend] = {}
+        self._face_starts: dict[str, asyncio.Task[Backend | None]] = {}
         self.sessions.on_remove = self._end_session
         # Request headers that some pool hashes on: the front keeps them with the session.
         hash_keys = [s.hash_key or "" for s in servers.values() if isinstance(s, PoolServerConfig)]
@@ -116,17 +121,41 @@ class Gateway:
         self.sessions.close_all()
         mirrors = [_close_started(task) for task in self._mirrors.values()]
         leased = [backend.close() for backend in self._leasable]
+        faces = [_close_face(task) for task in self._face_starts.values()]
         await asyncio.gather(
-            *(b.close() for b in self.backends.values()), *mirrors, *leased, *self._closing
+            *(b.close() for b in self.backends.values()), *mirrors, *leased, *faces, *self._closing
         )
 
+    def serving(self, server: str, session: Session) -> Backend | None:
+        """The running backend that serves ``session`` for ``server`` (the per-call fast
+        path), or None when :meth:`backend_for` has to find or start it.
+
+        The one place where a client's era picks a backend: a handshake-era session talks to a
+        two-era server through its handshake face, so that the server has its back-channel
+        (sampling, elicitation, roots) as it has when the client connects to it directly; a
+        2026 session talks to it statelessly."""
+        if session.mirror is not None:
+            return None
+        backend = self.shared.get(server)
+        if (
+            backend is not None
+            and backend.handshake_too
+            and session.protocol_version not in MODERN_REVISIONS
+        ):
+            return self._faces.get(server)
+        return backend
+
     async def backend_for(self, server: str, session: Session) -> Backend:
-        """The backend that serves ``session`` for ``server``: the shared one, or with
-        ``isolation: session`` the session's own instance, started on first use."""
+        """The backend that serves ``session`` for ``server``: the shared one (or its
+        handshake face), or with ``isolation: session`` the session's own instance, started
+        on first use."""
+        backend = self.serving(server, session)
+        if backend is not None:
+            return backend
         if session.mirror is not None:
             return await self._mirroring(server, session)
         if server in self.shared:
-            return self.shared[server]
+            return await self._face_of(self.shared[server])
         key = (server, session.id)
         task = self._isolated.get(key)
         if task is None:
@@ -157,6 +186,44 @@ class Gateway:
             task = asyncio.ensure_future(self._start_isolated(server, capabilities))
             self._mirrors[key] = task
         return await asyncio.shield(task)
+
+    async def _face_of(self, base: Backend) -> Backend:
+        """The handshake face of a two-era server, started on first use and shared by every
+        handshake-era session (multiplexed like any backend: over stdio one more process, not
+        one per session or call). When the server refuses the handshake after all, its 2026
+        backend serves them through the reverse bridge from then on."""
+        task = self._face_starts.get(base.name)
+        if task is None:
+            task = asyncio.ensure_future(self._start_face(base))
+            self._face_starts[base.name] = task
+        face = await asyncio.shield(task)
+        if face is None:
+            base.handshake_too = False
+            return base
+        self._faces[base.name] = face
+        return face
+
+    async def _start_face(self, base: Backend) -> Backend | None:
+        config = self.config.servers[base.name].model_copy(update={"protocol": Protocol.HANDSHAKE})
+        face = create_backend(base.name, config, self._on_backend_message)
+        face.safe_tools = base.safe_tools
+        try:
+            await face.start()
+        except RpcError as exc:
+            log.info(
+                "server %r does not take the handshake (%s): handshake-era clients reach it "
+                "through the reverse bridge",
+                base.name,
+                exc.message,
+            )
+            await face.close()
+            return None
+        log.info("server %r: handshake face started for handshake-era clients", base.name)
+        return face
+
+    def faces(self) -> list[Backend]:
+        """The running handshake faces (they take handshake-era fan-outs: setLevel, roots)."""
+        return list(self._faces.values())
 
     async def _lease(self, key: tuple[str, str], session: Session) -> Backend | None:
         """An instance for ``session`` alone (None when MAX_LEASES are out already: the call
@@ -297,6 +364,12 @@ def _replayable(annotations: object) -> bool:
     if not isinstance(annotations, dict):
         return False
     return annotations.get("readOnlyHint") is True or annotations.get("idempotentHint") is True
+
+
+async def _close_face(task: asyncio.Task[Backend | None]) -> None:
+    face = await task
+    if face is not None:
+        await face.close()
 
 
 async def _close_started(task: asyncio.Task[Backend]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +24,7 @@ from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import expose_uri, split_uri
-from only1mcp.errors import InvalidParams, MethodNotFound, RpcError
+from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
@@ -32,6 +33,7 @@ from only1mcp.relay import Exchange, Relay, Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
+log = logging.getLogger("only1mcp.router")
 SERVER_INFO = {"name": "only1mcp", "version": __version__}
 Handler = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes]]
 
@@ -88,6 +90,9 @@ class Router:
             return await handler(session, msg, reply)
         except RpcError as exc:
             return jsonrpc.error(msg["id"], exc)
+        except Exception as exc:  # a bug: the client gets -32603, never a 500 or a traceback
+            log.exception("failed to handle %s", method)
+            return jsonrpc.error(msg["id"], unexpected(method, exc))
 
     # ------------------------------------------------------------------ our own
 
@@ -132,7 +137,7 @@ class Router:
         session.log_level = level if isinstance(level, str) else None
         loggers = [
             b
-            for b in self.gateway.backends.values()
+            for b in [*self.gateway.backends.values(), *self.gateway.faces()]
             if "logging" in b.capabilities and b.state is BackendState.READY and not b.modern
         ]
         await asyncio.gather(
@@ -256,9 +261,9 @@ class Router:
         server: str,
         params: JsonObject,
     ) -> bytes:
-        backend = (
-            self.gateway.shared.get(server) if session.mirror is None else None
-        ) or await self.gateway.backend_for(server, session)
+        backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
+            server, session
+        )
         if backend.modern:
             return await self._forward_modern(session, msg, reply, backend, params)
         local_id = backend.next_id()
@@ -364,7 +369,7 @@ class Router:
                 exchange.cancel()
         elif method == "notifications/roots/list_changed":
             # 2026 servers ask for the roots with every request that needs them.
-            for backend in self.gateway.backends.values():
+            for backend in [*self.gateway.backends.values(), *self.gateway.faces()]:
                 if not backend.modern:
                     with contextlib.suppress(RpcError):
                         await backend.notify(jsonrpc.notification(method))

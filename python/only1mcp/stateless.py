@@ -12,13 +12,14 @@ The HTTP front (:mod:`only1mcp.front.modern`) and the stdio front hand requests 
 from __future__ import annotations
 
 import itertools
+import logging
 
 import orjson
 
 from only1mcp import __version__
 from only1mcp.bridge.calls import Bridge
 from only1mcp.bridge.direct import Direct
-from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError
+from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
@@ -39,6 +40,8 @@ from only1mcp.relay import Reply
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
+
+log = logging.getLogger("only1mcp.stateless")
 
 # Served by the router as they are (beyond the bridged ones and our own).
 ROUTED = frozenset(
@@ -73,9 +76,12 @@ class StatelessService:
         try:
             envelope = check_request(headers, msg)
             answer = await self._dispatch(msg, envelope, headers, stream)
+            return _finished(msg, answer)
         except RpcError as exc:
-            answer = jsonrpc.error(msg["id"], exc)
-        return _finished(msg, answer)
+            return _finished(msg, jsonrpc.error(msg["id"], exc))
+        except Exception as exc:  # a bug: the client gets -32603, never a 500 or a traceback
+            log.exception("failed to handle %s", msg.get("method"))
+            return _finished(msg, jsonrpc.error(msg["id"], unexpected(msg.get("method"), exc)))
 
     async def _dispatch(
         self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Reply

@@ -21,8 +21,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 EXPECTED_TOOLS: dict[str, set[str]] = {
     "time": {"get_current_time", "convert_time"},
     "git": {"git_status", "git_log", "git_diff", "git_add", "git_commit", "git_branch"},
-    "fx": {"echo", "add", "pid", "sleep", "fail", "sample"},
-    "web": {"echo", "add", "pid", "sleep", "fail", "sample"},
+    "fx": {"echo", "add", "pid", "sleep", "fail", "sample", "ask"},
+    "web": {"echo", "add", "pid", "sleep", "fail", "sample", "ask"},
 }
 
 

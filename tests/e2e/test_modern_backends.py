@@ -3,7 +3,9 @@
 The backend is the conformance fixture that speaks 2026-07-28 natively
 (``tests/fixtures/conformance_server_native.py``), twice: over Streamable HTTP (prefix ``n``)
 and over stdio (prefix ``s``). Only1MCP probes both with ``server/discover`` and speaks to them
-statelessly. The clients are the official SDK's:
+statelessly (pinned to 2026-07-28: the fixture speaks both eras, and a handshake-era client of a
+two-era server gets a handshake face of it, see ``test_two_era_backends.py``). The clients are
+the official SDK's:
 
 * ``mode="legacy"`` (handshake era): the backend's ``input_required`` results reach it as
   ordinary server→client requests (elicitation, sampling, roots) on its call's stream, its
@@ -99,9 +101,13 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeHttp]:
 @contextlib.contextmanager
 def _front(kind: str, native: NativeHttp, workdir: Path) -> Iterator[Front]:
     stdio = {"command": sys.executable, "args": [str(NATIVE), "--transport", "stdio"]}
+    # The fixture speaks both eras; pinned to 2026-07-28 it is a 2026 server to Only1MCP, so
+    # handshake-era clients meet it through the reverse bridge (unpinned, they get a handshake
+    # face of it instead: test_two_era_backends.py).
+    pin = {"protocol": V, "timeout": 20}
     servers = {
-        "n": {"url": native.url, "timeout": 20},
-        "s": {**stdio, "env": {"PYTHONUNBUFFERED": "1"}, "timeout": 20},
+        "n": {"url": native.url, **pin},
+        "s": {**stdio, "env": {"PYTHONUNBUFFERED": "1"}, **pin},
     }
     config = write_config(workdir / "only1mcp.yaml", servers)
     with open_front(kind, config, workdir) as opened:

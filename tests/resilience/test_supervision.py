@@ -129,6 +129,7 @@ async def test_a_thousand_restarts_leak_no_process_and_no_fd() -> None:
 async def test_memory_cap_restarts_the_process() -> None:
     server = {
         **sdk_fixture(),
+        "protocol": "handshake",  # one process (two-era under auto: a face would take the call)
         "memory_limit_mb": 150,
         "health": {"interval": 0.2},
     }
@@ -167,6 +168,7 @@ async def test_unhealthy_server_fails_fast_until_it_answers_again() -> None:
 async def test_per_tool_timeouts_and_progress_extends_a_call() -> None:
     server = {
         **sdk_fixture(),
+        "protocol": "handshake",  # the call is timed: no handshake face to start first
         "timeout": 3,  # the handshake's (the SDK server takes a while to start)
         "timeouts": {"tools": {"sleep": 0.3, "progress_sleep": 0.5}, "max_with_progress": 3},
         **QUIET,

@@ -89,6 +89,9 @@ class Backend(ABC):
         # Called after every (re)initialize so the catalog can refresh this server's lists.
         self.on_ready: Callable[[Backend], Awaitable[None]] | None = None
         self.restarts = 0
+        # Bumped by every (re)connection: failures of calls sent to an earlier one (a killed
+        # process's calls, failed after it was already replaced) do not count against it.
+        self._epoch = 0
         self._closing = False
         self._failures = 0
         self._up_since = 0.0
@@ -119,6 +122,10 @@ class Backend(ABC):
         self.protocol = Protocol.HANDSHAKE
         self.modern = False
         self.version = LATEST_HANDSHAKE
+        # A 2026 server found under ``protocol: auto`` that may take the initialize handshake
+        # as well (the SDK's servers speak both): handshake-era clients then get a handshake
+        # "face" of it (Gateway.backend_for), with its back-channel for sampling/elicitation.
+        self.handshake_too = False
         self.watch = Watch(self)
 
     def configure(self, config: StdioServerConfig | HttpServerConfig | PoolServerConfig) -> None:
@@ -202,6 +209,7 @@ class Backend(ABC):
         self.last_error = ""
         self.crash_looping = False
         self._up_since = time.monotonic()
+        self._epoch += 1
         self.breaker.reset()  # a fresh connection owes nothing to the old one's failures
         if self.on_ready:
             await self.on_ready(self)
@@ -344,13 +352,15 @@ class Backend(ABC):
         timeout = self.timeout
         if self.tool_timeouts and method == "tools/call" and params is not None:
             timeout = self.tool_timeouts.get(params.get("name"), timeout)  # type: ignore[arg-type]
+        epoch = self._epoch
         try:
             if self.max_with_progress is not None and _reports_progress(params):
                 answer = await self._send_extensible(frame, req_id, method, timeout, sink, headers)
             else:
                 answer = await self.send_request(frame, req_id, method, timeout, sink, headers)
         except BackendError:
-            self.breaker.record_failure()
+            if epoch == self._epoch:
+                self.breaker.record_failure()
             raise
         except BaseException:
             self.breaker.record_success()  # cancelled by the client: frees a probe slot
@@ -416,6 +426,7 @@ class Backend(ABC):
         """Settle the server's era right after connecting: the discover probe (unless the
         config says ``protocol: handshake``), else the initialize exchange."""
         self.modern = False
+        self.handshake_too = False
         self.version = LATEST_HANDSHAKE
         self.init_result = {}
         if self.protocol is not Protocol.HANDSHAKE:
@@ -430,6 +441,7 @@ class Backend(ABC):
                 assert isinstance(answer, dict)
                 self.init_result = discover.adopt(answer["result"], found.version)
                 self.version, self.modern = found.version, True
+                self.handshake_too = self.protocol is Protocol.AUTO and self.takes_handshake()
                 return
             if self.protocol is Protocol.MODERN:
                 raise BackendError(
@@ -438,6 +450,12 @@ class Backend(ABC):
                 )
         if not self.init_result:  # a pipelined probe may have run the handshake already
             await self.initialize()
+
+    def takes_handshake(self) -> bool:
+        """Whether this 2026 server may also take ``initialize`` (asked after a successful
+        probe). Unknown here, so yes: the gateway's first try at a handshake face of it
+        decides, and falls back to this backend when that fails."""
+        return True
 
     async def probe(self, version: str, retried: bool = False) -> object:
         """Ask ``server/discover`` at ``version``; the decoded answer, or None when none came

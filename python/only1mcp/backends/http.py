@@ -29,6 +29,7 @@ from only1mcp.backends.base import (
 )
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
+from only1mcp.protocol.jsonrpc import json_values
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 
 ACCEPT = "application/json, text/event-stream"
@@ -153,7 +154,7 @@ class HttpBackend(Backend):
             raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {body}")
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("text/event-stream"):
-            return await response.aread()
+            return await self._json_answer(await response.aread(), req_id, sink)
         try:
             for _ in range(MAX_RESUMES):
                 last_id = ""
@@ -173,6 +174,23 @@ class HttpBackend(Backend):
         finally:
             await response.aclose()
         raise BackendError(f"server {self.name!r} closed the stream without a response")
+
+    async def _json_answer(self, body: bytes, req_id: int, sink: Sink | None) -> bytes:
+        """A JSON answer is relayed as bytes, so it must be exactly our response. A body with
+        the request's other messages written before the response (frames back to back, as an
+        SSE stream would carry them) is split like one; anything else is the server's fault,
+        said as such (it used to reach the id rewrite and end in a 500)."""
+        with contextlib.suppress(ValueError):
+            msg_id, _, is_response = split_response(body)
+            if is_response and msg_id == req_id:
+                return body
+        for frame in json_values(body):
+            if await self._is_answer(frame, req_id, sink):
+                return frame
+        raise BackendError(
+            f"server {self.name!r} answered with a JSON body that is not the response to our "
+            f"request: {body[:200].decode('utf-8', 'replace')!r}"
+        )
 
     async def _resume(self, last_event_id: str) -> httpx.Response:
         assert self._client is not None

@@ -21,10 +21,12 @@ from only1mcp._core import FrameReader
 from only1mcp.backends.base import CLIENT_INFO, BackendState, MessageHandler, log
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
 from only1mcp.config import Protocol, StdioServerConfig
-from only1mcp.errors import BackendError
+from only1mcp.errors import UNSUPPORTED_VERSION, BackendError, RpcError
 from only1mcp.protocol import discover, jsonrpc
 
 SHUTDOWN_GRACE = 2.0
+# How long the initialize answer of a pipelined probe is waited for after a 2026 discover answer.
+PIPELINE_GRACE = 0.25
 # After the child exits, bytes already in the pipe still get this long to arrive.
 EXIT_DRAIN = 0.3
 
@@ -62,6 +64,8 @@ class StdioBackend(MultiplexedBackend):
         self._stderr_buf = b""
         self._outbox: list[bytes] = []
         self._exited = asyncio.Event()
+        # The error code of the pipelined initialize a 2026 server refused (None: no answer).
+        self._refused_init: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -110,6 +114,7 @@ class StdioBackend(MultiplexedBackend):
         (then the handshake is done: the probe's answer would only come after it)."""
         if self.protocol is not Protocol.AUTO or retried:
             return await super().probe(version, retried)
+        self._refused_init = None
         probe_id = self.next_id()
         params = discover.probe_params(version, self.client_capabilities, CLIENT_INFO)
         probing = asyncio.ensure_future(
@@ -129,6 +134,9 @@ class StdioBackend(MultiplexedBackend):
             await asyncio.wait({probing})
             answer = _answer(probing)
             if discover.verdict(answer).era is discover.Era.MODERN:
+                # The initialize answer follows at once; a server that drops it waits no longer.
+                await asyncio.wait({initializing}, timeout=PIPELINE_GRACE)
+                self._refused_init = _refusal(initializing)
                 return answer
             await asyncio.wait({initializing})
             if initializing.exception() is None:
@@ -137,6 +145,13 @@ class StdioBackend(MultiplexedBackend):
         finally:
             for task in (probing, initializing):
                 task.cancel()
+
+    def takes_handshake(self) -> bool:
+        """A two-era stdio loop settles on the first message, so after our probe it refused
+        the pipelined initialize with -32022 ("this connection serves 2026"): a fresh process
+        that is sent initialize first speaks the handshake. A 2026-only server answers
+        otherwise (-32601) or not at all."""
+        return self._refused_init == UNSUPPORTED_VERSION
 
     async def _initialize_call(self) -> object:
         answer = await self.request("initialize", self.initialize_params(), self.startup_timeout)
@@ -234,6 +249,14 @@ def _answer(probe: asyncio.Future[bytes]) -> object:
     if probe.exception() is not None:
         return None
     return jsonrpc.parse_or_none(probe.result())
+
+
+def _refusal(initializing: asyncio.Future[object]) -> int | None:
+    """The JSON-RPC error code a finished initialize was refused with (None: no refusal)."""
+    if not initializing.done() or initializing.cancelled():
+        return None
+    error = initializing.exception()
+    return error.code if isinstance(error, RpcError) else None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -34,6 +34,7 @@ from only1mcp.front.wire import (
     SSE_HEADERS,
     HttpError,
     follow,
+    last_resort,
     read_body,
     respond,
     sse_message,
@@ -78,6 +79,8 @@ class McpEndpoint:
                 await respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
         except HttpError as exc:
             await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+        except Exception as exc:  # a bug: never a 500 or a traceback on the wire
+            await last_resort(send, exc)
 
     def _check_origin(self, headers: dict[bytes, bytes]) -> None:
         if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):

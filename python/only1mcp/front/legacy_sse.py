@@ -28,6 +28,7 @@ from only1mcp.front.wire import (
     SSE_HEADERS,
     HttpError,
     follow,
+    last_resort,
     read_body,
     respond,
 )
@@ -88,6 +89,8 @@ class LegacySseEndpoint:
                 await self._post(scope, receive, send)
         except HttpError as exc:
             await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+        except Exception as exc:  # a bug: never a 500 or a traceback on the wire
+            await last_resort(send, exc)
 
     # ------------------------------------------------------------------ GET /sse
 

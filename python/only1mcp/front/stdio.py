@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from only1mcp._core import FrameReader
-from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.errors import InvalidRequest, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import error_frame_id, stateless_version
@@ -83,6 +83,14 @@ class StdioFront:
             # The id, when usable, is all a client on a pipe has to match the answer by.
             self.write(jsonrpc.error(error_frame_id(payload), exc))
             return
+        try:
+            await self._handle(msg)
+        except Exception as exc:  # a bug: the client gets -32603, not silence
+            log.exception("failed to handle %s", msg.get("method"))
+            if "id" in msg and "method" in msg:
+                self.write(jsonrpc.error(msg["id"], unexpected(msg["method"], exc)))
+
+    async def _handle(self, msg: JsonObject) -> None:
         if "id" in msg and "method" in msg and stateless_version(msg) is not None:
             await self._stateless(msg)
             return

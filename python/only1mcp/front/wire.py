@@ -8,11 +8,16 @@ Both the Streamable HTTP front (``/mcp``) and the legacy HTTP+SSE front (``/sse`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
-from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.errors import InvalidRequest, RpcError, unexpected
+from only1mcp.protocol import jsonrpc
 from only1mcp.session import Session
 from only1mcp.types import Receive, Send
+
+log = logging.getLogger("only1mcp.front")
 
 MAX_BODY = 16 * 1024 * 1024
 KEEPALIVE = 15.0
@@ -81,3 +86,16 @@ async def respond(send: Send, status: int, body: bytes, headers: list[tuple[byte
     length = (b"content-length", b"%d" % len(body))
     await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def last_resort(send: Send, exc: Exception) -> None:
+    """An exception no layer expected reached the front: log its traceback, and tell the
+    client -32603 (id null: it may not be known here) rather than let the server answer 500.
+    When the response had started already (a stream), it is ended instead."""
+    log.error("unexpected error answering an HTTP request", exc_info=exc)
+    frame = jsonrpc.error(None, unexpected(None, exc))
+    try:
+        await respond(send, 200, frame, JSON_HEADERS)
+    except Exception:
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})

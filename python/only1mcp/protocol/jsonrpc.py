@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -85,3 +86,22 @@ def decode_response(frame: bytes) -> Any:
             code=int(err.get("code", -32603)),
         )
     return msg.get("result")
+
+
+def json_values(body: bytes) -> list[bytes]:
+    """The JSON values written back to back in ``body`` (whitespace between them allowed),
+    each re-encoded compactly; those before the first undecodable byte when there is one."""
+    text = body.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    values: list[bytes] = []
+    at = 0
+    while True:
+        while at < len(text) and text[at] in " \t\r\n":
+            at += 1
+        if at == len(text):
+            return values
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except ValueError:
+            return values
+        values.append(orjson.dumps(value))
