@@ -1,4 +1,4 @@
-"""A Streamable HTTP MCP server reached through a pooled httpx client.
+"""A Streamable HTTP MCP server, reached through a keep-alive connection pool (:mod:`.http1`).
 
 A handshake-era server gets one MCP session per backend, shared by every client session (ids
 are backend-local, as on stdio). Responses arrive as a JSON body or as an SSE stream that ends
@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import httpx
 import orjson
-from httpx_sse import EventSource
 
 from only1mcp._core import split_response
 from only1mcp.backends.base import (
@@ -27,12 +25,16 @@ from only1mcp.backends.base import (
     cancelled_by_client,
     log,
 )
+from only1mcp.backends.eventstream import EventParser
+from only1mcp.backends.http1 import Pool, Response
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 
 ACCEPT = "application/json, text/event-stream"
 MAX_RESUMES = 5
+# Connections kept to one server at most: the calls in flight to it beyond this queue.
+MAX_CONNECTIONS = 64
 
 
 class HttpBackend(Backend):
@@ -45,26 +47,22 @@ class HttpBackend(Backend):
         self.config = config
         self.protocol = config.protocol
         self.session_id: str | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: Pool | None = None
         self._calls: dict[int, asyncio.Future[bytes]] = {}  # in flight, for abandon()
         self._abandoned: set[int] = set()
 
     async def connect(self) -> None:
         self.session_id = None
         if self._client is None:
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-            self._client = httpx.AsyncClient(headers=self.config.headers, limits=limits)
+            self._client = Pool(self.config.url, self.config.headers, MAX_CONNECTIONS)
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
         if self.modern:
-            headers["MCP-Protocol-Version"] = self.version
-        elif self.session_id:
-            headers["Mcp-Session-Id"] = self.session_id
-            headers["MCP-Protocol-Version"] = str(
-                self.init_result.get("protocolVersion", LATEST_HANDSHAKE)
-            )
-        return headers
+            return {"MCP-Protocol-Version": self.version}
+        if self.session_id:
+            version = self.init_result.get("protocolVersion", LATEST_HANDSHAKE)
+            return {"Mcp-Session-Id": self.session_id, "MCP-Protocol-Version": str(version)}
+        return {}
 
     async def send_request(
         self,
@@ -99,45 +97,42 @@ class HttpBackend(Backend):
         self, frame: bytes, req_id: int, method: str, sink: Sink | None, headers: Headers
     ) -> bytes:
         response = await self._post(frame, headers)
-        if response.status_code == 404 and self.session_id and method != "initialize":
-            await response.aclose()
+        if response.status == 404 and self.session_id and method != "initialize":
+            response.close()
             log.info("server %r forgot our session; re-initializing", self.name)
             self.session_id = None
             await self.handshake()
             response = await self._post(frame)
         try:
-            if headers is not None and response.status_code >= 400:
+            if headers is not None and response.status >= 400:
                 return await self._rpc_error(response)
             return await self._read_response(response, req_id, sink)
-        except httpx.HTTPError as exc:  # the server went away mid-answer
+        except OSError as exc:  # the server went away mid-answer
             raise BackendError(f"server {self.name!r} broke off its answer: {exc!r}") from exc
         finally:
-            await response.aclose()
+            response.close()
 
-    async def _rpc_error(self, response: httpx.Response) -> bytes:
+    async def _rpc_error(self, response: Response) -> bytes:
         """A 2026 error answer: the JSON-RPC error in the body (any other body is a failure)."""
-        body = await response.aread()
+        body = await response.read()
         try:
             msg = orjson.loads(body)
         except orjson.JSONDecodeError:
             msg = None
         if not isinstance(msg, dict) or not isinstance(msg.get("error"), dict):
             text = body[:500].decode("utf-8", "replace")
-            raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {text}")
+            raise BackendError(f"server {self.name!r} answered HTTP {response.status}: {text}")
         return body
 
-    async def _post(self, frame: bytes, extra: Headers = None) -> httpx.Response:
+    async def _post(self, frame: bytes, extra: Headers = None) -> Response:
         if self._client is None:
             raise self.down_error()
-        headers = self._headers()
+        headers = {"Accept": ACCEPT, "Content-Type": "application/json", **self._headers()}
         if extra is not None:
             headers.update(extra)
-        request = self._client.build_request(
-            "POST", self.config.url, content=frame, headers=headers, timeout=None
-        )
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            response = await self._client.request("POST", headers, frame)
+        except OSError as exc:
             self.mark_down(f"unreachable: {exc!r}")
             self.schedule_restart()
             raise BackendError(f"server {self.name!r} is unreachable: {exc}") from exc
@@ -145,48 +140,42 @@ class HttpBackend(Backend):
             self.session_id = sid
         return response
 
-    async def _read_response(
-        self, response: httpx.Response, req_id: int, sink: Sink | None
-    ) -> bytes:
-        if response.status_code >= 400:
-            body = (await response.aread())[:500].decode("utf-8", "replace")
-            raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {body}")
-        content_type = response.headers.get("content-type", "")
-        if not content_type.startswith("text/event-stream"):
-            return await response.aread()
-        try:
-            for _ in range(MAX_RESUMES):
-                last_id = ""
-                async for event in EventSource(response).aiter_sse():
-                    last_id = event.id or last_id
-                    frame = event.data.encode()
-                    if frame and await self._is_answer(frame, req_id, sink):
-                        return frame
-                if not last_id or not self.session_id:
-                    break
-                # The server closed the stream mid-request (SEP-1699): tell the client's side
-                # (STREAM_BREAK), then resume with GET + Last-Event-ID where it left off.
-                if sink is not None:
-                    await sink(STREAM_BREAK)
-                await response.aclose()
-                response = await self._resume(last_id)
-        finally:
-            await response.aclose()
+    async def _read_response(self, response: Response, req_id: int, sink: Sink | None) -> bytes:
+        if response.status >= 400:
+            body = (await response.read())[:500].decode("utf-8", "replace")
+            raise BackendError(f"server {self.name!r} answered HTTP {response.status}: {body}")
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            return await response.read()
+        for _ in range(MAX_RESUMES):
+            events = EventParser()
+            while chunk := await response.next_chunk():
+                for event in events.feed(chunk):
+                    if event.data and await self._is_answer(event.data, req_id, sink):
+                        return event.data
+            if not events.last_id or not self.session_id:
+                break
+            # The server closed the stream mid-request (SEP-1699): tell the client's side
+            # (STREAM_BREAK), then resume with GET + Last-Event-ID where it left off.
+            if sink is not None:
+                await sink(STREAM_BREAK)
+            resumed = await self._resume(events.last_id)
+            try:
+                return await self._read_response(resumed, req_id, sink)
+            finally:
+                resumed.close()
         raise BackendError(f"server {self.name!r} closed the stream without a response")
 
-    async def _resume(self, last_event_id: str) -> httpx.Response:
-        assert self._client is not None
+    async def _resume(self, last_event_id: str) -> Response:
+        if self._client is None:
+            raise self.down_error()
         headers = {**self._headers(), "Accept": "text/event-stream", "Last-Event-ID": last_event_id}
-        request = self._client.build_request("GET", self.config.url, headers=headers, timeout=None)
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            response = await self._client.request("GET", headers)
+        except OSError as exc:
             raise BackendError(f"server {self.name!r} could not resume its stream: {exc}") from exc
-        if response.status_code >= 400:
-            await response.aclose()
-            raise BackendError(
-                f"server {self.name!r} refused to resume (HTTP {response.status_code})"
-            )
+        if response.status >= 400:
+            response.close()
+            raise BackendError(f"server {self.name!r} refused to resume (HTTP {response.status})")
         return response
 
     async def _is_answer(self, frame: bytes, req_id: int, sink: Sink | None) -> bool:
@@ -206,8 +195,7 @@ class HttpBackend(Backend):
         return False
 
     async def notify(self, frame: bytes) -> None:
-        response = await self._post(frame)
-        await response.aclose()
+        (await self._post(frame)).close()  # a 202: its connection is already back in the pool
 
     async def disconnect(self) -> None:
         client, self._client = self._client, None
@@ -215,7 +203,8 @@ class HttpBackend(Backend):
             return
         if self.session_id:
             # Ending our session is a courtesy; a dead server must not delay shutdown.
-            with contextlib.suppress(httpx.HTTPError):
-                await client.delete(self.config.url, headers=self._headers(), timeout=2.0)
+            with contextlib.suppress(OSError, TimeoutError):
+                response = await asyncio.wait_for(client.request("DELETE", self._headers()), 2.0)
+                response.close()
         self.session_id = None
-        await client.aclose()
+        client.close()
