@@ -148,7 +148,8 @@ async def measure(name: str, url: str, sse: bool, calls: int, conc: int) -> str:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     await close()
     kind = "sse" if sse else "json"
-    return f"{name:8} {kind:4} conc={conc:<3} {calls / wall:8.0f} calls/s  {cpu / calls * 1e6:6.1f} µs CPU/call"
+    rate, cpu_us = calls / wall, cpu / calls * 1e6
+    return f"{name:8} {kind:4} conc={conc:<3} {rate:8.0f} calls/s  {cpu_us:6.1f} µs CPU/call"
 
 
 def main() -> None:

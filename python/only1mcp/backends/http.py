@@ -35,6 +35,7 @@ ACCEPT = "application/json, text/event-stream"
 MAX_RESUMES = 5
 # Connections kept to one server at most: the calls in flight to it beyond this queue.
 MAX_CONNECTIONS = 64
+TIMED_OUT, ABANDONED = "timed out", "abandoned"
 
 
 class HttpBackend(Backend):
@@ -48,8 +49,8 @@ class HttpBackend(Backend):
         self.protocol = config.protocol
         self.session_id: str | None = None
         self._client: Pool | None = None
-        self._calls: dict[int, asyncio.Future[bytes]] = {}  # in flight, for abandon()
-        self._abandoned: set[int] = set()
+        self._calls: dict[int, asyncio.Task[object]] = {}  # in flight: the tasks waiting
+        self._stopped: dict[int, str] = {}  # calls cancelled by us: TIMED_OUT or ABANDONED
 
     async def connect(self) -> None:
         self.session_id = None
@@ -73,25 +74,36 @@ class HttpBackend(Backend):
         sink: Sink | None = None,
         headers: Headers = None,
     ) -> bytes:
-        call = asyncio.ensure_future(self._exchange(frame, req_id, method, sink, headers))
-        self._calls[req_id] = call
+        # The exchange runs in the caller's task (no task of its own, no wait_for: they were a
+        # tenth of the CPU of a call); a timer or abandon() cancels that task, and the
+        # cancellation is taken back here, as asyncio.timeout() does, unless someone else
+        # asked for one too.
+        task = asyncio.current_task()
+        assert task is not None
+        self._calls[req_id] = task
+        timer = asyncio.get_running_loop().call_later(timeout, self._stop, req_id, TIMED_OUT)
         try:
-            return await asyncio.wait_for(call, timeout)
-        except TimeoutError as exc:
-            raise self.timeout_error(method, timeout) from exc
+            return await self._exchange(frame, req_id, method, sink, headers)
         except asyncio.CancelledError:
-            if call.cancelled() and req_id in self._abandoned:
-                raise cancelled_by_client() from None
-            raise
+            why = self._stopped.pop(req_id, None)
+            if why is None or task.uncancel() > 0:
+                raise
+            if why is TIMED_OUT:
+                raise self.timeout_error(method, timeout) from None
+            raise cancelled_by_client() from None
         finally:
-            self._calls.pop(req_id, None)
-            self._abandoned.discard(req_id)
+            timer.cancel()
+            del self._calls[req_id]
+            self._stopped.pop(req_id, None)
 
     def abandon(self, req_id: int) -> None:
-        call = self._calls.get(req_id)
-        if call is not None:
-            self._abandoned.add(req_id)
-            call.cancel()
+        self._stop(req_id, ABANDONED)
+
+    def _stop(self, req_id: int, why: str) -> None:
+        task = self._calls.get(req_id)
+        if task is not None and req_id not in self._stopped:
+            self._stopped[req_id] = why
+            task.cancel()
 
     async def _exchange(
         self, frame: bytes, req_id: int, method: str, sink: Sink | None, headers: Headers

@@ -33,6 +33,9 @@ import httptools
 
 # Pause reading a streamed body when this much of it is waiting for the caller.
 HIGH_WATER = 256 * 1024
+# How long the rest of a response its caller closed early may take to arrive (and be dropped)
+# before its connection is closed rather than kept.
+DRAIN_SECONDS = 1.0
 
 
 class Response:
@@ -41,6 +44,7 @@ class Response:
     __slots__ = (
         "_chunks",
         "_conn",
+        "_discard",
         "_done",
         "_error",
         "_got",
@@ -58,6 +62,7 @@ class Response:
         self._size = 0
         self._done = False
         self._got = False  # any byte of the answer arrived (a retry is no longer safe)
+        self._discard = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
 
@@ -88,10 +93,15 @@ class Response:
         return chunk
 
     def close(self) -> None:
-        """Done with this response: an unfinished one takes its connection down with it."""
+        """Done with this response. The rest of an unfinished body is read and dropped for up
+        to :data:`DRAIN_SECONDS`, so the connection can be kept: an SSE answer is found before
+        its stream's end, which follows at once. After that the connection is closed."""
         conn, self._conn = self._conn, None
         if conn is not None and not self._done:
-            conn.abort()
+            self._discard = True
+            self._chunks.clear()
+            conn.resume()
+            conn.drain()
 
     async def _wait(self) -> None:
         if self._error is not None:
@@ -112,6 +122,8 @@ class Response:
     # -- the connection's side
 
     def _body(self, chunk: bytes) -> None:
+        if self._discard:
+            return
         self._chunks.append(chunk)
         self._size += len(chunk)
         if self._size > HIGH_WATER and self._conn is not None:
@@ -143,6 +155,7 @@ class Connection(asyncio.Protocol):
         self._header_items: list[tuple[bytes, bytes]] = []
         self._informational = False
         self._until_eof = False
+        self._drain_timer: asyncio.TimerHandle | None = None
 
     def send(self, response: Response, data: bytes) -> None:
         assert self.transport is not None
@@ -159,6 +172,10 @@ class Connection(asyncio.Protocol):
         if self.transport is not None and self.paused:
             self.paused = False
             self.transport.resume_reading()
+
+    def drain(self) -> None:
+        """Keep reading the current response, for nobody; close if it does not end soon."""
+        self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_SECONDS, self.abort)
 
     def abort(self) -> None:
         if not self.closed:
@@ -188,6 +205,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
         response, self.response = self.response, None
         if response is not None:
             if self._until_eof and response.status:
@@ -228,6 +247,9 @@ class Connection(asyncio.Protocol):
             return
         response, self.response = self.response, None
         self._until_eof = False
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if response is not None:
             response._finish()
         if self.parser.should_keep_alive():
@@ -254,6 +276,7 @@ class Pool:
         self._ssl: ssl.SSLContext | None = None
         self._count = 0  # open or opening
         self._idle: list[Connection] = []
+        self._open: set[Connection] = set()  # every connection made and not yet lost
         self._waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self._closed = False
         netloc = parts.netloc.rpartition("@")[2]  # never credentials in the Host header
@@ -330,6 +353,7 @@ class Pool:
             lambda: Connection(self), self.host, self.port, ssl=self._ssl
         )
         self.opened += 1
+        self._open.add(conn)
         return conn
 
     def _hand_back(self, got: Connection | None) -> None:
@@ -354,6 +378,7 @@ class Pool:
 
     def discard(self, conn: Connection) -> None:
         """``conn`` is closed: its slot is free."""
+        self._open.discard(conn)
         if conn in self._idle:
             self._idle.remove(conn)
         self._slot_freed()
@@ -367,10 +392,10 @@ class Pool:
         self._count -= 1
 
     def close(self) -> None:
-        """Close every idle connection; busy ones close when their response is done."""
+        """Close every connection: the requests on them fail."""
         self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
+        self._idle = []
+        for conn in list(self._open):
             conn.abort()
         while self._waiters:
             waiter = self._waiters.popleft()
