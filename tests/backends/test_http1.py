@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import orjson
 import pytest
-import uvicorn
 
 from only1mcp.backends.eventstream import EventParser
 from only1mcp.backends.http1 import HIGH_WATER, Pool
 from only1mcp.types import Receive, Scope, Send
+
+from .conftest import ThreadServer
 
 pytestmark = pytest.mark.anyio
 
@@ -74,42 +73,9 @@ class App:
         await send({"type": "http.response.body", "body": body})
 
 
-class Server:
-    """The app on uvicorn in a thread; ``url(path)`` reaches it."""
-
-    def __init__(self) -> None:
-        self.app = App()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(self.app, loop="uvloop", lifespan="off", log_level="critical")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import uvloop
-
-        uvloop.run(self.server.serve([self.sock]))
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture
-def server() -> Iterator[Server]:
-    with Server() as running:
+def server() -> Iterator[ThreadServer[App]]:
+    with ThreadServer(App()) as running:
         yield running
 
 
@@ -164,7 +130,7 @@ async def call(pool: Pool, body: bytes = b"{}", method: str = "POST") -> tuple[i
 # ----------------------------------------------------------------------------- uvicorn
 
 
-async def test_keep_alive_reuses_one_connection(server: Server) -> None:
+async def test_keep_alive_reuses_one_connection(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/echo"))
     try:
         for i in range(5):
@@ -174,7 +140,7 @@ async def test_keep_alive_reuses_one_connection(server: Server) -> None:
     assert pool.opened == 1 and len(server.app.peers) == 1
 
 
-async def test_the_pool_bounds_connections_and_queues_the_rest(server: Server) -> None:
+async def test_the_pool_bounds_connections_and_queues_the_rest(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/slow"), max_connections=2)
     try:
         answers = await asyncio.gather(*(call(pool, b"0.1") for _ in range(6)))
@@ -184,7 +150,7 @@ async def test_the_pool_bounds_connections_and_queues_the_rest(server: Server) -
     assert pool.opened == 2 and server.app.most_busy == 2
 
 
-async def test_static_and_request_headers_are_sent_once(server: Server) -> None:
+async def test_static_and_request_headers_are_sent_once(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/headers"), {"Authorization": "Bearer k"})
     try:
         response = await pool.request("GET", {"Mcp-Session-Id": "s1"})
@@ -198,7 +164,7 @@ async def test_static_and_request_headers_are_sent_once(server: Server) -> None:
     assert seen["host"] == f"127.0.0.1:{server.port}"
 
 
-async def test_chunked_body_whole_and_piece_by_piece(server: Server) -> None:
+async def test_chunked_body_whole_and_piece_by_piece(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/chunked"))
     try:
         assert await call(pool) == (200, b"a" * 10 + b"b" * 20 + b"c\n")
@@ -213,7 +179,7 @@ async def test_chunked_body_whole_and_piece_by_piece(server: Server) -> None:
     assert pool.opened == 1  # a chunked body read to its end leaves the connection reusable
 
 
-async def test_a_big_sized_body_read_slowly_arrives_whole(server: Server) -> None:
+async def test_a_big_sized_body_read_slowly_arrives_whole(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/big"))
     try:
         response = await pool.request("GET", {})
@@ -228,7 +194,7 @@ async def test_a_big_sized_body_read_slowly_arrives_whole(server: Server) -> Non
     assert body == bytes(range(256)) * 4096
 
 
-async def test_sse_written_in_pieces(server: Server) -> None:
+async def test_sse_written_in_pieces(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/sse"))
     try:
         response = await pool.request("POST", {}, b"{}")
@@ -242,7 +208,7 @@ async def test_sse_written_in_pieces(server: Server) -> None:
     assert [(e.data, e.id) for e in events] == [(b"", "1"), (b'{"a":\n1}', "1")]
 
 
-async def test_a_response_closed_early_is_drained_and_its_connection_kept(server: Server) -> None:
+async def test_a_response_closed_early_is_drained_and_kept(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/chunked"))
     try:
         response = await pool.request("GET", {})
@@ -255,7 +221,7 @@ async def test_a_response_closed_early_is_drained_and_its_connection_kept(server
     assert pool.opened == 1
 
 
-async def test_a_timed_out_request_frees_its_slot(server: Server) -> None:
+async def test_a_timed_out_request_frees_its_slot(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/slow"), max_connections=1)
     try:
         with pytest.raises(TimeoutError):
@@ -266,7 +232,7 @@ async def test_a_timed_out_request_frees_its_slot(server: Server) -> None:
     assert pool.opened == 2  # the cancelled request's connection was out of step: closed
 
 
-async def test_a_closed_pool_refuses_and_nothing_is_left_open(server: Server) -> None:
+async def test_a_closed_pool_refuses_and_nothing_is_left_open(server: ThreadServer[App]) -> None:
     pool = Pool(server.url("/slow"))
     pending = asyncio.ensure_future(call(pool, b"5"))
     await asyncio.sleep(0.2)
