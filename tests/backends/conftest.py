@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 
@@ -59,15 +59,21 @@ class FixtureServer:
 
 class ThreadServer(Generic[App]):
     """An ASGI ``app`` on uvicorn (uvloop) in a thread of its own, on a free port of 127.0.0.1,
-    closing connections idle for ``keep_alive`` seconds; ``url(path)`` reaches it."""
+    closing connections idle for ``keep_alive`` seconds (``options``: more of uvicorn's config);
+    ``url(path)`` reaches it."""
 
-    def __init__(self, app: App, keep_alive: float = 5.0) -> None:
+    def __init__(self, app: App, keep_alive: float = 5.0, **options: Any) -> None:
         self.app = app
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         config = uvicorn.Config(
-            app, loop="uvloop", lifespan="off", log_level="critical", timeout_keep_alive=keep_alive
+            app,
+            loop="uvloop",
+            lifespan="off",
+            log_level="critical",
+            timeout_keep_alive=keep_alive,
+            **options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -78,7 +84,8 @@ class ThreadServer(Generic[App]):
         uvloop.run(self.server.serve([self.sock]))
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.server.config.ssl_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def __enter__(self) -> ThreadServer[App]:
         self.thread.start()

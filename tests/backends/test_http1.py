@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import orjson
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from only1mcp.backends.eventstream import EventParser
 from only1mcp.backends.http1 import HIGH_WATER, Pool
@@ -341,3 +349,52 @@ async def test_an_unreachable_server_is_an_os_error() -> None:
 def test_only_http_urls() -> None:
     with pytest.raises(ValueError, match="not an http"):
         Pool("ftp://127.0.0.1/x")
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_https_verifies_the_server(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    with ThreadServer(App(), ssl_certfile=str(cert), ssl_keyfile=str(key)) as server:
+        url = server.url("/echo")
+        assert url.startswith("https://")
+        untrusting = Pool(url)  # the default trust store does not know this certificate
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await call(untrusting)
+        untrusting.close()
+        trusting = Pool(url, ssl_context=ssl.create_default_context(cafile=str(cert)))
+        try:
+            assert await call(trusting, b"[1]") == (200, b"[1]")
+            assert await call(trusting, b"[2]") == (200, b"[2]")
+        finally:
+            trusting.close()
+        assert trusting.opened == 1

@@ -262,7 +262,11 @@ class Pool:
     """Keep-alive connections to the origin of ``url``, at most ``max_connections`` at once."""
 
     def __init__(
-        self, url: str, headers: dict[str, str] | None = None, max_connections: int = 64
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        max_connections: int = 64,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -273,7 +277,7 @@ class Pool:
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.max_connections = max_connections
         self.opened = 0  # connections made over the pool's life (tests, metrics)
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context  # https: httpx's default context unless one is given
         self._count = 0  # open or opening
         self._idle: list[Connection] = []
         self._open: set[Connection] = set()  # every connection made and not yet lost
@@ -350,7 +354,7 @@ class Pool:
 
             self._ssl = httpx.create_ssl_context()
         _, conn = await loop.create_connection(
-            lambda: Connection(self), self.host, self.port, ssl=self._ssl
+            lambda: Connection(self), self.host, self.port, ssl=self._ssl if self.https else None
         )
         self.opened += 1
         self._open.add(conn)
