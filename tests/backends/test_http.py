@@ -15,7 +15,7 @@ from only1mcp.backends import BackendState
 from only1mcp.backends.base import STREAM_BREAK
 from only1mcp.backends.http import HttpBackend
 from only1mcp.config import HttpServerConfig, Protocol
-from only1mcp.errors import BackendError, RequestCancelled
+from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.types import Receive, Scope, Send
 
 from .conftest import FIXTURE, FixtureServer, ThreadServer, free_port
@@ -100,6 +100,24 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
             await call
         assert time.monotonic() - started < 1.0
         assert await _echo(backend, "after") == "after"
+    finally:
+        await backend.close()
+
+
+async def test_a_call_past_its_timeout_is_a_timeout_and_the_backend_goes_on(
+    server: FixtureServer,
+) -> None:
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=Protocol.HANDSHAKE)
+    backend = HttpBackend("web", config)
+    await backend.start()
+    try:
+        params = {"name": "sleep", "arguments": {"seconds": 30}}
+        started = time.monotonic()
+        with pytest.raises(BackendTimeout, match=r"did not answer tools/call within 0\.5s"):
+            await backend.request("tools/call", params, timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        assert await _echo(backend, "after") == "after"
+        assert backend.state is BackendState.READY
     finally:
         await backend.close()
 
