@@ -54,3 +54,5 @@ def test_event_names_and_the_last_id_across_events() -> None:
 def test_a_crlf_split_between_cr_and_lf_is_one_line_end() -> None:
     events, _ = parse([b"data: a\r", b"\n", b"\r", b"\ndata: b\r\n\r\n"])
     assert events == [Event(b"a"), Event(b"b")]
+    events, _ = parse([b"data: a\r", b"", b"\ndata: b\r\n\r\n"])  # an empty read between
+    assert events == [Event(b"a\nb")]

@@ -39,6 +39,8 @@ class EventParser:
         self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[Event]:
+        if not chunk:
+            return []
         if self._skip_lf:  # the last chunk ended in CR: a LF here belongs to it
             self._skip_lf = False
             if chunk[:1] == b"\n":

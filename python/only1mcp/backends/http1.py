@@ -97,7 +97,7 @@ class Response:
         to :data:`DRAIN_SECONDS`, so the connection can be kept: an SSE answer is found before
         its stream's end, which follows at once. After that the connection is closed."""
         conn, self._conn = self._conn, None
-        if conn is not None and not self._done:
+        if conn is not None and not self._done and not conn.closed:
             self._discard = True
             self._chunks.clear()
             conn.resume()
@@ -158,7 +158,8 @@ class Connection(asyncio.Protocol):
         self._drain_timer: asyncio.TimerHandle | None = None
 
     def send(self, response: Response, data: bytes) -> None:
-        assert self.transport is not None
+        if self.closed or self.transport is None:  # lost while it was being handed over
+            raise ConnectionError("the server closed the connection")
         self.response = response
         self._header_items = []
         self.transport.write(data)
