@@ -574,6 +574,82 @@ an intended change (a faster product raises the bar). `.github/workflows/bench.y
 it is not part of `make test`. Per-round numbers: `.bench/gate.json`.
 """
 
+STATIC_HTTP_CLIENT = """\
+## HTTP backend client
+
+A Streamable HTTP backend is reached through our own HTTP/1.1 client,
+`python/only1mcp/backends/http1.py` (keep-alive connections on asyncio Protocols, `httptools`
+response parsing, a bounded pool per backend: 64 connections) and an incremental SSE parser,
+`backends/eventstream.py`; `backends/http.py` keeps the MCP logic. It replaced httpx
+(`AsyncClient`, `send(stream=True)`, httpx_sse), which cost milliseconds of CPU per call.
+
+**Choosing** (`benches/http_client_cpu.py`): each client does the backend's exchange — POST a
+tools/call, read the JSON body or the SSE event — against `benches/http_echo_server.py`
+(another process), on uvloop; CPU µs per call of the client's process, one run (2026-12-02,
+machine busy with other work: compare rows, not runs):
+
+| client | JSON, 1 in flight | JSON, 16 | SSE, 1 | SSE, 16 |
+|---|---:|---:|---:|---:|
+| httpx 0.29 (the former backend) | 2,298 | 3,933 | 4,570 | 2,991 |
+| aiohttp 3.14 `ClientSession` (SSE by our parser) | 378 | 206 | 340 | 244 |
+| `http1.Pool` | 81 | 42 | 105 | 67 |
+| `HttpBackend.send_request` on `http1` (all of it) | 80 | 66 | 127 | 85 |
+
+httpx spends it in httpcore's pool bookkeeping (`has_expired` of every connection on every
+request), anyio's stream wrappers and h11 in pure Python: py-spy put 65% of Only1MCP's busy
+samples under `AsyncClient.send`. aiohttp costs 4–5× ours and would be a new dependency;
+`httptools` is already installed with `uvicorn[standard]` (the front parses with it too). In
+the profile of Only1MCP relaying to an HTTP backend the client's own Python is now small; the
+socket write that wakes the backend is its largest item.
+
+**End to end** (`benches/http_backend_load.py`): wrk -t1 `tools/call` against Only1MCP with
+one HTTP backend (`o1-…`), nginx 1.22 `proxy_pass` with a keep-alive upstream to the same
+backend (`nginx-…`) and the backend itself (`direct-…`), JSON or SSE answers (`--sse`: a
+chunked `text/event-stream` with one event, as the official SDKs answer); `-2026` rows are
+stateless 2026-07-28 requests (`benches/mcp2026.lua`), the others a handshake session. Best of
+3 rounds of 3 s, side by side; other users took 40–85% of the machine throughout, so absolute
+numbers are low and p99s are the host's — the ratios within a concurrency are what to read.
+
+| target | 1 conn calls/s | p50 ms | 16 conns calls/s | p50 ms | p99 ms | 64 conns calls/s | p99 ms | CPU µs/call (16) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| direct-json | 7,499 | 0.102 | 15,544 | 0.82 | 4.9 | 6,559 | 25.1 | 47 |
+| nginx-json | 4,036 | 0.187 | 14,464 | 0.90 | 4.3 | 5,320 | 23.2 | 30 |
+| o1-json | 2,212 | 0.356 | 8,097 | 1.75 | 5.8 | 2,792 | 55.0 | 98 |
+| o1-json-2026 | 1,883 | 0.402 | 3,144 | 4.35 | 13.2 | 1,729 | 179 | 177 |
+| direct-sse | 5,859 | 0.114 | 11,161 | 1.17 | 6.6 | 6,143 | 23.0 | 61 |
+| nginx-sse | 3,791 | 0.211 | 10,380 | 1.41 | 5.0 | 4,929 | 27.3 | 35 |
+| o1-sse | 2,070 | 0.387 | 5,387 | 2.60 | 8.2 | 2,571 | 46.7 | 109 |
+| o1-sse-2026 | 1,861 | 0.482 | 2,749 | 5.37 | 12.8 | 1,582 | 239 | 229 |
+
+- At 16 connections Only1MCP → HTTP backend did 56% of nginx's throughput with JSON answers
+  and 52% with SSE answers (a second run, still more disturbed: 72% and 64%). With httpx, in
+  the same kind of run: 223 calls/s (JSON) and 343 calls/s (SSE), p99 80–200 ms — 36× and 16×
+  less.
+- One connection: p50 0.356 ms against the backend's own 0.102 ms (+0.25 ms; 2026: +0.30 ms).
+- 64 connections: in this run every target fell to 35–45% of its 16-connection throughput
+  (the other load); in the second run Only1MCP kept 95% (2,963 vs 3,120 calls/s) while nginx gained.
+- The 2026 rows cost ~80 µs more per call than the handshake rows, and that is not the client:
+  a 2026 request for a handshake-era backend goes through the front's round-trip bridge
+  (`bridge/calls.py`: a task, a lock, a sealed state per call), whatever the backend's
+  transport. The same backend spoken to as a 2026 server takes the direct path.
+
+**What the client does** (each tested against real servers in `tests/backends/test_http1.py`):
+a request is one `write` of bytes whose request line, Host and configured headers are encoded
+once per backend; the answer's head, body and end usually arrive in one `data_received`, so a
+JSON call wakes its caller once. A connection returns to the pool the moment its response is
+complete (the body stays in the `Response`); idle ones are reused last-in first-out; callers
+beyond the bound queue in order. A request that fails on a reused connection before any byte
+of the answer arrived (the server closed it while idle) is sent once more on a new one. A
+response closed before its end — an SSE answer is found before its stream's end — is drained
+for up to a second so its connection is kept (without this every SSE call's connection
+was closed). A streamed body the caller does not keep up with pauses the socket (256 KiB).
+Timeouts and `abandon()` cancel the caller's own task (no task or `wait_for` per call: they
+were 7% of a relayed call's CPU); the connection of a request cancelled mid-answer is
+closed. https uses asyncio's TLS with httpx's trust store (certifi), as before. Not supported:
+HTTP/2, proxies from the environment (httpx honoured `HTTP_PROXY` for backends), redirects
+(httpx did not follow them either).
+"""
+
 STATIC_TAIL = """\
 ## Micro-benchmarks
 
@@ -623,7 +699,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     lines += section_profile(res)
     lines += [STATIC_FINDINGS, STATIC_GATE]
     lines += baseline_lines(REPO / "benches" / "baseline.json")
-    lines += [STATIC_TAIL]
+    lines += [STATIC_HTTP_CLIENT, STATIC_TAIL]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -1,12 +1,19 @@
-"""The SDK fixture server in a real process, over HTTP, for the HTTP backends' tests."""
+"""Real servers for the HTTP backends' tests: the SDK fixture server in a process, ASGI apps on
+uvicorn in a thread."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import uvicorn
+
+App = TypeVar("App")
 
 FIXTURE = str(Path(__file__).resolve().parents[1] / "fixtures" / "fixture_server.py")
 # The fixture server's URL path for each of its HTTP transports.
@@ -48,3 +55,46 @@ class FixtureServer:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+
+class ThreadServer(Generic[App]):
+    """An ASGI ``app`` on uvicorn (uvloop) in a thread of its own, on a free port of 127.0.0.1,
+    closing connections idle for ``keep_alive`` seconds (``options``: more of uvicorn's config);
+    ``url(path)`` reaches it."""
+
+    def __init__(self, app: App, keep_alive: float = 5.0, **options: Any) -> None:
+        self.app = app
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            loop="uvloop",
+            lifespan="off",
+            log_level="critical",
+            timeout_keep_alive=keep_alive,
+            **options,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import uvloop
+
+        uvloop.run(self.server.serve([self.sock]))
+
+    def url(self, path: str) -> str:
+        scheme = "https" if self.server.config.ssl_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> ThreadServer[App]:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -1,19 +1,26 @@
-"""The Streamable HTTP backend against the SDK fixture server in a real process."""
+"""The Streamable HTTP backend against the SDK fixture servers in real processes, and against a
+recording server on uvicorn."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import orjson
 import pytest
 
 from only1mcp.backends import BackendState
+from only1mcp.backends.base import STREAM_BREAK
 from only1mcp.backends.http import HttpBackend
 from only1mcp.config import HttpServerConfig, Protocol
-from only1mcp.errors import BackendError, RequestCancelled
+from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
+from only1mcp.types import Receive, Scope, Send
 
-from .conftest import FixtureServer, free_port
+from .conftest import FIXTURE, FixtureServer, ThreadServer, free_port
+
+FIXTURES = Path(FIXTURE).parent
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +102,135 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
         assert await _echo(backend, "after") == "after"
     finally:
         await backend.close()
+
+
+async def test_a_call_past_its_timeout_is_a_timeout_and_the_backend_goes_on(
+    server: FixtureServer,
+) -> None:
+    config = HttpServerConfig(url=server.url, timeout=10, protocol=Protocol.HANDSHAKE)
+    backend = HttpBackend("web", config)
+    await backend.start()
+    try:
+        params = {"name": "sleep", "arguments": {"seconds": 30}}
+        started = time.monotonic()
+        with pytest.raises(BackendTimeout, match=r"did not answer tools/call within 0\.5s"):
+            await backend.request("tools/call", params, timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        assert await _echo(backend, "after") == "after"
+        assert backend.state is BackendState.READY
+    finally:
+        await backend.close()
+
+
+class McpApp:
+    """A handshake-era server that records every request; ``tools/call`` of ``chatty`` answers
+    as an SSE stream carrying a log notification and a roots/list request before the answer."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, str]]] = []  # (HTTP method, RPC method, headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        body = (await receive())["body"]
+        msg = orjson.loads(body) if body else {}
+        self.seen.append((scope["method"], msg.get("method", ""), headers))
+        start = {"type": "http.response.start", "status": 200}
+        if scope["method"] == "DELETE" or "id" not in msg:
+            await send({**start, "status": 202, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        result: dict[str, object] = {"content": [{"type": "text", "text": "ok"}]}
+        if msg["method"] == "initialize":
+            result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}}
+            result["serverInfo"] = {"name": "rec", "version": "1"}
+        answer = orjson.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+        if msg.get("params", {}).get("name") != "chatty":
+            sized = [(b"content-length", b"%d" % len(answer)), (b"mcp-session-id", b"s-1")]
+            await send({**start, "headers": [(b"content-type", b"application/json"), *sized]})
+            await send({"type": "http.response.body", "body": answer})
+            return
+        await send({**start, "headers": [(b"content-type", b"text/event-stream")]})
+        log_note = b'{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info"}}'
+        roots = b'{"jsonrpc":"2.0","id":"r1","method":"roots/list"}'
+        for frame in (log_note, roots, answer):
+            event = b"event: message\r\ndata: " + frame + b"\r\n\r\n"
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@pytest.fixture
+def recorder() -> Iterator[ThreadServer[McpApp]]:
+    with ThreadServer(McpApp(), keep_alive=0.2) as running:
+        yield running
+
+
+async def test_headers_stream_messages_and_session_end(recorder: ThreadServer[McpApp]) -> None:
+    """Static headers go with every request; messages on a call's stream go to its sink (or,
+    without one, to on_message) before the answer; the session is DELETEd on close; a
+    connection the server closed while idle is replaced."""
+    unsolicited: list[bytes] = []
+
+    async def on_message(backend: object, frame: bytes) -> None:
+        unsolicited.append(frame)
+
+    config = HttpServerConfig(
+        url=recorder.url("/mcp"), headers={"Authorization": "Bearer k"}, protocol=Protocol.HANDSHAKE
+    )
+    backend = HttpBackend("rec", config, on_message)
+    await backend.start()
+    sunk: list[bytes] = []
+
+    async def sink(frame: bytes) -> None:
+        sunk.append(frame)
+
+    try:
+        params = {"name": "chatty", "arguments": {}}
+        answer = orjson.loads(await backend.request("tools/call", params, sink=sink))
+        assert answer["result"]["content"][0]["text"] == "ok"
+        assert sunk_methods(sunk) == ["notifications/message", "roots/list"]
+        await asyncio.sleep(0.5)  # past the server's keep-alive: it closed our idle connection
+        await backend.call("tools/call", params)
+        assert sunk_methods(unsolicited) == sunk_methods(sunk)
+    finally:
+        await backend.close()
+    methods = [(http, rpc) for http, rpc, _ in recorder.app.seen]
+    assert methods == [
+        ("POST", "initialize"),
+        ("POST", "notifications/initialized"),
+        ("POST", "tools/call"),
+        ("POST", "tools/call"),
+        ("DELETE", ""),
+    ]
+    assert all(h["authorization"] == "Bearer k" for _, _, h in recorder.app.seen)
+    assert all(h["mcp-session-id"] == "s-1" for _, _, h in recorder.app.seen[1:])
+
+
+def sunk_methods(frames: list[bytes]) -> list[str]:
+    return [orjson.loads(f)["method"] for f in frames]
+
+
+async def test_a_stream_closed_mid_call_is_resumed() -> None:
+    """SEP-1699: the SDK server closes the call's SSE stream; the backend tells the sink
+    (STREAM_BREAK) and resumes with GET + Last-Event-ID, where the answer comes."""
+    fixture = FixtureServer("http", FIXTURES / "conformance_server.py")
+    fixture.start()
+    config = HttpServerConfig(url=fixture.url, timeout=20, protocol=Protocol.HANDSHAKE)
+    backend = HttpBackend("c", config)
+    sunk: list[bytes] = []
+
+    async def sink(frame: bytes) -> None:
+        sunk.append(frame)
+
+    try:
+        await backend.start()
+        params = {"name": "test_reconnection", "arguments": {}}
+        answer = orjson.loads(await backend.request("tools/call", params, sink=sink))
+        assert "Reconnection test completed" in answer["result"]["content"][0]["text"]
+        assert STREAM_BREAK in sunk
+        logs = [orjson.loads(f)["params"]["data"] for f in sunk if f]
+        assert logs == ["Before disconnect", "After reconnect"]
+    finally:
+        await backend.close()
+        fixture.stop()
