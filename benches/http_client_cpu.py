@@ -1,6 +1,6 @@
 """CPU per call of HTTP client libraries doing what the HTTP backend does, in one process.
 
-Against benches/http_echo_server.py (a separate process, JSON or ``--sse``), each client POSTs
+Against loadtests/http_echo_backend.py (a separate process, JSON or ``--sse``), each client POSTs
 a tools/call frame and reads the answer (for SSE: the ``data`` of the event) ``--calls`` times
 with ``--conc`` calls in flight, on uvloop. Reported: calls/s and this process's CPU time per
 call (user + system, µs), the number that decides how many calls one core relays.
@@ -31,8 +31,8 @@ from only1mcp.backends.http import HttpBackend
 from only1mcp.backends.http1 import Pool
 from only1mcp.config import HttpServerConfig, Protocol
 
-SERVER = Path(__file__).resolve().parent / "http_echo_server.py"
-sys.path.insert(0, str(SERVER.parents[1] / "loadtests"))
+SERVER = Path(__file__).resolve().parents[1] / "loadtests" / "http_echo_backend.py"
+sys.path.insert(0, str(SERVER.parent))
 from harness import free_port, http_get  # noqa: E402
 
 FRAME = b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello","n":42}}}'  # noqa: E501

@@ -584,7 +584,7 @@ response parsing, a bounded pool per backend: 64 connections) and an incremental
 (`AsyncClient`, `send(stream=True)`, httpx_sse), which cost milliseconds of CPU per call.
 
 **Choosing** (`benches/http_client_cpu.py`): each client does the backend's exchange — POST a
-tools/call, read the JSON body or the SSE event — against `benches/http_echo_server.py`
+tools/call, read the JSON body or the SSE event — against `loadtests/http_echo_backend.py`
 (another process), on uvloop; CPU µs per call of the client's process, one run (2026-12-02,
 machine busy with other work: compare rows, not runs):
 
@@ -602,11 +602,11 @@ samples under `AsyncClient.send`. aiohttp costs 4–5× ours and would be a new 
 the profile of Only1MCP relaying to an HTTP backend the client's own Python is now small; the
 socket write that wakes the backend is its largest item.
 
-**End to end** (`benches/http_backend_load.py`): wrk -t1 `tools/call` against Only1MCP with
+**End to end, during development** (a one-off wrk script since folded into the "Every path" matrix above): wrk -t1 `tools/call` against Only1MCP with
 one HTTP backend (`o1-…`), nginx 1.22 `proxy_pass` with a keep-alive upstream to the same
 backend (`nginx-…`) and the backend itself (`direct-…`), JSON or SSE answers (`--sse`: a
 chunked `text/event-stream` with one event, as the official SDKs answer); `-2026` rows are
-stateless 2026-07-28 requests (`benches/mcp2026.lua`), the others a handshake session. Best of
+stateless 2026-07-28 requests (`loadtests/mcp.lua` in its stateless mode), the others a handshake session. Best of
 3 rounds of 3 s, side by side; other users took 40–85% of the machine throughout, so absolute
 numbers are low and p99s are the host's — the ratios within a concurrency are what to read.
 
