@@ -1,7 +1,9 @@
 mod balance;
 mod breaker;
-mod frame;
+mod envelope;
+mod reader;
 mod ring;
+mod scanner;
 
 use pyo3::prelude::*;
 
@@ -15,9 +17,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<balance::WeightedRandom>()?;
     m.add_class::<balance::LeastConnections>()?;
     m.add_class::<breaker::CircuitBreaker>()?;
-    m.add_class::<frame::FrameReader>()?;
-    m.add_function(wrap_pyfunction!(frame::frame_info, m)?)?;
-    m.add_function(wrap_pyfunction!(frame::rewrite_id, m)?)?;
-    m.add_function(wrap_pyfunction!(frame::split_response, m)?)?;
+    m.add_class::<reader::FrameReader>()?;
+    m.add_function(wrap_pyfunction!(envelope::frame_info, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::rewrite_id, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::split_response, m)?)?;
     Ok(())
 }
