@@ -185,12 +185,19 @@ type PyMethod<'py> = Option<Bound<'py, PyString>>;
 
 /// (id, method) of a JSON-RPC message without a full parse.
 ///
-/// Scans only the top-level keys of the object, skipping nested values and strings,
-/// so an "id" or "method" inside params or inside a string never matches. id is an
-/// int for a JSON integer, a str for a JSON string (escapes decoded), None if absent
-/// or null; method is a str or None. Duplicate keys: the last wins.
-/// Raises ValueError if the frame is not a JSON object, the id is a float, bool,
-/// array or object, or the method is neither a string nor null.
+/// Scans only the top-level keys of the object, skipping nested values and
+/// strings structurally, so an ``"id"`` or ``"method"`` inside params or inside
+/// a string never matches. ``id`` is an int for a JSON integer (any size), a str
+/// for a JSON string (escapes decoded), None if absent or null. ``method`` is a
+/// str, or None if absent or null. Duplicate keys: the last one wins, as in
+/// :mod:`json`. Nested values are checked for balanced brackets and terminated
+/// strings only; their contents are not validated.
+///
+/// Raises:
+///     ValueError: if the frame is not a JSON object (garbage, array, truncated,
+///         trailing data), ``id`` is a float, bool, array or object, ``method``
+///         is neither a string nor null, or a decoded string is invalid
+///         (bad escape, lone surrogate, raw control character, invalid UTF-8).
 #[pyfunction]
 pub fn frame_info<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<(PyId<'py>, PyMethod<'py>)> {
     let info = without_gil_if_large(py, frame, inspect).map_err(value_error)?;
@@ -200,8 +207,11 @@ pub fn frame_info<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<(PyId<'py>, Py
     ))
 }
 
-/// Like frame_info plus a flag: True when the object has a top-level "result" or
-/// "error" key (it is a response). One scan.
+/// Like :func:`frame_info` plus a flag that is True when the object has a
+/// top-level ``"result"`` or ``"error"`` key (it is a response). One scan.
+///
+/// Raises:
+///     ValueError: as :func:`frame_info`.
 #[pyfunction]
 pub fn split_response<'py>(
     py: Python<'py>,
@@ -215,12 +225,16 @@ pub fn split_response<'py>(
     ))
 }
 
-/// Return the frame with the value of its top-level "id" replaced by new_id.
+/// Return ``frame`` with the value of its top-level ``"id"`` replaced by ``new_id``.
 ///
-/// new_id is JSON-encoded (ints as numbers, strs as JSON strings; non-ASCII stays
-/// UTF-8); every other byte is unchanged. Duplicate top-level ids are all replaced.
-/// Raises ValueError if the frame is not a JSON object or has no top-level "id",
-/// TypeError if new_id is not an int or str.
+/// ``new_id`` is JSON-encoded: ints as numbers, strs as JSON strings with quotes,
+/// backslashes and control characters escaped (non-ASCII stays UTF-8). Every
+/// other byte, whitespace included, is unchanged. If the object has duplicate
+/// top-level ids, all of them are replaced.
+///
+/// Raises:
+///     ValueError: if the frame is not a JSON object or has no top-level ``"id"``.
+///     TypeError: if ``new_id`` is not an int or str (bool is rejected).
 #[pyfunction]
 pub fn rewrite_id<'py>(
     py: Python<'py>,

@@ -7,9 +7,11 @@ mod scanner;
 
 use pyo3::prelude::*;
 
-/// Rust hot-path primitives for Only1MCP: consistent hashing, load balancing,
-/// circuit breaking and newline-delimited JSON-RPC framing. All classes are
-/// thread-safe.
+/// Rust hot-path primitives for Only1MCP.
+///
+/// Consistent hashing, load balancing, circuit breaking and newline-delimited
+/// JSON-RPC framing. Every class is thread-safe: instances may be shared between
+/// threads without external locking.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ring::HashRing>()?;

@@ -161,6 +161,11 @@ impl FrameSplitter {
 }
 
 /// Splits a byte stream of newline-delimited JSON-RPC messages into frames.
+///
+/// ``max_frame`` bounds a line's length in bytes, excluding its newline.
+///
+/// Raises:
+///     ValueError: if ``max_frame`` < 1.
 #[pyclass(module = "only1mcp._core", name = "FrameReader", frozen)]
 pub struct FrameReader {
     inner: Mutex<FrameSplitter>,
@@ -181,6 +186,17 @@ impl FrameReader {
         }
     }
 
+    /// Append ``data`` and return the frames it completed.
+    ///
+    /// Frames exclude the trailing ``\n`` and an optional ``\r`` before it;
+    /// empty and whitespace-only lines are skipped. The incomplete tail stays
+    /// buffered for the next call.
+    ///
+    /// Raises:
+    ///     ValueError: if a line grows beyond ``max_frame``. That line is discarded
+    ///         up to its newline and the reader stays usable; the other frames
+    ///         completed by this call are not lost but returned by the next
+    ///         ``feed`` (``feed(b"")`` works).
     fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
         let mut pieces = Vec::new();
         // Only pure-Rust work happens under the lock: creating Python objects
@@ -192,13 +208,6 @@ impl FrameReader {
             .feed(data, &mut pieces);
         result.map_err(|e| PyValueError::new_err(e.to_string()))?;
         PyList::new(py, pieces.iter().map(|p| PyBytes::new(py, p.bytes(data))))
-    }
-
-    fn pending(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending()
     }
 
     fn __repr__(&self) -> String {
