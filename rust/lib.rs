@@ -7,6 +7,13 @@ mod scanner;
 
 use pyo3::prelude::*;
 
+// The Python surface is exactly what python/only1mcp uses. Introspection that only tests
+// wanted (ring members, in-flight counts, breaker failures, buffered bytes) lives in the
+// Rust unit tests (`#[cfg(test)]`), not behind a cargo feature: a feature build would make
+// the tested extension differ from the shipped wheel, and the stub wrong for one of them.
+// Every `///` on a Python-visible item is its `__doc__` and must equal the docstring in
+// python/only1mcp/_core.pyi (tests/core/test_stub_docs.py).
+
 /// Rust hot-path primitives for Only1MCP.
 ///
 /// Consistent hashing, load balancing, circuit breaking and newline-delimited
