@@ -81,7 +81,7 @@ fn count_from_py(n: i64, what: &str) -> PyResult<usize> {
 #[derive(Debug)]
 pub struct RoundRobinCore {
     counter: AtomicUsize,
-    n: AtomicUsize,
+    n: usize,
 }
 
 impl RoundRobinCore {
@@ -89,24 +89,19 @@ impl RoundRobinCore {
         assert!(n >= 1);
         RoundRobinCore {
             counter: AtomicUsize::new(0),
-            n: AtomicUsize::new(n),
+            n,
         }
     }
 
     pub fn next(&self) -> usize {
-        // Counter and size are read independently: a concurrent resize may
-        // make one caller use the old size, which only costs one uneven turn.
-        let c = self.counter.fetch_add(1, Ordering::Relaxed);
-        c % self.n.load(Ordering::Relaxed)
-    }
-
-    pub fn resize(&self, n: usize) {
-        assert!(n >= 1);
-        self.n.store(n, Ordering::Relaxed);
+        self.counter.fetch_add(1, Ordering::Relaxed) % self.n
     }
 }
 
-/// Lock-free round robin over n slots (atomic counter).
+/// Lock-free round robin over ``0..n-1`` (atomic counter).
+///
+/// Raises:
+///     ValueError: if ``n`` < 1.
 #[pyclass(module = "only1mcp._core", name = "RoundRobin", frozen)]
 pub struct RoundRobin {
     core: RoundRobinCore,
@@ -121,17 +116,13 @@ impl RoundRobin {
         })
     }
 
+    /// Next slot index in ``0..n-1``, cycling.
     fn next(&self) -> usize {
         self.core.next()
     }
 
-    fn resize(&self, n: i64) -> PyResult<()> {
-        self.core.resize(count_from_py(n, "n")?);
-        Ok(())
-    }
-
     fn __repr__(&self) -> String {
-        format!("RoundRobin(n={})", self.core.n.load(Ordering::Relaxed))
+        format!("RoundRobin(n={})", self.core.n)
     }
 }
 
@@ -195,6 +186,12 @@ impl WeightedRandomCore {
 }
 
 /// Random index with probability proportional to its weight.
+///
+/// Zero weights are allowed and never picked; a seed makes single-threaded
+/// sequences reproducible.
+///
+/// Raises:
+///     ValueError: if ``weights`` is empty, has a negative entry, or sums to 0.
 #[pyclass(module = "only1mcp._core", name = "WeightedRandom", frozen)]
 pub struct WeightedRandom {
     core: WeightedRandomCore,
@@ -210,6 +207,7 @@ impl WeightedRandom {
         Ok(WeightedRandom { core })
     }
 
+    /// Index into ``weights``, chosen with probability weight / sum(weights).
     fn pick(&self) -> usize {
         self.core.pick()
     }
@@ -264,6 +262,9 @@ impl LeastConnectionsCore {
         }
     }
 
+    /// Test-only: the product always picks among the healthy replicas
+    /// ([`Self::acquire_among`]); this is the same choice over all slots.
+    #[cfg(test)]
     pub fn acquire(&self) -> usize {
         let n = self.in_flight.len();
         let chosen = if n == 1 {
@@ -302,7 +303,10 @@ impl LeastConnectionsCore {
     }
 }
 
-/// Power-of-two-choices over in-flight counters.
+/// Power-of-two-choices over ``n`` in-flight counters, all starting at zero.
+///
+/// Raises:
+///     ValueError: if ``n`` < 1 or ``n`` > 2**20.
 #[pyclass(module = "only1mcp._core", name = "LeastConnections", frozen)]
 pub struct LeastConnections {
     core: LeastConnectionsCore,
@@ -340,10 +344,13 @@ impl LeastConnections {
         })
     }
 
-    fn acquire(&self) -> usize {
-        self.core.acquire()
-    }
-
+    /// Sample two distinct slots of ``allowed`` (e.g. the healthy replicas), take
+    /// the one with fewer in flight (the first sampled on a tie), increment it and
+    /// return its index. With one allowed slot, that slot.
+    ///
+    /// Raises:
+    ///     ValueError: if ``allowed`` is empty.
+    ///     IndexError: if an index is outside ``0..n-1``.
     fn acquire_among(&self, allowed: Vec<i64>) -> PyResult<usize> {
         if allowed.is_empty() {
             return Err(PyValueError::new_err("allowed must not be empty"));
@@ -355,17 +362,13 @@ impl LeastConnections {
         Ok(self.core.acquire_among(&allowed))
     }
 
+    /// Decrement slot ``index``, saturating at 0.
+    ///
+    /// Raises:
+    ///     IndexError: if ``index`` is outside ``0..n-1``.
     fn release(&self, index: i64) -> PyResult<()> {
         self.core.release(self.index(index)?);
         Ok(())
-    }
-
-    fn in_flight(&self, index: i64) -> PyResult<u64> {
-        Ok(self.core.in_flight(self.index(index)?))
-    }
-
-    fn __len__(&self) -> usize {
-        self.core.len()
     }
 
     fn __repr__(&self) -> String {
@@ -382,12 +385,12 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn round_robin_cycles_and_resizes() {
+    fn round_robin_cycles() {
         let rr = RoundRobinCore::new(3);
         let got: Vec<usize> = (0..7).map(|_| rr.next()).collect();
         assert_eq!(got, [0, 1, 2, 0, 1, 2, 0]);
-        rr.resize(1);
-        assert!((0..5).all(|_| rr.next() == 0));
+        let one = RoundRobinCore::new(1);
+        assert!((0..5).all(|_| one.next() == 0));
     }
 
     #[test]

@@ -162,10 +162,18 @@ impl BreakerCore {
     }
 }
 
-/// closed → open after `failure_threshold` failures within a rolling `window` seconds;
-/// open → half_open after `cooldown` seconds; half_open admits at most `half_open_probes`
-/// concurrent probes; `success_threshold` consecutive probe successes → closed, any probe
-/// failure → open (cool-down restarts).
+/// Per-backend circuit breaker driven by a monotonic clock.
+///
+/// closed → open after ``failure_threshold`` failures within a rolling ``window``
+/// seconds; open → half_open after ``cooldown`` seconds; half_open admits at most
+/// ``half_open_probes`` concurrent probes; ``success_threshold`` consecutive probe
+/// successes → closed (failure history cleared), any probe failure → open
+/// (cool-down restarts). Failures reported while open are ignored. A new
+/// breaker is closed.
+///
+/// Raises:
+///     ValueError: if a count is < 1, ``window`` <= 0, ``cooldown`` < 0,
+///         or a duration is not finite.
 #[pyclass(module = "only1mcp._core", name = "CircuitBreaker", frozen)]
 pub struct CircuitBreaker {
     inner: Mutex<BreakerCore>,
@@ -229,27 +237,34 @@ impl CircuitBreaker {
         })
     }
 
+    /// Whether a call may proceed now.
+    ///
+    /// Moves open → half_open once the cool-down has elapsed; in half_open a True
+    /// answer takes one probe slot, freed by the matching record_success/failure.
     fn allow(&self) -> bool {
         self.with(|core, now| core.allow(now))
     }
 
+    /// Report a successful call; in half_open it counts toward closing.
     fn record_success(&self) {
         self.with(|core, now| core.record_success(now));
     }
 
+    /// Report a failed call; may open (closed) or re-open (half_open) the breaker.
     fn record_failure(&self) {
         self.with(|core, now| core.record_failure(now));
     }
 
+    /// ``"closed"``, ``"open"`` or ``"half_open"``.
+    ///
+    /// Reads as ``"half_open"`` as soon as the cool-down has elapsed, even before
+    /// the next :meth:`allow`.
     #[getter]
     fn state(&self) -> &'static str {
         self.with(|core, now| core.state(now).name())
     }
 
-    fn failures(&self) -> usize {
-        self.with(|core, now| core.failures(now))
-    }
-
+    /// Force the breaker closed and forget all failures.
     fn reset(&self) {
         self.with(|core, _| core.reset());
     }

@@ -1,13 +1,24 @@
 mod balance;
 mod breaker;
-mod frame;
+mod envelope;
+mod reader;
 mod ring;
+mod scanner;
 
 use pyo3::prelude::*;
 
-/// Rust hot-path primitives for Only1MCP: consistent hashing, load balancing,
-/// circuit breaking and newline-delimited JSON-RPC framing. All classes are
-/// thread-safe.
+// The Python surface is exactly what python/only1mcp uses. Introspection that only tests
+// wanted (ring members, in-flight counts, breaker failures, buffered bytes) lives in the
+// Rust unit tests (`#[cfg(test)]`), not behind a cargo feature: a feature build would make
+// the tested extension differ from the shipped wheel, and the stub wrong for one of them.
+// Every `///` on a Python-visible item is its `__doc__` and must equal the docstring in
+// python/only1mcp/_core.pyi (tests/core/test_stub_docs.py).
+
+/// Rust hot-path primitives for Only1MCP.
+///
+/// Consistent hashing, load balancing, circuit breaking and newline-delimited
+/// JSON-RPC framing. Every class is thread-safe: instances may be shared between
+/// threads without external locking.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ring::HashRing>()?;
@@ -15,9 +26,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<balance::WeightedRandom>()?;
     m.add_class::<balance::LeastConnections>()?;
     m.add_class::<breaker::CircuitBreaker>()?;
-    m.add_class::<frame::FrameReader>()?;
-    m.add_function(wrap_pyfunction!(frame::frame_info, m)?)?;
-    m.add_function(wrap_pyfunction!(frame::rewrite_id, m)?)?;
-    m.add_function(wrap_pyfunction!(frame::split_response, m)?)?;
+    m.add_class::<reader::FrameReader>()?;
+    m.add_function(wrap_pyfunction!(envelope::frame_info, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::rewrite_id, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::split_response, m)?)?;
     Ok(())
 }

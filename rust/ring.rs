@@ -79,6 +79,9 @@ impl Ring {
         Ok(())
     }
 
+    /// Test-only: the product never shrinks a ring, it builds one per
+    /// candidate set; removal is how the tests state minimal remapping.
+    #[cfg(test)]
     pub fn remove(&mut self, member: &str) -> bool {
         let present = self.weights.remove(member).is_some();
         if present {
@@ -101,6 +104,7 @@ impl Ring {
         self.names.iter().map(String::as_str)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.names.len()
     }
@@ -124,6 +128,14 @@ impl Ring {
 }
 
 /// Consistent hash ring; 150 virtual nodes per unit of weight by default.
+///
+/// Keys and virtual nodes are hashed with xxh3 using fixed seeds, so the
+/// key → member mapping is identical across processes, restarts and
+/// aggregator replicas. Adding a member to N equal members moves about
+/// 1/(N+1) of the keys, all of them to the new member. A new ring is empty.
+///
+/// Raises:
+///     ValueError: if ``vnodes`` is not between 1 and 2**32 - 1.
 #[pyclass(module = "only1mcp._core", name = "HashRing", frozen)]
 pub struct HashRing {
     // Reads (routing) vastly outnumber writes (config reloads).
@@ -152,6 +164,10 @@ impl HashRing {
         })
     }
 
+    /// Add ``member`` with ``vnodes * weight`` points; re-adding replaces the weight.
+    ///
+    /// Raises:
+    ///     ValueError: if ``weight`` < 1, or the ring would exceed 2**24 points.
     #[pyo3(signature = (member, weight = 1))]
     fn add(&self, member: &str, weight: i64) -> PyResult<()> {
         let weight = positive_u32(weight, "weight")?;
@@ -162,13 +178,10 @@ impl HashRing {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    fn remove(&self, member: &str) -> bool {
-        self.inner
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(member)
-    }
-
+    /// Member owning ``key`` (str is hashed as UTF-8), or None when the ring is empty.
+    ///
+    /// Raises:
+    ///     TypeError: if ``key`` is neither str nor bytes.
     fn get<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
         let py = key.py();
         let bytes: &[u8] = if let Ok(s) = key.downcast::<PyString>() {
@@ -183,18 +196,6 @@ impl HashRing {
         };
         let ring = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         Ok(ring.get(bytes).map(|m| PyString::new(py, m)))
-    }
-
-    fn members(&self) -> Vec<String> {
-        let ring = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        ring.members().map(str::to_owned).collect()
-    }
-
-    fn __len__(&self) -> usize {
-        self.inner
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
     }
 
     fn __repr__(&self) -> String {

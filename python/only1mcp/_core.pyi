@@ -5,7 +5,7 @@ JSON-RPC framing. Every class is thread-safe: instances may be shared between
 threads without external locking.
 """
 
-from typing import final
+from typing import Literal, final
 
 __all__ = [
     "CircuitBreaker",
@@ -26,25 +26,19 @@ class HashRing:
     Keys and virtual nodes are hashed with xxh3 using fixed seeds, so the
     key → member mapping is identical across processes, restarts and
     aggregator replicas. Adding a member to N equal members moves about
-    1/(N+1) of the keys, all of them to the new member.
+    1/(N+1) of the keys, all of them to the new member. A new ring is empty.
+
+    Raises:
+        ValueError: if ``vnodes`` is not between 1 and 2**32 - 1.
     """
 
-    def __init__(self, vnodes: int = 150) -> None:
-        """Create an empty ring.
-
-        Raises:
-            ValueError: if ``vnodes`` is not between 1 and 2**32 - 1.
-        """
-
+    def __init__(self, vnodes: int = 150) -> None: ...
     def add(self, member: str, weight: int = 1) -> None:
         """Add ``member`` with ``vnodes * weight`` points; re-adding replaces the weight.
 
         Raises:
             ValueError: if ``weight`` < 1, or the ring would exceed 2**24 points.
         """
-
-    def remove(self, member: str) -> bool:
-        """Remove ``member``; return True if it was present."""
 
     def get(self, key: str | bytes) -> str | None:
         """Member owning ``key`` (str is hashed as UTF-8), or None when the ring is empty.
@@ -53,67 +47,46 @@ class HashRing:
             TypeError: if ``key`` is neither str nor bytes.
         """
 
-    def members(self) -> list[str]:
-        """Current members, sorted."""
-
-    def __len__(self) -> int:
-        """Number of members."""
-
 @final
 class RoundRobin:
-    """Lock-free round robin over n slots (atomic counter)."""
+    """Lock-free round robin over ``0..n-1`` (atomic counter).
 
-    def __init__(self, n: int) -> None:
-        """Cycle over ``0..n-1``.
+    Raises:
+        ValueError: if ``n`` < 1.
+    """
 
-        Raises:
-            ValueError: if ``n`` < 1.
-        """
-
+    def __init__(self, n: int) -> None: ...
     def next(self) -> int:
         """Next slot index in ``0..n-1``, cycling."""
 
-    def resize(self, n: int) -> None:
-        """Change the slot count; the counter keeps running.
-
-        Raises:
-            ValueError: if ``n`` < 1.
-        """
-
 @final
 class WeightedRandom:
-    """Random index with probability proportional to its weight."""
+    """Random index with probability proportional to its weight.
 
-    def __init__(self, weights: list[int], seed: int | None = None) -> None:
-        """Zero weights are allowed and never picked; a seed makes single-threaded
-        sequences reproducible.
+    Zero weights are allowed and never picked; a seed makes single-threaded
+    sequences reproducible.
 
-        Raises:
-            ValueError: if ``weights`` is empty, has a negative entry, or sums to 0.
-        """
+    Raises:
+        ValueError: if ``weights`` is empty, has a negative entry, or sums to 0.
+    """
 
+    def __init__(self, weights: list[int], seed: int | None = None) -> None: ...
     def pick(self) -> int:
         """Index into ``weights``, chosen with probability weight / sum(weights)."""
 
 @final
 class LeastConnections:
-    """Power-of-two-choices over in-flight counters."""
+    """Power-of-two-choices over ``n`` in-flight counters, all starting at zero.
 
-    def __init__(self, n: int, seed: int | None = None) -> None:
-        """Track ``n`` slots, all starting with zero requests in flight.
+    Raises:
+        ValueError: if ``n`` < 1 or ``n`` > 2**20.
+    """
 
-        Raises:
-            ValueError: if ``n`` < 1 or ``n`` > 2**20.
-        """
-
-    def acquire(self) -> int:
-        """Sample two distinct slots, take the one with fewer in flight (the first
-        sampled on a tie), increment it and return its index. With n == 1, 0.
-        """
-
+    def __init__(self, n: int, seed: int | None = None) -> None: ...
     def acquire_among(self, allowed: list[int]) -> int:
-        """Like :meth:`acquire` but choosing only among ``allowed`` indices
-        (e.g. the healthy replicas).
+        """Sample two distinct slots of ``allowed`` (e.g. the healthy replicas), take
+        the one with fewer in flight (the first sampled on a tie), increment it and
+        return its index. With one allowed slot, that slot.
 
         Raises:
             ValueError: if ``allowed`` is empty.
@@ -127,16 +100,6 @@ class LeastConnections:
             IndexError: if ``index`` is outside ``0..n-1``.
         """
 
-    def in_flight(self, index: int) -> int:
-        """Requests currently in flight on slot ``index``.
-
-        Raises:
-            IndexError: if ``index`` is outside ``0..n-1``.
-        """
-
-    def __len__(self) -> int:
-        """Number of slots."""
-
 @final
 class CircuitBreaker:
     """Per-backend circuit breaker driven by a monotonic clock.
@@ -145,7 +108,12 @@ class CircuitBreaker:
     seconds; open → half_open after ``cooldown`` seconds; half_open admits at most
     ``half_open_probes`` concurrent probes; ``success_threshold`` consecutive probe
     successes → closed (failure history cleared), any probe failure → open
-    (cool-down restarts). Failures reported while open are ignored.
+    (cool-down restarts). Failures reported while open are ignored. A new
+    breaker is closed.
+
+    Raises:
+        ValueError: if a count is < 1, ``window`` <= 0, ``cooldown`` < 0,
+            or a duration is not finite.
     """
 
     def __init__(
@@ -155,14 +123,7 @@ class CircuitBreaker:
         cooldown: float = 10.0,
         half_open_probes: int = 1,
         success_threshold: int = 1,
-    ) -> None:
-        """Create a closed breaker.
-
-        Raises:
-            ValueError: if a count is < 1, ``window`` <= 0, ``cooldown`` < 0,
-                or a duration is not finite.
-        """
-
+    ) -> None: ...
     def allow(self) -> bool:
         """Whether a call may proceed now.
 
@@ -177,30 +138,27 @@ class CircuitBreaker:
         """Report a failed call; may open (closed) or re-open (half_open) the breaker."""
 
     @property
-    def state(self) -> str:
+    def state(self) -> Literal["closed", "open", "half_open"]:
         """``"closed"``, ``"open"`` or ``"half_open"``.
 
         Reads as ``"half_open"`` as soon as the cool-down has elapsed, even before
         the next :meth:`allow`.
         """
 
-    def failures(self) -> int:
-        """Failures recorded while closed that are still inside the window."""
-
     def reset(self) -> None:
         """Force the breaker closed and forget all failures."""
 
 @final
 class FrameReader:
-    """Splits a byte stream of newline-delimited JSON-RPC messages into frames."""
+    """Splits a byte stream of newline-delimited JSON-RPC messages into frames.
 
-    def __init__(self, max_frame: int = 67108864) -> None:
-        """``max_frame`` bounds a line's length in bytes, excluding its newline.
+    ``max_frame`` bounds a line's length in bytes, excluding its newline.
 
-        Raises:
-            ValueError: if ``max_frame`` < 1.
-        """
+    Raises:
+        ValueError: if ``max_frame`` < 1.
+    """
 
+    def __init__(self, max_frame: int = 67108864) -> None: ...
     def feed(self, data: bytes) -> list[bytes]:
         """Append ``data`` and return the frames it completed.
 
@@ -214,9 +172,6 @@ class FrameReader:
                 completed by this call are not lost but returned by the next
                 ``feed`` (``feed(b"")`` works).
         """
-
-    def pending(self) -> int:
-        """Buffered bytes not yet a frame."""
 
 def frame_info(frame: bytes) -> tuple[int | str | None, str | None]:
     """(id, method) of a JSON-RPC message without a full parse.

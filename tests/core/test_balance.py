@@ -21,22 +21,10 @@ def test_round_robin_cycles(n: int, calls: int) -> None:
     assert [rr.next() for _ in range(calls)] == [i % n for i in range(calls)]
 
 
-def test_round_robin_resize() -> None:
-    rr = RoundRobin(3)
-    assert [rr.next() for _ in range(3)] == [0, 1, 2]
-    rr.resize(1)
-    assert {rr.next() for _ in range(10)} == {0}
-    rr.resize(5)
-    assert all(0 <= rr.next() < 5 for _ in range(20))
-
-
 @pytest.mark.parametrize("n", [0, -1])
 def test_round_robin_rejects_bad_n(n: int) -> None:
     with pytest.raises(ValueError):
         RoundRobin(n)
-    rr = RoundRobin(2)
-    with pytest.raises(ValueError):
-        rr.resize(n)
 
 
 def test_round_robin_is_exact_across_threads() -> None:
@@ -104,6 +92,8 @@ def test_weighted_huge_weights() -> None:
 
 
 # ---------------------------------------------------------- LeastConnections
+# The loads are not readable from Python (the product never reads them); the tests infer them
+# from the picks: with no release in between, a slot's load is how often it was picked.
 
 
 @pytest.mark.parametrize("n", [0, -3, 2**21])
@@ -114,31 +104,28 @@ def test_least_connections_rejects_bad_n(n: int) -> None:
 
 def test_least_connections_single_slot() -> None:
     lc = LeastConnections(1)
-    assert [lc.acquire() for _ in range(3)] == [0, 0, 0]
-    assert lc.in_flight(0) == 3
+    assert [lc.acquire_among([0]) for _ in range(3)] == [0, 0, 0]
 
 
 def test_two_slots_always_alternate() -> None:
-    # With n == 2 both slots are always compared, so load never diverges.
+    # With two slots both are always compared, so load never diverges.
     lc = LeastConnections(2, seed=7)
+    loads = Counter[int]()
     for _ in range(100):
-        lc.acquire()
-        assert abs(lc.in_flight(0) - lc.in_flight(1)) <= 1
+        loads[lc.acquire_among([0, 1])] += 1
+        assert abs(loads[0] - loads[1]) <= 1
 
 
 def test_release_saturates_and_indexes_are_checked() -> None:
     lc = LeastConnections(3, seed=1)
-    i = lc.acquire()
-    assert lc.in_flight(i) == 1
-    lc.release(i)
-    lc.release(i)
-    assert lc.in_flight(i) == 0
+    lc.acquire_among([0])
+    lc.release(0)
+    lc.release(0)  # a double release must not wrap slot 0's load to 2**64 - 1
+    lc.acquire_among([1])
+    assert lc.acquire_among([0, 1]) == 0, "slot 0 is idle again, slot 1 is not"
     for bad in [-1, 3, 2**70]:
         with pytest.raises((IndexError, OverflowError)):
             lc.release(bad)
-        with pytest.raises((IndexError, OverflowError)):
-            lc.in_flight(bad)
-    assert len(lc) == 3
 
 
 def test_acquire_among_validates() -> None:
@@ -149,7 +136,6 @@ def test_acquire_among_validates() -> None:
         lc.acquire_among([0, 3])
     with pytest.raises(IndexError):
         lc.acquire_among([-1])
-    assert [lc.in_flight(i) for i in range(3)] == [0, 0, 0]
 
 
 @settings(deadline=None)
@@ -159,28 +145,24 @@ def test_acquire_among_stays_in_allowed(n: int, data: st.DataObject) -> None:
     lc = LeastConnections(n, seed=data.draw(st.integers(0, 2**32)))
     picks = [lc.acquire_among(allowed) for _ in range(10 * len(allowed))]
     assert set(picks) <= set(allowed)
-    loads = [lc.in_flight(i) for i in allowed]
-    assert sum(loads) == len(picks)
-    assert all(lc.in_flight(i) == 0 for i in set(range(n)) - set(allowed))
     if len(allowed) == 2:
-        assert abs(loads[0] - loads[1]) <= 1
+        loads = Counter(picks)
+        assert abs(loads[allowed[0]] - loads[allowed[1]]) <= 1
 
 
 def test_acquire_skips_loaded_slot() -> None:
     lc = LeastConnections(3, seed=3)
     for _ in range(50):
         lc.acquire_among([0])
-    picks = Counter(lc.acquire() for _ in range(40))
+    picks = Counter(lc.acquire_among([0, 1, 2]) for _ in range(40))
     # Slot 0 always loses the comparison while it is far ahead.
     assert picks[0] == 0
 
 
 def test_power_of_two_keeps_loads_tight() -> None:
     lc = LeastConnections(10, seed=99)
-    for _ in range(10_000):
-        lc.acquire()
-    loads = [lc.in_flight(i) for i in range(10)]
-    assert max(loads) - min(loads) <= 5, loads
+    loads = Counter(lc.acquire_among(list(range(10))) for _ in range(10_000))
+    assert max(loads.values()) - min(loads.values()) <= 5, loads
 
 
 def test_least_connections_threads_balance_to_zero() -> None:
@@ -191,8 +173,13 @@ def test_least_connections_threads_balance_to_zero() -> None:
         barrier.wait()
         for _ in range(2_000):
             lc.release(lc.acquire_among([0, 2, 4]))
-            lc.release(lc.acquire())
+            lc.release(lc.acquire_among([0, 1, 2, 3, 4]))
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(work, range(4)))
-    assert [lc.in_flight(i) for i in range(5)] == [0] * 5
+    # No count leaked under contention: one request on any slot loses against slot 1.
+    for other in [0, 2, 3, 4]:
+        lc.acquire_among([other])
+        assert lc.acquire_among([other, 1]) == 1
+        lc.release(other)
+        lc.release(1)

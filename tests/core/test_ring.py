@@ -24,22 +24,18 @@ def assign(ring: HashRing, keys: list[str]) -> list[str | None]:
 
 def test_empty_ring() -> None:
     ring = HashRing()
-    assert len(ring) == 0
-    assert ring.members() == []
     assert ring.get("anything") is None
     assert ring.get(b"anything") is None
 
 
-def test_add_remove_members_sorted() -> None:
-    ring = HashRing(vnodes=16)
-    for m in ["c", "a", "b"]:
-        ring.add(m)
-    assert ring.members() == ["a", "b", "c"]
-    assert len(ring) == 3
-    assert ring.remove("b") is True
-    assert ring.remove("b") is False
-    assert ring.members() == ["a", "c"]
-    assert len(ring) == 2
+@pytest.mark.parametrize("vnodes", [1, 16, 150])
+def test_mapping_does_not_depend_on_insertion_order(vnodes: int) -> None:
+    rings = [HashRing(vnodes=vnodes) for _ in range(2)]
+    for ring, order in zip(rings, (["c", "a", "b"], ["a", "b", "c"]), strict=True):
+        for m in order:
+            ring.add(m)
+    assert assign(rings[0], KEYS) == assign(rings[1], KEYS)
+    assert set(assign(rings[0], KEYS)) == {"a", "b", "c"}
 
 
 def test_readding_replaces_weight() -> None:
@@ -47,7 +43,6 @@ def test_readding_replaces_weight() -> None:
     ring.add("a")
     ring.add("b", weight=5)
     ring.add("b", weight=1)
-    assert len(ring) == 2
     shares = Counter(assign(ring, KEYS))
     assert 0.3 < shares["b"] / len(KEYS) < 0.7
 
@@ -57,7 +52,7 @@ def test_rejects_bad_weight(weight: int) -> None:
     ring = HashRing()
     with pytest.raises(ValueError):
         ring.add("a", weight)
-    assert len(ring) == 0
+    assert ring.get("key") is None
 
 
 @pytest.mark.parametrize("vnodes", [0, -5])
@@ -137,21 +132,23 @@ def test_minimal_remapping_property(names: list[str]) -> None:
     # wide enough (about 5 sigma) that arbitrary names cannot flake it.
     assert set(moved) <= {new}
     assert len(moved) / len(keys) <= 1 / len(names) + 0.12
-    ring.remove(new)
-    assert assign(ring, keys) == before
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(member_names, min_size=2, max_size=8, unique=True), st.data())
-def test_removal_only_moves_keys_of_removed_member(names: list[str], data: st.DataObject) -> None:
+def test_ring_without_a_member_keeps_the_others_keys(names: list[str], data: st.DataObject) -> None:
+    # How a pool drops a replica: it builds a ring over the remaining candidates.
     ring = HashRing()
     for m in names:
         ring.add(m)
     gone = data.draw(st.sampled_from(names))
+    smaller = HashRing()
+    for m in names:
+        if m != gone:
+            smaller.add(m)
     keys = KEYS[:3000]
     before = assign(ring, keys)
-    ring.remove(gone)
-    after = assign(ring, keys)
+    after = assign(smaller, keys)
     for b, a in zip(before, after, strict=True):
         if b != gone:
             assert a == b
@@ -189,12 +186,11 @@ def test_shared_across_threads() -> None:
 
     def work(i: int) -> list[str | None]:
         if i % 2:
-            ring.add(f"tmp-{i}")
-            ring.remove(f"tmp-{i}")
+            ring.add("b", weight=3)  # a rebuild under the readers' feet...
+            ring.add("b", weight=1)  # ...and back
         return assign(ring, KEYS[:2000])
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(work, range(8)))
-    assert ring.members() == ["a", "b", "c"]
     assert assign(ring, KEYS[:2000]) == expected
     assert all(r is not None for res in results for r in res)
