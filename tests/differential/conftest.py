@@ -7,7 +7,9 @@ one ``only1mcp start`` whose config holds one backend per transport of that serv
 for ``stdio-bare``. Moving on to the next server stops the previous one's processes, checked for
 a clean exit and no leaked children (the e2e harness's :class:`HttpAggregator` does that).
 
-A direct stdio client spawns the server itself (the SDK's ``stdio_client``).
+Each client mode gets its own processes (a server's state, e.g. the tools server-everything
+registers for a client's capabilities, must not carry over from one mode's sessions to the
+other's). A direct stdio client spawns the server itself (the SDK's ``stdio_client``).
 """
 
 from __future__ import annotations
@@ -134,15 +136,19 @@ class Matrix:
         self.page_url = page_url
         self.specs = {spec.name: spec for spec in SERVERS}
         self.live: Served | None = None
+        self.live_key: tuple[str, str] = ("", "")
         self.problems: list[str] = []
         self.observed: dict[tuple[str, ...], Any] = {}
 
-    def served(self, name: str) -> Served:
-        if self.live is not None and self.live.spec.name != name:
+    def served(self, name: str, mode: str) -> Served:
+        """The live processes of server ``name`` for client mode ``mode``: each mode gets fresh
+        ones, so what one mode's sessions left in a server cannot change the other's answers."""
+        if self.live is not None and self.live_key != (name, mode):
             self.problems += self.live.stop()
             self.live = None
         if self.live is None:
             self.live = start_served(self.specs[name], self.workdir)
+            self.live_key = (name, mode)
         return self.live
 
     def close(self) -> list[str]:

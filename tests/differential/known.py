@@ -66,15 +66,76 @@ SERVER_INFO_META = Known(
     drop_meta_key("io.modelcontextprotocol/serverInfo"),
 )
 
-DUAL_ERA_SERVERS = ("sdk",)
+LIST_SERVER_INFO = Known(
+    "2026-07-28 list results (tools, resources, templates, prompts) through Only1MCP lack the "
+    "_meta['io.modelcontextprotocol/serverInfo'] the server puts on them",
+    drop_meta_key("io.modelcontextprotocol/serverInfo"),
+)
+UNKNOWN_NAMES_LEGACY = Known(
+    "unknown tool: the server answers a result {isError: true, text 'Unknown tool: "
+    "no_such_tool'}, Only1MCP a JSON-RPC error -32602 'Unknown tool: no_such_tool' (it does not "
+    "forward unknown names); unknown prompt: the server answers error code 0, Only1MCP -32602"
+)
+UNKNOWN_NAMES_MODERN = Known(
+    "unknown tool: the server answers a result {isError: true, text 'Unknown tool: "
+    "no_such_tool'}, Only1MCP a JSON-RPC error -32602 'Unknown tool: no_such_tool' (it does not "
+    "forward unknown names); unknown prompt: the server answers -32603 'Internal server "
+    "error', Only1MCP -32602 'Unknown prompt: no_such_prompt'"
+)
+SUBSCRIBE_LEGACY = Known(
+    "resources/subscribe answers {} both ways, but the notifications/resources/updated the "
+    "server sends a handshake client on its first subscribe never reaches the client through "
+    "Only1MCP (which speaks 2026-07-28 to this dual-era backend)"
+)
+NO_BACK_CHANNEL = Known(
+    "in JSON-response mode the server refuses a direct handshake client's server-to-client "
+    "request (-32600 'Cannot send ...: this transport context has no back-channel'); through "
+    "Only1MCP (2026-07-28 to the backend, input_required bridged) the call succeeds"
+)
 
+CAPABILITY_TOOLS = Known(
+    "tools/list through Only1MCP lacks the server's get-roots-list tool: the server registers "
+    "tools for the client capabilities it is initialized with, and Only1MCP initializes it "
+    "without roots"
+)
+STARTUP_EVERYTHING = Known(
+    "right after initialize the server sends a direct client five notifications/tools/"
+    "list_changed (and, to a handshake client, roots/list then an info log 'Roots updated: 1 "
+    "root(s) received from client'); through Only1MCP the client gets none of them"
+)
+ROOTS_NOT_ASKED = Known(
+    "directly the server asks the client roots/list after initialize (to serve the client's "
+    "roots); through Only1MCP the client is never asked"
+)
+ROOTS_MID_CALL = Known(
+    "a 2026 client through Only1MCP is asked roots/list (and gets the info log 'Roots updated: "
+    "1 root(s) received from client') in the middle of its trigger-long-running-operation "
+    "call: the request the stdio server sent after its initialize is bridged into that call. "
+    "Directly (the server speaks only the handshake era) it comes right after initialize"
+)
+
+DUAL_ERA_SERVERS = ("sdk", "time", "git", "fetch")
+"""Servers on the Python SDK 2.3: they speak both eras, so Only1MCP reaches them at 2026."""
 CALLS = ("content", "structured", "tool_error", "progress", "logging", "sampling", "elicitation")
 CALLS += ("roots", "list_changed", "cancellation", "resources", "templates", "prompts")
-CALLS += ("completion",)
-"""The scenarios whose answers are results of calls (lists carry no serverInfo)."""
+CALLS += ("completion", "time", "git", "fetch")
+"""The scenarios whose answers include results of calls (lists carry no serverInfo)."""
+LISTS = ("list", "resources", "templates", "prompts", "fetch")
+"""The scenarios that list."""
 
 KNOWN: dict[Key, list[Known]] = {
     ("sdk", DUAL_ERA_SERVERS, "*", "legacy", CALLS): [SERVER_INFO_META],
+    ("sdk", DUAL_ERA_SERVERS, "*", "auto", LISTS): [LIST_SERVER_INFO],
+    ("sdk", DUAL_ERA_SERVERS, "*", "legacy", "protocol_error"): [UNKNOWN_NAMES_LEGACY],
+    ("sdk", DUAL_ERA_SERVERS, "*", "auto", "protocol_error"): [UNKNOWN_NAMES_MODERN],
+    ("sdk", DUAL_ERA_SERVERS, ("stdio", "http"), "legacy", "subscribe"): [SUBSCRIBE_LEGACY],
+    ("sdk", "sdk", "http-json", "legacy", ("sampling", "elicitation", "roots")): [
+        NO_BACK_CHANNEL
+    ],
+    ("sdk", "everything", "*", "*", "list"): [CAPABILITY_TOOLS],
+    ("sdk", "everything", "*", "*", "startup"): [STARTUP_EVERYTHING],
+    ("sdk", "filesystem", "*", "*", "startup"): [ROOTS_NOT_ASKED],
+    ("sdk", "everything", "stdio", "auto", "everything"): [ROOTS_MID_CALL],
 }
 
 

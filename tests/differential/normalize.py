@@ -15,6 +15,8 @@ caching hints) must be equal.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import difflib
 import json
 import re
@@ -39,14 +41,33 @@ VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
     # A progress token is minted per request by whoever sends it (the client directly, Only1MCP
     # towards its backend); the conformance fixture's progress tool echoes it in its text.
     (re.compile(r"\(token: [^)]*\)"), "(token: <progress-token>)"),
+    # server-everything stamps its dynamic resources with their creation time ("2:52:32 PM")
+    (re.compile(r"\b\d{1,2}:\d\d:\d\d [AP]M\b"), "<time>"),
 )
 
 LIST_KEYS = {"tools": "name", "prompts": "name", "resources": "uri", "resourceTemplates": "uriTemplate"}
 """A merged list's key in a result → the item field that carries the exposed name."""
 
 
+VOLATILE_KEYS = {
+    # The progress token of a request is minted by its sender (the client directly, Only1MCP
+    # towards its backend, which maps it back): a request id in all but name.
+    "progressToken": "<progress-token>",
+}
+
+VOLATILE_META = {
+    # Minted per subscriptions/listen stream by whoever serves it (a counter of the server's,
+    # or of Only1MCP's): an identifier like a session id, not content.
+    "io.modelcontextprotocol/subscriptionId": "<subscription-id>",
+}
+
+
 def scrub(value: Any) -> Any:
-    """``value`` with every volatile substring (see :data:`VOLATILE`) replaced."""
+    """``value`` with every volatile substring (see :data:`VOLATILE`) and ``_meta`` value (see
+    :data:`VOLATILE_META`) replaced."""
+    if isinstance(value, dict) and isinstance(value.get("_meta"), dict):
+        meta = {k: VOLATILE_META.get(k, v) for k, v in value["_meta"].items()}
+        value = {**value, "_meta": meta}
     if isinstance(value, str):
         for pattern, placeholder in VOLATILE:
             value = pattern.sub(placeholder, value)
@@ -54,8 +75,20 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list):
         return [scrub(item) for item in value]
     if isinstance(value, dict):
-        return {key: scrub(item) for key, item in value.items()}
+        return {key: scrub_item(key, item) for key, item in value.items()}
     return value
+
+
+def scrub_item(key: str, item: Any) -> Any:
+    if key in VOLATILE_KEYS:
+        return VOLATILE_KEYS[key]
+    if key == "blob" and isinstance(item, str):
+        # a text blob may hold a volatile value too (server-everything's creation time)
+        with contextlib.suppress(ValueError):
+            text = base64.b64decode(item, validate=True).decode()
+            if scrub(text) != text:
+                return f"<base64 of {scrub(text)!r}>"
+    return scrub(item)
 
 
 class Naming:

@@ -92,6 +92,7 @@ TS_DUAL = str(FIXTURES / "ts_dual_era_server.mjs")
 
 FULL = frozenset(
     {
+        "startup",
         "list",
         "content",
         "structured",
@@ -168,7 +169,7 @@ SERVERS: list[ServerSpec] = [
         name="everything",
         stdio=(node(), str(JS_BIN / "mcp-server-everything"), "stdio"),
         http=(node(), str(JS_BIN / "mcp-server-everything"), "streamableHttp"),
-        scenarios=frozenset({"list", "everything", "everything_resources", "everything_prompts"}),
+        scenarios=frozenset({"startup", "list", "everything", "everything_resources", "everything_prompts"}),
         smoke=Smoke(
             tool="echo",
             arguments={"message": "hi"},
@@ -179,21 +180,21 @@ SERVERS: list[ServerSpec] = [
     ServerSpec(
         name="filesystem",
         stdio=(node(), str(JS_BIN / "mcp-server-filesystem"), f"{WORKDIR}/files"),
-        scenarios=frozenset({"list", "filesystem"}),
+        scenarios=frozenset({"startup", "list", "filesystem"}),
         smoke=Smoke(tool="list_allowed_directories", arguments={}),
     ),
     ServerSpec(
         name="memory",
         stdio=(node(), str(JS_BIN / "mcp-server-memory")),
         env=(("MEMORY_FILE_PATH", f"{WORKDIR}/memory.jsonl"),),
-        scenarios=frozenset({"list", "memory"}),
+        scenarios=frozenset({"startup", "list", "memory"}),
         smoke=Smoke(tool="read_graph", arguments={}),
     ),
     ServerSpec(
         name="time",
         stdio=(str(BIN_DIR / "mcp-server-time"), "--local-timezone", "UTC"),
         bare=True,
-        scenarios=frozenset({"list", "time"}),
+        scenarios=frozenset({"startup", "list", "time"}),
         smoke=Smoke(
             tool="convert_time",
             arguments={"source_timezone": "UTC", "time": "12:00", "target_timezone": "UTC"},
@@ -202,13 +203,13 @@ SERVERS: list[ServerSpec] = [
     ServerSpec(
         name="git",
         stdio=(str(BIN_DIR / "mcp-server-git"), "--repository", f"{WORKDIR}/repo"),
-        scenarios=frozenset({"list", "git"}),
+        scenarios=frozenset({"startup", "list", "git"}),
         smoke=Smoke(tool="git_status", arguments={"repo_path": f"{WORKDIR}/repo"}),
     ),
     ServerSpec(
         name="fetch",
         stdio=(str(BIN_DIR / "mcp-server-fetch"), "--ignore-robots-txt"),
-        scenarios=frozenset({"list", "fetch"}),
+        scenarios=frozenset({"startup", "list", "fetch"}),
     ),
 ]
 """The matrix, in run order (one server's processes live at a time)."""

@@ -25,15 +25,15 @@ from .scenarios import FIXTURE_SCENARIOS, Events, Run, run_scenario
 from .servers import SERVERS
 
 SCENARIOS = {**FIXTURE_SCENARIOS, **PUBLISHED_SCENARIOS}
-MODES = ("legacy", "auto")
+MODES = ("auto", "legacy")
 CLIENT_INFO = mcp_types.Implementation(name="differential-client", version="1.0.0")
 
 
 def cells() -> list[Any]:
     params = []
     for spec in SERVERS:
-        for transport in spec.transports:
-            for mode in MODES:
+        for mode in MODES:  # outer: each (server, mode) has its own processes
+            for transport in spec.transports:
                 for scenario in SCENARIOS:
                     if scenario not in spec.scenarios:
                         continue
@@ -47,9 +47,10 @@ async def observe(matrix: Matrix, server: str, transport: str, mode: str, side: 
     """Every scenario of ``server`` in one client session (memoized for the session)."""
     key = (server, transport, mode, side)
     if key not in matrix.observed:
-        served = matrix.served(server)
+        served = matrix.served(server, mode)
         target, naming = served.direct(transport) if side == "direct" else served.through(transport)
-        events = Events()
+        # the filesystem server serves the client's roots: point them at its files
+        events = Events(roots=[mcp_types.Root(uri=f"file://{served.workdir}/files")])
         found: dict[str, Any] = {}
         with warnings.catch_warnings():
             # logging, roots, sampling and resources/subscribe are deprecated as of 2026-07-28
