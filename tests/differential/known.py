@@ -114,7 +114,7 @@ ROOTS_MID_CALL = Known(
     "Directly (the server speaks only the handshake era) it comes right after initialize"
 )
 
-DUAL_ERA_SERVERS = ("sdk", "time", "git", "fetch")
+DUAL_ERA_SERVERS = ("sdk", "fastmcp", "time", "git", "fetch")
 """Servers on the Python SDK 2.3: they speak both eras, so Only1MCP reaches them at 2026."""
 CALLS = ("content", "structured", "tool_error", "progress", "logging", "sampling", "elicitation")
 CALLS += ("roots", "list_changed", "cancellation", "resources", "templates", "prompts")

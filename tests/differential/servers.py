@@ -143,6 +143,40 @@ CONFORMANCE_NAMES = (
     ("prompt_image", "test_prompt_with_image"),
 )
 
+FASTMCP_NAMES = (
+    ("text", "simple_text"),
+    ("image", "image_content"),
+    ("audio", "audio_content"),
+    ("embedded", "embedded_resource"),
+    ("multiple", "multiple_content"),
+    ("structured", "structured_add"),
+    ("error", "failing"),
+    ("progress", "with_progress"),
+    ("logging", "with_logging"),
+    ("sampling", "sampling"),
+    ("elicitation", "elicitation"),
+    ("roots", "client_roots"),
+    ("list_changed", "tools_changed"),
+    ("tool_change", "tools_changed"),
+    ("slow", "with_progress"),
+    ("static", "test://static-text"),
+    ("binary", "test://static-binary"),
+    ("template", "test://template/{id}/data"),
+    ("template_uri", "test://template/42/data"),
+    ("prompt", "simple_prompt"),
+    ("prompt_args", "prompt_with_arguments"),
+    ("prompt_embedded", "prompt_with_embedded_resource"),
+    ("prompt_image", "prompt_with_image"),
+)
+
+FASTMCP_SMOKE = Smoke(
+    tool="simple_text",
+    arguments={},
+    resource="test://static-text",
+    prompt="prompt_with_arguments",
+    prompt_arguments={"arg1": "one", "arg2": "two"},
+)
+
 FIXTURE_SMOKE = Smoke(
     tool="test_simple_text",
     arguments={},
@@ -164,6 +198,24 @@ SERVERS: list[ServerSpec] = [
         scenarios=FULL,
         names=CONFORMANCE_NAMES,
         smoke=FIXTURE_SMOKE,
+    ),
+    ServerSpec(
+        name="fastmcp",
+        stdio=(PY, FASTMCP_FIXTURE, "--transport", "stdio"),
+        http=(PY, FASTMCP_FIXTURE, "--port", "{port}"),
+        http_json=(PY, FASTMCP_FIXTURE, "--port", "{port}", "--json-response"),
+        scenarios=FULL - {"subscribe"},  # FastMCP 4 offers no resources/subscribe
+        names=FASTMCP_NAMES,
+        smoke=FASTMCP_SMOKE,
+    ),
+    ServerSpec(
+        name="ts",
+        stdio=(node(), TS_HANDSHAKE, "--transport", "stdio"),
+        http=(node(), TS_HANDSHAKE, "--port", "{port}"),
+        http_json=(node(), TS_HANDSHAKE, "--port", "{port}", "--json-response"),
+        scenarios=FULL,
+        names=(*FASTMCP_NAMES, ("watched", "test://watched-resource")),
+        smoke=FASTMCP_SMOKE,
     ),
     ServerSpec(
         name="everything",
