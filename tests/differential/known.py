@@ -58,6 +58,23 @@ def drop_meta_key(name: str) -> Patch:
     return patch
 
 
+def drop_key(name: str) -> Patch:
+    """A patch removing the key ``name`` from every object."""
+
+    def patch(value: Any) -> Any:
+        if isinstance(value, list):
+            return [patch(item) for item in value]
+        if isinstance(value, dict):
+            return {key: patch(item) for key, item in value.items() if key != name}
+        return value
+
+    return patch
+
+
+def both(first: Patch, second: Patch) -> Patch:
+    return lambda value: second(first(value))
+
+
 SERVER_INFO_META = Known(
     "a handshake-era client gets results with _meta['io.modelcontextprotocol/serverInfo'] "
     "(the 2026-07-28 backend's serverInfo) which the server gives a handshake client "
@@ -71,6 +88,13 @@ LIST_SERVER_INFO = Known(
     "_meta['io.modelcontextprotocol/serverInfo'] the server puts on them",
     drop_meta_key("io.modelcontextprotocol/serverInfo"),
 )
+RAW_2026_FIELDS = Known(
+    "a handshake-era client gets results with resultType: 'complete' and "
+    "_meta['io.modelcontextprotocol/serverInfo'] (2026-07-28 additions the server gives a "
+    "handshake client without): Only1MCP speaks 2026 to a dual-era backend and relays its "
+    "results as bytes (bridge/reverse.py keeps 2026 additions)",
+    both(drop_key("resultType"), drop_meta_key("io.modelcontextprotocol/serverInfo")),
+)
 UNKNOWN_NAMES_LEGACY = Known(
     "unknown tool: the server answers a result {isError: true, text 'Unknown tool: "
     "no_such_tool'}, Only1MCP a JSON-RPC error -32602 'Unknown tool: no_such_tool' (it does not "
@@ -81,6 +105,19 @@ UNKNOWN_NAMES_MODERN = Known(
     "no_such_tool'}, Only1MCP a JSON-RPC error -32602 'Unknown tool: no_such_tool' (it does not "
     "forward unknown names); unknown prompt: the server answers -32603 'Internal server "
     "error', Only1MCP -32602 'Unknown prompt: no_such_prompt'"
+)
+UNKNOWN_NAMES_TS = Known(
+    "unknown tool: the server answers a result {isError: true, text 'MCP error -32602: Tool "
+    "no_such_tool not found'}, Only1MCP a JSON-RPC error -32602 'Unknown tool: no_such_tool' "
+    "(it does not forward unknown names); unknown prompt: both -32602, the server's message "
+    "'MCP error -32602: Prompt no_such_prompt not found', Only1MCP's 'Unknown prompt: "
+    "no_such_prompt'"
+)
+ERA_UPGRADE = Known(
+    "the era differs: directly the auto client falls back to the handshake (the server speaks "
+    "only up to 2025-11-25), through Only1MCP it gets 2026-07-28, so logging goes by the _meta "
+    "logLevel instead of logging/setLevel, and resources/subscribe and list_changed by "
+    "subscriptions/listen (events stamped with a subscriptionId) instead of notifications"
 )
 SUBSCRIBE_LEGACY = Known(
     "resources/subscribe answers {} both ways, but the notifications/resources/updated the "
@@ -115,6 +152,8 @@ ROOTS_MID_CALL = Known(
 )
 
 DUAL_ERA_SERVERS = ("sdk", "fastmcp", "time", "git", "fetch")
+HANDSHAKE_ONLY = ("ts", "everything", "filesystem", "memory")
+"""Servers on the TypeScript SDK 1.32 (up to 2025-11-25)."""
 """Servers on the Python SDK 2.3: they speak both eras, so Only1MCP reaches them at 2026."""
 CALLS = ("content", "structured", "tool_error", "progress", "logging", "sampling", "elicitation")
 CALLS += ("roots", "list_changed", "cancellation", "resources", "templates", "prompts")
@@ -128,6 +167,8 @@ KNOWN: dict[Key, list[Known]] = {
     ("sdk", DUAL_ERA_SERVERS, "*", "auto", LISTS): [LIST_SERVER_INFO],
     ("sdk", DUAL_ERA_SERVERS, "*", "legacy", "protocol_error"): [UNKNOWN_NAMES_LEGACY],
     ("sdk", DUAL_ERA_SERVERS, "*", "auto", "protocol_error"): [UNKNOWN_NAMES_MODERN],
+    ("sdk", "ts", "*", "*", "protocol_error"): [UNKNOWN_NAMES_TS],
+    ("sdk", HANDSHAKE_ONLY, "*", "auto", ("logging", "subscribe", "list_changed")): [ERA_UPGRADE],
     ("sdk", DUAL_ERA_SERVERS, ("stdio", "http"), "legacy", "subscribe"): [SUBSCRIBE_LEGACY],
     ("sdk", "sdk", "http-json", "legacy", ("sampling", "elicitation", "roots")): [
         NO_BACK_CHANNEL
@@ -136,6 +177,8 @@ KNOWN: dict[Key, list[Known]] = {
     ("sdk", "everything", "*", "*", "startup"): [STARTUP_EVERYTHING],
     ("sdk", "filesystem", "*", "*", "startup"): [ROOTS_NOT_ASKED],
     ("sdk", "everything", "stdio", "auto", "everything"): [ROOTS_MID_CALL],
+    # the TypeScript SDK client and the Inspector speak the handshake era and show raw JSON
+    (("ts", "inspector"), DUAL_ERA_SERVERS, "*", "*", "smoke"): [RAW_2026_FIELDS],
 }
 
 

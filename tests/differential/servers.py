@@ -214,7 +214,11 @@ SERVERS: list[ServerSpec] = [
         http=(node(), TS_HANDSHAKE, "--port", "{port}"),
         http_json=(node(), TS_HANDSHAKE, "--port", "{port}", "--json-response"),
         scenarios=FULL,
-        names=(*FASTMCP_NAMES, ("watched", "test://watched-resource")),
+        names=(
+            *FASTMCP_NAMES,
+            ("watched", "test://watched-resource"),
+            ("resource_update", "resource_updated"),
+        ),
         smoke=FASTMCP_SMOKE,
     ),
     ServerSpec(
