@@ -35,7 +35,9 @@ VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
         "<datetime>",
     ),
     (
-        re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} +\d+ \d\d:\d\d:\d\d \d{4}(?: [+-]\d{4})?"),
+        re.compile(
+            r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} +\d+ \d\d:\d\d:\d\d \d{4}(?: [+-]\d{4})?"
+        ),
         "<datetime>",
     ),
     # A progress token is minted per request by whoever sends it (the client directly, Only1MCP
@@ -45,7 +47,12 @@ VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d{1,2}:\d\d:\d\d [AP]M\b"), "<time>"),
 )
 
-LIST_KEYS = {"tools": "name", "prompts": "name", "resources": "uri", "resourceTemplates": "uriTemplate"}
+LIST_KEYS = {
+    "tools": "name",
+    "prompts": "name",
+    "resources": "uri",
+    "resourceTemplates": "uriTemplate",
+}
 """A merged list's key in a result → the item field that carries the exposed name."""
 
 

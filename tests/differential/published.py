@@ -53,7 +53,9 @@ async def everything_resources(run: Run) -> Any:
         "templates": await list_all(
             lambda c: run.client.list_resource_templates(cursor=c), "resourceTemplates"
         ),
-        "static": await outcome(read(run.naming.uri("demo://resource/static/document/features.md"))),
+        "static": await outcome(
+            read(run.naming.uri("demo://resource/static/document/features.md"))
+        ),
         "text": await outcome(read(run.naming.uri("demo://resource/dynamic/text/1"))),
         "blob": await outcome(read(run.naming.uri("demo://resource/dynamic/blob/2"))),
         "missing": await outcome(read(run.naming.uri("demo://resource/nothing/here"))),
@@ -99,7 +101,11 @@ async def filesystem(run: Run) -> Any:
         "edit": await tool(
             run,
             "edit_file",
-            {"path": f"{files}/out.txt", "edits": [{"oldText": "y", "newText": "z"}], "dryRun": True},
+            {
+                "path": f"{files}/out.txt",
+                "edits": [{"oldText": "y", "newText": "z"}],
+                "dryRun": True,
+            },
         ),
     }
 

@@ -187,7 +187,9 @@ async def s_list(run: Run) -> Any:
 
 
 async def s_content(run: Run) -> Any:
-    return {role: await call(run, role) for role in ("text", "image", "audio", "embedded", "multiple")}
+    return {
+        role: await call(run, role) for role in ("text", "image", "audio", "embedded", "multiple")
+    }
 
 
 async def s_structured(run: Run) -> Any:
@@ -262,14 +264,20 @@ async def s_subscribe(run: Run) -> Any:
             return {"honored": dump(sub.honored), "trigger": triggered, "event": found}
     subscribed = await outcome(run.client.subscribe_resource(uri))
     await run.events.wait_for("notifications/resources/updated")
-    return {"subscribe": subscribed, "unsubscribe": await outcome(run.client.unsubscribe_resource(uri))}
+    return {
+        "subscribe": subscribed,
+        "unsubscribe": await outcome(run.client.unsubscribe_resource(uri)),
+    }
 
 
 async def s_templates(run: Run) -> Any:
     listed = await list_all(
         lambda c: run.client.list_resource_templates(cursor=c), "resourceTemplates"
     )
-    return {"list": listed, "read": await outcome(run.client.read_resource(run.uri("template_uri")))}
+    return {
+        "list": listed,
+        "read": await outcome(run.client.read_resource(run.uri("template_uri"))),
+    }
 
 
 async def s_prompts(run: Run) -> Any:
@@ -301,7 +309,11 @@ async def s_list_changed(run: Run) -> Any:
             triggered = await call(run, "tool_change")
             with anyio.move_on_after(NOTIFY_WAIT):
                 async for event in sub:
-                    return {"honored": dump(sub.honored), "trigger": triggered, "event": dump(event)}
+                    return {
+                        "honored": dump(sub.honored),
+                        "trigger": triggered,
+                        "event": dump(event),
+                    }
             return {"honored": dump(sub.honored), "trigger": triggered, "event": None}
     result = await call(run, "list_changed")
     await run.events.wait_for("notifications/tools/list_changed")
@@ -366,4 +378,3 @@ async def run_scenario(run: Run, scenario: Callable[[Run], Awaitable[Any]]) -> A
         answer = {"error": {"code": exc.code, "message": exc.message}}
     await anyio.sleep(0)
     return {"answer": answer, "events": run.events.take()}
-

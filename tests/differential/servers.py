@@ -8,7 +8,7 @@ A :class:`ServerSpec` says how to start one server over each transport it offers
   Started once per session by the suite; the client and Only1MCP both reach that process.
 
 ``scenarios`` names the scenarios of :mod:`scenarios` the server offers (each looks the
-needed tool/resource/prompt names up in ``names``); ``smoke`` is the small set the other clients run.
+needed tool/resource/prompt names up in ``names``); ``smoke`` is what the other clients run.
 """
 
 from __future__ import annotations
@@ -222,10 +222,25 @@ SERVERS: list[ServerSpec] = [
         smoke=FASTMCP_SMOKE,
     ),
     ServerSpec(
+        name="tsdual",  # SDK 1.32 has no 2026-07-28: the fixture adds the stateless path
+        stdio=None,
+        http=(node(), TS_DUAL, "--port", "{port}"),
+        http_json=(node(), TS_DUAL, "--port", "{port}", "--json-response"),
+        scenarios=FULL,
+        names=(
+            *FASTMCP_NAMES,
+            ("watched", "test://watched-resource"),
+            ("resource_update", "resource_updated"),
+        ),
+        smoke=FASTMCP_SMOKE,
+    ),
+    ServerSpec(
         name="everything",
         stdio=(node(), str(JS_BIN / "mcp-server-everything"), "stdio"),
         http=(node(), str(JS_BIN / "mcp-server-everything"), "streamableHttp"),
-        scenarios=frozenset({"startup", "list", "everything", "everything_resources", "everything_prompts"}),
+        scenarios=frozenset(
+            {"startup", "list", "everything", "everything_resources", "everything_prompts"}
+        ),
         smoke=Smoke(
             tool="echo",
             arguments={"message": "hi"},

@@ -1,6 +1,6 @@
 """The full scenario set with the official SDK client (``mcp`` 2.3 ``Client``), in both modes.
 
-For every server × transport × mode (``legacy``: the initialize handshake; ``auto``: probe
+For every server, transport and mode (``legacy``: the initialize handshake; ``auto``: probe
 ``server/discover``, use 2026-07-28 where the server speaks it) the client runs every scenario
 the server offers, once against the server itself and once through Only1MCP, each in one client
 session; each scenario's normalized observation must be equal. A known difference is an
