@@ -43,8 +43,12 @@ PAGE_HTML = (
 
 
 def backend_name(spec: ServerSpec, transport: str) -> str:
-    """The Only1MCP server name (and default prefix) of ``spec`` over ``transport``."""
-    return f"{spec.name}_{transport.replace('-', '_')}"
+    """The Only1MCP server name (and default prefix) of ``spec`` over ``transport``.
+
+    Joined with ``-``, not ``_``: the prefix becomes part of a URI scheme (``<prefix>+test://``)
+    and a scheme may not contain ``_`` (RFC 3986 §3.1; ``test_uri_prefix`` covers that case).
+    """
+    return f"{spec.name}-{transport}"
 
 
 @dataclass

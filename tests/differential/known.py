@@ -89,11 +89,15 @@ LIST_SERVER_INFO = Known(
     drop_meta_key("io.modelcontextprotocol/serverInfo"),
 )
 RAW_2026_FIELDS = Known(
-    "a handshake-era client gets results with resultType: 'complete' and "
-    "_meta['io.modelcontextprotocol/serverInfo'] (2026-07-28 additions the server gives a "
-    "handshake client without): Only1MCP speaks 2026 to a dual-era backend and relays its "
-    "results as bytes (bridge/reverse.py keeps 2026 additions)",
-    both(drop_key("resultType"), drop_meta_key("io.modelcontextprotocol/serverInfo")),
+    "a handshake-era client gets results with resultType: 'complete', "
+    "_meta['io.modelcontextprotocol/serverInfo'] and, on resources/read, ttlMs: 0 and "
+    "cacheScope: 'private' (2026-07-28 additions the server gives a handshake client without): "
+    "Only1MCP speaks 2026 to a dual-era backend and relays its results as bytes "
+    "(bridge/reverse.py keeps 2026 additions)",
+    both(
+        both(drop_key("resultType"), drop_meta_key("io.modelcontextprotocol/serverInfo")),
+        both(drop_key("ttlMs"), drop_key("cacheScope")),
+    ),
 )
 UNKNOWN_NAMES_LEGACY = Known(
     "unknown tool: the server answers a result {isError: true, text 'Unknown tool: "
@@ -124,6 +128,12 @@ LISTEN_BY_ONLY1MCP = Known(
     "Only1MCP the listen is served by Only1MCP and the tool's notifications/tools/list_changed "
     "reaches it as a ToolsListChanged event"
 )
+JSON_MODE_TS = Known(
+    "in JSON-response mode the TS SDK server drops what a direct handshake client would get on "
+    "an SSE stream: progress, logs, list_changed (none arrive) and server-to-client requests "
+    "(the call fails); through Only1MCP, which reaches this dual-era server at 2026-07-28, they "
+    "all arrive and the calls succeed"
+)
 SUBSCRIBE_LEGACY = Known(
     "resources/subscribe answers {} both ways, but the notifications/resources/updated the "
     "server sends a handshake client on its first subscribe never reaches the client through "
@@ -136,9 +146,11 @@ NO_BACK_CHANNEL = Known(
 )
 
 CAPABILITY_TOOLS = Known(
-    "tools/list through Only1MCP lacks the server's get-roots-list tool: the server registers "
-    "tools for the client capabilities it is initialized with, and Only1MCP initializes it "
-    "without roots"
+    "the tool list differs: server-everything registers tools by the capabilities of the "
+    "client that initialized it (get-roots-list for roots, trigger-sampling-request, "
+    "trigger-elicitation-request, trigger-url-elicitation for sampling/elicitation); through "
+    "Only1MCP the list reflects the capabilities Only1MCP initialized the shared backend with "
+    "(sampling and elicitation, no roots), not the client's"
 )
 STARTUP_EVERYTHING = Known(
     "right after initialize the server sends a direct client five notifications/tools/"
@@ -164,6 +176,9 @@ CALLS = ("content", "structured", "tool_error", "progress", "logging", "sampling
 CALLS += ("roots", "list_changed", "cancellation", "resources", "templates", "prompts")
 CALLS += ("completion", "time", "git", "fetch")
 """The scenarios whose answers include results of calls (lists carry no serverInfo)."""
+TS_STREAMED = ("progress", "logging", "sampling", "elicitation", "roots", "list_changed")
+TS_STREAMED += ("cancellation",)
+"""The scenarios whose server-to-client traffic rides the call's SSE stream."""
 LISTS = ("list", "resources", "templates", "prompts", "fetch")
 """The scenarios that list."""
 
@@ -172,18 +187,22 @@ KNOWN: dict[Key, list[Known]] = {
     ("sdk", DUAL_ERA_SERVERS, "*", "auto", LISTS): [LIST_SERVER_INFO],
     ("sdk", DUAL_ERA_SERVERS, "*", "legacy", "protocol_error"): [UNKNOWN_NAMES_LEGACY],
     ("sdk", DUAL_ERA_SERVERS, "*", "auto", "protocol_error"): [UNKNOWN_NAMES_MODERN],
-    ("sdk", "ts", "*", "*", "protocol_error"): [UNKNOWN_NAMES_TS],
+    ("sdk", ("ts", "tsdual"), "*", "*", "protocol_error"): [UNKNOWN_NAMES_TS],
     ("sdk", HANDSHAKE_ONLY, "*", "auto", ("logging", "subscribe", "list_changed")): [ERA_UPGRADE],
     ("sdk", DUAL_ERA_SERVERS, ("stdio", "http"), "legacy", "subscribe"): [SUBSCRIBE_LEGACY],
     ("sdk", "sdk", "http-json", "legacy", ("sampling", "elicitation", "roots")): [NO_BACK_CHANNEL],
     ("sdk", "fastmcp", "http-json", "legacy", ("sampling", "elicitation")): [NO_BACK_CHANNEL],
     ("sdk", "fastmcp", "*", "auto", "list_changed"): [LISTEN_BY_ONLY1MCP],
+    ("sdk", "tsdual", "*", "auto", ("subscribe", "list_changed")): [LISTEN_BY_ONLY1MCP],
+    ("sdk", "tsdual", "http", "legacy", "subscribe"): [SUBSCRIBE_LEGACY],
+    ("sdk", "tsdual", "http-json", "legacy", TS_STREAMED): [JSON_MODE_TS],
     ("sdk", "everything", "*", "*", "list"): [CAPABILITY_TOOLS],
+    ("*", "everything", "*", "*", "smoke"): [CAPABILITY_TOOLS],
     ("sdk", "everything", "*", "*", "startup"): [STARTUP_EVERYTHING],
     ("sdk", "filesystem", "*", "*", "startup"): [ROOTS_NOT_ASKED],
     ("sdk", "everything", "stdio", "auto", "everything"): [ROOTS_MID_CALL],
     # the TypeScript SDK client and the Inspector speak the handshake era and show raw JSON
-    (("ts", "inspector"), DUAL_ERA_SERVERS, "*", "*", "smoke"): [RAW_2026_FIELDS],
+    (("ts", "inspector"), (*DUAL_ERA_SERVERS, "tsdual"), "*", "*", "smoke"): [RAW_2026_FIELDS],
 }
 
 
