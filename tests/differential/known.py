@@ -197,7 +197,9 @@ KNOWN: dict[Key, list[Known]] = {
     ("sdk", "tsdual", "http", "legacy", "subscribe"): [SUBSCRIBE_LEGACY],
     ("sdk", "tsdual", "http-json", "legacy", TS_STREAMED): [JSON_MODE_TS],
     ("sdk", "everything", "*", "*", "list"): [CAPABILITY_TOOLS],
-    ("*", "everything", "*", "*", "smoke"): [CAPABILITY_TOOLS],
+    ("*", "everything", "http", "*", "smoke"): [CAPABILITY_TOOLS],
+    # over stdio the TypeScript client's list (no capabilities declared) comes out equal
+    (("fastmcp", "inspector"), "everything", "stdio", "*", "smoke"): [CAPABILITY_TOOLS],
     ("sdk", "everything", "*", "*", "startup"): [STARTUP_EVERYTHING],
     ("sdk", "filesystem", "*", "*", "startup"): [ROOTS_NOT_ASKED],
     ("sdk", "everything", "stdio", "auto", "everything"): [ROOTS_MID_CALL],
