@@ -256,9 +256,10 @@ class Router:
         server: str,
         params: JsonObject,
     ) -> bytes:
-        backend = (
-            self.gateway.shared.get(server) if session.mirror is None else None
-        ) or await self.gateway.backend_for(server, session)
+        backend = self.gateway.shared.get(server)
+        # A bridged 2026 call meets a shared stdio server's one process too (Gateway._mirroring).
+        if backend is None or (session.mirror is not None and backend.streams_per_request):
+            backend = await self.gateway.backend_for(server, session)
         if backend.modern:
             return await self._forward_modern(session, msg, reply, backend, params)
         local_id = backend.next_id()

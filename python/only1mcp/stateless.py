@@ -11,21 +11,28 @@ The HTTP front (:mod:`only1mcp.front.modern`) and the stdio front hand requests 
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Awaitable
 
 import orjson
 
 from only1mcp import __version__
-from only1mcp.bridge.calls import Bridge
+from only1mcp.bridge.calls import Bridge, Stream
 from only1mcp.bridge.direct import Direct
 from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError
 from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import (
+    CACHEABLE,
     HTTP_STATUS,
     LATEST_MODERN,
+    META_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_LOG_LEVEL,
     META_SERVER_INFO,
+    META_VERSION,
     MODERN_REVISIONS,
     NAMED_BY,
     REMOVED,
@@ -33,9 +40,10 @@ from only1mcp.protocol.modern import (
     Headers,
     check_param_headers,
     check_request,
+    declares_param_headers,
     stamp,
+    stamp_complete,
 )
-from only1mcp.relay import Reply
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -52,6 +60,7 @@ ROUTED = frozenset(
 )
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
+_ENVELOPE_KEYS = frozenset({META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL})
 
 
 class StatelessService:
@@ -63,28 +72,40 @@ class StatelessService:
         self.direct = Direct(router, self.bridge.sealer)
         self.listener = Listener(gateway, router)
         self._sessions = itertools.count(1)
+        # (tools catalog version, the tools whose schema names Mcp-Param-* headers)
+        self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())
 
-    async def answer(
-        self, msg: JsonObject, headers: Headers | None, stream: Reply
-    ) -> tuple[int, bytes]:
-        """The HTTP status and the response frame for one request (not a listen)."""
+    def answer(
+        self, msg: JsonObject, headers: Headers | None, stream: Stream
+    ) -> Awaitable[tuple[int, bytes] | None]:
+        """The HTTP status and the response frame for one request (not a listen); None when
+        the answer went out through ``stream.finish`` already (a bridged call that asked: the
+        awaiting task carries its backend call on, see :mod:`only1mcp.bridge.calls`).
+
+        Not a coroutine: it validates now and hands back the awaitable of the path that serves
+        the request, so a 2026 call runs in as many frames as a handshake one."""
         if not self.gateway.ready.is_set():
-            await self.gateway.ready.wait()  # the catalog is empty until every server started
+            return self._when_ready(msg, headers, stream)
         try:
             envelope = check_request(headers, msg)
-            answer = await self._dispatch(msg, envelope, headers, stream)
+            return self._dispatch(msg, envelope, headers, stream)
         except RpcError as exc:
-            answer = jsonrpc.error(msg["id"], exc)
-        return _finished(msg, answer)
+            return _now(_finished(msg, jsonrpc.error(msg["id"], exc)))
 
-    async def _dispatch(
-        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Reply
-    ) -> bytes:
+    async def _when_ready(
+        self, msg: JsonObject, headers: Headers | None, stream: Stream
+    ) -> tuple[int, bytes] | None:
+        await self.gateway.ready.wait()  # the catalog is empty until every server started
+        return await self.answer(msg, headers, stream)
+
+    def _dispatch(
+        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
+    ) -> Awaitable[tuple[int, bytes] | None]:
         method: str = msg["method"]
         params: JsonObject = msg.setdefault("params", {})
         _strip_protocol_meta(params)
         if method == "server/discover":
-            return jsonrpc.result(msg["id"], self.discover())
+            return _now(_finished(msg, jsonrpc.result(msg["id"], self.discover())))
         if method in REMOVED or (method not in ROUTED and method not in NAMED_BY):
             raise MethodNotFound(f"Method not found: {method}")
         if method == "tools/call" and headers is not None:
@@ -94,20 +115,25 @@ class StatelessService:
             if not isinstance(target, str):
                 raise InvalidParams(f"{method}: params.{NAMED_BY[method]} must be a string")
             claims = self.direct.route(msg)
-            if claims is not None:
-                return await self.direct.serve(msg, envelope, target, stream, claims)
-            return await self.bridge.serve(msg, envelope, target, stream)
+            if claims is None:
+                finish = functools.partial(_finished, msg)
+                return self.bridge.serve(msg, envelope, target, stream, finish)
+            return _finishing(msg, self.direct.serve(msg, envelope, target, stream, claims))
         session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_MODERN)
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
-        answer = await self.router.handle(session, msg)
-        assert answer is not None  # a request always gets one
-        return answer
+        return _finishing(msg, self.router.handle(session, msg))
 
     def _check_param_headers(self, params: JsonObject, headers: Headers) -> None:
+        catalog = self.gateway.catalogs["tools"]
+        if self._param_tools[0] != catalog.version:
+            tools = catalog.merged()
+            named = {t["name"] for t in tools if declares_param_headers(t.get("inputSchema"))}
+            self._param_tools = (catalog.version, frozenset(named))
         name = params.get("name")
-        tool = self.gateway.catalogs["tools"].item(name) if isinstance(name, str) else None
-        if tool is not None:
+        if isinstance(name, str) and name in self._param_tools[1]:
+            tool = catalog.item(name)
+            assert tool is not None  # it is in the catalog of this version
             check_param_headers(tool.get("inputSchema"), params.get("arguments"), headers)
 
     def discover(self) -> JsonObject:
@@ -121,20 +147,44 @@ class StatelessService:
         self.bridge.close()
 
 
+async def _now(answer: tuple[int, bytes]) -> tuple[int, bytes]:
+    return answer
+
+
+async def _finishing(msg: JsonObject, work: Awaitable[bytes | None]) -> tuple[int, bytes]:
+    try:
+        answer = await work
+    except RpcError as exc:
+        answer = jsonrpc.error(msg["id"], exc)
+    assert answer is not None  # a request always gets one
+    return _finished(msg, answer)
+
+
 def _strip_protocol_meta(params: JsonObject) -> None:
     """Drop the 2026 envelope from ``_meta``: it is ours, not the backend's."""
     meta = params.get("_meta")
     if not isinstance(meta, dict):
         return
-    kept = {k: v for k, v in meta.items() if not k.startswith(_PROTOCOL_META)}
-    if kept:
-        params["_meta"] = kept
-    else:
+    if meta.keys() <= _ENVELOPE_KEYS:  # what a request carries, and almost always all it does
         del params["_meta"]
+    elif any(key.startswith(_PROTOCOL_META) for key in meta):
+        kept = {k: v for k, v in meta.items() if not k.startswith(_PROTOCOL_META)}
+        if kept:
+            params["_meta"] = kept
+        else:
+            del params["_meta"]
 
 
 def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:
-    """The HTTP status and the 2026 form of an answer frame (the router speaks handshake)."""
+    """The HTTP status and the 2026 form of an answer frame (the router speaks handshake).
+
+    A plain success frame is stamped as bytes (what almost every call answers); the rest is
+    decoded: errors get their status, and empty resource reads become -32602.
+    """
+    if msg["method"] not in CACHEABLE:  # those get caching hints too
+        stamped = stamp_complete(answer)
+        if stamped is not None:
+            return 200, stamped
     decoded = orjson.loads(answer)
     error = decoded.get("error")
     if isinstance(error, dict):

@@ -116,7 +116,7 @@ def is_modern(version: bytes | None) -> bool:
     return version is not None and version not in HANDSHAKE_HEADER_VALUES
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
     """What one 2026 request says about its sender, from ``params._meta``."""
 
@@ -127,20 +127,32 @@ class Envelope:
 
 
 class Headers:
-    """The request's header lines, kept as a list: a duplicated routing header is an error,
-    which a dict would hide."""
+    """The request's header lines. A duplicated routing header is an error, which a dict of
+    the lines would hide: the lines are only counted when the dict is shorter than the list
+    (no header appears twice in almost every request)."""
 
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+    __slots__ = ("_by_name", "_raw")
+
+    def __init__(
+        self, raw: list[tuple[bytes, bytes]], by_name: dict[bytes, bytes] | None = None
+    ) -> None:
         self._raw = raw
+        self._by_name = dict(raw) if by_name is None else by_name
 
     def get(self, name: bytes) -> str | None:
-        for key, value in self._raw:
-            if key == name:
-                return value.decode("latin-1")
-        return None
+        value = self._by_name.get(name)
+        return None if value is None else value.decode("latin-1")
 
     def count(self, name: bytes) -> int:
+        if len(self._by_name) == len(self._raw):
+            return 1 if name in self._by_name else 0
         return sum(1 for key, _ in self._raw if key == name)
+
+    def duplicated(self, names: tuple[bytes, ...]) -> bytes | None:
+        """The first of ``names`` that appears more than once, if any."""
+        if len(self._by_name) == len(self._raw):
+            return None
+        return next((name for name in names if self.count(name) > 1), None)
 
     def params(self) -> dict[str, list[str]]:
         """Every ``Mcp-Param-*`` header by its lower-cased suffix."""
@@ -158,9 +170,9 @@ def check_request(headers: Headers | None, msg: JsonObject) -> Envelope:
     ``headers`` is None where the transport has none (stdio): the header rungs are skipped.
     """
     if headers is not None:
-        for name in _ROUTING_HEADERS:
-            if headers.count(name) > 1:
-                raise HeaderMismatch(f"{name.decode()} header appears more than once")
+        twice = headers.duplicated(_ROUTING_HEADERS)
+        if twice is not None:
+            raise HeaderMismatch(f"{twice.decode()} header appears more than once")
     envelope = _envelope(msg.get("params"))
     if headers is not None:
         _check_routing_headers(headers, msg, envelope.version)
@@ -218,8 +230,8 @@ def decode_header_value(value: str | None) -> str | None:
     A malformed sentinel (bad or non-canonical base64, bad UTF-8) gives None, so it never
     matches a body value.
     """
-    if value is None:
-        return None
+    if value is None or not value.startswith("=?"):
+        return value
     match = _SENTINEL.fullmatch(value)
     if match is None:
         return value
@@ -301,8 +313,8 @@ def check_param_headers(schema: object, arguments: object, headers: Headers) -> 
     counts as absent). A schema with an invalid annotation validates nothing: a conforming
     client drops such a tool and sends no headers for it.
     """
-    annotated = _annotations(schema)
-    if annotated is None:
+    annotated = _annotations_of(schema)
+    if not annotated:
         return
     sent = headers.params()
     args = arguments if isinstance(arguments, dict) else {}
@@ -329,6 +341,29 @@ def _check_one_param(
         raise HeaderMismatch(f"{header} header carries a malformed base64 value")
     if not _same(kind, value, rendered, decoded):
         raise HeaderMismatch(f"{header} header does not match the argument")
+
+
+def declares_param_headers(schema: object) -> bool:
+    """Whether a tool's ``inputSchema`` names ``Mcp-Param-*`` headers (validly: a schema with
+    an invalid annotation names none)."""
+    return bool(_annotations_of(schema))
+
+
+# inputSchema object → its annotations: a schema is walked once, not on every call of its tool.
+# Keyed by identity (the catalog keeps the object) and checked by identity on the way out.
+_ANNOTATED: dict[int, tuple[object, list[tuple[tuple[str, ...], str, str]] | None]] = {}
+_ANNOTATED_MAX = 4096
+
+
+def _annotations_of(schema: object) -> list[tuple[tuple[str, ...], str, str]] | None:
+    cached = _ANNOTATED.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    found = _annotations(schema)
+    if len(_ANNOTATED) >= _ANNOTATED_MAX:
+        _ANNOTATED.clear()  # schemas of a catalog that changed many times over
+    _ANNOTATED[id(schema)] = (schema, found)
+    return found
 
 
 def _annotations(schema: object) -> list[tuple[tuple[str, ...], str, str]] | None:
@@ -403,6 +438,59 @@ def stamp(method: str, result: JsonObject, result_type: str = "complete") -> Jso
         for key, value in CACHE_HINTS.items():
             result.setdefault(key, value)
     return result
+
+
+_RESULT_OBJECT = b'"result":{'
+_STAMPED = b'"resultType"'
+_COMPLETE = b'"resultType":"complete"'
+
+
+def stamp_complete(frame: bytes) -> bytes | None:
+    """A backend's success frame with ``"resultType":"complete"`` put first in its result,
+    without decoding it; None when the frame is not in the plain form this works on.
+
+    The plain form: the top-level ``"result"`` key comes before any nested object or array
+    (as every serializer writes a response: ``{"jsonrpc":"2.0","id":…,"result":{…}}``), is
+    preceded by ``{`` or ``,`` (no whitespace), and nothing in the frame says ``resultType``
+    already. Inside a JSON string a quote is escaped, so ``,"result":{`` can only be a key
+    there, and with one ``{`` before it and no ``[``, it is the top level's. Anything else
+    (errors, spaced JSON, a stamp of the server's own) takes the decoding path.
+    """
+    at = frame.find(_RESULT_OBJECT)
+    if at < 1 or frame[at - 1] not in b"{," or frame.find(_STAMPED) != -1:
+        return None
+    if frame.count(b"{", 0, at) != 1 or frame.find(b"[", 0, at) != -1:
+        return None
+    body = at + len(_RESULT_OBJECT)
+    rest = frame[body:]
+    return frame[:body] + _COMPLETE + (rest if rest.startswith(b"}") else b"," + rest)
+
+
+# What each relayable capability may say that a backend can act on (2025-11-25
+# ClientCapabilities).
+_SUB_CAPABILITIES = {
+    "sampling": ("context", "tools"),
+    "elicitation": ("form", "url"),
+    "roots": ("listChanged",),
+}
+_FLAG = {"listChanged": True}  # the one sub-capability that is a boolean, not an object
+
+
+def mirrored(capabilities: JsonObject) -> JsonObject:
+    """The client's relayable capabilities as a backend session is initialized with them: only
+    the sub-capabilities a backend can act on, so junk values can neither break the backend's
+    initialize nor start one more backend session per distinct value."""
+    mirror: JsonObject = {}
+    for name, known in _SUB_CAPABILITIES.items():
+        if name not in capabilities:
+            continue
+        given = capabilities[name] if isinstance(capabilities[name], dict) else {}
+        mirror[name] = {k: _FLAG.get(k, {}) for k in known if _declares(given.get(k), k)}
+    return mirror
+
+
+def _declares(value: object, key: str) -> bool:
+    return value is True if key in _FLAG else isinstance(value, dict)
 
 
 def required_capabilities(capability: str) -> JsonObject:
