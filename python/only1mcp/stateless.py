@@ -18,7 +18,8 @@ from collections.abc import Awaitable
 import orjson
 
 from only1mcp import __version__
-from only1mcp.bridge.calls import Bridge, Stream
+from only1mcp.bridge.call import Stream
+from only1mcp.bridge.calls import Bridge
 from only1mcp.bridge.direct import Direct
 from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError
 from only1mcp.gateway import Gateway

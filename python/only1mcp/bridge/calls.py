@@ -10,12 +10,13 @@ recognised by a sealed ``requestState`` — answers them on the backend's sessio
 A bridged call runs in the task of the request that started it (its *carrier*), like any call:
 one that asks nothing costs what a handshake call costs and is answered by its carrier. When
 the backend asks, a driver task answers that first round from the side (the front's
-``stream.finish``), and the carrier goes on carrying the backend call until it ends; each retry then
-drives its own round. A call is stopped (expired, failed, shut down) the way a client stops
-one: ``notifications/cancelled`` through the router, so the backend hears of it and the
-carrier's wait ends. Questions that arrive together are answered together: after the first
-one the round waits for a short quiet spell so concurrent questions land in one result. Each
-question is named by the backend's ``_meta["io.only1mcp/inputKey"]`` hint, or ``<kind>-<n>``.
+``stream.finish``), and the carrier goes on carrying the backend call until it ends; each
+retry then drives its own round. A call is stopped (expired, failed, shut down) the way a
+client stops one: ``notifications/cancelled`` through the router, so the backend hears of it
+and the carrier's wait ends. Questions that arrive together are answered together: after the
+first one the round waits for a short quiet spell so concurrent questions land in one result.
+Each question is named by the backend's ``_meta["io.only1mcp/inputKey"]`` hint, or
+``<kind>-<n>`` (:class:`~only1mcp.bridge.call.BridgedCall`).
 """
 
 from __future__ import annotations
@@ -26,30 +27,31 @@ import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-import orjson
+from typing import Any
 
 from only1mcp._core import rewrite_id
-from only1mcp.bridge.checks import invalid_answer
+from only1mcp.bridge.call import (
+    BridgedCall,
+    Finish,
+    Outcome,
+    Question,
+    Stream,
+    invalid_answer,
+    progress_token,
+)
 from only1mcp.bridge.state import TTL, StateSealer, digest, invalid_state
 from only1mcp.errors import METHOD_NOT_FOUND, InvalidParams, MissingCapability, RpcError
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, LOG_LEVELS, Envelope, required_capabilities
-from only1mcp.relay import CLIENT_CAPABILITY, Reply
+from only1mcp.protocol.modern import LATEST_MODERN, Envelope, required_capabilities
+from only1mcp.relay import CLIENT_CAPABILITY
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.bridge")
 
-INPUT_KEY = "io.only1mcp/inputKey"
 QUIET = 0.05  # how long the backend must stay silent before its questions go out together
 QUIET_CAP = 0.25  # ... but no longer than this after the first question
 MAX_PARKED = 1000  # calls waiting for their client's answers, so a flood cannot grow memory
-KIND_NAMES = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation"}
-KIND_NAMES["roots/list"] = "roots"
-_FIRST_ROUND = object()  # progress_token: take it from the first round's request
 # Sessions of calls that asked nothing, kept for the next calls (a session per call is not free).
 MAX_IDLE_SESSIONS = 256
 # Every capability a bridged backend request may need: the bridge checks the real ones.
@@ -57,140 +59,6 @@ _RELAY_ALL: JsonObject = {"sampling": {}, "elicitation": {}, "roots": {}}
 
 # Runs one request for a bridged call: (session, message, reply) → the response frame.
 Dispatch = Callable[[Session, JsonObject, Any], Awaitable[bytes | None]]
-# The front's form of an answer frame: (HTTP status, frame as the client gets it).
-Finish = Callable[[bytes], tuple[int, bytes]]
-
-
-class Stream(Reply, Protocol):
-    """A round's channel to its client (the open POST): what precedes its answer (``push``),
-    and the answer itself when a call's first round is answered from the side (``finish``)."""
-
-    async def finish(self, status: int, frame: bytes) -> None: ...
-
-
-@dataclass(slots=True)
-class Question:
-    our_id: RequestId  # the id the relay gave the backend's request
-    method: str
-    params: JsonObject
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How a round ends: the backend's answer, questions for the client, or an error."""
-
-    answer: bytes | None = None
-    questions: dict[str, Question] | None = None
-    error: RpcError | None = None
-
-
-class BridgedCall:
-    """One bridged request, from its first round to its last, and the relay's way to it (its
-    ``Reply``): backend requests become questions, progress goes to the open POST under the
-    current round's token, logs only on request.
-
-    A call that asks nothing sets only what its carrier needs; the rest is made when it first
-    asks (:meth:`Bridge._drive`): class attributes are the defaults."""
-
-    id = ""  # minted when it first asks
-    digest = ""  # of its arguments, taken then too
-    round = 0
-    failure: RpcError | None = None
-    ended = False  # the backend call is over: answered, failed, or cancelled
-    answer: bytes | None = None
-    error: BaseException | None = None
-    lock: asyncio.Lock | None = None
-    changed: asyncio.Event | None = None  # set on anything a round waits for
-    expiry: asyncio.TimerHandle | None = None
-    stream: Stream | None = None  # the open POST of the current round
-    progress_token: object = _FIRST_ROUND  # the current round's (the first's is in params)
-    prefilled: dict[str, Any]  # answers given before their question
-    asked: dict[str, Question]  # questions waiting for the client (made on the first one)
-    _minted: itertools.count[int] | None = None
-
-    def __init__(
-        self,
-        bridge: Bridge,
-        msg: JsonObject,
-        target: str,
-        envelope: Envelope,
-        session: Session,
-        first: Stream,
-        finish: Finish,
-    ) -> None:
-        self.bridge = bridge
-        self.msg = msg  # the first round's request
-        self.target = target
-        self.envelope = envelope
-        self.session = session
-        self.first = first  # where the first round's answer goes
-        self.finish = finish
-
-    @property
-    def method(self) -> str:
-        method: str = self.msg["method"]
-        return method
-
-    def key_for(self, method: str, params: JsonObject) -> str:
-        meta = params.get("_meta")
-        if isinstance(meta, dict) and isinstance(meta.get(INPUT_KEY), str):
-            key: str = meta.pop(INPUT_KEY)
-            if not meta:
-                del params["_meta"]
-            return key
-        if self._minted is None:
-            self._minted = itertools.count(1)
-        return f"{KIND_NAMES[method]}-{next(self._minted)}"
-
-    def wake(self) -> None:
-        if self.changed is not None:
-            self.changed.set()
-
-    def fail(self, error: RpcError) -> None:
-        """End the call with ``error``; its backend request is cancelled."""
-        self.failure = error
-        self.bridge.stop(self)
-        self.wake()
-
-    # ------------------------------------------------------------- as the relay's Reply
-
-    async def push(self, frame: bytes) -> None:
-        msg = orjson.loads(frame)
-        method = msg.get("method")
-        if "id" in msg and method in CLIENT_CAPABILITY:
-            params = msg.get("params")
-            question = Question(msg["id"], method, params if isinstance(params, dict) else {})
-            await self.bridge.asked(self, question)
-        elif method == "notifications/progress":
-            await self._progress(msg)
-        elif method == "notifications/message" and self._wants_log(msg):
-            await self._send(frame)
-
-    async def detach(self) -> None:
-        """The backend paused its stream; it resumes by itself, nothing to tell the client."""
-
-    async def _progress(self, msg: JsonObject) -> None:
-        token = self.progress_token
-        if token is _FIRST_ROUND:
-            token = _progress_token(self.msg["params"])
-        params = msg.get("params")
-        if token is None or not isinstance(params, dict):
-            return
-        params["progressToken"] = token
-        await self._send(orjson.dumps(msg))
-
-    def _wants_log(self, msg: JsonObject) -> bool:
-        wanted = self.envelope.log_level
-        level = (msg.get("params") or {}).get("level")
-        if wanted is None or level not in LOG_LEVELS:
-            return False
-        return LOG_LEVELS.index(level) >= LOG_LEVELS.index(wanted)
-
-    async def _send(self, frame: bytes) -> None:
-        stream = self.stream
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                await stream.push(frame)
 
 
 class Bridge:
@@ -257,7 +125,7 @@ class Bridge:
                 # Another retry with the same state got the lock first: a state serves once.
                 raise invalid_state()
             call.stream = stream
-            call.progress_token = _progress_token(params)
+            call.progress_token = progress_token(params)
             try:
                 if responses is not None:
                     await self._take(call, responses)
@@ -287,6 +155,7 @@ class Bridge:
             if call.lock is None:
                 raise
             self._ended(call, None, exc)
+            await self._answered(call)
             return None
         except BaseException:  # cancelled: the round that waits for it must hear of it
             if call.lock is not None:
@@ -298,7 +167,15 @@ class Bridge:
             assert answer is not None  # a request always gets one
             return finish(answer)
         self._ended(call, answer, None)
+        await self._answered(call)
         return None
+
+    @staticmethod
+    async def _answered(call: BridgedCall) -> None:
+        """Wait until the driver of the call's first round has answered it: this task's
+        return ends the exchange it came with (an HTTP response not given by then is lost)."""
+        assert call.answered is not None
+        await call.answered.wait()
 
     def _session(self) -> Session:
         session = Session(id=f"bridge-{next(self._session_ids)}", protocol_version=LATEST_MODERN)
@@ -396,6 +273,7 @@ class Bridge:
             return exc
         call.lock = asyncio.Lock()
         call.changed = asyncio.Event()
+        call.answered = asyncio.Event()
         call.asked = {}
         call.id = secrets.token_urlsafe(16)
         self._calls[call.id] = call
@@ -430,8 +308,12 @@ class Bridge:
             call.fail(RpcError("Internal error"))
             self._forget(call)
             frame = jsonrpc.error(call.msg["id"], RpcError("Internal error"))
-        with contextlib.suppress(OSError):
-            await call.first.finish(*call.finish(frame))
+        try:
+            with contextlib.suppress(OSError):
+                await call.first.finish(*call.finish(frame))
+        finally:
+            assert call.answered is not None
+            call.answered.set()
 
     async def _next(self, call: BridgedCall) -> Outcome:
         """Wait for the call to finish, fail, or ask (and then go quiet)."""
@@ -523,8 +405,3 @@ class Bridge:
         for call in list(self._calls.values()):
             call.fail(RpcError("Only1MCP is shutting down"))
             self._forget(call)
-
-
-def _progress_token(params: JsonObject) -> object:
-    meta = params.get("_meta")
-    return meta.get("progressToken") if isinstance(meta, dict) else None
