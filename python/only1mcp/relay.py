@@ -287,6 +287,8 @@ def related_request(msg: JsonObject) -> int | None:
         value = meta.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, str) and value.isdigit():  # our ids are integers; some SDKs
+            return int(value)  # hand a server the id it serves as a string
     return None
 
 
