@@ -193,6 +193,7 @@ class Isolation(enum.StrEnum):
     SHARED = "shared"
     #: One instance per client session, started on first use and stopped with the session: for
     #: stateful servers, and for exact routing of a stdio server's sampling/elicitation requests.
+    #: A bridged 2026 call is a session of one call: it leases an instance for as long as it runs.
     SESSION = "session"
 
 
