@@ -9,6 +9,7 @@ The backend processes (the only1mcp process's descendants) are counted before an
 run: traffic must start none.
 
     PYTHONPATH=python .venv/bin/python loadtests/eras_load.py [--duration 5] [--conns 1 16 64]
+        [--repeat 3]
 """
 
 from __future__ import annotations
@@ -41,10 +42,21 @@ def run_era(target: h.Target, era: str, conns: int, duration: int, cpu: int | No
     return run
 
 
+def best_of(runs: list[dict[str, object]]) -> dict[tuple[str, int], dict[str, object]]:
+    """The fastest run of each (era, connections): the one least disturbed by other load."""
+    best: dict[tuple[str, int], dict[str, object]] = {}
+    for run in runs:
+        key = (str(run["target"]), int(run["conns"]))  # type: ignore[call-overload]
+        if key not in best or float(run["rps"]) > float(best[key]["rps"]):  # type: ignore[arg-type]
+            best[key] = run
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--conns", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds; best kept")
     parser.add_argument("--backend", choices=["c", "python"], default="c")
     parser.add_argument("--json", type=Path, help="write the runs here as well")
     opts = parser.parse_args()
@@ -56,24 +68,28 @@ def main() -> None:
     with h.running(target), h.pinned([target]) as cpu:
         before = backend_pids(target)
         h.log(f"backend processes before: {len(before)} {before}")
-        for conns in opts.conns:
-            for era in ("handshake", "2026"):
-                run = run_era(target, era, conns, opts.duration, cpu)
-                now = backend_pids(target)
-                h.log(f"{run.row()}  backends {len(now)}")
-                runs.append({**asdict(run), "backends_after": len(now)})
+        for _ in range(opts.repeat):
+            for conns in opts.conns:
+                for era in ("handshake", "2026"):
+                    run = run_era(target, era, conns, opts.duration, cpu)
+                    now = backend_pids(target)
+                    h.log(f"{run.row()}  backends {len(now)}")
+                    runs.append({**asdict(run), "backends_after": len(now)})
         after = backend_pids(target)
     h.log(f"backend processes after: {len(after)} {after} (same: {after == before})")
-    print(f"{'era':<10} {'conns':>5} {'calls/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
-    for run in runs:
+    best = best_of(runs)
+    print(
+        f"{'era':<10} {'conns':>5} {'calls/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu/call us':>11}"
+    )
+    for (era, conns), run in sorted(best.items(), key=lambda item: (item[0][1], item[0][0])):
         print(
-            f"{run['target']:<10} {run['conns']:>5} {run['rps']:>9.0f} "
-            f"{run['p50_ms']:>7.3f} {run['p99_ms']:>7.3f} {run['errors']:>6}"
+            f"{era:<10} {conns:>5} {run['rps']:>9.0f} {run['p50_ms']:>7.3f} "
+            f"{run['p99_ms']:>7.3f} {run['server_cpu_us']:>11.1f}"
         )
     for conns in opts.conns:
-        rates = {r["target"]: float(r["rps"]) for r in runs if r["conns"] == conns}  # type: ignore[arg-type]
-        print(f"c={conns}: 2026 / handshake = {rates['2026'] / rates['handshake']:.1%}")
-    print(f"backend processes: before {len(before)}, after {len(after)}")
+        ratio = float(best[("2026", conns)]["rps"]) / float(best[("handshake", conns)]["rps"])  # type: ignore[arg-type]
+        print(f"c={conns}: 2026 / handshake = {ratio:.1%}")
+    print(f"backend processes: before {len(before)}, after {len(after)}, same: {before == after}")
     if opts.json:
         opts.json.write_text(json.dumps({"runs": runs, "before": before, "after": after}))
 

@@ -75,6 +75,8 @@ class StatelessService:
         self._sessions = itertools.count(1)
         # (tools catalog version, the tools whose schema names Mcp-Param-* headers)
         self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())
+        self._tools = gateway.catalogs["tools"]
+        self._ready = False  # gateway.ready, once it is set
 
     def answer(
         self, msg: JsonObject, headers: Headers | None, stream: Stream
@@ -85,8 +87,10 @@ class StatelessService:
 
         Not a coroutine: it validates now and hands back the awaitable of the path that serves
         the request, so a 2026 call runs in as many frames as a handshake one."""
-        if not self.gateway.ready.is_set():
-            return self._when_ready(msg, headers, stream)
+        if not self._ready:
+            if not self.gateway.ready.is_set():
+                return self._when_ready(msg, headers, stream)
+            self._ready = True
         try:
             envelope = check_request(headers, msg)
             return self._dispatch(msg, envelope, headers, stream)
@@ -103,15 +107,14 @@ class StatelessService:
         self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
     ) -> Awaitable[tuple[int, bytes] | None]:
         method: str = msg["method"]
-        params: JsonObject = msg.setdefault("params", {})
-        _strip_protocol_meta(params)
-        if method == "server/discover":
-            return _now(_finished(msg, jsonrpc.result(msg["id"], self.discover())))
-        if method in REMOVED or (method not in ROUTED and method not in NAMED_BY):
-            raise MethodNotFound(f"Method not found: {method}")
-        if method == "tools/call" and headers is not None:
-            self._check_param_headers(params, headers)
+        params: JsonObject = msg["params"]  # an object with _meta: check_request saw to it
+        if params["_meta"].keys() <= _ENVELOPE_KEYS:  # all it almost ever carries
+            del params["_meta"]
+        else:
+            _strip_protocol_meta(params)
         if method in NAMED_BY:
+            if method == "tools/call" and headers is not None:
+                self._check_param_headers(params, headers)
             target = params.get(NAMED_BY[method])
             if not isinstance(target, str):
                 raise InvalidParams(f"{method}: params.{NAMED_BY[method]} must be a string")
@@ -120,19 +123,23 @@ class StatelessService:
                 finish = functools.partial(_finished, msg)
                 return self.bridge.serve(msg, envelope, target, stream, finish)
             return _finishing(msg, self.direct.serve(msg, envelope, target, stream, claims))
+        if method == "server/discover":
+            return _now(_finished(msg, jsonrpc.result(msg["id"], self.discover())))
+        if method in REMOVED or method not in ROUTED:
+            raise MethodNotFound(f"Method not found: {method}")
         session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_MODERN)
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
         return _finishing(msg, self.router.handle(session, msg))
 
     def _check_param_headers(self, params: JsonObject, headers: Headers) -> None:
-        catalog = self.gateway.catalogs["tools"]
+        catalog = self._tools
         if self._param_tools[0] != catalog.version:
             tools = catalog.merged()
             named = {t["name"] for t in tools if declares_param_headers(t.get("inputSchema"))}
             self._param_tools = (catalog.version, frozenset(named))
         name = params.get("name")
-        if isinstance(name, str) and name in self._param_tools[1]:
+        if name.__class__ is str and name in self._param_tools[1]:
             tool = catalog.item(name)
             assert tool is not None  # it is in the catalog of this version
             check_param_headers(tool.get("inputSchema"), params.get("arguments"), headers)

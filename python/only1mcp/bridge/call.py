@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,7 +35,7 @@ class Stream(Reply, Protocol):
     """A round's channel to its client (the open POST): what precedes its answer (``push``),
     and the answer itself when a call's first round is answered from the side (``finish``)."""
 
-    async def finish(self, status: int, frame: bytes) -> None: ...
+    def finish(self, status: int, frame: bytes) -> Awaitable[None]: ...
 
 
 @dataclass(slots=True)
@@ -75,7 +75,7 @@ class BridgedCall:
     expiry: asyncio.TimerHandle | None = None
     stream: Stream | None = None  # the open POST of the current round
     progress_token: object = _FIRST_ROUND  # the current round's (the first's is in params)
-    prefilled: dict[str, Any]  # answers given before their question
+    prefilled: dict[str, Any] | None = None  # answers given before their question
     asked: dict[str, Question]  # questions waiting for the client (made on the first one)
     _minted: itertools.count[int] | None = None
 
@@ -94,7 +94,7 @@ class BridgedCall:
         self.target = target
         self.envelope = envelope
         self.session = session
-        self.first = first  # where the first round's answer goes
+        self.stream = self.first = first  # where the first round's answer goes
         self.finish = finish
 
     @property

@@ -87,6 +87,8 @@ class Bridge:
         as ``finish`` makes it (None when ``stream.finish`` sent it: the round asked, and the
         awaiting task carries the backend call on). Not a coroutine: a frame less per call."""
         params: JsonObject = msg["params"]
+        if "inputResponses" not in params and "requestState" not in params:
+            return self._carry(msg, envelope, target, stream, finish, None)
         responses = params.pop("inputResponses", None)
         state = params.pop("requestState", None)
         if responses is not None and not isinstance(responses, dict):
@@ -144,11 +146,12 @@ class Bridge:
         responses: JsonObject | None,
     ) -> tuple[int, bytes] | None:
         """A fresh call, run in this task: its answer, unless it asked meanwhile."""
-        session = self._idle_sessions.pop() if self._idle_sessions else self._session()
+        idle = self._idle_sessions
+        session = idle.pop() if idle else self._session()
         session.mirror = envelope.capabilities
         call = BridgedCall(self, msg, target, envelope, session, stream, finish)
-        call.stream = stream
-        call.prefilled = responses or {}
+        if responses:
+            call.prefilled = responses
         try:
             answer = await self._dispatch(session, msg, call)
         except Exception as exc:
@@ -163,7 +166,12 @@ class Bridge:
             raise
         if call.lock is None:  # it asked nothing: the common case, answered right here
             call.ended = True
-            self._recycle(session)
+            # Its session serves the next call: nothing refers to it any more (its exchange
+            # closed with the call). What it leased goes back first.
+            if session.leases and self._release is not None:
+                self._release(session)
+            if len(idle) < MAX_IDLE_SESSIONS:
+                idle.append(session)
             assert answer is not None  # a request always gets one
             return finish(answer)
         self._ended(call, answer, None)
@@ -181,14 +189,6 @@ class Bridge:
         session = Session(id=f"bridge-{next(self._session_ids)}", protocol_version=LATEST_MODERN)
         session.client_capabilities = _RELAY_ALL
         return session
-
-    def _recycle(self, session: Session) -> None:
-        """The session of a call that asked nothing serves the next call: nothing refers to it
-        any more (its exchange closed with the call)."""
-        if session.leases and self._release is not None:
-            self._release(session)
-        if len(self._idle_sessions) < MAX_IDLE_SESSIONS:
-            self._idle_sessions.append(session)
 
     def _ended(self, call: BridgedCall, answer: bytes | None, error: BaseException | None) -> None:
         call.ended = True
@@ -211,6 +211,8 @@ class Bridge:
         for key, value in responses.items():
             question = call.asked.pop(key, None)
             if question is None:
+                if call.prefilled is None:
+                    call.prefilled = {}
                 call.prefilled[key] = value
             else:
                 await self._reply(call, question, value)
@@ -255,7 +257,7 @@ class Bridge:
             )
             return
         key = call.key_for(question.method, question.params)
-        if key in call.prefilled:
+        if call.prefilled is not None and key in call.prefilled:
             await self._reply(call, question, call.prefilled.pop(key))
             return
         call.asked[key] = question

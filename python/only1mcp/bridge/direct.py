@@ -46,18 +46,14 @@ class Direct:
         if state is not None:
             claims = self.sealer.open(state)
             return claims if _BACKEND in claims else None
-        if not self._any_modern():
+        if self._modern[0] != Backend.generation:  # a backend changed: its era may have
+            shared = self.router.gateway.shared.values()
+            self._modern = (Backend.generation, any(backend.modern for backend in shared))
+        if not self._modern[1]:  # no shared server speaks 2026
             return None
         server = self.router.owner(msg["method"], params).server
         backend = self.router.gateway.shared.get(server)
         return {_BACKEND: server} if backend is not None and backend.modern else None
-
-    def _any_modern(self) -> bool:
-        """Whether any shared server speaks 2026 (checked again when a backend changed)."""
-        if self._modern[0] != Backend.generation:
-            shared = self.router.gateway.shared.values()
-            self._modern = (Backend.generation, any(backend.modern for backend in shared))
-        return self._modern[1]
 
     async def serve(
         self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: JsonObject

@@ -129,9 +129,12 @@ class _Reply:
     async def detach(self) -> None:
         """A 2026 server's streams are never resumed: there is nothing to detach."""
 
-    async def finish(self, status: int, frame: bytes) -> None:
+    def finish(self, status: int, frame: bytes) -> Awaitable[None]:
+        # Not a coroutine: the common answer, plain JSON, is respond()'s awaitable itself.
         if self._streaming:
-            with contextlib.suppress(OSError):
-                await self.emit(frame, True)
-        else:
-            await respond(self._send, status, frame, JSON_HEADERS)
+            return self._last_event(frame)
+        return respond(self._send, status, frame, JSON_HEADERS)
+
+    async def _last_event(self, frame: bytes) -> None:
+        with contextlib.suppress(OSError):
+            await self.emit(frame, True)

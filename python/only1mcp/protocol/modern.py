@@ -90,6 +90,8 @@ HTTP_STATUS = {
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 _ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
+_LATEST_BYTES = LATEST_MODERN.encode()
+_METHOD_BYTES = {method: method.encode() for method in (*NAMED_BY, "tools/list")}
 _PARAM_PREFIX = b"mcp-param-"
 _SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -131,33 +133,28 @@ class Headers:
     the lines would hide: the lines are only counted when the dict is shorter than the list
     (no header appears twice in almost every request)."""
 
-    __slots__ = ("_by_name", "_raw")
+    __slots__ = ("by_name", "raw", "repeats")
 
     def __init__(
         self, raw: list[tuple[bytes, bytes]], by_name: dict[bytes, bytes] | None = None
     ) -> None:
-        self._raw = raw
-        self._by_name = dict(raw) if by_name is None else by_name
+        self.raw = raw
+        self.by_name = dict(raw) if by_name is None else by_name
+        self.repeats = len(self.by_name) != len(raw)  # some name appears more than once
 
     def get(self, name: bytes) -> str | None:
-        value = self._by_name.get(name)
+        value = self.by_name.get(name)
         return None if value is None else value.decode("latin-1")
 
     def count(self, name: bytes) -> int:
-        if len(self._by_name) == len(self._raw):
-            return 1 if name in self._by_name else 0
-        return sum(1 for key, _ in self._raw if key == name)
-
-    def duplicated(self, names: tuple[bytes, ...]) -> bytes | None:
-        """The first of ``names`` that appears more than once, if any."""
-        if len(self._by_name) == len(self._raw):
-            return None
-        return next((name for name in names if self.count(name) > 1), None)
+        if not self.repeats:
+            return 1 if name in self.by_name else 0
+        return sum(1 for key, _ in self.raw if key == name)
 
     def params(self) -> dict[str, list[str]]:
         """Every ``Mcp-Param-*`` header by its lower-cased suffix."""
         found: dict[str, list[str]] = {}
-        for key, value in self._raw:
+        for key, value in self.raw:
             if key.startswith(_PARAM_PREFIX):
                 suffix = key[len(_PARAM_PREFIX) :].decode("latin-1")
                 found.setdefault(suffix, []).append(value.decode("latin-1"))
@@ -168,23 +165,13 @@ def check_request(headers: Headers | None, msg: JsonObject) -> Envelope:
     """Run the 2026 validation ladder on one request; raise the first rung's error.
 
     ``headers`` is None where the transport has none (stdio): the header rungs are skipped.
+    One function, not one per rung: it runs on every 2026 request.
     """
-    if headers is not None:
-        twice = headers.duplicated(_ROUTING_HEADERS)
-        if twice is not None:
-            raise HeaderMismatch(f"{twice.decode()} header appears more than once")
-    envelope = _envelope(msg.get("params"))
-    if headers is not None:
-        _check_routing_headers(headers, msg, envelope.version)
-    if envelope.version not in MODERN_REVISIONS:
-        raise UnsupportedVersion(
-            "Unsupported protocol version",
-            data={"supported": list(MODERN_REVISIONS), "requested": envelope.version},
-        )
-    return envelope
-
-
-def _envelope(params: object) -> Envelope:
+    if headers is not None and headers.repeats:
+        for name in _ROUTING_HEADERS:
+            if headers.count(name) > 1:
+                raise HeaderMismatch(f"{name.decode()} header appears more than once")
+    params = msg.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     if not isinstance(meta, dict):
         raise InvalidParams("params._meta is required and must be an object")
@@ -194,6 +181,13 @@ def _envelope(params: object) -> Envelope:
     caps = meta.get(META_CAPABILITIES)
     if not isinstance(caps, dict):
         raise InvalidParams(f"params._meta[{META_CAPABILITIES!r}] is required (an object)")
+    if headers is not None:
+        _check_routing_headers(headers.by_name, msg, version)
+    if version not in MODERN_REVISIONS:
+        raise UnsupportedVersion(
+            "Unsupported protocol version",
+            data={"supported": list(MODERN_REVISIONS), "requested": version},
+        )
     info = meta.get(META_CLIENT_INFO)
     level = meta.get(META_LOG_LEVEL)
     return Envelope(
@@ -204,18 +198,32 @@ def _envelope(params: object) -> Envelope:
     )
 
 
-def _check_routing_headers(headers: Headers, msg: JsonObject, version: str) -> None:
-    if headers.get(b"mcp-protocol-version") != version:
+def _check_routing_headers(lines: dict[bytes, bytes], msg: JsonObject, version: str) -> None:
+    # Each header is first compared as the bytes a client sends for the value (the common
+    # case, one comparison); only what differs is decoded, trimmed and unwrapped.
+    sent = lines.get(b"mcp-protocol-version")
+    if (sent != _LATEST_BYTES or version != LATEST_MODERN) and (
+        sent is None or sent.decode("latin-1") != version
+    ):
         raise HeaderMismatch("MCP-Protocol-Version header does not match params._meta")
     method = msg["method"]
-    if _trim(headers.get(b"mcp-method")) != method:
+    sent = lines.get(b"mcp-method")
+    if (sent is None or sent != _METHOD_BYTES.get(method)) and (
+        sent is None or sent.decode("latin-1").strip(_OWS) != method
+    ):
         raise HeaderMismatch(f"Mcp-Method header does not match the body's method {method!r}")
     field = NAMED_BY.get(method)
     if field is None:
         return
-    target = (msg.get("params") or {}).get(field)
-    named = decode_header_value(_trim(headers.get(b"mcp-name")))
-    if target is not None and named != target:
+    target = msg["params"].get(field)
+    if target is None:
+        return
+    sent = lines.get(b"mcp-name")
+    plain = target.__class__ is str and target.isascii() and not target.startswith("=?")
+    if plain and sent == target.encode():  # as sent, with no sentinel to unwrap
+        return
+    named = None if sent is None else decode_header_value(sent.decode("latin-1").strip(_OWS))
+    if named != target:
         raise HeaderMismatch(f"Mcp-Name header does not match params.{field}")
 
 
@@ -440,7 +448,7 @@ def stamp(method: str, result: JsonObject, result_type: str = "complete") -> Jso
     return result
 
 
-_RESULT_OBJECT = b'"result":{'
+_RESULT_OBJECT = b',"result":{'
 _STAMPED = b'"resultType"'
 _COMPLETE = b'"resultType":"complete"'
 
@@ -449,21 +457,22 @@ def stamp_complete(frame: bytes) -> bytes | None:
     """A backend's success frame with ``"resultType":"complete"`` put first in its result,
     without decoding it; None when the frame is not in the plain form this works on.
 
-    The plain form: the top-level ``"result"`` key comes before any nested object or array
-    (as every serializer writes a response: ``{"jsonrpc":"2.0","id":…,"result":{…}}``), is
-    preceded by ``{`` or ``,`` (no whitespace), and nothing in the frame says ``resultType``
-    already. Inside a JSON string a quote is escaped, so ``,"result":{`` can only be a key
-    there, and with one ``{`` before it and no ``[``, it is the top level's. Anything else
-    (errors, spaced JSON, a stamp of the server's own) takes the decoding path.
+    The plain form: the top-level ``"result"`` key follows other keys (as every serializer
+    writes a response: ``{"jsonrpc":"2.0","id":…,"result":{…}}``), with no whitespace and no
+    nested object or array before it, and the result says nothing of ``resultType`` already.
+    Inside a JSON string a quote is escaped, so ``,"result":{`` can only be a key; with one
+    ``{`` before it and no ``[``, it is the top level's. Anything else (errors, spaced JSON, a
+    stamp of the server's own) takes the decoding path.
     """
     at = frame.find(_RESULT_OBJECT)
-    if at < 1 or frame[at - 1] not in b"{," or frame.find(_STAMPED) != -1:
+    if at == -1 or frame.count(b"{", 0, at) != 1 or frame.find(b"[", 0, at) != -1:
         return None
-    if frame.count(b"{", 0, at) != 1 or frame.find(b"[", 0, at) != -1:
+    if frame.find(_STAMPED, at) != -1:
         return None
     body = at + len(_RESULT_OBJECT)
-    rest = frame[body:]
-    return frame[:body] + _COMPLETE + (rest if rest.startswith(b"}") else b"," + rest)
+    if frame.startswith(b"}", body):  # an empty result
+        return frame[:body] + _COMPLETE + frame[body:]
+    return frame[:body] + _COMPLETE + b"," + frame[body:]
 
 
 # What each relayable capability may say that a backend can act on (2025-11-25
