@@ -21,7 +21,7 @@ from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import mirrored
+from only1mcp.protocol.results import mirrored
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
 
@@ -45,8 +45,8 @@ LISTS = {
     ),
 }
 MAX_PAGES = 100
-# Instances of one `isolation: session` server (per capability set) that bridged 2026 calls may
-# hold at once, and how many of them are kept idle between calls.
+# Instances of one `isolation: session` or `call` server (per capability set) that bridged 2026
+# calls may hold at once, and how many of them are kept idle between calls.
 MAX_LEASES = 8
 MAX_IDLE = 2
 
@@ -84,6 +84,10 @@ class Gateway:
             for name, backend in self.backends.items()
             if servers[name].isolation is not Isolation.SESSION
         }
+        # Servers whose bridged 2026 calls each lease an instance though they are shared.
+        self.per_call = frozenset(
+            name for name, server in servers.items() if server.isolation is Isolation.CALL
+        )
         self._closing: set[asyncio.Task[None]] = set()
         self.sessions.on_remove = self._end_session
         # Request headers that some pool hashes on: the front keeps them with the session.
@@ -145,16 +149,20 @@ class Gateway:
           refuses one the caller did not declare (-32021). No process is started per call.
         * A shared **HTTP** server: a question comes on its request's stream, so one backend
           session per distinct capability set serves every call exactly.
-        * ``isolation: session``: each bridged call leases an instance of its own, initialized
-          with exactly the caller's capabilities (idle ones are kept for the next calls)."""
+        * ``isolation: session`` or ``call``: each bridged call leases an instance of its own,
+          initialized with exactly the caller's capabilities (idle ones are kept for the next
+          calls)."""
         capabilities = mirrored(session.mirror or {})
         base = self.shared.get(server)
-        if base is not None and (
+        per_call = base is None or server in self.per_call
+        shared_fits = base is not None and (
             not base.streams_per_request or base.client_capabilities == capabilities
-        ):
+        )
+        if shared_fits and not per_call:
+            assert base is not None
             return base
         key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
-        if base is None:
+        if per_call:
             leased = await self._lease(key, session, capabilities)
             if leased is not None:
                 return leased

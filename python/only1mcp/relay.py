@@ -310,7 +310,8 @@ def _unroutable(method: str, target: Exchange | None, backend: Backend) -> str:
         return (
             f"no single client request in flight on server {backend.name!r} caused it (calls "
             "of several clients share its channel, which does not say which one asked). Set "
-            f"`isolation: session` for {backend.name!r} in the Only1MCP config, or have the "
+            f"`isolation: session` (or `call`, for 2026 callers) for {backend.name!r} in the "
+            "Only1MCP config, or have the "
             f'server name the request it serves in _meta["{RELATED_REQUEST}"]'
         )
     if needed not in target.session.client_capabilities:

@@ -258,7 +258,10 @@ class Router:
     ) -> bytes:
         backend = self.gateway.shared.get(server)
         # A bridged 2026 call meets a shared stdio server's one process too (Gateway._mirroring).
-        if backend is None or (session.mirror is not None and backend.streams_per_request):
+        if backend is None or (
+            session.mirror is not None
+            and (backend.streams_per_request or server in self.gateway.per_call)
+        ):
             backend = await self.gateway.backend_for(server, session)
         if backend.modern:
             return await self._forward_modern(session, msg, reply, backend, params)

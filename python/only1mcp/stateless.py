@@ -26,7 +26,6 @@ from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import (
-    CACHEABLE,
     HTTP_STATUS,
     LATEST_MODERN,
     META_CAPABILITIES,
@@ -42,9 +41,8 @@ from only1mcp.protocol.modern import (
     check_param_headers,
     check_request,
     declares_param_headers,
-    stamp,
-    stamp_complete,
 )
+from only1mcp.protocol.results import CACHEABLE, stamp, stamp_complete
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject

@@ -21,10 +21,9 @@ from only1mcp.protocol.modern import (
     encode_header_value,
     is_modern,
     request_headers,
-    stamp,
-    stamp_complete,
     with_envelope,
 )
+from only1mcp.protocol.results import stamp, stamp_complete
 
 V = "2026-07-28"
 META = {META_VERSION: V, META_CAPABILITIES: {}}

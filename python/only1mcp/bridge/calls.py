@@ -42,7 +42,8 @@ from only1mcp.bridge.call import (
 from only1mcp.bridge.state import TTL, StateSealer, digest, invalid_state
 from only1mcp.errors import METHOD_NOT_FOUND, InvalidParams, MissingCapability, RpcError
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, Envelope, required_capabilities
+from only1mcp.protocol.modern import LATEST_MODERN, Envelope
+from only1mcp.protocol.results import required_capabilities
 from only1mcp.relay import CLIENT_CAPABILITY
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, RequestId
@@ -156,12 +157,15 @@ class Bridge:
             answer = await self._dispatch(session, msg, call)
         except Exception as exc:
             if call.lock is None:
+                self._give_back(session)
                 raise
             self._ended(call, None, exc)
             await self._answered(call)
             return None
         except BaseException:  # cancelled: the round that waits for it must hear of it
-            if call.lock is not None:
+            if call.lock is None:
+                self._give_back(session)
+            else:
                 self._ended(call, None, None)
             raise
         if call.lock is None:  # it asked nothing: the common case, answered right here
@@ -184,6 +188,11 @@ class Bridge:
         return ends the exchange it came with (an HTTP response not given by then is lost)."""
         assert call.answered is not None
         await call.answered.wait()
+
+    def _give_back(self, session: Session) -> None:
+        """What a call that failed before asking leased goes back (its session is dropped)."""
+        if session.leases and self._release is not None:
+            self._release(session)
 
     def _session(self) -> Session:
         session = Session(id=f"bridge-{next(self._session_ids)}", protocol_version=LATEST_MODERN)
