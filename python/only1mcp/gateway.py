@@ -22,6 +22,7 @@ from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import MODERN_REVISIONS
+from only1mcp.protocol.results import mirrored
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
 
@@ -45,8 +46,8 @@ LISTS = {
     ),
 }
 MAX_PAGES = 100
-# Instances of one stdio server (per capability set) that bridged 2026 calls may hold at once,
-# and how many of them are kept idle between calls.
+# Instances of one `isolation: session` or `call` server (per capability set) that bridged 2026
+# calls may hold at once, and how many of them are kept idle between calls.
 MAX_LEASES = 8
 MAX_IDLE = 2
 
@@ -84,6 +85,10 @@ class Gateway:
             for name, backend in self.backends.items()
             if servers[name].isolation is not Isolation.SESSION
         }
+        # Servers whose bridged 2026 calls each lease an instance though they are shared.
+        self.per_call = frozenset(
+            name for name, server in servers.items() if server.isolation is Isolation.CALL
+        )
         self._closing: set[asyncio.Task[None]] = set()
         # server → its handshake face, for the two-era servers spoken to statelessly (see
         # serving); the starts, so that concurrent first calls share one.
@@ -134,9 +139,12 @@ class Gateway:
         two-era server through its handshake face, so that the server has its back-channel
         (sampling, elicitation, roots) as it has when the client connects to it directly; a
         2026 session talks to it statelessly."""
-        if session.mirror is not None:
-            return None
         backend = self.shared.get(server)
+        if session.mirror is not None:
+            # A bridged 2026 call meets a shared stdio server's one process too (_mirroring).
+            if backend is None or backend.streams_per_request or server in self.per_call:
+                return None
+            return backend
         if (
             backend is not None
             and backend.handshake_too
@@ -164,23 +172,32 @@ class Gateway:
         return await asyncio.shield(task)
 
     async def _mirroring(self, server: str, session: Session) -> Backend:
-        """A backend session of ``server`` initialized with exactly the bridged call's
-        capabilities: a handshake-era server decides at initialize what it may ask its client,
-        so a bridged 2026 call must meet one that saw the caller's set.
+        """The backend that serves a bridged 2026 call (``session.mirror``: the caller's
+        relayable capabilities; docs/design/eras.md §4.7).
 
-        Over HTTP the server's questions come on each request's own stream, so one session per
-        distinct set serves every call. A pipe says nothing of which call a question belongs
-        to, so there each call leases an instance of its own for as long as it runs (idle ones
-        are kept for the next call)."""
-        capabilities = session.mirror or {}
-        key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
+        * A shared **stdio** server: its one process, multiplexed like every session's calls.
+          The relay attributes a question to the call that asked (the one in flight there, or
+          the one its ``_meta`` names) and refuses it when that is ambiguous; the bridge
+          refuses one the caller did not declare (-32021). No process is started per call.
+        * A shared **HTTP** server: a question comes on its request's stream, so one backend
+          session per distinct capability set serves every call exactly.
+        * ``isolation: session`` or ``call``: each bridged call leases an instance of its own,
+          initialized with exactly the caller's capabilities (idle ones are kept for the next
+          calls)."""
+        capabilities = mirrored(session.mirror or {})
         base = self.shared.get(server)
-        if base is None or not base.streams_per_request:
-            leased = await self._lease(key, session)
+        per_call = base is None or server in self.per_call
+        shared_fits = base is not None and (
+            not base.streams_per_request or base.client_capabilities == capabilities
+        )
+        if shared_fits and not per_call:
+            assert base is not None
+            return base
+        key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
+        if per_call:
+            leased = await self._lease(key, session, capabilities)
             if leased is not None:
                 return leased
-        elif base.client_capabilities == capabilities:
-            return base
         task = self._mirrors.get(key)
         if task is None:
             task = asyncio.ensure_future(self._start_isolated(server, capabilities))
@@ -225,9 +242,11 @@ class Gateway:
         """The running handshake faces (they take handshake-era fan-outs: setLevel, roots)."""
         return list(self._faces.values())
 
-    async def _lease(self, key: tuple[str, str], session: Session) -> Backend | None:
+    async def _lease(
+        self, key: tuple[str, str], session: Session, capabilities: JsonObject
+    ) -> Backend | None:
         """An instance for ``session`` alone (None when MAX_LEASES are out already: the call
-        then shares one, and a question it gets may be refused as unattributable)."""
+        then shares one, and a question it gets is refused when it cannot be attributed)."""
         server = key[0]
         if server in session.leases:
             held: Backend = session.leases[server][1]
@@ -237,7 +256,7 @@ class Gateway:
             backend = idle.pop()
         elif self._leased.get(key, 0) < MAX_LEASES:
             self._leased[key] = self._leased.get(key, 0) + 1
-            backend = await self._start_isolated(server, session.mirror)
+            backend = await self._start_isolated(server, capabilities)
             self._leasable.add(backend)
         else:
             return None

@@ -10,8 +10,11 @@ the client's id. Backend traffic is routed through it to the one client that cau
 - ``notifications/message`` and the like: on the request's stream when it came on one (HTTP
   backends) or when the exchanges open on that backend all belong to one session (stdio; always
   so with ``isolation: session``), else to every session's GET stream. A pipe says nothing of
-  which request caused a message, so a shared stdio server's sampling request is refused when
-  two sessions have calls in flight on it — ``isolation: session`` makes it exact.
+  which request caused a message, unless the server names it in ``_meta`` (the request's id as
+  ``io.only1mcp/relatedRequestId``, or the progress token we forwarded). So a shared stdio
+  server's sampling request is refused (with the fix in the error) when it names no request and
+  calls of two sessions — every bridged 2026 call is one — are in flight on it;
+  ``isolation: session`` makes it exact.
 - ``notifications/resources/updated``: to the sessions subscribed to that resource only.
 - a 2026 server's questions (its ``input_required`` results) put to a handshake-era client:
   :meth:`Relay.ask` sends each as a server→client request on the call's stream and waits for
@@ -39,6 +42,9 @@ from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.relay")
 
+# Where a server may name the request a message of its belongs to (the id it is serving), so
+# that it can be attributed on a channel several callers share.
+RELATED_REQUEST = "io.only1mcp/relatedRequestId"
 # Which client capability a server→client request needs.
 CLIENT_CAPABILITY = {
     "sampling/createMessage": "sampling",
@@ -124,17 +130,23 @@ class Relay:
             return None
         return self._by_client.get((session.id, client_id))  # type: ignore[arg-type]
 
-    def _attribute(self, backend: Backend) -> Exchange | None:
+    def _attribute(self, backend: Backend, msg: JsonObject) -> Exchange | None:
         """The exchange to credit with traffic a backend sent without saying which request
-        caused it: the only one open on that backend, or any when all of them belong to one
-        session (always so for an ``isolation: session`` instance). None when ambiguous."""
+        caused it: the one its ``_meta`` names (:func:`related_request`), else the only one
+        open on that backend, or any when all of them belong to one session (always so for an
+        ``isolation: session`` instance). None when ambiguous."""
+        named = related_request(msg)
         found = None
         for exchange in self._by_client.values():
             if exchange.backend is backend:
+                if named is not None:
+                    if exchange.local_id == named:
+                        return exchange
+                    continue
                 if found is not None and found.session is not exchange.session:
                     return None
                 found = found or exchange
-        return found
+        return None if named is not None else found
 
     # -------------------------------------------------------------- subscriptions
 
@@ -169,7 +181,7 @@ class Relay:
         elif method == "notifications/cancelled":
             self._backend_cancelled(backend, msg)
         else:
-            target = exchange or self._attribute(backend)
+            target = exchange or self._attribute(backend, msg)
             if target is not None:
                 await target.send(frame)
             else:
@@ -216,21 +228,25 @@ class Relay:
         if method == "ping":
             await backend.notify(jsonrpc.result(msg["id"], {}))
             return
-        target = exchange or self._attribute(backend)
-        why = _unroutable(method, target)
+        target = exchange or self._attribute(backend, msg)
+        why = _unroutable(method, target, backend)
         if why or target is None:
+            if target is None:
+                log.warning("server %r: %s cannot be relayed: %s", backend.name, method, why)
             err = RpcError(f"{method} cannot be relayed: {why}", code=METHOD_NOT_FOUND)
             await backend.notify(jsonrpc.error(msg["id"], err))
             return
         our_id = f"only1mcp-{next(self._ids)}"
         self._asked[(target.session.id, our_id)] = (backend, msg["id"])
+        if frame.find(RELATED_REQUEST.encode()) != -1:
+            frame = orjson.dumps(_without_related(msg))
         await target.send(rewrite_id(frame, our_id))
 
     async def ask(self, exchange: Exchange, method: str, params: JsonObject) -> JsonObject:
         """Send ``exchange``'s client a server→client request and return its answer message
         (a JSON-RPC response: ``result`` or ``error``); refused like a backend's own request
         when the client did not declare the capability it needs."""
-        why = _unroutable(method, exchange)
+        why = _unroutable(method, exchange, exchange.backend)
         if why:
             raise RpcError(f"{method} cannot be relayed: {why}", code=METHOD_NOT_FOUND)
         our_id = f"only1mcp-{next(self._ids)}"
@@ -258,13 +274,46 @@ class Relay:
             await backend.notify(rewrite_id(orjson.dumps(msg), backend_id))
 
 
-def _unroutable(method: str, target: Exchange | None) -> str:
+def related_request(msg: JsonObject) -> int | None:
+    """The backend-local id of the request a server's message names as its cause, in
+    ``_meta["io.only1mcp/relatedRequestId"]`` (the id of the request it is serving) or as the
+    ``progressToken`` we forwarded with it (that is the same local id); None when it names none.
+    """
+    params = msg.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    for key in (RELATED_REQUEST, "progressToken"):
+        value = meta.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.isdigit():  # our ids are integers; some SDKs
+            return int(value)  # hand a server the id it serves as a string
+    return None
+
+
+def _without_related(msg: JsonObject) -> JsonObject:
+    """``msg`` without our attribution hint: it was for us, not for the client."""
+    meta = msg["params"]["_meta"]
+    meta.pop(RELATED_REQUEST, None)
+    if not meta:
+        del msg["params"]["_meta"]
+    return msg
+
+
+def _unroutable(method: str, target: Exchange | None, backend: Backend) -> str:
     """Why a backend's request cannot go to a client ("" when it can)."""
     needed = CLIENT_CAPABILITY.get(method)
     if needed is None:
         return "not a request a server may send a client"
     if target is None:
-        return "no single client request in flight on this server caused it"
+        return (
+            f"no single client request in flight on server {backend.name!r} caused it (calls "
+            "of several clients share its channel, which does not say which one asked). Set "
+            f"`isolation: session` (or `call`, for 2026 callers) for {backend.name!r} in the "
+            "Only1MCP config, or have the "
+            f'server name the request it serves in _meta["{RELATED_REQUEST}"]'
+        )
     if needed not in target.session.client_capabilities:
         return f"the client did not declare the {needed!r} capability"
     return ""

@@ -42,18 +42,16 @@ class Session:
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     client_info: dict[str, Any] = field(default_factory=dict)
     initialized: bool = False
-    # (event id, frame); a client that never reads loses the oldest first.
-    events: collections.deque[tuple[int, bytes]] = field(
-        default_factory=lambda: collections.deque(maxlen=EVENT_LOG_LIMIT)
-    )
     last_event_id: int = 0
     delivered: int = 0  # highest event id written to some stream
-    # Set when the session ends (DELETE, shutdown): its GET stream closes.
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # The event log, the end and the wake-up of a session are made on first use: a bridged
+    # 2026 call is a session too, one per call, and never uses them.
+    _events: collections.deque[tuple[int, bytes]] | None = None
+    _closed: asyncio.Event | None = None
+    _wake: asyncio.Event | None = None
     paused: dict[int, PausedStream] = field(default_factory=dict)  # by POST stream number
-    # A 2026-07-28 call bridged to handshake-era servers: the client capabilities their backend
-    # session must be initialized with (None: the shared backends serve it).
+    # A 2026-07-28 call bridged to handshake-era servers: the client capabilities it declared,
+    # which a backend session made for it mirrors (None: not a bridged call).
     mirror: dict[str, Any] | None = None
     # server → (pool key, backend instance) this bridged call holds alone (see Gateway._lease)
     leases: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -64,11 +62,26 @@ class Session:
     # what a 2026 server is told with each request (None: never set).
     log_level: str | None = None
 
+    @property
+    def events(self) -> collections.deque[tuple[int, bytes]]:
+        """(event id, frame); a client that never reads loses the oldest first."""
+        if self._events is None:
+            self._events = collections.deque(maxlen=EVENT_LOG_LIMIT)
+        return self._events
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set when the session ends (DELETE, shutdown): its GET stream closes."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+        return self._closed
+
     def push(self, frame: bytes) -> None:
         """Log an unsolicited message and wake whoever follows the log."""
         self.last_event_id += 1
         self.events.append((self.last_event_id, frame))
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     def after(self, cursor: int) -> list[tuple[int, bytes]]:
         """Logged events with an id above ``cursor``, oldest first."""
@@ -81,6 +94,8 @@ class Session:
 
     async def wait(self, timeout: float | None, *also: asyncio.Future[Any]) -> bool:
         """Wait for a new event, the end of the session or any of ``also``; False on timeout."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
         self._wake.clear()
         waiters = [
             asyncio.ensure_future(self._wake.wait()),

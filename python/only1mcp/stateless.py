@@ -11,12 +11,15 @@ The HTTP front (:mod:`only1mcp.front.modern`) and the stdio front hand requests 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+from collections.abc import Awaitable
 
 import orjson
 
 from only1mcp import __version__
+from only1mcp.bridge.call import Stream
 from only1mcp.bridge.calls import Bridge
 from only1mcp.bridge.direct import Direct
 from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError, unexpected
@@ -26,7 +29,11 @@ from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import (
     HTTP_STATUS,
     LATEST_MODERN,
+    META_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_LOG_LEVEL,
     META_SERVER_INFO,
+    META_VERSION,
     MODERN_REVISIONS,
     NAMED_BY,
     REMOVED,
@@ -34,9 +41,9 @@ from only1mcp.protocol.modern import (
     Headers,
     check_param_headers,
     check_request,
-    stamp,
+    declares_param_headers,
 )
-from only1mcp.relay import Reply
+from only1mcp.protocol.results import CACHEABLE, stamp, stamp_complete
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -55,6 +62,7 @@ ROUTED = frozenset(
 )
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
+_ENVELOPE_KEYS = frozenset({META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL})
 
 
 class StatelessService:
@@ -66,54 +74,77 @@ class StatelessService:
         self.direct = Direct(router, self.bridge.sealer)
         self.listener = Listener(gateway, router)
         self._sessions = itertools.count(1)
+        # (tools catalog version, the tools whose schema names Mcp-Param-* headers)
+        self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())
+        self._tools = gateway.catalogs["tools"]
+        self._ready = False  # gateway.ready, once it is set
 
-    async def answer(
-        self, msg: JsonObject, headers: Headers | None, stream: Reply
-    ) -> tuple[int, bytes]:
-        """The HTTP status and the response frame for one request (not a listen)."""
-        if not self.gateway.ready.is_set():
-            await self.gateway.ready.wait()  # the catalog is empty until every server started
+    def answer(
+        self, msg: JsonObject, headers: Headers | None, stream: Stream
+    ) -> Awaitable[tuple[int, bytes] | None]:
+        """The HTTP status and the response frame for one request (not a listen); None when
+        the answer went out through ``stream.finish`` already (a bridged call that asked: the
+        awaiting task carries its backend call on, see :mod:`only1mcp.bridge.calls`).
+
+        Not a coroutine: it validates now and hands back the awaitable of the path that serves
+        the request, so a 2026 call runs in as many frames as a handshake one."""
+        if not self._ready:
+            if not self.gateway.ready.is_set():
+                return self._when_ready(msg, headers, stream)
+            self._ready = True
         try:
             envelope = check_request(headers, msg)
-            answer = await self._dispatch(msg, envelope, headers, stream)
-            return _finished(msg, answer)
+            return self._dispatch(msg, envelope, headers, stream)
         except RpcError as exc:
-            return _finished(msg, jsonrpc.error(msg["id"], exc))
+            return _now(_finished(msg, jsonrpc.error(msg["id"], exc)))
         except Exception as exc:  # a bug: the client gets -32603, never a 500 or a traceback
-            log.exception("failed to handle %s", msg.get("method"))
-            return _finished(msg, jsonrpc.error(msg["id"], unexpected(msg.get("method"), exc)))
+            return _now(_finished(msg, _unexpected(msg, exc)))
 
-    async def _dispatch(
-        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Reply
-    ) -> bytes:
+    async def _when_ready(
+        self, msg: JsonObject, headers: Headers | None, stream: Stream
+    ) -> tuple[int, bytes] | None:
+        await self.gateway.ready.wait()  # the catalog is empty until every server started
+        return await self.answer(msg, headers, stream)
+
+    def _dispatch(
+        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
+    ) -> Awaitable[tuple[int, bytes] | None]:
         method: str = msg["method"]
-        params: JsonObject = msg.setdefault("params", {})
-        _strip_protocol_meta(params)
-        if method == "server/discover":
-            return jsonrpc.result(msg["id"], self.discover())
-        if method in REMOVED or (method not in ROUTED and method not in NAMED_BY):
-            raise MethodNotFound(f"Method not found: {method}")
-        if method == "tools/call" and headers is not None:
-            self._check_param_headers(params, headers)
+        params: JsonObject = msg["params"]  # an object with _meta: check_request saw to it
+        if params["_meta"].keys() <= _ENVELOPE_KEYS:  # all it almost ever carries
+            del params["_meta"]
+        else:
+            _strip_protocol_meta(params)
         if method in NAMED_BY:
+            if method == "tools/call" and headers is not None:
+                self._check_param_headers(params, headers)
             target = params.get(NAMED_BY[method])
             if not isinstance(target, str):
                 raise InvalidParams(f"{method}: params.{NAMED_BY[method]} must be a string")
             claims = self.direct.route(msg)
-            if claims is not None:
-                return await self.direct.serve(msg, envelope, target, stream, claims)
-            return await self.bridge.serve(msg, envelope, target, stream)
+            if claims is None:
+                finish = functools.partial(_finished, msg)
+                return self.bridge.serve(msg, envelope, target, stream, finish)
+            return _finishing(msg, self.direct.serve(msg, envelope, target, stream, claims))
+        if method == "server/discover":
+            return _now(_finished(msg, jsonrpc.result(msg["id"], self.discover())))
+        if method in REMOVED or method not in ROUTED:
+            raise MethodNotFound(f"Method not found: {method}")
         session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_MODERN)
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
-        answer = await self.router.handle(session, msg)
-        assert answer is not None  # a request always gets one
-        return answer
+        return _finishing(msg, self.router.handle(session, msg))
 
     def _check_param_headers(self, params: JsonObject, headers: Headers) -> None:
+        catalog = self._tools
+        if self._param_tools[0] != catalog.version:
+            tools = catalog.merged()
+            named = {t["name"] for t in tools if declares_param_headers(t.get("inputSchema"))}
+            self._param_tools = (catalog.version, frozenset(named))
         name = params.get("name")
-        tool = self.gateway.catalogs["tools"].item(name) if isinstance(name, str) else None
-        if tool is not None:
+        if name.__class__ is str and name in self._param_tools[1]:
+            tool = catalog.item(name)
+            assert tool is not None  # it is in the catalog of this version
             check_param_headers(tool.get("inputSchema"), params.get("arguments"), headers)
 
     def discover(self) -> JsonObject:
@@ -127,20 +158,52 @@ class StatelessService:
         self.bridge.close()
 
 
+async def _now(answer: tuple[int, bytes]) -> tuple[int, bytes]:
+    return answer
+
+
+async def _finishing(msg: JsonObject, work: Awaitable[bytes | None]) -> tuple[int, bytes]:
+    try:
+        answer = await work
+    except RpcError as exc:
+        answer = jsonrpc.error(msg["id"], exc)
+    except Exception as exc:  # a bug: the client gets -32603, never a 500 or a traceback
+        answer = _unexpected(msg, exc)
+    assert answer is not None  # a request always gets one
+    return _finished(msg, answer)
+
+
+def _unexpected(msg: JsonObject, exc: Exception) -> bytes:
+    """The -32603 answer for a bug met while serving ``msg`` (its traceback goes to the log)."""
+    log.exception("failed to handle %s", msg.get("method"))
+    return jsonrpc.error(msg["id"], unexpected(msg.get("method"), exc))
+
+
 def _strip_protocol_meta(params: JsonObject) -> None:
     """Drop the 2026 envelope from ``_meta``: it is ours, not the backend's."""
     meta = params.get("_meta")
     if not isinstance(meta, dict):
         return
-    kept = {k: v for k, v in meta.items() if not k.startswith(_PROTOCOL_META)}
-    if kept:
-        params["_meta"] = kept
-    else:
+    if meta.keys() <= _ENVELOPE_KEYS:  # what a request carries, and almost always all it does
         del params["_meta"]
+    elif any(key.startswith(_PROTOCOL_META) for key in meta):
+        kept = {k: v for k, v in meta.items() if not k.startswith(_PROTOCOL_META)}
+        if kept:
+            params["_meta"] = kept
+        else:
+            del params["_meta"]
 
 
 def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:
-    """The HTTP status and the 2026 form of an answer frame (the router speaks handshake)."""
+    """The HTTP status and the 2026 form of an answer frame (the router speaks handshake).
+
+    A plain success frame is stamped as bytes (what almost every call answers); the rest is
+    decoded: errors get their status, and empty resource reads become -32602.
+    """
+    if msg["method"] not in CACHEABLE:  # those get caching hints too
+        stamped = stamp_complete(answer)
+        if stamped is not None:
+            return 200, stamped
     decoded = orjson.loads(answer)
     error = decoded.get("error")
     if isinstance(error, dict):

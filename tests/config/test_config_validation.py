@@ -478,10 +478,14 @@ def test_isolation_is_a_named_policy(tmp_path: Path) -> None:
     from only1mcp.config import Isolation, load_config
 
     path = tmp_path / "c.yaml"
-    path.write_text("servers:\n  a: {command: x, isolation: session}\n  b: {url: 'http://h/mcp'}\n")
+    path.write_text(
+        "servers:\n  a: {command: x, isolation: session}\n  b: {url: 'http://h/mcp'}\n"
+        "  c: {command: y, isolation: call}\n"
+    )
     config = load_config(path)
     assert config.servers["a"].isolation is Isolation.SESSION
     assert config.servers["b"].isolation is Isolation.SHARED
+    assert config.servers["c"].isolation is Isolation.CALL
     path.write_text("servers:\n  a: {command: x, isolation: always}\n")
     with pytest.raises(ConfigError, match=r"servers\.a\.isolation"):
         load_config(path)

@@ -44,11 +44,15 @@ META = {
 
 
 def _config(workdir: Path) -> Path:
+    # The tests park calls of ``c`` side by side and leave some parked: a server that asks its
+    # 2026 callers questions under concurrency, so each 2026 call leases an instance of its
+    # own, where every question is attributed exactly (docs/design/eras.md §4.7).
     conformance = {
         "command": sys.executable,
         "args": [str(CONFORMANCE), "--transport", "stdio"],
         "prefix": "c",
         "timeout": 20,
+        "isolation": "call",
     }
     return write_config(workdir / "only1mcp.yaml", {"c": conformance, "fx": fx_stdio_server()})
 

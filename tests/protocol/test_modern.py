@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from only1mcp.errors import HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_VERSION, RpcError
 from only1mcp.protocol.modern import (
@@ -18,9 +21,9 @@ from only1mcp.protocol.modern import (
     encode_header_value,
     is_modern,
     request_headers,
-    stamp,
     with_envelope,
 )
+from only1mcp.protocol.results import stamp, stamp_complete
 
 V = "2026-07-28"
 META = {META_VERSION: V, META_CAPABILITIES: {}}
@@ -210,3 +213,52 @@ def test_results_get_their_type_and_cacheable_ones_their_hints() -> None:
     assert stamp("tools/call", {}) == {"resultType": "complete"}
     listed = stamp("tools/list", {"tools": []})
     assert listed["ttlMs"] == 0 and listed["cacheScope"] == "private"
+
+
+# ------------------------------------------------------------ resultType stamped as bytes
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(
+    result=st.dictionaries(st.text(), _JSON, max_size=4),
+    req_id=st.integers(-(2**63), 2**63 - 1) | st.text(),
+    first=st.booleans(),
+)
+def test_a_stamped_frame_is_the_decoded_stamp_or_left_to_decoding(
+    result: dict[str, Any], req_id: int | str, first: bool
+) -> None:
+    """Whatever a backend's result holds (strings that look like keys included), the bytes
+    stamp gives exactly what decoding and stamping gives, or declines (then the front decodes);
+    it declines nothing in the form every serializer writes."""
+    if first:
+        msg: dict[str, Any] = {"result": result, "jsonrpc": "2.0", "id": req_id}
+    else:
+        msg = {"jsonrpc": "2.0", "id": req_id, "result": result}
+    frame = orjson.dumps(msg)
+    stamped = stamp_complete(frame)
+    if not first and isinstance(req_id, int) and b"resultType" not in frame:
+        assert stamped is not None
+    if stamped is not None:
+        assert orjson.loads(stamped) == {**msg, "result": {**result, "resultType": "complete"}}
+
+
+def test_the_plain_form_is_stamped_and_others_decline() -> None:
+    plain = b'{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false}}'
+    assert stamp_complete(plain) == (
+        b'{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","content":[],"isError":false}}'
+    )
+    assert stamp_complete(b'{"jsonrpc":"2.0","id":1,"result":{}}') == (
+        b'{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete"}}'
+    )
+    for declined in (
+        b'{"jsonrpc": "2.0", "id": 1, "result": {}}',  # spaced
+        b'{"jsonrpc":"2.0","id":1,"result":{"resultType":"input_required"}}',  # stamped
+        b'{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}}',  # an error
+        b'{"jsonrpc":"2.0","id":"a,\\"result\\":{","result":{}}',  # a key-like string first
+    ):
+        assert stamp_complete(declined) is None, declined

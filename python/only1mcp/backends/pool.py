@@ -143,6 +143,7 @@ class ReplicaPool(Backend):
         # speaks the era of its replicas; one that came up in another era gets no traffic.
         if not any(r.state is BackendState.READY for r in self.replicas if r is not replica):
             self.modern, self.version = replica.modern, replica.version
+            Backend.generation += 1  # what is cached per generation may depend on the era
         elif replica.modern is not self.modern:
             log.warning(
                 "server %r: replica %s speaks another protocol era than the others; it gets "

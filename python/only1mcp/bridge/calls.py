@@ -3,13 +3,20 @@
 A handshake-era server that needs something from its client mid-call (sampling, elicitation,
 roots) sends a server→client request and waits. A 2026 client cannot take such a request; it
 expects an ``input_required`` result naming what is needed, and retries the same request with
-``inputResponses``. So a bridged call is *parked*: the backend call keeps running in this
-process, its questions are collected into one ``input_required`` result, and the client's
-retry — recognised by a sealed ``requestState`` — answers them on the backend's session.
+``inputResponses``. So such a call is *parked*: the backend call keeps running in this process,
+its questions are collected into one ``input_required`` result, and the client's retry —
+recognised by a sealed ``requestState`` — answers them on the backend's session.
 
-Questions that arrive together are answered together: after the first one the call waits for
-a short quiet spell so concurrent questions land in one result. Each question is named by the
-backend's ``_meta["io.only1mcp/inputKey"]`` hint, or ``<kind>-<n>`` in arrival order.
+A bridged call runs in the task of the request that started it (its *carrier*), like any call:
+one that asks nothing costs what a handshake call costs and is answered by its carrier. When
+the backend asks, a driver task answers that first round from the side (the front's
+``stream.finish``), and the carrier goes on carrying the backend call until it ends; each
+retry then drives its own round. A call is stopped (expired, failed, shut down) the way a
+client stops one: ``notifications/cancelled`` through the router, so the backend hears of it
+and the carrier's wait ends. Questions that arrive together are answered together: after the
+first one the round waits for a short quiet spell so concurrent questions land in one result.
+Each question is named by the backend's ``_meta["io.only1mcp/inputKey"]`` hint, or
+``<kind>-<n>`` (:class:`~only1mcp.bridge.call.BridgedCall`).
 """
 
 from __future__ import annotations
@@ -20,103 +27,39 @@ import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import orjson
+from typing import Any
 
 from only1mcp._core import rewrite_id
-from only1mcp.bridge.state import TTL, StateSealer, digest, invalid_state
-from only1mcp.errors import (
-    METHOD_NOT_FOUND,
-    InvalidParams,
-    MissingCapability,
-    RpcError,
+from only1mcp.bridge.call import (
+    BridgedCall,
+    Finish,
+    Outcome,
+    Question,
+    Stream,
+    invalid_answer,
+    progress_token,
 )
+from only1mcp.bridge.state import TTL, StateSealer, digest, invalid_state
+from only1mcp.errors import METHOD_NOT_FOUND, InvalidParams, MissingCapability, RpcError
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, LOG_LEVELS, Envelope, required_capabilities
+from only1mcp.protocol.modern import LATEST_MODERN, Envelope
+from only1mcp.protocol.results import required_capabilities
 from only1mcp.relay import CLIENT_CAPABILITY
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.bridge")
 
-INPUT_KEY = "io.only1mcp/inputKey"
 QUIET = 0.05  # how long the backend must stay silent before its questions go out together
 QUIET_CAP = 0.25  # ... but no longer than this after the first question
 MAX_PARKED = 1000  # calls waiting for their client's answers, so a flood cannot grow memory
-KIND_NAMES = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation"}
-KIND_NAMES["roots/list"] = "roots"
+# Sessions of calls that asked nothing, kept for the next calls (a session per call is not free).
+MAX_IDLE_SESSIONS = 256
 # Every capability a bridged backend request may need: the bridge checks the real ones.
 _RELAY_ALL: JsonObject = {"sampling": {}, "elicitation": {}, "roots": {}}
-# What each of them may say that a backend can act on (2025-11-25 ClientCapabilities).
-_SUB_CAPABILITIES = {
-    "sampling": ("context", "tools"),
-    "elicitation": ("form", "url"),
-    "roots": ("listChanged",),
-}
-_FLAG = {"listChanged": True}  # the one sub-capability that is a boolean, not an object
 
 # Runs one request for a bridged call: (session, message, reply) → the response frame.
 Dispatch = Callable[[Session, JsonObject, Any], Awaitable[bytes | None]]
-
-
-class Stream(Protocol):
-    """Where the current round's notifications go (the client's open POST)."""
-
-    async def push(self, frame: bytes) -> None: ...
-
-
-@dataclass(slots=True)
-class Question:
-    our_id: RequestId  # the id the relay gave the backend's request
-    method: str
-    params: JsonObject
-
-
-@dataclass
-class Outcome:
-    """How a round ends: the backend's answer, questions for the client, or an error."""
-
-    answer: bytes | None = None
-    questions: dict[str, Question] | None = None
-    error: RpcError | None = None
-
-
-@dataclass(eq=False)
-class BridgedCall:
-    id: str
-    method: str
-    target: str
-    arguments: str  # digest of the request's arguments
-    envelope: Envelope
-    session: Session
-    prefilled: dict[str, Any] = field(default_factory=dict)
-    asked: dict[str, Question] = field(default_factory=dict)
-    round: int = 0
-    task: asyncio.Task[bytes | None] | None = None
-    failure: RpcError | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    stream: Stream | None = None
-    progress_token: object = None
-    expiry: asyncio.TimerHandle | None = None
-    _minted: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    def key_for(self, method: str, params: JsonObject) -> str:
-        meta = params.get("_meta")
-        if isinstance(meta, dict) and isinstance(meta.get(INPUT_KEY), str):
-            key: str = meta.pop(INPUT_KEY)
-            if not meta:
-                del params["_meta"]
-            return key
-        return f"{KIND_NAMES[method]}-{next(self._minted)}"
-
-    def fail(self, error: RpcError) -> None:
-        self.failure = error
-        if self.task is not None:
-            self.task.cancel()
-        self.changed.set()
 
 
 class Bridge:
@@ -132,57 +75,143 @@ class Bridge:
         self._dispatch = dispatch
         self._release = release  # gives back what the call's session held (leased backends)
         self._answer_backend = answer_backend  # (session, response message) → to its backend
-        self._calls: dict[str, BridgedCall] = {}
+        self._calls: dict[str, BridgedCall] = {}  # the calls that asked, by id
+        self._tasks: set[asyncio.Task[Any]] = set()  # drivers of first rounds, cancellations
+        self._session_ids = itertools.count(1)
+        self._idle_sessions: list[Session] = []
         self.sealer = StateSealer(state_keys)
 
-    async def serve(
-        self, msg: JsonObject, envelope: Envelope, target: str, stream: Stream
-    ) -> bytes:
-        """Run one round of a bridged request; the answer frame carries ``msg``'s id."""
-        params: JsonObject = msg.get("params") or {}
+    def serve(
+        self, msg: JsonObject, envelope: Envelope, target: str, stream: Stream, finish: Finish
+    ) -> Awaitable[tuple[int, bytes] | None]:
+        """One round of a bridged request: the awaitable of its answer frame with ``msg``'s id,
+        as ``finish`` makes it (None when ``stream.finish`` sent it: the round asked, and the
+        awaiting task carries the backend call on). Not a coroutine: a frame less per call."""
+        params: JsonObject = msg["params"]
+        if "inputResponses" not in params and "requestState" not in params:
+            return self._carry(msg, envelope, target, stream, finish, None)
         responses = params.pop("inputResponses", None)
         state = params.pop("requestState", None)
         if responses is not None and not isinstance(responses, dict):
             raise InvalidParams("inputResponses must be an object keyed by the inputRequests keys")
-        args = digest(params.get("arguments"))
         if state is None:
-            call = self._start(msg, envelope, target, args)
-        else:
-            call = self._resume(state, msg["method"], target, args)
+            return self._carry(msg, envelope, target, stream, finish, responses)
+        call = self._resume(state, msg["method"], target, digest(params.get("arguments")))
+        return self._retry(call, msg["id"], stream, params, responses, finish)
+
+    async def _retry(
+        self,
+        call: BridgedCall,
+        req_id: RequestId,
+        stream: Stream,
+        params: JsonObject,
+        responses: JsonObject | None,
+        finish: Finish,
+    ) -> tuple[int, bytes]:
+        try:
+            return finish(await self._round(call, req_id, stream, params, responses))
+        except RpcError as exc:
+            return finish(jsonrpc.error(req_id, exc))
+
+    async def _round(
+        self,
+        call: BridgedCall,
+        req_id: RequestId,
+        stream: Stream,
+        params: JsonObject,
+        responses: JsonObject | None,
+    ) -> bytes:
+        assert call.lock is not None  # a call that was sealed has asked
         sealed_round = call.round
         async with call.lock:
             if call.round != sealed_round or self._calls.get(call.id) is not call:
                 # Another retry with the same state got the lock first: a state serves once.
                 raise invalid_state()
             call.stream = stream
-            call.progress_token = _progress_token(params)
+            call.progress_token = progress_token(params)
             try:
-                if isinstance(responses, dict):
+                if responses is not None:
                     await self._take(call, responses)
                 outcome = await self._next(call)
             finally:
                 call.stream = None
-            return self._answer(call, msg["id"], outcome)
+            return self._answer(call, req_id, outcome)
 
-    def _start(self, msg: JsonObject, envelope: Envelope, target: str, args: str) -> BridgedCall:
-        if len(self._calls) >= MAX_PARKED:
-            raise RpcError("Too many calls are waiting for input; answer or drop some first")
-        call_id = secrets.token_urlsafe(16)
-        session = Session(id=f"bridge-{call_id}", protocol_version=LATEST_MODERN)
+    async def _carry(
+        self,
+        msg: JsonObject,
+        envelope: Envelope,
+        target: str,
+        stream: Stream,
+        finish: Finish,
+        responses: JsonObject | None,
+    ) -> tuple[int, bytes] | None:
+        """A fresh call, run in this task: its answer, unless it asked meanwhile."""
+        idle = self._idle_sessions
+        session = idle.pop() if idle else self._session()
+        session.mirror = envelope.capabilities
+        call = BridgedCall(self, msg, target, envelope, session, stream, finish)
+        if responses:
+            call.prefilled = responses
+        try:
+            answer = await self._dispatch(session, msg, call)
+        except Exception as exc:
+            if call.lock is None:
+                self._give_back(session)
+                raise
+            self._ended(call, None, exc)
+            await self._answered(call)
+            return None
+        except BaseException:  # cancelled: the round that waits for it must hear of it
+            if call.lock is None:
+                self._give_back(session)
+            else:
+                self._ended(call, None, None)
+            raise
+        if call.lock is None:  # it asked nothing: the common case, answered right here
+            call.ended = True
+            # Its session serves the next call: nothing refers to it any more (its exchange
+            # closed with the call). What it leased goes back first.
+            if session.leases and self._release is not None:
+                self._release(session)
+            if len(idle) < MAX_IDLE_SESSIONS:
+                idle.append(session)
+            assert answer is not None  # a request always gets one
+            return finish(answer)
+        self._ended(call, answer, None)
+        await self._answered(call)
+        return None
+
+    @staticmethod
+    async def _answered(call: BridgedCall) -> None:
+        """Wait until the driver of the call's first round has answered it: this task's
+        return ends the exchange it came with (an HTTP response not given by then is lost)."""
+        assert call.answered is not None
+        await call.answered.wait()
+
+    def _give_back(self, session: Session) -> None:
+        """What a call that failed before asking leased goes back (its session is dropped)."""
+        if session.leases and self._release is not None:
+            self._release(session)
+
+    def _session(self) -> Session:
+        session = Session(id=f"bridge-{next(self._session_ids)}", protocol_version=LATEST_MODERN)
         session.client_capabilities = _RELAY_ALL
-        session.mirror = _mirrored(envelope.capabilities)
-        call = BridgedCall(call_id, msg["method"], target, args, envelope, session)
-        channel = _Channel(self, call)
-        call.task = asyncio.ensure_future(self._dispatch(session, msg, channel))
-        call.task.add_done_callback(lambda _: call.changed.set())
-        self._calls[call_id] = call
-        return call
+        return session
+
+    def _ended(self, call: BridgedCall, answer: bytes | None, error: BaseException | None) -> None:
+        call.ended = True
+        call.answer = answer
+        call.error = error
+        call.wake()
 
     def _resume(self, state: object, method: str, target: str, args: str) -> BridgedCall:
         claims = self.sealer.open(state)
         call = self._calls.get(str(claims.get("c")))
+        if call is None or call.round == 0:
+            raise invalid_state()
         bound = (claims.get("m"), claims.get("t"), claims.get("a")) == (method, target, args)
-        if call is None or not bound or claims.get("r") != call.round:
+        if not bound or claims.get("r") != call.round:
             raise invalid_state()
         return call
 
@@ -191,34 +220,44 @@ class Bridge:
         for key, value in responses.items():
             question = call.asked.pop(key, None)
             if question is None:
+                if call.prefilled is None:
+                    call.prefilled = {}
                 call.prefilled[key] = value
             else:
                 await self._reply(call, question, value)
 
     async def _reply(self, call: BridgedCall, question: Question, value: object) -> None:
-        problem = _invalid_answer(question.method, value)
+        problem = invalid_answer(question.method, value)
         if problem:
             error = InvalidParams(f"inputResponses: {problem}")
-            await self._answer_backend(
-                call.session, {"jsonrpc": "2.0", "id": question.our_id, "error": error.to_error()}
-            )
+            await self._refuse(call, question, error)
             call.fail(error)
             return
         answer = {"jsonrpc": "2.0", "id": question.our_id, "result": value}
         await self._answer_backend(call.session, answer)
 
+    async def _refuse(self, call: BridgedCall, question: Question, error: RpcError) -> None:
+        message = {"jsonrpc": "2.0", "id": question.our_id, "error": error.to_error()}
+        await self._answer_backend(call.session, message)
+
     async def asked(self, call: BridgedCall, question: Question) -> None:
         """A backend request of ``call`` came in: refuse it, answer it, or hold it."""
+        if call.ended:
+            refusal = RpcError("the request that caused it has been answered already")
+            await self._refuse(call, question, refusal)
+            return
+        if call.lock is None:
+            unparkable = self._drive(call)
+            if unparkable is not None:
+                await self._refuse(call, question, unparkable)
+                return
         capability = CLIENT_CAPABILITY[question.method]
         if capability not in call.envelope.capabilities:
             refusal = RpcError(
                 f"the client did not declare the {capability!r} capability",
                 code=METHOD_NOT_FOUND,
             )
-            await self._answer_backend(
-                call.session,
-                {"jsonrpc": "2.0", "id": question.our_id, "error": refusal.to_error()},
-            )
+            await self._refuse(call, question, refusal)
             call.fail(
                 MissingCapability(
                     f"This request needs the client capability {capability!r}",
@@ -227,52 +266,105 @@ class Bridge:
             )
             return
         key = call.key_for(question.method, question.params)
-        if key in call.prefilled:
+        if call.prefilled is not None and key in call.prefilled:
             await self._reply(call, question, call.prefilled.pop(key))
             return
         call.asked[key] = question
-        call.changed.set()
+        call.wake()
+
+    def _drive(self, call: BridgedCall) -> RpcError | None:
+        """``call`` asks for the first time: from now on rounds answer it, the first one by a
+        driver task of its own (an error for the backend, and nothing changes, when it cannot
+        be parked)."""
+        if len(self._calls) >= MAX_PARKED:
+            return RpcError("Only1MCP has too many calls waiting for their clients' input")
+        try:
+            call.digest = digest(call.msg["params"].get("arguments"))
+        except InvalidParams as exc:
+            return exc
+        call.lock = asyncio.Lock()
+        call.changed = asyncio.Event()
+        call.answered = asyncio.Event()
+        call.asked = {}
+        call.id = secrets.token_urlsafe(16)
+        self._calls[call.id] = call
+        self._spawn(self._first_round(call))
+        return None
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def stop(self, call: BridgedCall) -> None:
+        """Cancel ``call``'s backend request as its client would: the backend is told, and the
+        carrier stops waiting (its answer then is the cancellation; the round says why)."""
+        if call.ended:
+            return
+        params = {"requestId": call.msg["id"], "reason": "the 2026 client's call ended"}
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+        self._spawn(self._dispatch(call.session, cancel, None))
+
+    async def _first_round(self, call: BridgedCall) -> None:
+        assert call.lock is not None
+        try:
+            async with call.lock:
+                try:
+                    outcome = await self._next(call)
+                finally:
+                    call.stream = None
+                frame = self._answer(call, call.msg["id"], outcome)
+        except Exception:  # the client must get an answer, whatever happened
+            log.exception("the first round of a bridged %s failed", call.method)
+            call.fail(RpcError("Internal error"))
+            self._forget(call)
+            frame = jsonrpc.error(call.msg["id"], RpcError("Internal error"))
+        try:
+            with contextlib.suppress(OSError):
+                await call.first.finish(*call.finish(frame))
+        finally:
+            assert call.answered is not None
+            call.answered.set()
 
     async def _next(self, call: BridgedCall) -> Outcome:
         """Wait for the call to finish, fail, or ask (and then go quiet)."""
-        assert call.task is not None
+        assert call.changed is not None
         while True:
             if call.failure is not None:
                 return Outcome(error=call.failure)
-            if call.task.done():
+            if call.ended:
                 return self._finished(call)
             if call.asked:
-                await self._quiet(call)
-                if call.failure is None and not call.task.done():
+                await self._quiet(call, call.changed)
+                if call.failure is None and not call.ended:
                     return Outcome(questions=dict(call.asked))
                 continue
             call.changed.clear()
             await call.changed.wait()
 
-    async def _quiet(self, call: BridgedCall) -> None:
+    async def _quiet(self, call: BridgedCall, changed: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + QUIET_CAP
-        while not call.task or not call.task.done():
-            call.changed.clear()
+        while not call.ended:
+            changed.clear()
             wait = min(QUIET, deadline - loop.time())
             if wait <= 0:
                 return
             try:
-                await asyncio.wait_for(call.changed.wait(), wait)
+                await asyncio.wait_for(changed.wait(), wait)
             except TimeoutError:
                 return
 
     def _finished(self, call: BridgedCall) -> Outcome:
-        assert call.task is not None
-        if call.task.cancelled():
-            return Outcome(error=call.failure or RpcError("the call was cancelled"))
-        exc = call.task.exception()
+        exc = call.error
         if isinstance(exc, RpcError):
             return Outcome(error=exc)
         if exc is not None:
             log.error("bridged call failed", exc_info=exc)
             return Outcome(error=RpcError("Internal error"))
-        return Outcome(answer=call.task.result())
+        if call.answer is None:
+            return Outcome(error=RpcError("the call was cancelled"))
+        return Outcome(answer=call.answer)
 
     def _answer(self, call: BridgedCall, req_id: RequestId, outcome: Outcome) -> bytes:
         if outcome.questions is None:
@@ -288,7 +380,7 @@ class Bridge:
             "r": call.round,
             "m": call.method,
             "t": call.target,
-            "a": call.arguments,
+            "a": call.digest,
         }
         result = {
             "resultType": "input_required",
@@ -311,101 +403,16 @@ class Bridge:
         self._forget(call)
 
     def _forget(self, call: BridgedCall) -> None:
-        self._calls.pop(call.id, None)
+        if self._calls.pop(call.id, None) is None:
+            return  # forgotten already
         if call.expiry is not None:
             call.expiry.cancel()
-        if call.task is not None and not call.task.done():
-            call.task.cancel()
+        self.stop(call)
         if self._release is not None:
             self._release(call.session)
 
     def close(self) -> None:
+        """Stop every call that asked (their carriers end at once)."""
         for call in list(self._calls.values()):
+            call.fail(RpcError("Only1MCP is shutting down"))
             self._forget(call)
-
-
-class _Channel:
-    """The relay's way to a bridged call (its ``Reply``): backend requests become questions,
-    progress goes to the open POST under the current round's token, logs only on request."""
-
-    def __init__(self, bridge: Bridge, call: BridgedCall) -> None:
-        self._bridge = bridge
-        self._call = call
-
-    async def push(self, frame: bytes) -> None:
-        msg = orjson.loads(frame)
-        method = msg.get("method")
-        if "id" in msg and method in CLIENT_CAPABILITY:
-            params = msg.get("params")
-            question = Question(msg["id"], method, params if isinstance(params, dict) else {})
-            await self._bridge.asked(self._call, question)
-        elif method == "notifications/progress":
-            await self._progress(msg)
-        elif method == "notifications/message" and self._wants_log(msg):
-            await self._send(frame)
-
-    async def detach(self) -> None:
-        """The backend paused its stream; it resumes by itself, nothing to tell the client."""
-
-    async def _progress(self, msg: JsonObject) -> None:
-        token = self._call.progress_token
-        params = msg.get("params")
-        if token is None or not isinstance(params, dict):
-            return
-        params["progressToken"] = token
-        await self._send(orjson.dumps(msg))
-
-    def _wants_log(self, msg: JsonObject) -> bool:
-        wanted = self._call.envelope.log_level
-        level = (msg.get("params") or {}).get("level")
-        if wanted is None or level not in LOG_LEVELS:
-            return False
-        return LOG_LEVELS.index(level) >= LOG_LEVELS.index(wanted)
-
-    async def _send(self, frame: bytes) -> None:
-        stream = self._call.stream
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                await stream.push(frame)
-
-
-def _mirrored(capabilities: JsonObject) -> JsonObject:
-    """The client's relayable capabilities as a backend session is initialized with them: only
-    the sub-capabilities a backend can act on, so junk values can neither break the backend's
-    initialize nor start one more backend session (a process, over stdio) per distinct value."""
-    mirror: JsonObject = {}
-    for name, known in _SUB_CAPABILITIES.items():
-        if name not in capabilities:
-            continue
-        given = capabilities[name] if isinstance(capabilities[name], dict) else {}
-        mirror[name] = {k: _FLAG.get(k, {}) for k in known if _declares(given.get(k), k)}
-    return mirror
-
-
-def _declares(value: object, key: str) -> bool:
-    return value is True if key in _FLAG else isinstance(value, dict)
-
-
-def _progress_token(params: JsonObject) -> object:
-    meta = params.get("_meta")
-    return meta.get("progressToken") if isinstance(meta, dict) else None
-
-
-def _invalid_answer(method: str, value: object) -> str:
-    """Why ``value`` is not a result of ``method`` ("" when it is)."""
-    if not isinstance(value, dict):
-        return "an answer must be an object"
-    if method == "elicitation/create":
-        if value.get("action") not in ("accept", "decline", "cancel"):
-            return "an elicitation answer needs action accept, decline or cancel"
-        content = value.get("content")
-        if content is not None and not isinstance(content, dict):
-            return "an elicitation answer's content must be an object"
-    elif method == "sampling/createMessage":
-        if not isinstance(value.get("role"), str) or not isinstance(value.get("model"), str):
-            return "a sampling answer needs role and model"
-        if not isinstance(value.get("content"), dict | list):
-            return "a sampling answer needs content"
-    elif method == "roots/list" and not isinstance(value.get("roots"), list):
-        return "a roots answer needs a roots list"
-    return ""

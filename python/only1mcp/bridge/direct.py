@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from only1mcp.backends import Backend
 from only1mcp.bridge.state import StateSealer, digest, invalid_state
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.relay import Reply
@@ -35,6 +36,7 @@ class Direct:
         self.router = router
         self.sealer = sealer
         self._sessions = itertools.count(1)
+        self._modern: tuple[int, bool] = (-1, False)  # (Backend.generation, any 2026 server)
 
     def route(self, msg: JsonObject) -> JsonObject | None:
         """The claims of a call this path serves (a retry of one, or a fresh call whose target
@@ -44,6 +46,11 @@ class Direct:
         if state is not None:
             claims = self.sealer.open(state)
             return claims if _BACKEND in claims else None
+        if self._modern[0] != Backend.generation:  # a backend changed: its era may have
+            shared = self.router.gateway.shared.values()
+            self._modern = (Backend.generation, any(backend.modern for backend in shared))
+        if not self._modern[1]:  # no shared server speaks 2026
+            return None
         server = self.router.owner(msg["method"], params).server
         backend = self.router.gateway.shared.get(server)
         return {_BACKEND: server} if backend is not None and backend.modern else None

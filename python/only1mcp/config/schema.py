@@ -193,7 +193,12 @@ class Isolation(enum.StrEnum):
     SHARED = "shared"
     #: One instance per client session, started on first use and stopped with the session: for
     #: stateful servers, and for exact routing of a stdio server's sampling/elicitation requests.
+    #: A bridged 2026 call is a session of one call: it leases an instance for as long as it runs.
     SESSION = "session"
+    #: Handshake sessions share one instance (as ``shared``); each bridged 2026 call leases one of
+    #: its own (kept warm between calls): for a server whose tools ask their 2026 callers
+    #: questions under concurrency, without a process per handshake session.
+    CALL = "call"
 
 
 class Protocol(enum.StrEnum):

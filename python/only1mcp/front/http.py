@@ -60,14 +60,23 @@ class McpEndpoint:
         self.origins = origins
         self.modern = ModernEndpoint(StatelessService(gateway, router))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
         headers = _headers(scope)
+        # A request inside a handshake session stays there, whatever version it names.
+        if (
+            is_modern(headers.get(b"mcp-protocol-version"))
+            and b"mcp-session-id" not in headers
+            and self.origins.allows(headers.get(b"origin"), headers.get(b"host"))
+        ):
+            return self.modern.serve(scope, receive, send, headers)
+        return self._handshake(scope, headers, receive, send)
+
+    async def _handshake(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive, send: Send
+    ) -> None:
         try:
             self._check_origin(headers)
-            # A request inside a handshake session stays there, whatever version it names.
-            if is_modern(headers.get(b"mcp-protocol-version")) and b"mcp-session-id" not in headers:
-                await self.modern(scope, receive, send)
-                return
             method = scope["method"]
             if method == "POST":
                 await self._post(headers, receive, send)
@@ -331,6 +340,13 @@ class HttpApp:
                 return self.legacy(scope, receive, send)
         return self.other(scope, receive, send)
 
+    def closing(self) -> None:
+        """Shutdown has begun: every session ends (its GET stream closes) and every bridged
+        call parked for its client's answers ends (its request task with it), so uvicorn has
+        no task left to wait for."""
+        self.gateway.sessions.close_all()
+        self.mcp.modern.service.close()
+
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.gateway.start()
@@ -352,12 +368,12 @@ class HttpApp:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, plus: on SIGTERM/SIGINT end every session first, so open GET streams close
-    at once and shutdown does not wait out the graceful timeout."""
+    """uvicorn, plus: on SIGTERM/SIGINT end every session and parked call first, so open GET
+    streams close at once and shutdown does not wait out the graceful timeout."""
 
-    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+    def __init__(self, config: uvicorn.Config, app: HttpApp) -> None:
         super().__init__(config)
-        self.gateway = gateway
+        self.app = app
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
@@ -367,13 +383,14 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.gateway.sessions.close_all)
+            self._loop.call_soon_threadsafe(self.app.closing)
 
 
 def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) -> None:
     """Run the HTTP front until SIGTERM/SIGINT; backends stop with it."""
+    app = HttpApp(gateway, origins)
     config = uvicorn.Config(
-        HttpApp(gateway, origins),
+        app,
         host=host,
         port=port,
         log_level="warning",
@@ -386,4 +403,4 @@ def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) ->
         proxy_headers=False,
         server_header=False,  # says nothing a client needs, costs a header per response
     )
-    _Server(config, gateway).run()
+    _Server(config, app).run()

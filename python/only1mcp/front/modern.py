@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 
 from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.wire import (
     JSON_HEADERS,
     SSE_HEADERS,
+    HttpError,
     read_body,
     respond,
     sse_message,
@@ -30,13 +32,19 @@ class ModernEndpoint:
     def __init__(self, service: StatelessService) -> None:
         self.service = service
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self.serve(scope, receive, send, dict(scope["headers"]))
+
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, by_name: dict[bytes, bytes]
+    ) -> None:
+        """Serve one request; ``by_name`` is its header lines as a dict (the caller made one)."""
         if scope["method"] != "POST":
             await respond(send, 405, b"", [(b"allow", b"POST")])
             return
-        headers = Headers(scope["headers"])
-        accept = headers.get(b"accept") or ""
-        if "application/json" not in accept or "text/event-stream" not in accept:
+        headers = Headers(scope["headers"], by_name)
+        accept = by_name.get(b"accept", b"")
+        if accept.find(b"application/json") == -1 or accept.find(b"text/event-stream") == -1:
             error = InvalidRequest(
                 "Not Acceptable: Accept must list application/json and text/event-stream"
             )
@@ -49,8 +57,9 @@ class ModernEndpoint:
         if msg["method"] == "subscriptions/listen":
             await self._listen(msg, headers, receive, reply)
             return
-        status, frame = await self.service.answer(msg, headers, reply)
-        await reply.finish(status, frame)
+        answered = await self.service.answer(msg, headers, reply)
+        if answered is not None:  # None: the bridge sent it (reply.finish) and went on
+            await reply.finish(*answered)
 
     async def _listen(
         self, msg: JsonObject, headers: Headers, receive: Receive, reply: _Reply
@@ -72,7 +81,12 @@ async def _message(receive: Receive, send: Send) -> JsonObject | None:
     for a notification: nothing is defined client→server at 2026)."""
     payload: Any = None
     try:
-        payload = jsonrpc.parse(await read_body(receive))
+        body = await read_body(receive)
+    except HttpError as exc:  # too large
+        await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+        return None
+    try:
+        payload = jsonrpc.parse(body)
         if isinstance(payload, list):
             raise InvalidRequest("Invalid Request: batches are not part of MCP 2026-07-28")
         msg = jsonrpc.check_message(payload)
@@ -90,16 +104,20 @@ async def _message(receive: Receive, send: Send) -> JsonObject | None:
 class _Reply:
     """One POST's answer: JSON, unless a notification must go first; then an SSE stream."""
 
+    __slots__ = ("_lock", "_send", "_streaming")
+
     def __init__(self, send: Send) -> None:
         self._send = send
         self._streaming = False
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # only a reply that streams needs one
 
     async def push(self, frame: bytes) -> None:
         await self.emit(frame, False)
 
     async def emit(self, frame: bytes | None, last: bool) -> None:
         """One SSE event (None: a keepalive comment); ``last`` ends the response."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
         async with self._lock:
             if not self._streaming:
                 self._streaming = True
@@ -111,9 +129,12 @@ class _Reply:
     async def detach(self) -> None:
         """A 2026 server's streams are never resumed: there is nothing to detach."""
 
-    async def finish(self, status: int, frame: bytes) -> None:
+    def finish(self, status: int, frame: bytes) -> Awaitable[None]:
+        # Not a coroutine: the common answer, plain JSON, is respond()'s awaitable itself.
         if self._streaming:
-            with contextlib.suppress(OSError):
-                await self.emit(frame, True)
-        else:
-            await respond(self._send, status, frame, JSON_HEADERS)
+            return self._last_event(frame)
+        return respond(self._send, status, frame, JSON_HEADERS)
+
+    async def _last_event(self, frame: bytes) -> None:
+        with contextlib.suppress(OSError):
+            await self.emit(frame, True)

@@ -65,6 +65,10 @@ class StdioFront:
     async def detach(self) -> None:
         """A pipe has no streams to pause; whatever follows simply comes later."""
 
+    async def finish(self, status: int, frame: bytes) -> None:
+        """A 2026 answer the bridge sends early (a pipe has no status)."""
+        self.write(frame)
+
     def write(self, frame: bytes) -> None:
         if self._out is not None and not self._out.is_closing():
             self._out.write(frame + b"\n")
@@ -110,8 +114,9 @@ class StdioFront:
                 if self._listens.get(msg["id"]) is gone:
                     del self._listens[msg["id"]]
             return
-        _, answer = await self.stateless.answer(msg, None, self)
-        self.write(answer)
+        answered = await self.stateless.answer(msg, None, self)
+        if answered is not None:  # None: the bridge sent it (finish) and went on
+            self.write(answered[1])
 
     def _end_listen(self, request_id: object) -> None:
         """On a pipe, a 2026 client ends a listen with ``notifications/cancelled`` naming it."""
@@ -140,6 +145,9 @@ class StdioFront:
         await self.gateway.start()
         try:
             await self.closed.wait()
+            # Calls parked for their client's answers end now (their tasks with them): the
+            # client that would answer is gone. The rest get a moment to finish.
+            self.stateless.close()
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=5.0)
         finally:

@@ -63,19 +63,6 @@ REMOVED = frozenset(
         "notifications/initialized",
     }
 )
-# Results that describe something a client may cache, and so must say for how long and for whom.
-CACHEABLE = frozenset(
-    {
-        "server/discover",
-        "tools/list",
-        "prompts/list",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-    }
-)
-CACHE_HINTS: JsonObject = {"ttlMs": 0, "cacheScope": "private"}
-
 # The HTTP status a 2026 error answer goes out with; anything unlisted is a 200.
 HTTP_STATUS = {
     PARSE_ERROR: 400,
@@ -90,6 +77,8 @@ HTTP_STATUS = {
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 _ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
+_LATEST_BYTES = LATEST_MODERN.encode()
+_METHOD_BYTES = {method: method.encode() for method in (*NAMED_BY, "tools/list")}
 _PARAM_PREFIX = b"mcp-param-"
 _SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -116,7 +105,7 @@ def is_modern(version: bytes | None) -> bool:
     return version is not None and version not in HANDSHAKE_HEADER_VALUES
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
     """What one 2026 request says about its sender, from ``params._meta``."""
 
@@ -127,25 +116,32 @@ class Envelope:
 
 
 class Headers:
-    """The request's header lines, kept as a list: a duplicated routing header is an error,
-    which a dict would hide."""
+    """The request's header lines. A duplicated routing header is an error, which a dict of
+    the lines would hide: the lines are only counted when the dict is shorter than the list
+    (no header appears twice in almost every request)."""
 
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self._raw = raw
+    __slots__ = ("by_name", "raw", "repeats")
+
+    def __init__(
+        self, raw: list[tuple[bytes, bytes]], by_name: dict[bytes, bytes] | None = None
+    ) -> None:
+        self.raw = raw
+        self.by_name = dict(raw) if by_name is None else by_name
+        self.repeats = len(self.by_name) != len(raw)  # some name appears more than once
 
     def get(self, name: bytes) -> str | None:
-        for key, value in self._raw:
-            if key == name:
-                return value.decode("latin-1")
-        return None
+        value = self.by_name.get(name)
+        return None if value is None else value.decode("latin-1")
 
     def count(self, name: bytes) -> int:
-        return sum(1 for key, _ in self._raw if key == name)
+        if not self.repeats:
+            return 1 if name in self.by_name else 0
+        return sum(1 for key, _ in self.raw if key == name)
 
     def params(self) -> dict[str, list[str]]:
         """Every ``Mcp-Param-*`` header by its lower-cased suffix."""
         found: dict[str, list[str]] = {}
-        for key, value in self._raw:
+        for key, value in self.raw:
             if key.startswith(_PARAM_PREFIX):
                 suffix = key[len(_PARAM_PREFIX) :].decode("latin-1")
                 found.setdefault(suffix, []).append(value.decode("latin-1"))
@@ -156,23 +152,13 @@ def check_request(headers: Headers | None, msg: JsonObject) -> Envelope:
     """Run the 2026 validation ladder on one request; raise the first rung's error.
 
     ``headers`` is None where the transport has none (stdio): the header rungs are skipped.
+    One function, not one per rung: it runs on every 2026 request.
     """
-    if headers is not None:
+    if headers is not None and headers.repeats:
         for name in _ROUTING_HEADERS:
             if headers.count(name) > 1:
                 raise HeaderMismatch(f"{name.decode()} header appears more than once")
-    envelope = _envelope(msg.get("params"))
-    if headers is not None:
-        _check_routing_headers(headers, msg, envelope.version)
-    if envelope.version not in MODERN_REVISIONS:
-        raise UnsupportedVersion(
-            "Unsupported protocol version",
-            data={"supported": list(MODERN_REVISIONS), "requested": envelope.version},
-        )
-    return envelope
-
-
-def _envelope(params: object) -> Envelope:
+    params = msg.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     if not isinstance(meta, dict):
         raise InvalidParams("params._meta is required and must be an object")
@@ -182,6 +168,13 @@ def _envelope(params: object) -> Envelope:
     caps = meta.get(META_CAPABILITIES)
     if not isinstance(caps, dict):
         raise InvalidParams(f"params._meta[{META_CAPABILITIES!r}] is required (an object)")
+    if headers is not None:
+        _check_routing_headers(headers.by_name, msg, version)
+    if version not in MODERN_REVISIONS:
+        raise UnsupportedVersion(
+            "Unsupported protocol version",
+            data={"supported": list(MODERN_REVISIONS), "requested": version},
+        )
     info = meta.get(META_CLIENT_INFO)
     level = meta.get(META_LOG_LEVEL)
     return Envelope(
@@ -192,18 +185,32 @@ def _envelope(params: object) -> Envelope:
     )
 
 
-def _check_routing_headers(headers: Headers, msg: JsonObject, version: str) -> None:
-    if headers.get(b"mcp-protocol-version") != version:
+def _check_routing_headers(lines: dict[bytes, bytes], msg: JsonObject, version: str) -> None:
+    # Each header is first compared as the bytes a client sends for the value (the common
+    # case, one comparison); only what differs is decoded, trimmed and unwrapped.
+    sent = lines.get(b"mcp-protocol-version")
+    if (sent != _LATEST_BYTES or version != LATEST_MODERN) and (
+        sent is None or sent.decode("latin-1") != version
+    ):
         raise HeaderMismatch("MCP-Protocol-Version header does not match params._meta")
     method = msg["method"]
-    if _trim(headers.get(b"mcp-method")) != method:
+    sent = lines.get(b"mcp-method")
+    if (sent is None or sent != _METHOD_BYTES.get(method)) and (
+        sent is None or sent.decode("latin-1").strip(_OWS) != method
+    ):
         raise HeaderMismatch(f"Mcp-Method header does not match the body's method {method!r}")
     field = NAMED_BY.get(method)
     if field is None:
         return
-    target = (msg.get("params") or {}).get(field)
-    named = decode_header_value(_trim(headers.get(b"mcp-name")))
-    if target is not None and named != target:
+    target = msg["params"].get(field)
+    if target is None:
+        return
+    sent = lines.get(b"mcp-name")
+    plain = target.__class__ is str and target.isascii() and not target.startswith("=?")
+    if plain and sent == target.encode():  # as sent, with no sentinel to unwrap
+        return
+    named = None if sent is None else decode_header_value(sent.decode("latin-1").strip(_OWS))
+    if named != target:
         raise HeaderMismatch(f"Mcp-Name header does not match params.{field}")
 
 
@@ -218,8 +225,8 @@ def decode_header_value(value: str | None) -> str | None:
     A malformed sentinel (bad or non-canonical base64, bad UTF-8) gives None, so it never
     matches a body value.
     """
-    if value is None:
-        return None
+    if value is None or not value.startswith("=?"):
+        return value
     match = _SENTINEL.fullmatch(value)
     if match is None:
         return value
@@ -301,8 +308,8 @@ def check_param_headers(schema: object, arguments: object, headers: Headers) -> 
     counts as absent). A schema with an invalid annotation validates nothing: a conforming
     client drops such a tool and sends no headers for it.
     """
-    annotated = _annotations(schema)
-    if annotated is None:
+    annotated = _annotations_of(schema)
+    if not annotated:
         return
     sent = headers.params()
     args = arguments if isinstance(arguments, dict) else {}
@@ -329,6 +336,29 @@ def _check_one_param(
         raise HeaderMismatch(f"{header} header carries a malformed base64 value")
     if not _same(kind, value, rendered, decoded):
         raise HeaderMismatch(f"{header} header does not match the argument")
+
+
+def declares_param_headers(schema: object) -> bool:
+    """Whether a tool's ``inputSchema`` names ``Mcp-Param-*`` headers (validly: a schema with
+    an invalid annotation names none)."""
+    return bool(_annotations_of(schema))
+
+
+# inputSchema object → its annotations: a schema is walked once, not on every call of its tool.
+# Keyed by identity (the catalog keeps the object) and checked by identity on the way out.
+_ANNOTATED: dict[int, tuple[object, list[tuple[tuple[str, ...], str, str]] | None]] = {}
+_ANNOTATED_MAX = 4096
+
+
+def _annotations_of(schema: object) -> list[tuple[tuple[str, ...], str, str]] | None:
+    cached = _ANNOTATED.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    found = _annotations(schema)
+    if len(_ANNOTATED) >= _ANNOTATED_MAX:
+        _ANNOTATED.clear()  # schemas of a catalog that changed many times over
+    _ANNOTATED[id(schema)] = (schema, found)
+    return found
 
 
 def _annotations(schema: object) -> list[tuple[tuple[str, ...], str, str]] | None:
@@ -387,27 +417,6 @@ def _same(kind: str, value: object, rendered: str, decoded: str) -> bool:
         except ValueError:
             return False
     return decoded == rendered
-
-
-# ------------------------------------------------------------------------- results
-
-
-def stamp(method: str, result: JsonObject, result_type: str = "complete") -> JsonObject:
-    """A result as 2026 wants it: its ``resultType``, and caching hints where it is cacheable.
-
-    Merged lists are ``private`` with a TTL of 0: a handshake-era backend gives no TTL, and
-    what a list holds changes with every backend restart.
-    """
-    result["resultType"] = result_type
-    if method in CACHEABLE:
-        for key, value in CACHE_HINTS.items():
-            result.setdefault(key, value)
-    return result
-
-
-def required_capabilities(capability: str) -> JsonObject:
-    """The ``data`` of a -32021 error: a ClientCapabilities object naming what was missing."""
-    return {"requiredCapabilities": {capability: {}}}
 
 
 def error_frame_id(msg: object) -> RequestId | None:

@@ -1,0 +1,92 @@
+"""MCP 2026-07-28 results: their ``resultType`` (stamped on a backend's bytes where it can be,
+so an answer need not be decoded) and caching hints, and the client capabilities a bridged
+call's backend session mirrors or a refusal names (-32021)."""
+
+from __future__ import annotations
+
+from only1mcp.types import JsonObject
+
+# Results that describe something a client may cache, and so must say for how long and for whom.
+CACHEABLE = frozenset(
+    {
+        "server/discover",
+        "tools/list",
+        "prompts/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+    }
+)
+CACHE_HINTS: JsonObject = {"ttlMs": 0, "cacheScope": "private"}
+
+
+def stamp(method: str, result: JsonObject, result_type: str = "complete") -> JsonObject:
+    """A result as 2026 wants it: its ``resultType``, and caching hints where it is cacheable.
+
+    Merged lists are ``private`` with a TTL of 0: a handshake-era backend gives no TTL, and
+    what a list holds changes with every backend restart.
+    """
+    result["resultType"] = result_type
+    if method in CACHEABLE:
+        for key, value in CACHE_HINTS.items():
+            result.setdefault(key, value)
+    return result
+
+
+_RESULT_OBJECT = b',"result":{'
+_STAMPED = b'"resultType"'
+_COMPLETE = b'"resultType":"complete"'
+
+
+def stamp_complete(frame: bytes) -> bytes | None:
+    """A backend's success frame with ``"resultType":"complete"`` put first in its result,
+    without decoding it; None when the frame is not in the plain form this works on.
+
+    The plain form: the top-level ``"result"`` key follows other keys (as every serializer
+    writes a response: ``{"jsonrpc":"2.0","id":…,"result":{…}}``), with no whitespace and no
+    nested object or array before it, and the result says nothing of ``resultType`` already.
+    Inside a JSON string a quote is escaped, so ``,"result":{`` can only be a key; with one
+    ``{`` before it and no ``[``, it is the top level's. Anything else (errors, spaced JSON, a
+    stamp of the server's own) takes the decoding path.
+    """
+    at = frame.find(_RESULT_OBJECT)
+    if at == -1 or frame.count(b"{", 0, at) != 1 or frame.find(b"[", 0, at) != -1:
+        return None
+    if frame.find(_STAMPED, at) != -1:
+        return None
+    body = at + len(_RESULT_OBJECT)
+    if frame.startswith(b"}", body):  # an empty result
+        return frame[:body] + _COMPLETE + frame[body:]
+    return frame[:body] + _COMPLETE + b"," + frame[body:]
+
+
+# What each relayable capability may say that a backend can act on (2025-11-25
+# ClientCapabilities).
+_SUB_CAPABILITIES = {
+    "sampling": ("context", "tools"),
+    "elicitation": ("form", "url"),
+    "roots": ("listChanged",),
+}
+_FLAG = {"listChanged": True}  # the one sub-capability that is a boolean, not an object
+
+
+def mirrored(capabilities: JsonObject) -> JsonObject:
+    """The client's relayable capabilities as a backend session is initialized with them: only
+    the sub-capabilities a backend can act on, so junk values can neither break the backend's
+    initialize nor start one more backend session per distinct value."""
+    mirror: JsonObject = {}
+    for name, known in _SUB_CAPABILITIES.items():
+        if name not in capabilities:
+            continue
+        given = capabilities[name] if isinstance(capabilities[name], dict) else {}
+        mirror[name] = {k: _FLAG.get(k, {}) for k in known if _declares(given.get(k), k)}
+    return mirror
+
+
+def _declares(value: object, key: str) -> bool:
+    return value is True if key in _FLAG else isinstance(value, dict)
+
+
+def required_capabilities(capability: str) -> JsonObject:
+    """The ``data`` of a -32021 error: a ClientCapabilities object naming what was missing."""
+    return {"requiredCapabilities": {capability: {}}}
