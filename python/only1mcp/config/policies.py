@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -40,8 +41,19 @@ Seconds = Annotated[float, BeforeValidator(not_bool), Field(ge=0, allow_inf_nan=
 Count = Annotated[int, BeforeValidator(not_bool), Field(ge=1)]
 
 
+MASK = "***"
+# Fields whose values are secrets: a repr shows their keys only.
+SECRET_MAPS = ("env", "headers")
+
+
 class Strict(BaseModel):
+    """Strict keys, immutability, a repr without secrets (every config model is one)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, dict.fromkeys(value, MASK) if name in SECRET_MAPS else value
 
 
 class Strategy(enum.StrEnum):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -32,7 +31,9 @@ from pydantic import (
 )
 
 from .policies import (
+    MASK,
     PROBLEM,
+    SECRET_MAPS,
     BreakerConfig,
     Count,
     HealthConfig,
@@ -40,6 +41,7 @@ from .policies import (
     RestartConfig,
     Retry,
     Strategy,
+    Strict,
     Timeout,
     TimeoutsConfig,
     check_hash_key,
@@ -72,7 +74,6 @@ TRANSPORTS = {
     "streamableHttp": "http",
     "sse": "sse",
 }
-MASK = "***"
 
 
 MIN_SECRET = 16
@@ -213,17 +214,7 @@ class Protocol(enum.StrEnum):
     MODERN = "2026-07-28"
 
 
-class _Strict(BaseModel):
-    """Strict keys, immutability, a repr without secrets."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        for name, value in super().__repr_args__():
-            yield name, dict.fromkeys(value, MASK) if name in ("env", "headers") else value
-
-
-class _Server(_Strict):
+class _Server(Strict):
     """What every server kind shares besides its transport."""
 
     #: None: the server's name; "": no prefix.
@@ -244,14 +235,14 @@ class _Server(_Strict):
         return self
 
 
-class _StdioTransport(_Strict):
+class _StdioTransport(Strict):
     """How to start a child process spoken to over stdin/stdout."""
 
     transport: Literal["stdio"] = "stdio"
     command: Annotated[str, AfterValidator(_check_command)]
-    args: list[str] = []
+    args: list[str] = Field(default_factory=list)
     #: Merged over the aggregator's own environment by the backend.
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     #: Restart the process when its process group's resident memory exceeds this (MiB).
     memory_limit_mb: Count | None = None
@@ -259,13 +250,13 @@ class _StdioTransport(_Strict):
     _normalize = model_validator(mode="before")(_normalize_server)
 
 
-class _HttpTransport(_Strict):
+class _HttpTransport(Strict):
     """Where to reach an HTTP server: Streamable HTTP, or the legacy HTTP+SSE transport of MCP
     2024-11-05 with ``transport: sse`` (``url`` is then the SSE stream's URL)."""
 
     transport: Literal["http", "sse"] = "http"
     url: Annotated[str, AfterValidator(_check_url)]
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
 
     _normalize = model_validator(mode="before")(_normalize_server)
 
@@ -449,7 +440,7 @@ def redacted(config: Config) -> dict[str, Any]:
             parent[path[-1]] = masked
     for server in data["servers"].values():
         for transport in [server, *server.get("replicas", ())]:
-            for secrets in ("env", "headers"):
+            for secrets in SECRET_MAPS:
                 if secrets in transport:
                     transport[secrets] = dict.fromkeys(transport[secrets], MASK)
             if "url" in transport:
