@@ -26,7 +26,7 @@ from only1mcp.protocol.modern import (
     META_SUBSCRIPTION,
 )
 from only1mcp.router import Router
-from only1mcp.session import Session
+from only1mcp.session import KEEPALIVE, Session
 from only1mcp.types import JsonObject, RequestId
 
 # Writes one frame to the listening client; ``last`` ends the stream (None: a keepalive).
@@ -38,7 +38,6 @@ LIST_FLAGS = {
     for capability, flag in LIST_CHANGED_FLAGS.items()
 }
 UPDATED = "notifications/resources/updated"
-KEEPALIVE = 15.0  # seconds of silence before a keepalive, so idle proxies keep the stream
 
 
 class Listener:

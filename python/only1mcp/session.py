@@ -18,6 +18,8 @@ from typing import Any
 from only1mcp.protocol.revisions import DEFAULT_HEADERLESS
 
 EVENT_LOG_LIMIT = 1000
+# Seconds of silence on a client's stream before a keepalive, so idle proxies keep it open.
+KEEPALIVE = 15.0
 
 
 @dataclass(eq=False)

@@ -1,4 +1,5 @@
-"""The contract every backend transport implements; the router never branches on the kind.
+"""The contract every backend transport implements: the router never branches on the transport
+(stdio, HTTP, legacy SSE, a pool), only on the era the backend found (``modern``).
 
 A backend owns one connection to one MCP server: it settles the server's protocol era itself
 (``server/discover`` probe, else the initialize handshake), multiplexes requests from every
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from only1mcp import __version__
 from only1mcp._core import CircuitBreaker
 from only1mcp.backends.listen import Watch
 from only1mcp.config import Protocol
@@ -48,7 +50,7 @@ STREAM_BREAK = b""
 # The 2026 headers of one request (HTTP only: a pipe has no headers).
 Headers = Mapping[str, str] | None
 
-CLIENT_INFO = {"name": "only1mcp", "version": "0.1.0"}
+CLIENT_INFO = {"name": "only1mcp", "version": __version__}
 # What we tell backends we can do as their client: relay these requests to the client session
 # that caused them (the relay refuses them for a session that did not declare them).
 BACKEND_CLIENT_CAPABILITIES: JsonObject = {"sampling": {}, "elicitation": {"form": {}, "url": {}}}

@@ -1,4 +1,4 @@
-"""The merged view of every backend's tools (and later resources and prompts)."""
+"""The merged views of every backend's tools, prompts, resources and resource templates."""
 
 from only1mcp.catalog.catalog import Catalog, Entry
 from only1mcp.catalog.naming import MAX_NAME, expose

@@ -29,7 +29,6 @@ from only1mcp.front.modern import ModernEndpoint
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.wire import (
     JSON_HEADERS,
-    KEEPALIVE,
     RETRY_MS,
     SSE_HEADERS,
     HttpError,
@@ -44,7 +43,7 @@ from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import is_modern
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_HEADER_VALUES
 from only1mcp.router import Router
-from only1mcp.session import PausedStream, Session
+from only1mcp.session import KEEPALIVE, PausedStream, Session
 from only1mcp.stateless import StatelessService
 from only1mcp.types import Receive, Scope, Send
 

@@ -14,13 +14,12 @@ from collections.abc import AsyncIterator
 
 from only1mcp.errors import InvalidRequest, RpcError, unexpected
 from only1mcp.protocol import jsonrpc
-from only1mcp.session import Session
+from only1mcp.session import KEEPALIVE, Session
 from only1mcp.types import Receive, Send
 
 log = logging.getLogger("only1mcp.front")
 
 MAX_BODY = 16 * 1024 * 1024
-KEEPALIVE = 15.0
 RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [
