@@ -200,9 +200,14 @@ class StdioBackend(MultiplexedBackend):
         if self._closing or self._transport is None:
             return
         code = self._transport.get_returncode()
+        ended = f"process exited with code {code}"
         if self.state is not BackendState.DOWN:
-            self.mark_down(f"process exited with code {code}")
+            self.mark_down(ended)
             log.warning("server %r exited with code %s", self.name, code)
+        elif ended not in self.last_error:
+            # Down already (a start that met the closed pipe first, a memory cap): keep why,
+            # and add how the process ended, whichever of the two the loop saw first.
+            self.last_error = f"{self.last_error}; {ended}"
         self._stdin = None
         # The same generation's pending requests: a restart gets a fresh table.
         loop = asyncio.get_running_loop()
