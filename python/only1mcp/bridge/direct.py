@@ -46,14 +46,18 @@ class Direct:
         if state is not None:
             claims = self.sealer.open(state)
             return claims if _BACKEND in claims else None
-        if self._modern[0] != Backend.generation:  # a backend changed: its era may have
-            shared = self.router.gateway.shared.values()
-            self._modern = (Backend.generation, any(backend.modern for backend in shared))
-        if not self._modern[1]:  # no shared server speaks 2026
+        if not self.serves_any():
             return None
         server = self.router.owner(msg["method"], params).server
         backend = self.router.gateway.shared.get(server)
         return {_BACKEND: server} if backend is not None and backend.modern else None
+
+    def serves_any(self) -> bool:
+        """Whether any shared server speaks 2026 (only then may a fresh call be this path's)."""
+        if self._modern[0] != Backend.generation:  # a backend changed: its era may have
+            shared = self.router.gateway.shared.values()
+            self._modern = (Backend.generation, any(backend.modern for backend in shared))
+        return self._modern[1]
 
     async def serve(
         self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: JsonObject
@@ -61,8 +65,9 @@ class Direct:
         method: str = msg["method"]
         params: JsonObject = msg["params"]
         server = claims[_BACKEND]
-        bound = (method, target, digest(params.get("arguments")))
+        arguments = params.get("arguments")
         if "requestState" in params:
+            bound = (method, target, digest(arguments))
             owner = self.router.owner(method, params).server
             if (claims.get("m"), claims.get("t"), claims.get("a"), owner) != (*bound, server):
                 raise invalid_state()
@@ -76,18 +81,19 @@ class Direct:
         session.log_level = envelope.log_level
         answer = await self.router.handle(session, msg, reply)
         assert answer is not None
-        return self._sealed(answer, server, bound)
+        return self._sealed(answer, server, (method, target, arguments))
 
-    def _sealed(self, answer: bytes, server: str, bound: tuple[str, str, str]) -> bytes:
-        """``answer`` with an ``input_required`` result's state sealed inside ours."""
+    def _sealed(self, answer: bytes, server: str, bound: tuple[str, str, object]) -> bytes:
+        """``answer`` with an ``input_required`` result's state sealed inside ours (the
+        arguments' digest is taken only then: most calls never ask)."""
         if b'"input_required"' not in answer:
             return answer
         decoded: Any = orjson.loads(answer)
         result = decoded.get("result")
         if not isinstance(result, dict) or result.get("resultType") != "input_required":
             return answer
-        method, target, args = bound
+        method, target, arguments = bound
         claims = {_BACKEND: server, _INNER: result.get("requestState")}
-        claims.update(m=method, t=target, a=args)
+        claims.update(m=method, t=target, a=digest(arguments))
         result["requestState"] = self.sealer.seal(claims)
         return orjson.dumps(decoded)
