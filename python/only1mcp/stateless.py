@@ -65,7 +65,8 @@ ROUTED = frozenset(
 )
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
-_LATEST_BYTES = LATEST_MODERN.encode()
+_CALL_KEYS = frozenset({"name", "arguments", "_meta"})
+_CALL_LINES = ((b"mcp-protocol-version", LATEST_MODERN.encode()), (b"mcp-method", b"tools/call"))
 _ENVELOPE_KEYS = frozenset({META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL})
 
 
@@ -82,8 +83,10 @@ class StatelessService:
         self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())
         self._tools = gateway.catalogs["tools"]
         self._ready = False  # gateway.ready, once it is set
-        # ((tools catalog version, Backend.generation), the tools fresh_call serves)
-        self._plain: tuple[tuple[int, int], frozenset[str]] = ((-1, -1), frozenset())
+        # The tools fresh_call serves (and their routing header lines), as of _plain_at:
+        # (tools catalog version, Backend.generation).
+        self._plain: dict[str, frozenset[tuple[bytes, bytes]]] = {}
+        self._plain_at = (-1, -1)
 
     def answer(
         self, msg: JsonObject, headers: Headers | None, stream: Stream
@@ -126,18 +129,17 @@ class StatelessService:
             return None
         meta = params.get("_meta")
         name = params.get("name")
+        if name.__class__ is not str or meta.__class__ is not dict or repeats:
+            return None
+        if self._plain_at != (self._tools.version, Backend.generation):
+            self._plain_tools()
+        routing = self._plain.get(name)  # the header lines a call of this tool comes with
         if (
-            meta.__class__ is not dict
+            routing is None
+            or not lines.items() >= routing
+            or not params.keys() <= _CALL_KEYS  # no requestState, inputResponses, task…
             or not meta.keys() <= _ENVELOPE_KEYS
             or meta.get(META_VERSION) != LATEST_MODERN
-            or repeats
-            or lines.get(b"mcp-protocol-version") != _LATEST_BYTES
-            or lines.get(b"mcp-method") != b"tools/call"
-            or name.__class__ is not str
-            or name not in self._plain_tools()
-            or lines.get(b"mcp-name") != name.encode()
-            or "requestState" in params
-            or "inputResponses" in params
         ):
             return None
         caps = meta.get(META_CAPABILITIES)
@@ -154,19 +156,19 @@ class StatelessService:
         )
         return self.bridge.carry(msg, envelope, name, stream, _finished_call)
 
-    def _plain_tools(self) -> frozenset[str]:
-        """The tools :meth:`fresh_call` may serve: named in plain printable ASCII (their
-        ``Mcp-Name`` is the name's bytes), declaring no ``Mcp-Param-*`` header; none while a
-        shared server speaks 2026 (its calls go :mod:`~only1mcp.bridge.direct`)."""
-        version = (self._tools.version, Backend.generation)
-        if self._plain[0] != version:
-            plain: frozenset[str] = frozenset()
-            if not self.direct.serves_any():
-                named = self._param_tool_names()
-                names = {tool["name"] for tool in self._tools.merged()} - named
-                plain = frozenset(name for name in names if encode_header_value(name) == name)
-            self._plain = (version, plain)
-        return self._plain[1]
+    def _plain_tools(self) -> None:
+        """The tools :meth:`fresh_call` may serve, with the routing header lines a call of
+        each comes with: those named in plain printable ASCII (their ``Mcp-Name`` is the
+        name's bytes) that declare no ``Mcp-Param-*`` header; none while a shared server
+        speaks 2026 (its calls go :mod:`~only1mcp.bridge.direct`)."""
+        self._plain_at = (self._tools.version, Backend.generation)
+        self._plain = {}
+        if self.direct.serves_any():
+            return
+        names = {tool["name"] for tool in self._tools.merged()} - self._param_tool_names()
+        for name in names:
+            if encode_header_value(name) == name:
+                self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
 
     def _dispatch(
         self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
