@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from only1mcp.backends import Backend
+from only1mcp.bridge.calls import MAX_IDLE_SESSIONS
 from only1mcp.bridge.state import StateSealer, digest, invalid_state
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.relay import Reply
@@ -36,6 +37,7 @@ class Direct:
         self.router = router
         self.sealer = sealer
         self._sessions = itertools.count(1)
+        self._idle: list[Session] = []  # sessions of calls that ended, for the next calls
         self._modern: tuple[int, bool] = (-1, False)  # (Backend.generation, any 2026 server)
 
     def route(self, msg: JsonObject) -> JsonObject | None:
@@ -51,6 +53,9 @@ class Direct:
         server = self.router.owner(msg["method"], params).server
         backend = self.router.gateway.shared.get(server)
         return {_BACKEND: server} if backend is not None and backend.modern else None
+
+    def _session(self) -> Session:
+        return Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
 
     def serves_any(self) -> bool:
         """Whether any shared server speaks 2026 (only then may a fresh call be this path's)."""
@@ -76,10 +81,15 @@ class Direct:
                 del params["requestState"]
             else:
                 params["requestState"] = inner
-        session = Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
+        idle = self._idle
+        session = idle.pop() if idle else self._session()
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
-        answer = await self.router.handle(session, msg, reply)
+        answer = await self.router.handle(session, msg, reply)  # it answers errors too
+        # The session serves a later call (its exchange closed with this one); one whose call
+        # was cancelled is dropped.
+        if len(idle) < MAX_IDLE_SESSIONS:
+            idle.append(session)
         assert answer is not None
         return self._sealed(answer, server, (method, target, arguments))
 
