@@ -273,18 +273,18 @@ def _finished_call(answer: bytes) -> tuple[int, bytes]:
         and answer.count(b"{", 0, at) == 1
         and answer.find(b"[", 0, at) == -1
         and answer.find(_STAMPED, at) == -1
+        and not answer.startswith(b"}", at + _AFTER_RESULT)  # an empty result is decoded
     ):
-        at += len(_RESULT_OBJECT)
-        if answer[at] != _CLOSE:
-            return 200, answer[:at] + _COMPLETE_FIRST + answer[at:]
+        # The first ',"result":{' is the one at ``at``: the frame is copied once.
+        return 200, answer.replace(_RESULT_OBJECT, _RESULT_STAMPED, 1)
     return _finished(_A_CALL, answer)
 
 
 _A_CALL: JsonObject = {"method": "tools/call"}  # all _finished reads of a tools/call
 _RESULT_OBJECT = b',"result":{'
 _STAMPED = b'"resultType"'
-_COMPLETE_FIRST = b'"resultType":"complete",'
-_CLOSE = ord("}")
+_RESULT_STAMPED = b',"result":{"resultType":"complete",'
+_AFTER_RESULT = len(_RESULT_OBJECT)
 
 
 def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:
