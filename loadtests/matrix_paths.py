@@ -8,7 +8,11 @@ processes (one per client era): ``direct E/K`` (wrk straight at the backend), ``
 and the path ``E/K`` itself. Before and after every 2026 run the Only1MCP's descendant
 processes are counted: a 2026 request must not spawn backends.
 
-Used by run_load.py (all levels, rounds, the two front drivers) and gate.py (16 connections).
+Used by run_load.py (all levels, rounds, the two front drivers; it prints :func:`summary`) and
+gate.py (16 connections). The 2026 → stdio path against the handshake one, alone:
+
+    .venv/bin/python loadtests/run_load.py --skip matrix,many,cold,locust --no-report \
+        --paths handshake/stdio,2026/stdio --path-repeat 3 --out /tmp/eras.json
 """
 
 from __future__ import annotations
@@ -76,8 +80,9 @@ class Matrix:
         self.processes += [backend, proxy]
         for path in paths:
             era = ERA[path.era]
+            spoken = path.backend_era or era  # to the backend
             config = h.write_http_config(
-                self.scratch / f"paths-{path.era}-{kind}.yaml", backend.url, era
+                self.scratch / f"paths-{path.key.replace('/', '-')}.yaml", backend.url, spoken
             )
             only = h.only1mcp_target(f"only1mcp {path.key}", config)
             self.processes.append(only)
@@ -210,6 +215,28 @@ def fronts_round(
                 level[str(c)] = got
             else:
                 old["errors"] = got["errors"]
+
+
+def summary(result: dict[str, Any], paths: list[pr.PathDef]) -> list[str]:
+    """Per path and level: its best calls/s against its reference's (measured in the same
+    interleaved rounds, so they compare), both p99s, and the backend process counts."""
+    best = result["best"]
+    lines = []
+    for path in (p for p in paths if p.wrk and p.reference):
+        for conns in result["conns"]:
+            run, ref = best.get(f"{path.key}@{conns}"), best.get(f"{path.reference}@{conns}")
+            if run is None or ref is None:
+                continue
+            procs = ""
+            if "procs_before" in run:
+                grew = "grew" if run["procs_grew"] else "unchanged"
+                procs = f"  backend processes {run['procs_start']}→{run['procs_after']} ({grew})"
+            lines.append(
+                f"{path.key:<20} c={conns:<3} {run['rps']:>8,.0f}/s = "
+                f"{run['rps'] / ref['rps']:6.1%} of {path.reference} ({ref['rps']:,.0f}/s); "
+                f"p99 {run['p99_ms']:.2f} vs {ref['p99_ms']:.2f} ms{procs}"
+            )
+    return lines
 
 
 def _row(row: dict[str, Any]) -> str:

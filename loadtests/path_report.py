@@ -35,17 +35,24 @@ class PathDef:
     direct_p50_slack_ms: float | None = None  # 1-connection p50 ≤ backend-direct p50 + this
     scale_64: float | None = None  # calls/s at 64 connections ≥ this × at 16
     front: str = "http"  # "http" (wrk) | "legacy-sse" | "stdio" (own drivers, no target)
+    backend_era: str | None = None  # the era Only1MCP speaks to an HTTP backend (None: era's)
 
     @property
     def wrk(self) -> bool:
         return self.front == "http"
 
 
-def _http(era: str, backend: str, min_ratio: float, json: bool) -> PathDef:
-    nginx = f"nginx {era}/{backend}"
+def _http(
+    era: str, backend: str, min_ratio: float, json: bool, backend_era: str | None = None
+) -> PathDef:
+    """An HTTP backend's row; with ``backend_era`` the backend is spoken to in that era (the
+    2026 client → handshake-era server row, through the bridge) rather than the client's."""
+    key = f"{era}/{backend}" + ("-hs" if backend_era else "")
+    nginx = f"nginx {key}"
     return PathDef(
-        f"{era}/{backend}",
-        f"{'2026-07-28' if era == '2026' else 'handshake'} client → HTTP backend, "
+        key,
+        f"{'2026-07-28' if era == '2026' else 'handshake'} client → "
+        f"{'handshake-era ' if backend_era else ''}HTTP backend, "
         f"{'JSON' if json else 'SSE'} answers",
         era,
         backend,
@@ -55,6 +62,7 @@ def _http(era: str, backend: str, min_ratio: float, json: bool) -> PathDef:
         max_p99_ms=3.0 if json else None,
         direct_p50_slack_ms=0.30 if json else None,
         scale_64=0.90 if json else None,
+        backend_era=backend_era,
     )
 
 
@@ -81,6 +89,7 @@ PATHS = [
     ),
     _http("handshake", "http-json", 0.50, json=True),
     _http("2026", "http-json", 0.50, json=True),
+    _http("2026", "http-json", 0.50, json=True, backend_era="handshake"),
     _http("handshake", "http-sse", 0.35, json=False),
     _http("2026", "http-sse", 0.35, json=False),
     PathDef(

@@ -613,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
             opts.path_repeat,
             opts.retries,
         )
+        for line in matrix_paths.summary(results["paths"], pr.select(opts.paths)):
+            h.log(line)
     if "many" not in opts.skip:
         results["many"] = many_backends(opts, backend, scratch)
     if "cold" not in opts.skip:

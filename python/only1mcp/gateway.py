@@ -50,6 +50,7 @@ MAX_PAGES = 100
 # calls may hold at once, and how many of them are kept idle between calls.
 MAX_LEASES = 8
 MAX_IDLE = 2
+MAX_MIRRORED = 1024  # capability sets whose backend a bridged HTTP call finds at once
 
 
 class Gateway:
@@ -75,6 +76,9 @@ class Gateway:
         self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
         # (server, canonical capability set) → a backend session that declared that set
         self._mirrors: dict[tuple[str, str], asyncio.Task[Backend]] = {}
+        # (server, the caller's capabilities as sent, sorted) → what _mirroring found for them
+        # on a shared HTTP server: its every later call skips the search (serving).
+        self._mirrored: dict[tuple[str, bytes], Backend] = {}
         # The same, for servers whose bridged calls each need an instance of their own: the
         # idle ones, how many were started, and all of them (to stop them).
         self._idle: dict[tuple[str, str], list[Backend]] = {}
@@ -142,8 +146,11 @@ class Gateway:
         backend = self.shared.get(server)
         if session.mirror is not None:
             # A bridged 2026 call meets a shared stdio server's one process too (_mirroring).
-            if backend is None or backend.streams_per_request or server in self.per_call:
+            if backend is None or server in self.per_call:
                 return None
+            if backend.streams_per_request:
+                key = _capability_key(session.mirror)
+                return None if key is None else self._mirrored.get((server, key))
             return backend
         if (
             backend is not None
@@ -192,7 +199,7 @@ class Gateway:
         )
         if shared_fits and not per_call:
             assert base is not None
-            return base
+            return self._remember(server, session.mirror, base)
         key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
         if per_call:
             leased = await self._lease(key, session, capabilities)
@@ -202,7 +209,15 @@ class Gateway:
         if task is None:
             task = asyncio.ensure_future(self._start_isolated(server, capabilities))
             self._mirrors[key] = task
-        return await asyncio.shield(task)
+        return self._remember(server, session.mirror, await asyncio.shield(task))
+
+    def _remember(self, server: str, sent: JsonObject | None, backend: Backend) -> Backend:
+        """Keep what a shared server's bridged calls with these capabilities use (up to
+        MAX_MIRRORED sets: a client cycling junk capabilities cannot grow it)."""
+        key = _capability_key(sent or {})
+        if key is not None and len(self._mirrored) < MAX_MIRRORED:
+            self._mirrored[(server, key)] = backend
+        return backend
 
     async def _face_of(self, base: Backend) -> Backend:
         """The handshake face of a two-era server, started on first use and shared by every
@@ -394,3 +409,12 @@ async def _close_face(task: asyncio.Task[Backend | None]) -> None:
 async def _close_started(task: asyncio.Task[Backend]) -> None:
     """Close a per-session backend, waiting for its start if that is still running."""
     await (await task).close()
+
+
+def _capability_key(capabilities: JsonObject) -> bytes | None:
+    """Capabilities as sent, in one canonical form (None when orjson cannot encode them:
+    nested deeper than it writes)."""
+    try:
+        return orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return None

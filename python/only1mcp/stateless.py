@@ -19,6 +19,7 @@ from collections.abc import Awaitable
 import orjson
 
 from only1mcp import __version__
+from only1mcp.backends import Backend
 from only1mcp.bridge.call import Stream
 from only1mcp.bridge.calls import Bridge
 from only1mcp.bridge.direct import Direct
@@ -29,6 +30,7 @@ from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import (
     HTTP_STATUS,
     LATEST_MODERN,
+    LOG_LEVELS,
     META_CAPABILITIES,
     META_CLIENT_INFO,
     META_LOG_LEVEL,
@@ -42,6 +44,7 @@ from only1mcp.protocol.modern import (
     check_param_headers,
     check_request,
     declares_param_headers,
+    encode_header_value,
 )
 from only1mcp.protocol.results import CACHEABLE, stamp, stamp_complete
 from only1mcp.router import Router
@@ -62,6 +65,8 @@ ROUTED = frozenset(
 )
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
+_CALL_KEYS = frozenset({"name", "arguments", "_meta"})
+_CALL_LINES = ((b"mcp-protocol-version", LATEST_MODERN.encode()), (b"mcp-method", b"tools/call"))
 _ENVELOPE_KEYS = frozenset({META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL})
 
 
@@ -78,6 +83,10 @@ class StatelessService:
         self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())
         self._tools = gateway.catalogs["tools"]
         self._ready = False  # gateway.ready, once it is set
+        # The tools fresh_call serves (and their routing header lines), as of _plain_at:
+        # (tools catalog version, Backend.generation).
+        self._plain: dict[str, frozenset[tuple[bytes, bytes]]] = {}
+        self._plain_at = (-1, -1)
 
     def answer(
         self, msg: JsonObject, headers: Headers | None, stream: Stream
@@ -105,6 +114,61 @@ class StatelessService:
     ) -> tuple[int, bytes] | None:
         await self.gateway.ready.wait()  # the catalog is empty until every server started
         return await self.answer(msg, headers, stream)
+
+    def fresh_call(
+        self, msg: JsonObject, lines: dict[bytes, bytes], repeats: bool, stream: Stream
+    ) -> Awaitable[tuple[int, bytes] | None] | None:
+        """The straight path of what almost every 2026 request is: a fresh ``tools/call`` with
+        the envelope alone in ``_meta``, headers as a client sends them (``lines``, none of
+        them twice), to a tool without ``Mcp-Param-*`` headers on a handshake-era server. Each
+        test is a rung of the ladder (:func:`check_request`, :meth:`_dispatch`) passed in its
+        common form; None when any is not (or before the catalog is ready): :meth:`answer`
+        then runs the whole ladder, which says what is wrong."""
+        params = msg.get("params")
+        if msg["method"] != "tools/call" or params.__class__ is not dict or not self._ready:
+            return None
+        meta = params.get("_meta")
+        name = params.get("name")
+        if name.__class__ is not str or meta.__class__ is not dict or repeats:
+            return None
+        if self._plain_at != (self._tools.version, Backend.generation):
+            self._plain_tools()
+        routing = self._plain.get(name)  # the header lines a call of this tool comes with
+        if (
+            routing is None
+            or not lines.items() >= routing
+            or not params.keys() <= _CALL_KEYS  # no requestState, inputResponses, task…
+            or not meta.keys() <= _ENVELOPE_KEYS
+            or meta.get(META_VERSION) != LATEST_MODERN
+        ):
+            return None
+        caps = meta.get(META_CAPABILITIES)
+        if caps.__class__ is not dict:
+            return None
+        del params["_meta"]
+        info = meta.get(META_CLIENT_INFO)
+        level = meta.get(META_LOG_LEVEL)
+        envelope = Envelope(
+            LATEST_MODERN,
+            caps,
+            info if info.__class__ is dict else {},
+            level if level in LOG_LEVELS else None,
+        )
+        return self.bridge.carry(msg, envelope, name, stream, _finished_call)
+
+    def _plain_tools(self) -> None:
+        """The tools :meth:`fresh_call` may serve, with the routing header lines a call of
+        each comes with: those named in plain printable ASCII (their ``Mcp-Name`` is the
+        name's bytes) that declare no ``Mcp-Param-*`` header; none while a shared server
+        speaks 2026 (its calls go :mod:`~only1mcp.bridge.direct`)."""
+        self._plain_at = (self._tools.version, Backend.generation)
+        self._plain = {}
+        if self.direct.serves_any():
+            return
+        names = {tool["name"] for tool in self._tools.merged()} - self._param_tool_names()
+        for name in names:
+            if encode_header_value(name) == name:
+                self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
 
     def _dispatch(
         self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
@@ -135,14 +199,19 @@ class StatelessService:
         session.log_level = envelope.log_level
         return _finishing(msg, self.router.handle(session, msg))
 
-    def _check_param_headers(self, params: JsonObject, headers: Headers) -> None:
+    def _param_tool_names(self) -> frozenset[str]:
+        """The tools whose schema declares ``Mcp-Param-*`` headers (per catalog version)."""
         catalog = self._tools
         if self._param_tools[0] != catalog.version:
             tools = catalog.merged()
             named = {t["name"] for t in tools if declares_param_headers(t.get("inputSchema"))}
             self._param_tools = (catalog.version, frozenset(named))
+        return self._param_tools[1]
+
+    def _check_param_headers(self, params: JsonObject, headers: Headers) -> None:
+        catalog = self._tools
         name = params.get("name")
-        if name.__class__ is str and name in self._param_tools[1]:
+        if name.__class__ is str and name in self._param_tool_names():
             tool = catalog.item(name)
             assert tool is not None  # it is in the catalog of this version
             check_param_headers(tool.get("inputSchema"), params.get("arguments"), headers)
@@ -192,6 +261,30 @@ def _strip_protocol_meta(params: JsonObject) -> None:
             params["_meta"] = kept
         else:
             del params["_meta"]
+
+
+def _finished_call(answer: bytes) -> tuple[int, bytes]:
+    """:func:`_finished` for a ``tools/call`` (the straight path's: no message at hand), with
+    :func:`~only1mcp.protocol.results.stamp_complete`'s test and stamp written out (it runs
+    on every call)."""
+    at = answer.find(_RESULT_OBJECT)
+    if (
+        at != -1
+        and answer.count(b"{", 0, at) == 1
+        and answer.find(b"[", 0, at) == -1
+        and answer.find(_STAMPED, at) == -1
+        and not answer.startswith(b"}", at + _AFTER_RESULT)  # an empty result is decoded
+    ):
+        # The first ',"result":{' is the one at ``at``: the frame is copied once.
+        return 200, answer.replace(_RESULT_OBJECT, _RESULT_STAMPED, 1)
+    return _finished(_A_CALL, answer)
+
+
+_A_CALL: JsonObject = {"method": "tools/call"}  # all _finished reads of a tools/call
+_RESULT_OBJECT = b',"result":{'
+_STAMPED = b'"resultType"'
+_RESULT_STAMPED = b',"result":{"resultType":"complete",'
+_AFTER_RESULT = len(_RESULT_OBJECT)
 
 
 def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:

@@ -230,3 +230,74 @@ async def test_an_undeclared_capability_is_refused_on_the_shared_process(
             status, echoed = await post(http, shared_front, "fx__echo", {"text": "still here"})
             assert echoed["result"]["content"][0]["text"] == "still here", echoed
     assert backend_pids(shared_front) == before
+
+
+async def _raw(
+    http: httpx.AsyncClient,
+    front: Front,
+    headers: list[tuple[str, str]],
+    meta: dict[str, Any] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """A 2026 ``tools/call`` of fx__echo with exactly these routing headers and ``_meta``
+    extras (the straight path takes the common form only; the rest takes the whole ladder)."""
+    assert front.http is not None
+    envelope = {
+        "io.modelcontextprotocol/protocolVersion": V,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        **(meta or {}),
+    }
+    params = {"name": "fx__echo", "arguments": {"text": "same"}, "_meta": envelope}
+    body = {"jsonrpc": "2.0", "id": next(_ids), "method": "tools/call", "params": params}
+    accept = ("Accept", "application/json, text/event-stream")
+    resp = await http.post(front.http.url, json=body, headers=[accept, *headers])
+    answer: dict[str, Any] = resp.json()
+    assert answer["id"] == body["id"], answer
+    return resp.status_code, answer
+
+
+COMMON = [("MCP-Protocol-Version", V), ("Mcp-Method", "tools/call"), ("Mcp-Name", "fx__echo")]
+SENTINEL = "=?base64?ZnhfX2VjaG8=?="  # fx__echo
+
+
+@pytest.mark.parametrize(
+    ("headers", "meta"),
+    [
+        (COMMON, None),
+        ([*COMMON[:2], ("Mcp-Name", SENTINEL)], None),
+        (COMMON, {"com.example/trace": "t1"}),
+        (COMMON, {"io.modelcontextprotocol/logLevel": "error"}),
+    ],
+    ids=["common", "name-sentinel", "foreign-meta", "log-level"],
+)
+async def test_every_accepted_form_of_a_call_gets_the_same_answer(
+    shared_front: Front, headers: list[tuple[str, str]], meta: dict[str, Any] | None
+) -> None:
+    async with httpx.AsyncClient(timeout=DEADLINE, trust_env=False) as http:
+        status, answer = await _raw(http, shared_front, headers, meta)
+    assert status == 200, answer
+    assert answer["result"]["resultType"] == "complete"
+    assert answer["result"]["content"][0]["text"] == "same"
+
+
+@pytest.mark.parametrize(
+    ("headers", "meta"),
+    [
+        ([*COMMON[:2], ("Mcp-Name", "fx__other")], None),
+        ([*COMMON[:2], ("Mcp-Name", "=?base64?ZnhfX290aGVy?=")], None),
+        ([COMMON[0], ("Mcp-Method", "tools/list"), COMMON[2]], None),
+        ([*COMMON, ("Mcp-Name", "fx__echo")], None),
+        (
+            [*COMMON[1:], ("MCP-Protocol-Version", V)],
+            {"io.modelcontextprotocol/protocolVersion": "2099-01-01"},
+        ),
+        (COMMON[:2], None),
+    ],
+    ids=["name", "name-sentinel", "method", "name-twice", "version", "name-missing"],
+)
+async def test_a_header_that_differs_from_the_body_is_refused(
+    shared_front: Front, headers: list[tuple[str, str]], meta: dict[str, Any] | None
+) -> None:
+    async with httpx.AsyncClient(timeout=DEADLINE, trust_env=False) as http:
+        status, answer = await _raw(http, shared_front, headers, meta)
+    assert status == 400, answer
+    assert answer["error"]["code"] == -32020, answer

@@ -89,13 +89,13 @@ class Bridge:
         awaiting task carries the backend call on). Not a coroutine: a frame less per call."""
         params: JsonObject = msg["params"]
         if "inputResponses" not in params and "requestState" not in params:
-            return self._carry(msg, envelope, target, stream, finish, None)
+            return self.carry(msg, envelope, target, stream, finish)
         responses = params.pop("inputResponses", None)
         state = params.pop("requestState", None)
         if responses is not None and not isinstance(responses, dict):
             raise InvalidParams("inputResponses must be an object keyed by the inputRequests keys")
         if state is None:
-            return self._carry(msg, envelope, target, stream, finish, responses)
+            return self.carry(msg, envelope, target, stream, finish, responses)
         call = self._resume(state, msg["method"], target, digest(params.get("arguments")))
         return self._retry(call, msg["id"], stream, params, responses, finish)
 
@@ -137,14 +137,14 @@ class Bridge:
                 call.stream = None
             return self._answer(call, req_id, outcome)
 
-    async def _carry(
+    async def carry(
         self,
         msg: JsonObject,
         envelope: Envelope,
         target: str,
         stream: Stream,
         finish: Finish,
-        responses: JsonObject | None,
+        responses: JsonObject | None = None,
     ) -> tuple[int, bytes] | None:
         """A fresh call, run in this task: its answer, unless it asked meanwhile."""
         idle = self._idle_sessions

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from only1mcp.backends import Backend
+from only1mcp.bridge.calls import MAX_IDLE_SESSIONS
 from only1mcp.bridge.state import StateSealer, digest, invalid_state
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.relay import Reply
@@ -36,6 +37,7 @@ class Direct:
         self.router = router
         self.sealer = sealer
         self._sessions = itertools.count(1)
+        self._idle: list[Session] = []  # sessions of calls that ended, for the next calls
         self._modern: tuple[int, bool] = (-1, False)  # (Backend.generation, any 2026 server)
 
     def route(self, msg: JsonObject) -> JsonObject | None:
@@ -46,14 +48,21 @@ class Direct:
         if state is not None:
             claims = self.sealer.open(state)
             return claims if _BACKEND in claims else None
-        if self._modern[0] != Backend.generation:  # a backend changed: its era may have
-            shared = self.router.gateway.shared.values()
-            self._modern = (Backend.generation, any(backend.modern for backend in shared))
-        if not self._modern[1]:  # no shared server speaks 2026
+        if not self.serves_any():
             return None
         server = self.router.owner(msg["method"], params).server
         backend = self.router.gateway.shared.get(server)
         return {_BACKEND: server} if backend is not None and backend.modern else None
+
+    def _session(self) -> Session:
+        return Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
+
+    def serves_any(self) -> bool:
+        """Whether any shared server speaks 2026 (only then may a fresh call be this path's)."""
+        if self._modern[0] != Backend.generation:  # a backend changed: its era may have
+            shared = self.router.gateway.shared.values()
+            self._modern = (Backend.generation, any(backend.modern for backend in shared))
+        return self._modern[1]
 
     async def serve(
         self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: JsonObject
@@ -61,8 +70,9 @@ class Direct:
         method: str = msg["method"]
         params: JsonObject = msg["params"]
         server = claims[_BACKEND]
-        bound = (method, target, digest(params.get("arguments")))
+        arguments = params.get("arguments")
         if "requestState" in params:
+            bound = (method, target, digest(arguments))
             owner = self.router.owner(method, params).server
             if (claims.get("m"), claims.get("t"), claims.get("a"), owner) != (*bound, server):
                 raise invalid_state()
@@ -71,23 +81,29 @@ class Direct:
                 del params["requestState"]
             else:
                 params["requestState"] = inner
-        session = Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
+        idle = self._idle
+        session = idle.pop() if idle else self._session()
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
-        answer = await self.router.handle(session, msg, reply)
+        answer = await self.router.handle(session, msg, reply)  # it answers errors too
+        # The session serves a later call (its exchange closed with this one); one whose call
+        # was cancelled is dropped.
+        if len(idle) < MAX_IDLE_SESSIONS:
+            idle.append(session)
         assert answer is not None
-        return self._sealed(answer, server, bound)
+        return self._sealed(answer, server, (method, target, arguments))
 
-    def _sealed(self, answer: bytes, server: str, bound: tuple[str, str, str]) -> bytes:
-        """``answer`` with an ``input_required`` result's state sealed inside ours."""
+    def _sealed(self, answer: bytes, server: str, bound: tuple[str, str, object]) -> bytes:
+        """``answer`` with an ``input_required`` result's state sealed inside ours (the
+        arguments' digest is taken only then: most calls never ask)."""
         if b'"input_required"' not in answer:
             return answer
         decoded: Any = orjson.loads(answer)
         result = decoded.get("result")
         if not isinstance(result, dict) or result.get("resultType") != "input_required":
             return answer
-        method, target, args = bound
+        method, target, arguments = bound
         claims = {_BACKEND: server, _INNER: result.get("requestState")}
-        claims.update(m=method, t=target, a=args)
+        claims.update(m=method, t=target, a=digest(arguments))
         result["requestState"] = self.sealer.seal(claims)
         return orjson.dumps(decoded)

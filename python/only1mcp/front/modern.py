@@ -42,7 +42,6 @@ class ModernEndpoint:
         if scope["method"] != "POST":
             await respond(send, 405, b"", [(b"allow", b"POST")])
             return
-        headers = Headers(scope["headers"], by_name)
         accept = by_name.get(b"accept", b"")
         if accept.find(b"application/json") == -1 or accept.find(b"text/event-stream") == -1:
             error = InvalidRequest(
@@ -50,14 +49,26 @@ class ModernEndpoint:
             )
             await respond(send, 406, jsonrpc.error(None, error), JSON_HEADERS)
             return
-        msg = await _message(receive, send)
-        if msg is None:
+        try:
+            body = await read_body(receive)
+        except HttpError as exc:  # too large
+            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+            return
+        msg = _message(body)
+        if isinstance(msg, tuple):  # an error, or 202 for a notification
+            await respond(send, *msg)
             return
         reply = _Reply(send)
-        if msg["method"] == "subscriptions/listen":
-            await self._listen(msg, headers, receive, reply)
-            return
-        answered = await self.service.answer(msg, headers, reply)
+        raw = scope["headers"]
+        # The common call first: it reads the header lines as they are (none twice).
+        answering = self.service.fresh_call(msg, by_name, len(by_name) != len(raw), reply)
+        if answering is None:
+            headers = Headers(raw, by_name)
+            if msg["method"] == "subscriptions/listen":
+                await self._listen(msg, headers, receive, reply)
+                return
+            answering = self.service.answer(msg, headers, reply)
+        answered = await answering
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
 
@@ -76,15 +87,10 @@ class ModernEndpoint:
             gone.cancel()
 
 
-async def _message(receive: Receive, send: Send) -> JsonObject | None:
-    """The request in the body, or None when it has been answered already (an error, or 202
-    for a notification: nothing is defined client→server at 2026)."""
+def _message(body: bytes) -> JsonObject | tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """The request in the body, or how to answer it when it is none: an error, or 202 for a
+    notification (nothing is defined client→server at 2026)."""
     payload: Any = None
-    try:
-        body = await read_body(receive)
-    except HttpError as exc:  # too large
-        await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
-        return None
     try:
         payload = jsonrpc.parse(body)
         if isinstance(payload, list):
@@ -93,11 +99,9 @@ async def _message(receive: Receive, send: Send) -> JsonObject | None:
         if "method" not in msg:
             raise InvalidRequest("Invalid Request: expected a request, not a response")
     except RpcError as exc:
-        await respond(send, 400, jsonrpc.error(error_frame_id(payload), exc), JSON_HEADERS)
-        return None
+        return 400, jsonrpc.error(error_frame_id(payload), exc), JSON_HEADERS
     if "id" not in msg:
-        await respond(send, 202, b"", [])
-        return None
+        return 202, b"", []
     return msg
 
 
