@@ -7,7 +7,8 @@ the normalized answers must be equal, as in ``test_sdk_client``.
 
 The smoke script only reads (list, one read-only tool, one resource, one prompt), so a server's
 answers, for every client, transport and side, are gathered at once on its first cell, a few
-at a time (``SMOKE_CONCURRENCY``): mostly they wait for a client process to start.
+at a time (``SMOKE_CONCURRENCY``, the direct ones first): mostly they wait for a client process
+to start.
 """
 
 from __future__ import annotations
@@ -185,9 +186,13 @@ async def smoke_answers(matrix: Matrix, server: str) -> dict[tuple[str, ...], An
             found = await smoke_answer(key[0], served, key[1], key[2])
         matrix.observed[(server, "smoke", *key)] = found
 
-    async with anyio.create_task_group() as group:
-        for key in missing:
-            group.start_soon(answer, key)
+    for side in ("direct", "through"):
+        # the direct answers first: a server's startup work (server-everything registers its
+        # tools right after initialize) is done before any answer through Only1MCP is taken
+        async with anyio.create_task_group() as group:
+            for key in missing:
+                if key[2] == side:
+                    group.start_soon(answer, key)
     return {key: matrix.observed[(server, "smoke", *key)] for key in wanted}
 
 
