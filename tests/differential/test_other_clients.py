@@ -5,8 +5,8 @@ Each lists the tools, calls one tool, reads one resource and gets one prompt (wh
 offers of that, ``ServerSpec.smoke``), once against the server itself and once through Only1MCP;
 the normalized answers must be equal, as in ``test_sdk_client``.
 
-The smoke script only reads (list, one read-only tool, one resource, one prompt), so a server's
-answers, for every client, transport and side, are gathered at once on its first cell, a few
+The smoke script only reads (list, one read-only tool, one resource, one prompt), so a client's
+answers with a server, for every transport and side, are gathered at once on its first cell, a few
 at a time (``SMOKE_CONCURRENCY``, the direct ones first): mostly they wait for a client process
 to start.
 """
@@ -168,14 +168,15 @@ async def smoke_answer(client: str, served: Served, transport: str, side: str) -
     return direct_view(raw) if side == "direct" else through_view(raw, naming)
 
 
-async def smoke_answers(matrix: Matrix, server: str) -> dict[tuple[str, ...], Any]:
-    """Every smoke answer of ``server``: (client, transport, side) → answer (memoized)."""
+async def smoke_answers(matrix: Matrix, server: str, client: str) -> dict[tuple[str, ...], Any]:
+    """Every smoke answer of ``client`` with ``server``: (client, transport, side) → answer
+    (memoized). One client at a time: a test's share stays well inside the per-test timeout."""
     served = matrix.served(server, "smoke")
     wanted = [
         (client, transport, side)
         for param in cells()
-        for (name, transport, client) in [param.values[0]]
-        if name == server
+        for (name, transport, who) in [param.values[0]]
+        if name == server and who == client
         for side in ("direct", "through")
     ]
     missing = [key for key in wanted if (server, "smoke", *key) not in matrix.observed]
@@ -200,7 +201,7 @@ async def smoke_answers(matrix: Matrix, server: str) -> dict[tuple[str, ...], An
 @pytest.mark.parametrize("cell", cells())
 async def test_smoke_same_answer(matrix: Matrix, cell: tuple[str, str, str]) -> None:
     server, transport, client = cell
-    answers = await smoke_answers(matrix, server)
+    answers = await smoke_answers(matrix, server, client)
     direct = answers[(client, transport, "direct")]
     through = answers[(client, transport, "through")]
     compare((client, server, transport, "default", "smoke"), direct, through, difference)
