@@ -96,6 +96,7 @@ def start_served(spec: ServerSpec, workdir: Path) -> Served:
     logs.mkdir(parents=True, exist_ok=True)
     served = Served(spec, workdir, {}, [], aggregator=None)  # type: ignore[arg-type]
     backends: dict[str, dict[str, Any]] = {}
+    waits: list[tuple[subprocess.Popen[bytes], int, Path]] = []
     for transport in spec.transports:
         name = backend_name(spec, transport)
         if transport.startswith("http"):
@@ -112,7 +113,7 @@ def start_served(spec: ServerSpec, workdir: Path) -> Served:
                     start_new_session=True,
                 )
             served.http_procs.append(proc)
-            _wait_listening(proc, port, log)
+            waits.append((proc, port, log))  # started together, waited for together
             served.http_urls[transport] = f"http://127.0.0.1:{port}{spec.http_path}"
             backends[name] = {"url": served.http_urls[transport], "timeout": 30}
         else:
@@ -126,6 +127,8 @@ def start_served(spec: ServerSpec, workdir: Path) -> Served:
         if transport == "stdio-bare":
             backends[name]["prefix"] = ""
         served.prefixes[transport] = backends[name].get("prefix", name)
+    for proc, port, log in waits:
+        _wait_listening(proc, port, log)
     config = write_config(logs / "only1mcp.yaml", backends)
     served.aggregator = HttpAggregator(config, logs / "only1mcp.log")
     served.aggregator.wait_healthy()

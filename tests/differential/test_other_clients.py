@@ -4,6 +4,11 @@ MCP Inspector CLI (a black box: one process per method).
 Each lists the tools, calls one tool, reads one resource and gets one prompt (what the server
 offers of that, ``ServerSpec.smoke``), once against the server itself and once through Only1MCP;
 the normalized answers must be equal, as in ``test_sdk_client``.
+
+The smoke script only reads (list, one read-only tool, one resource, one prompt), so a client's
+answers with a server, for every transport and side, are gathered at once on its first cell, a few
+at a time (``SMOKE_CONCURRENCY``, the direct ones first): mostly they wait for a client process
+to start.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastmcp import Client as FastMCPClient
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
@@ -30,6 +37,7 @@ TS_CLIENT = Path(__file__).with_name("ts_client.mjs")
 DRIVER_TIMEOUT = 60.0
 INSPECTOR_TRANSPORTS = ("stdio", "http")
 INSPECTOR_SERVERS = ("sdk", "ts", "tsdual", "everything", "time")
+SMOKE_CONCURRENCY = 4
 
 
 def cells() -> list[Any]:
@@ -153,17 +161,47 @@ async def smoke_answer(client: str, served: Served, transport: str, side: str) -
     if client == "fastmcp":
         raw = await fastmcp_smoke(target, script)
     elif client == "ts":
-        raw = ts_smoke(target, script)
+        raw = await anyio.to_thread.run_sync(ts_smoke, target, script)
     else:
-        raw = inspector_smoke(target, script, served.workdir)
+        run = partial(inspector_smoke, target, script, served.workdir)
+        raw = await anyio.to_thread.run_sync(run)
     return direct_view(raw) if side == "direct" else through_view(raw, naming)
+
+
+async def smoke_answers(matrix: Matrix, server: str, client: str) -> dict[tuple[str, ...], Any]:
+    """Every smoke answer of ``client`` with ``server``: (client, transport, side) → answer
+    (memoized). One client at a time: a test's share stays well inside the per-test timeout."""
+    served = matrix.served(server, "smoke")
+    wanted = [
+        (client, transport, side)
+        for param in cells()
+        for (name, transport, who) in [param.values[0]]
+        if name == server and who == client
+        for side in ("direct", "through")
+    ]
+    missing = [key for key in wanted if (server, "smoke", *key) not in matrix.observed]
+    limiter = anyio.CapacityLimiter(SMOKE_CONCURRENCY)
+
+    async def answer(key: tuple[str, str, str]) -> None:
+        async with limiter:
+            found = await smoke_answer(key[0], served, key[1], key[2])
+        matrix.observed[(server, "smoke", *key)] = found
+
+    for side in ("direct", "through"):
+        # the direct answers first: a server's startup work (server-everything registers its
+        # tools right after initialize) is done before any answer through Only1MCP is taken
+        async with anyio.create_task_group() as group:
+            for key in missing:
+                if key[2] == side:
+                    group.start_soon(answer, key)
+    return {key: matrix.observed[(server, "smoke", *key)] for key in wanted}
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("cell", cells())
 async def test_smoke_same_answer(matrix: Matrix, cell: tuple[str, str, str]) -> None:
     server, transport, client = cell
-    served = matrix.served(server, "smoke")
-    direct = await smoke_answer(client, served, transport, "direct")
-    through = await smoke_answer(client, served, transport, "through")
+    answers = await smoke_answers(matrix, server, client)
+    direct = answers[(client, transport, "direct")]
+    through = answers[(client, transport, "through")]
     compare((client, server, transport, "default", "smoke"), direct, through, difference)

@@ -20,6 +20,7 @@ which Only1MCP keeps open (and reopens after the backend restarts).
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -335,3 +336,52 @@ def test_a_2026_servers_state_is_sealed_and_bound_to_it(http_front: Front) -> No
         assert refused.json()["error"]["code"] == -32602
     done = _post(front, f"n__{tool}", inputResponses=answers, requestState=state).json()
     assert done["result"]["content"][0]["text"] == "state-ok: confirmed=True"
+
+
+HANDSHAKE_INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}},
+}
+ADDED_IN_2026 = ("resultType", "ttlMs", "cacheScope")
+
+
+def _answer(response: httpx.Response) -> Any:
+    """The JSON-RPC answer of a POST, a JSON body or the last ``data:`` of an SSE stream."""
+    assert response.status_code == 200, response.text
+    if response.headers["content-type"].startswith("application/json"):
+        return response.json()
+    data = [line[5:] for line in response.text.splitlines() if line.startswith("data:")]
+    return json.loads(data[-1])
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_a_handshake_client_gets_results_in_the_handshake_form(
+    http_front: Front, prefix: str
+) -> None:
+    """Through the reverse bridge, the 2026 server's additions (resultType, ttlMs/cacheScope,
+    the serverInfo _meta) do not reach a handshake-era client: the raw JSON it gets is what
+    the server gives such a client directly."""
+    assert http_front.http is not None
+    accept = {"Accept": "application/json, text/event-stream"}
+    with httpx.Client(base_url=http_front.http.url, headers=accept, timeout=DEADLINE) as http:
+        opened = http.post("", json=HANDSHAKE_INIT)
+        headers = {
+            "mcp-session-id": opened.headers["mcp-session-id"],
+            "mcp-protocol-version": "2025-11-25",
+        }
+        http.post(
+            "", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers
+        )
+        requests = {
+            "tools/call": {"name": f"{prefix}__test_simple_text", "arguments": {}},
+            "resources/read": {"uri": f"{prefix}+test://static-text"},
+            "prompts/get": {"name": f"{prefix}__test_simple_prompt"},
+        }
+        for number, (method, params) in enumerate(requests.items(), start=2):
+            body = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+            result = _answer(http.post("", json=body, headers=headers))["result"]
+            assert not set(ADDED_IN_2026) & set(result), (method, result)
+            assert "io.modelcontextprotocol/serverInfo" not in result.get("_meta", {}), result
+            assert result.get("content") or result.get("contents") or result.get("messages")

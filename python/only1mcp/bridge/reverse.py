@@ -9,9 +9,11 @@ through the relay (our id, the client's declared capabilities checked), and once
 in, the call is retried with them and the server's ``requestState`` — as many rounds as the
 server asks for. The client sees one call, some requests during it, and the final result.
 
-Results reach the handshake client as the server sent them, id aside: ``resultType`` (and the
-caching hints a list or read may carry) stay. They are 2026 additions a handshake client ignores,
-and keeping them lets a complete result pass as bytes, never decoded here.
+The final result reaches the handshake client in the handshake form, as the server would give
+that client directly: the 2026 additions (``resultType``, the caching hints ``ttlMs`` and
+``cacheScope``, ``_meta["io.modelcontextprotocol/serverInfo"]``) are taken out. A client that
+shows raw JSON would show them, and one that validates strictly could refuse them. Only a
+result that holds one of them is decoded.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import orjson
 
 from only1mcp.bridge.state import TTL
 from only1mcp.errors import InternalError, RpcError
+from only1mcp.protocol.modern import META_SERVER_INFO
 from only1mcp.relay import Exchange, Relay
 from only1mcp.types import JsonObject
 
@@ -41,7 +44,7 @@ async def complete(params: JsonObject, send: Round, relay: Relay) -> bytes:
         answer, exchange = await send(params)
         asked = questions(answer)
         if asked is None:
-            return answer
+            return handshake_form(answer)
         requests, state = asked
         responses = await _ask_all(relay, exchange, requests)
         params = {**params, "inputResponses": responses}
@@ -50,6 +53,31 @@ async def complete(params: JsonObject, send: Round, relay: Relay) -> bytes:
         else:
             params["requestState"] = state
     raise InternalError(f"the server still asked for input after {MAX_ROUNDS} rounds")
+
+
+# What 2026-07-28 adds to a result (the byte markers say whether a frame may hold any).
+ADDED_KEYS = ("resultType", "ttlMs", "cacheScope")
+_ADDED_MARKERS = (b'"resultType"', b'"ttlMs"', b'"cacheScope"', META_SERVER_INFO.encode())
+
+
+def handshake_form(answer: bytes) -> bytes:
+    """A 2026 server's answer frame as a handshake-era client expects it: the result without
+    the 2026 additions (``ADDED_KEYS``, the serverInfo ``_meta`` entry, and a ``_meta`` left
+    empty by that). Errors, and results without any of them, pass as they are."""
+    if not any(marker in answer for marker in _ADDED_MARKERS):
+        return answer
+    msg: Any = orjson.loads(answer)
+    result = msg.get("result") if isinstance(msg, dict) else None
+    if not isinstance(result, dict):
+        return answer
+    for key in ADDED_KEYS:
+        result.pop(key, None)
+    meta = result.get("_meta")
+    if isinstance(meta, dict) and META_SERVER_INFO in meta:
+        del meta[META_SERVER_INFO]
+        if not meta:
+            del result["_meta"]
+    return orjson.dumps(msg)
 
 
 def questions(answer: bytes) -> tuple[JsonObject, object] | None:
