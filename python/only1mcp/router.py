@@ -23,7 +23,7 @@ from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
-from only1mcp.catalog.naming import expose_uri, split_uri
+from only1mcp.catalog.naming import expose_uri, split_uri, uri_scheme
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
@@ -235,7 +235,7 @@ class Router:
         prefixes = self.gateway.catalogs["resources"].prefixes
         if split is not None:
             for server, prefix in prefixes.items():
-                if prefix == split[0]:
+                if prefix and uri_scheme(prefix) == split[0]:
                     return Entry(server, split[1])
         unprefixed = [s for s, p in prefixes.items() if not p]
         for server in unprefixed:

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from only1mcp.catalog import MAX_NAME, Catalog, Entry, expose
+from only1mcp.catalog.naming import expose_uri, split_uri, uri_scheme
 
 NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-.", min_size=1, max_size=150)
 
@@ -71,3 +72,21 @@ def test_a_failed_server_leaves_the_list() -> None:
     cat.set_error("b", "boom")
     assert [t["name"] for t in cat.merged()] == ["a__t"]
     assert cat.errors == {"b": "boom"}
+
+
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+
+
+@given(st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True))
+def test_every_prefix_makes_a_uri_scheme_that_splits_back(prefix: str) -> None:
+    exposed = expose_uri(prefix, "test://static-text")
+    scheme = exposed.partition(":")[0]
+    assert SCHEME.fullmatch(scheme), exposed  # RFC 3986 §3.1
+    assert split_uri(exposed) == (uri_scheme(prefix), "test://static-text")
+
+
+def test_uri_schemes_of_prefixes() -> None:
+    assert expose_uri("git", "file:///r") == "git+file:///r"
+    assert expose_uri("under_score", "test://x") == "under-score+test://x"
+    assert expose_uri("9lives", "test://x") == "x9lives+test://x"
+    assert expose_uri("", "test://x") == "test://x"

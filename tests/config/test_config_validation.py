@@ -187,6 +187,14 @@ def test_duplicate_prefix_names_both_servers(tmp_path: Path) -> None:
     )
 
 
+def test_prefixes_making_the_same_uri_scheme(tmp_path: Path) -> None:
+    text = "servers: {a_b: {command: x}, a-b: {command: y}}"
+    assert problem(tmp_path, text) == (
+        "servers.a-b: its resource URIs would start 'a-b+' like server 'a_b''s ('_' becomes "
+        "'-' in a URI scheme); give one of them another `prefix`"
+    )
+
+
 def test_prefix_colliding_with_another_servers_name(tmp_path: Path) -> None:
     text = "servers: {git: {command: x}, vcs: {command: y, prefix: git}}"
     assert problem(tmp_path, text) == (

@@ -21,13 +21,6 @@ from .servers import SDK_FIXTURE
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a server named 'under_score' exposes 'under_score+test://static-text': '_' is not "
-    "allowed in a URI scheme, so the exposed URI is invalid (FastMCP's client refuses to read "
-    "it: 'Input should be a valid URL')",
-)
 @pytest.mark.anyio
 async def test_exposed_uris_are_uris(tmp_path: Path) -> None:
     server = {"command": sys.executable, "args": [SDK_FIXTURE, "--transport", "stdio"]}

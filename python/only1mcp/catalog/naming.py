@@ -35,12 +35,22 @@ def disambiguate(exposed: str, server: str) -> str:
 
 
 def expose_uri(prefix: str, uri: str) -> str:
-    """A resource URI as clients see it: ``<prefix>+<uri>``, or unchanged without a prefix.
+    """A resource URI as clients see it: ``<scheme>+<uri>``, or unchanged without a prefix.
 
-    ``+`` is legal in a URI scheme and never part of a prefix, so the first ``+`` splits an
-    exposed URI back into prefix and original exactly (``git+file:///repo/README.md``).
+    The prefix joins the URI's scheme (:func:`uri_scheme`); ``+`` is legal in a scheme and never
+    part of one made from a prefix, so the first ``+`` splits an exposed URI back into prefix
+    and original exactly (``git+file:///repo/README.md``).
     """
-    return f"{prefix}+{uri}" if prefix else uri
+    return f"{uri_scheme(prefix)}+{uri}" if prefix else uri
+
+
+def uri_scheme(prefix: str) -> str:
+    """``prefix`` as the start of a URI scheme, which RFC 3986 §3.1 allows only letters,
+    digits, ``+ - .`` and a letter first: a server's ``_`` becomes ``-``, and a prefix that
+    starts with a digit or ``-`` gets an ``x`` before it (clients that validate URIs would
+    refuse ``under_score+test://…``)."""
+    scheme = prefix.replace("_", "-")
+    return scheme if scheme[:1].isascii() and scheme[:1].isalpha() else f"x{scheme}"
 
 
 def split_uri(exposed: str) -> tuple[str, str] | None:

@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from only1mcp.catalog.naming import uri_scheme
+
 from .policies import (
     MASK,
     PROBLEM,
@@ -388,18 +390,25 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _check_prefixes(self) -> Config:
-        owner: dict[str, str] = {}
+        owner: dict[str, str] = {}  # prefix, and the URI scheme it makes, → server
         for name, server in self.enabled_servers().items():
             prefix = self.exposed_prefix(name)
             if not prefix:
                 continue
+            key: KeyPath = ("servers", name) + (() if server.prefix is None else ("prefix",))
             if prefix in owner:
-                key: KeyPath = ("servers", name) + (() if server.prefix is None else ("prefix",))
                 raise problem(
                     f"same prefix as server '{owner[prefix]}'; give one of them another `prefix`",
                     key,
                 )
-            owner[prefix] = name
+            scheme = f"{uri_scheme(prefix)}+"
+            if scheme in owner:
+                raise problem(
+                    f"its resource URIs would start '{scheme}' like server '{owner[scheme]}''s "
+                    "('_' becomes '-' in a URI scheme); give one of them another `prefix`",
+                    key,
+                )
+            owner[prefix] = owner[scheme] = name
         return self
 
     def enabled_servers(self) -> dict[str, ServerConfig]:
