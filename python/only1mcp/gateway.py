@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-from dataclasses import dataclass
 
 import orjson
 
@@ -21,6 +20,7 @@ from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.lists import BY_KIND, LIST_KINDS
 from only1mcp.protocol.modern import MODERN_REVISIONS
 from only1mcp.protocol.results import mirrored
 from only1mcp.session import Session, SessionStore
@@ -29,22 +29,6 @@ from only1mcp.types import JsonObject
 log = logging.getLogger("only1mcp.gateway")
 
 
-@dataclass(frozen=True)
-class ListKind:
-    method: str  # the list request
-    result_key: str  # where the items are in its result
-    capability: str  # the server capability that says it has them (and names its list_changed)
-    id_field: str  # what identifies an item
-
-
-LISTS = {
-    "tools": ListKind("tools/list", "tools", "tools", "name"),
-    "prompts": ListKind("prompts/list", "prompts", "prompts", "name"),
-    "resources": ListKind("resources/list", "resources", "resources", "uri"),
-    "templates": ListKind(
-        "resources/templates/list", "resourceTemplates", "resources", "uriTemplate"
-    ),
-}
 MAX_PAGES = 100
 # Instances of one `isolation: session` or `call` server (per capability set) that bridged 2026
 # calls may hold at once, and how many of them are kept idle between calls.
@@ -60,8 +44,8 @@ class Gateway:
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
         self.catalogs = {
-            kind: Catalog(order, prefixes, config.separator, spec.id_field)
-            for kind, spec in LISTS.items()
+            spec.kind: Catalog(order, prefixes, config.separator, spec.id_field)
+            for spec in LIST_KINDS
         }
         self.sessions = SessionStore()
         self.backends: dict[str, Backend] = {}
@@ -319,14 +303,14 @@ class Gateway:
         return self._failures[1]
 
     async def _on_backend_ready(self, backend: Backend) -> None:
-        for kind in LISTS:
-            await self.refresh(backend, kind)
+        for spec in LIST_KINDS:
+            await self.refresh(backend, spec.kind)
 
     async def refresh(self, backend: Backend, kind: str, announce: bool = False) -> None:
         """Re-read one server's list of ``kind``; tell every session when the merged list
         changed, or always when ``announce`` (the server itself said its list changed)."""
         catalog = self.catalogs[kind]
-        spec = LISTS[kind]
+        spec = BY_KIND[kind]
         if spec.capability not in backend.capabilities:
             catalog.set_items(backend.name, [])
             return
@@ -344,23 +328,21 @@ class Gateway:
             )
         # A list that comes back (a server that recovered) is news too, once clients exist.
         if announce or (before != items and (before is not None or self.ready.is_set())):
-            changed = f"notifications/{spec.capability}/list_changed"
-            self.sessions.broadcast(jsonrpc.notification(changed))
+            self.sessions.broadcast(jsonrpc.notification(spec.list_changed))
 
     def _on_crash_loop(self, backend: Backend) -> None:
         """A crash-looping server's items leave the merged lists until it is back up."""
         announced: set[str] = set()
-        for kind, spec in LISTS.items():
-            catalog = self.catalogs[kind]
+        for spec in LIST_KINDS:
+            catalog = self.catalogs[spec.kind]
             had = catalog.items.get(backend.name)
             catalog.set_error(backend.name, backend.problem)
             if had and spec.capability not in announced:
                 announced.add(spec.capability)
-                changed = f"notifications/{spec.capability}/list_changed"
-                self.sessions.broadcast(jsonrpc.notification(changed))
+                self.sessions.broadcast(jsonrpc.notification(spec.list_changed))
 
     async def _fetch_all(self, backend: Backend, kind: str) -> list[JsonObject]:
-        method, key = LISTS[kind].method, LISTS[kind].result_key
+        method, key = BY_KIND[kind].method, BY_KIND[kind].result_key
         items: list[JsonObject] = []
         params: JsonObject = {}
         for _ in range(MAX_PAGES):
@@ -386,7 +368,7 @@ class Gateway:
         if not method.endswith("/list_changed"):
             return False
         capability = method.removeprefix("notifications/").removesuffix("/list_changed")
-        kinds = [kind for kind, spec in LISTS.items() if spec.capability == capability]
+        kinds = [spec.kind for spec in LIST_KINDS if spec.capability == capability]
         for kind in kinds:
             # Resources and templates share one notification: announce it once.
             await self.refresh(backend, kind, announce=kind == kinds[-1])

@@ -19,12 +19,8 @@ import orjson
 
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import (
-    LATEST_MODERN,
-    LIST_CHANGED_FLAGS,
-    LISTEN_ACKNOWLEDGED,
-    META_SUBSCRIPTION,
-)
+from only1mcp.protocol.lists import LIST_KINDS
+from only1mcp.protocol.modern import LATEST_MODERN, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.router import Router
 from only1mcp.session import KEEPALIVE, Session
 from only1mcp.types import JsonObject, RequestId
@@ -33,10 +29,7 @@ from only1mcp.types import JsonObject, RequestId
 Emit = Callable[[bytes | None, bool], Awaitable[None]]
 
 # filter flag → the notification it lets through
-LIST_FLAGS = {
-    flag: f"notifications/{capability}/list_changed"
-    for capability, flag in LIST_CHANGED_FLAGS.items()
-}
+LIST_FLAGS = {spec.listen_flag: spec.list_changed for spec in LIST_KINDS}
 UPDATED = "notifications/resources/updated"
 
 

@@ -27,6 +27,7 @@ from only1mcp.catalog.naming import expose_uri, split_uri, uri_scheme
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
+from only1mcp.protocol.lists import BY_METHOD
 from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
 from only1mcp.protocol.revisions import negotiate
 from only1mcp.relay import Exchange, Relay, Reply
@@ -39,13 +40,6 @@ Handler = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes]]
 
 # method → catalog kind whose item the request names in params.name
 BY_NAME = {"tools/call": "tools", "prompts/get": "prompts"}
-# method → catalog kind it lists, and the key of the list in the result
-MERGED = {
-    "tools/list": ("tools", "tools"),
-    "prompts/list": ("prompts", "prompts"),
-    "resources/list": ("resources", "resources"),
-    "resources/templates/list": ("templates", "resourceTemplates"),
-}
 BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 # What a handshake-era client hears from a 2026 server when it never set a log level: all of
 # it, as a handshake server would send what it likes.
@@ -67,7 +61,7 @@ class Router:
             "completion/complete": self._complete,
         }
         self._handlers.update(dict.fromkeys(BY_NAME, self._by_name))
-        self._handlers.update(dict.fromkeys(MERGED, self._merged_list))
+        self._handlers.update(dict.fromkeys(BY_METHOD, self._merged_list))
         self._handlers.update(dict.fromkeys(BY_URI, self._by_uri))
 
     async def handle(
@@ -146,7 +140,8 @@ class Router:
         return jsonrpc.result(msg["id"], {})
 
     async def _merged_list(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
-        kind, key = MERGED[msg["method"]]
+        spec = BY_METHOD[msg["method"]]
+        kind, key = spec.kind, spec.result_key
         params = msg.get("params") or {}
         catalog = self.gateway.catalogs[kind]
         failures = self.gateway.failures()

@@ -27,6 +27,7 @@ from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcEr
 from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.lists import LIST_METHODS
 from only1mcp.protocol.modern import (
     HTTP_STATUS,
     LATEST_MODERN,
@@ -54,15 +55,7 @@ from only1mcp.types import JsonObject
 log = logging.getLogger("only1mcp.stateless")
 
 # Served by the router as they are (beyond the bridged ones and our own).
-ROUTED = frozenset(
-    {
-        "tools/list",
-        "prompts/list",
-        "resources/list",
-        "resources/templates/list",
-        "completion/complete",
-    }
-)
+ROUTED = LIST_METHODS | {"completion/complete"}
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
 _CALL_KEYS = frozenset({"name", "arguments", "_meta"})

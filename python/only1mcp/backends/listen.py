@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from only1mcp.errors import RpcError
-from only1mcp.protocol.modern import LIST_CHANGED_FLAGS, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
+from only1mcp.protocol.lists import LIST_CHANGED_FLAGS
+from only1mcp.protocol.modern import LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.types import JsonObject
 
 if TYPE_CHECKING:

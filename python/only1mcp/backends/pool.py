@@ -42,6 +42,7 @@ from only1mcp.backends.base import (
 from only1mcp.config.policies import Retry
 from only1mcp.config.schema import HttpReplicaConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RpcError
+from only1mcp.protocol.lists import LIST_METHODS
 
 if TYPE_CHECKING:
     from only1mcp.config import PoolServerConfig
@@ -51,18 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("only1mcp.pool")
 
 # Requests that change nothing on the server: replaying them elsewhere is always safe.
-SAFE_METHODS = frozenset(
-    {
-        "ping",
-        "tools/list",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "completion/complete",
-    }
-)
+SAFE_METHODS = LIST_METHODS | {"ping", "prompts/get", "resources/read", "completion/complete"}
 # Sent by the gateway to every replica rather than to one.
 FAN_OUT = frozenset({"logging/setLevel"})
 RETRY_BACKOFF = 0.05

@@ -41,13 +41,7 @@ META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 
-# subscriptions/listen: server capability → the filter flag that asks for its list_changed,
-# and the first frame of every listen stream.
-LIST_CHANGED_FLAGS = {
-    "tools": "toolsListChanged",
-    "prompts": "promptsListChanged",
-    "resources": "resourcesListChanged",
-}
+# The first frame of every subscriptions/listen stream (its filter flags: protocol.lists).
 LISTEN_ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
 
 # Methods whose target the request also names in the Mcp-Name header, and where it sits.

@@ -4,19 +4,11 @@ call's backend session mirrors or a refusal names (-32021)."""
 
 from __future__ import annotations
 
+from only1mcp.protocol.lists import LIST_METHODS
 from only1mcp.types import JsonObject
 
 # Results that describe something a client may cache, and so must say for how long and for whom.
-CACHEABLE = frozenset(
-    {
-        "server/discover",
-        "tools/list",
-        "prompts/list",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-    }
-)
+CACHEABLE = LIST_METHODS | {"server/discover", "resources/read"}
 CACHE_HINTS: JsonObject = {"ttlMs": 0, "cacheScope": "private"}
 
 
