@@ -39,7 +39,7 @@ from only1mcp.bridge.call import (
     invalid_answer,
     progress_token,
 )
-from only1mcp.bridge.state import TTL, StateSealer, digest, invalid_state
+from only1mcp.bridge.state import TTL, Claims, StateSealer, digest, invalid_state
 from only1mcp.errors import METHOD_NOT_FOUND, InvalidParams, MissingCapability, RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
@@ -207,11 +207,10 @@ class Bridge:
 
     def _resume(self, state: object, method: str, target: str, args: str) -> BridgedCall:
         claims = self.sealer.open(state)
-        call = self._calls.get(str(claims.get("c")))
+        call = self._calls.get(claims.call)
         if call is None or call.round == 0:
             raise invalid_state()
-        bound = (claims.get("m"), claims.get("t"), claims.get("a")) == (method, target, args)
-        if not bound or claims.get("r") != call.round:
+        if not claims.binds(method, target, args) or claims.round != call.round:
             raise invalid_state()
         return call
 
@@ -375,13 +374,7 @@ class Bridge:
             return rewrite_id(outcome.answer, req_id)
         call.round += 1
         self._arm_expiry(call)
-        claims = {
-            "c": call.id,
-            "r": call.round,
-            "m": call.method,
-            "t": call.target,
-            "a": call.digest,
-        }
+        claims = Claims(call.method, call.target, call.digest, call=call.id, round=call.round)
         result = {
             "resultType": "input_required",
             "inputRequests": {

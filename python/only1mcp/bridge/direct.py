@@ -21,15 +21,12 @@ import orjson
 
 from only1mcp.backends import Backend
 from only1mcp.bridge.calls import MAX_IDLE_SESSIONS
-from only1mcp.bridge.state import StateSealer, digest, invalid_state
+from only1mcp.bridge.state import Claims, StateSealer, digest, invalid_state
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.relay import Reply
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
-
-_BACKEND = "b"  # the claim that marks a direct call's state (a parked bridge call has "c")
-_INNER = "s"
 
 
 class Direct:
@@ -40,19 +37,19 @@ class Direct:
         self._idle: list[Session] = []  # sessions of calls that ended, for the next calls
         self._modern: tuple[int, bool] = (-1, False)  # (Backend.generation, any 2026 server)
 
-    def route(self, msg: JsonObject) -> JsonObject | None:
+    def route(self, msg: JsonObject) -> Claims | None:
         """The claims of a call this path serves (a retry of one, or a fresh call whose target
         lives on a 2026 server); None for a call the park bridge serves."""
         params: JsonObject = msg["params"]
         state = params.get("requestState")
         if state is not None:
             claims = self.sealer.open(state)
-            return claims if _BACKEND in claims else None
+            return claims if claims.server else None  # a parked bridge call's has none
         if not self.serves_any():
             return None
         server = self.router.owner(msg["method"], params).server
         backend = self.router.gateway.shared.get(server)
-        return {_BACKEND: server} if backend is not None and backend.modern else None
+        return Claims(server=server) if backend is not None and backend.modern else None
 
     def _session(self) -> Session:
         return Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
@@ -65,18 +62,17 @@ class Direct:
         return self._modern[1]
 
     async def serve(
-        self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: JsonObject
+        self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: Claims
     ) -> bytes:
         method: str = msg["method"]
         params: JsonObject = msg["params"]
-        server = claims[_BACKEND]
+        server = claims.server
         arguments = params.get("arguments")
         if "requestState" in params:
-            bound = (method, target, digest(arguments))
             owner = self.router.owner(method, params).server
-            if (claims.get("m"), claims.get("t"), claims.get("a"), owner) != (*bound, server):
+            if not claims.binds(method, target, digest(arguments)) or owner != server:
                 raise invalid_state()
-            inner = claims.get(_INNER)
+            inner = claims.inner
             if inner is None:
                 del params["requestState"]
             else:
@@ -103,7 +99,7 @@ class Direct:
         if not isinstance(result, dict) or result.get("resultType") != "input_required":
             return answer
         method, target, arguments = bound
-        claims = {_BACKEND: server, _INNER: result.get("requestState")}
-        claims.update(m=method, t=target, a=digest(arguments))
+        inner = result.get("requestState")
+        claims = Claims(method, target, digest(arguments), server=server, inner=inner)
         result["requestState"] = self.sealer.seal(claims)
         return orjson.dumps(decoded)
