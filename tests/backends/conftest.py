@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 
 import uvicorn
 
+from only1mcp.backends import Backend
+
 App = TypeVar("App")
 
 FIXTURE = str(Path(__file__).resolve().parents[1] / "fixtures" / "fixture_server.py")
@@ -55,6 +57,19 @@ class FixtureServer:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+    def __enter__(self) -> FixtureServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def echo(backend: Backend, text: str) -> str:
+    """What the fixture server's ``echo`` tool answers ``text`` with, through ``backend``."""
+    result = await backend.call("tools/call", {"name": "echo", "arguments": {"text": text}})
+    return str(result["content"][0]["text"])
 
 
 class ThreadServer(Generic[App]):

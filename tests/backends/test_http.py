@@ -18,7 +18,7 @@ from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.types import Receive, Scope, Send
 
-from .conftest import FIXTURE, FixtureServer, ThreadServer, free_port
+from .conftest import FIXTURE, FixtureServer, ThreadServer, echo, free_port
 
 FIXTURES = Path(FIXTURE).parent
 
@@ -27,17 +27,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def server() -> Iterator[FixtureServer]:
-    fixture = FixtureServer("http")
-    fixture.start()
-    try:
+    with FixtureServer("http") as fixture:
         yield fixture
-    finally:
-        fixture.stop()
-
-
-async def _echo(backend: HttpBackend, text: str) -> str:
-    result = await backend.call("tools/call", {"name": "echo", "arguments": {"text": text}})
-    return str(result["content"][0]["text"])
 
 
 @pytest.mark.parametrize("protocol", [Protocol.AUTO, Protocol.HANDSHAKE])
@@ -51,7 +42,7 @@ async def test_call_and_structured_content(server: FixtureServer, protocol: Prot
         assert backend.modern is (protocol is Protocol.AUTO)
         assert bool(backend.session_id) is not backend.modern
         assert backend.capabilities["tools"]
-        assert await _echo(backend, "hi") == "hi"
+        assert await echo(backend, "hi") == "hi"
         result = await backend.call("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
         assert result["structuredContent"] == {"result": 5}
     finally:
@@ -66,7 +57,7 @@ async def test_forgotten_session_reinitializes(server: FixtureServer) -> None:
         first = backend.session_id
         server.stop()
         server.start()  # a new process: our session id is unknown to it (404)
-        assert await _echo(backend, "again") == "again"
+        assert await echo(backend, "again") == "again"
         assert backend.session_id and backend.session_id != first
         assert backend.state is BackendState.READY
     finally:
@@ -99,7 +90,7 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
         with pytest.raises(RequestCancelled):
             await call
         assert time.monotonic() - started < 1.0
-        assert await _echo(backend, "after") == "after"
+        assert await echo(backend, "after") == "after"
     finally:
         await backend.close()
 
@@ -116,7 +107,7 @@ async def test_a_call_past_its_timeout_is_a_timeout_and_the_backend_goes_on(
         with pytest.raises(BackendTimeout, match=r"did not answer tools/call within 0\.5s"):
             await backend.request("tools/call", params, timeout=0.5)
         assert time.monotonic() - started < 2.0
-        assert await _echo(backend, "after") == "after"
+        assert await echo(backend, "after") == "after"
         assert backend.state is BackendState.READY
     finally:
         await backend.close()
@@ -214,23 +205,22 @@ def sunk_methods(frames: list[bytes]) -> list[str]:
 async def test_a_stream_closed_mid_call_is_resumed() -> None:
     """SEP-1699: the SDK server closes the call's SSE stream; the backend tells the sink
     (STREAM_BREAK) and resumes with GET + Last-Event-ID, where the answer comes."""
-    fixture = FixtureServer("http", FIXTURES / "conformance_server.py")
-    fixture.start()
-    config = HttpServerConfig(url=fixture.url, timeout=20, protocol=Protocol.HANDSHAKE)
-    backend = HttpBackend("c", config)
     sunk: list[bytes] = []
 
     async def sink(frame: bytes) -> None:
         sunk.append(frame)
 
-    try:
-        await backend.start()
-        params = {"name": "test_reconnection", "arguments": {}}
-        answer = orjson.loads(await backend.request("tools/call", params, sink=sink))
-        assert "Reconnection test completed" in answer["result"]["content"][0]["text"]
-        assert STREAM_BREAK in sunk
-        logs = [orjson.loads(f)["params"]["data"] for f in sunk if f]
-        assert logs == ["Before disconnect", "After reconnect"]
-    finally:
-        await backend.close()
+    with FixtureServer("http", FIXTURES / "conformance_server.py") as fixture:
+        config = HttpServerConfig(url=fixture.url, timeout=20, protocol=Protocol.HANDSHAKE)
+        backend = HttpBackend("c", config)
+        try:
+            await backend.start()
+            params = {"name": "test_reconnection", "arguments": {}}
+            answer = orjson.loads(await backend.request("tools/call", params, sink=sink))
+            assert "Reconnection test completed" in answer["result"]["content"][0]["text"]
+            assert STREAM_BREAK in sunk
+            logs = [orjson.loads(f)["params"]["data"] for f in sunk if f]
+            assert logs == ["Before disconnect", "After reconnect"]
+        finally:
+            await backend.close()
         fixture.stop()
