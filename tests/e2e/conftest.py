@@ -649,6 +649,16 @@ async def list_all_tools(client: Client) -> tuple[list[mcp_types.Tool], list[dic
     raise AssertionError("tools/list pagination did not end within 100 pages")
 
 
+def sampled(text: str, model: str = "test-model") -> mcp_types.CreateMessageResult:
+    """What a test client's sampling callback answers: ``text`` from the assistant."""
+    return mcp_types.CreateMessageResult(
+        role="assistant",
+        content=mcp_types.TextContent(type="text", text=text),
+        model=model,
+        stop_reason="endTurn",
+    )
+
+
 def text_of(result: mcp_types.CallToolResult) -> str:
     """The text content of a tool result, joined by newlines."""
     return "\n".join(c.text for c in result.content if isinstance(c, mcp_types.TextContent))

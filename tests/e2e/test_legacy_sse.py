@@ -93,12 +93,7 @@ async def test_sdk_sse_client_lists_calls_and_is_asked_to_sample(
         content = params.messages[0].content
         assert isinstance(content, types.TextContent)
         sampled.append(content.text)
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text=f"sampled: {content.text}"),
-            model="legacy-model",
-            stop_reason="endTurn",
-        )
+        return sampled(f"sampled: {content.text}", "legacy-model")
 
     async def logging(params: types.LoggingMessageNotificationParams) -> None:
         logged.append(str(params.data))

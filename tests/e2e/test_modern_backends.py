@@ -46,14 +46,15 @@ from .conftest import (
     free_port,
     log_tail,
     open_front,
+    sampled,
     stdio_aggregator,
     text_of,
     write_config,
 )
+from .modern_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 
-V = "2026-07-28"
 NATIVE = REPO_ROOT / "tests" / "fixtures" / "conformance_server_native.py"
 PREFIXES = ("n", "s")  # the native fixture over HTTP, over stdio
 DEADLINE = 30.0
@@ -149,12 +150,7 @@ class Asked:
 
     async def sample(self, context: Any, params: types.CreateMessageRequestParams) -> Any:
         self.methods.append("sampling/createMessage")
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text="Paris"),
-            model="test-model",
-            stop_reason="endTurn",
-        )
+        return sampled("Paris")
 
     async def roots(self, context: Any) -> types.ListRootsResult:
         self.methods.append("roots/list")
@@ -303,23 +299,8 @@ async def test_a_2026_client_gets_the_servers_rounds(http_front: Front, prefix: 
 
 def _post(front: Front, name: str, **params: Any) -> httpx.Response:
     assert front.http is not None
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": V,
-        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
-    }
-    body = {
-        "jsonrpc": "2.0",
-        "id": 5,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": {}, "_meta": meta, **params},
-    }
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": V,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": name,
-    }
-    return httpx.post(front.http.url, json=body, headers=headers, timeout=DEADLINE)
+    body = tools_call(name, req_id=5, **params)
+    return httpx.post(front.http.url, json=body, headers=headers_for(body), timeout=DEADLINE)
 
 
 def test_a_2026_servers_state_is_sealed_and_bound_to_it(http_front: Front) -> None:

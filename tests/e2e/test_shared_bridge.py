@@ -22,11 +22,11 @@ import mcp_types as types
 import psutil
 import pytest
 
-from .conftest import Front, fx_stdio_server, open_front, text_of, write_config
+from .conftest import Front, fx_stdio_server, open_front, sampled, text_of, write_config
+from .modern_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 
-V = "2026-07-28"
 SAMPLING: dict[str, Any] = {"sampling": {}}
 DEADLINE = 60.0
 SLEEP = 3.0  # long enough to be in flight while another call asks and is answered
@@ -68,27 +68,15 @@ async def post(
         else capabilities,
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
     }
-    params = {"name": name, "arguments": arguments, "_meta": meta, **extra}
-    body = {"jsonrpc": "2.0", "id": next(_ids), "method": "tools/call", "params": params}
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": V,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": name,
-    }
-    resp = await http.post(front.http.url, json=body, headers=headers)
+    body = tools_call(name, arguments, req_id=next(_ids), meta=meta, **extra)
+    resp = await http.post(front.http.url, json=body, headers=headers_for(body))
     answer: dict[str, Any] = resp.json()
     assert answer["id"] == body["id"], answer
     return resp.status_code, answer
 
 
 async def _paris(context: Any, params: types.CreateMessageRequestParams) -> Any:
-    return types.CreateMessageResult(
-        role="assistant",
-        content=types.TextContent(type="text", text="Paris"),
-        model="test-model",
-        stop_reason="endTurn",
-    )
+    return sampled("Paris")
 
 
 async def test_concurrent_2026_calls_start_no_backend_process(shared_front: Front) -> None:

@@ -27,6 +27,7 @@ from .conftest import (
     HttpAggregator,
     call_outcome,
     free_port,
+    sampled,
     spawn_fixture_server,
     stop_server,
     text_of,
@@ -92,12 +93,7 @@ async def sampling(
 ) -> types.CreateMessageResult:
     content = params.messages[0].content
     text = content.text if isinstance(content, types.TextContent) else "?"
-    return types.CreateMessageResult(
-        role="assistant",
-        content=types.TextContent(type="text", text=f"client says: {text}"),
-        model="m",
-        stop_reason="endTurn",
-    )
+    return sampled(f"client says: {text}", "m")
 
 
 async def test_an_sse_server_behind_the_streamable_front(aggregator: HttpAggregator) -> None:

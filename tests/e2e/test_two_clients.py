@@ -56,6 +56,7 @@ from .conftest import (
     list_all_tools,
     log_tail,
     open_front,
+    sampled,
     stdio_aggregator,
     text_of,
     write_config,
@@ -177,12 +178,7 @@ class Recorder:
         """Answer a sampling request with a text naming this client and echoing the prompt."""
         prompt = " | ".join(_text(message.content) for message in params.messages)
         self.sampled.append(prompt)
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text=f"from-{self.name}: {prompt}"),
-            model=f"model-{self.name}",
-            stop_reason="endTurn",
-        )
+        return sampled(f"from-{self.name}: {prompt}", f"model-{self.name}")
 
     async def on_message(self, message: IncomingMessage) -> None:
         """Record every notification (and transport-level exception) the session surfaces."""

@@ -32,6 +32,7 @@ from .conftest import (
     Front,
     fx_stdio_server,
     open_front,
+    sampled,
     text_of,
     write_config,
 )
@@ -51,12 +52,7 @@ class Callbacks:
     async def sample(self, context: Any, params: types.CreateMessageRequestParams) -> Any:
         content = params.messages[0].content
         prompt = content.text if isinstance(content, types.TextContent) else "?"
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text=f"sampled: {prompt}"),
-            model="test-model",
-            stop_reason="endTurn",
-        )
+        return sampled(f"sampled: {prompt}")
 
     async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         return types.ElicitResult(action="accept", content={"name": "Ada"})
