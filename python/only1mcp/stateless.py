@@ -47,7 +47,14 @@ from only1mcp.protocol.modern import (
     declares_param_headers,
     encode_header_value,
 )
-from only1mcp.protocol.results import CACHEABLE, stamp, stamp_complete
+from only1mcp.protocol.results import (
+    CACHEABLE,
+    RESULT_OBJECT,
+    RESULT_STAMPED,
+    STAMPED,
+    stamp,
+    stamp_complete,
+)
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -260,24 +267,21 @@ def _finished_call(answer: bytes) -> tuple[int, bytes]:
     """:func:`_finished` for a ``tools/call`` (the straight path's: no message at hand), with
     :func:`~only1mcp.protocol.results.stamp_complete`'s test and stamp written out (it runs
     on every call)."""
-    at = answer.find(_RESULT_OBJECT)
+    at = answer.find(RESULT_OBJECT)
     if (
         at != -1
         and answer.count(b"{", 0, at) == 1
         and answer.find(b"[", 0, at) == -1
-        and answer.find(_STAMPED, at) == -1
+        and answer.find(STAMPED, at) == -1
         and not answer.startswith(b"}", at + _AFTER_RESULT)  # an empty result is decoded
     ):
         # The first ',"result":{' is the one at ``at``: the frame is copied once.
-        return 200, answer.replace(_RESULT_OBJECT, _RESULT_STAMPED, 1)
+        return 200, answer.replace(RESULT_OBJECT, RESULT_STAMPED, 1)
     return _finished(_A_CALL, answer)
 
 
 _A_CALL: JsonObject = {"method": "tools/call"}  # all _finished reads of a tools/call
-_RESULT_OBJECT = b',"result":{'
-_STAMPED = b'"resultType"'
-_RESULT_STAMPED = b',"result":{"resultType":"complete",'
-_AFTER_RESULT = len(_RESULT_OBJECT)
+_AFTER_RESULT = len(RESULT_OBJECT)
 
 
 def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:

@@ -25,8 +25,10 @@ def stamp(method: str, result: JsonObject, result_type: str = "complete") -> Jso
     return result
 
 
-_RESULT_OBJECT = b',"result":{'
-_STAMPED = b'"resultType"'
+# The bytes the stamp looks for and writes (stateless.py's straight path uses them too).
+RESULT_OBJECT = b',"result":{'
+STAMPED = b'"resultType"'
+RESULT_STAMPED = b',"result":{"resultType":"complete",'
 _COMPLETE = b'"resultType":"complete"'
 
 
@@ -41,15 +43,15 @@ def stamp_complete(frame: bytes) -> bytes | None:
     ``{`` before it and no ``[``, it is the top level's. Anything else (errors, spaced JSON, a
     stamp of the server's own) takes the decoding path.
     """
-    at = frame.find(_RESULT_OBJECT)
+    at = frame.find(RESULT_OBJECT)
     if at == -1 or frame.count(b"{", 0, at) != 1 or frame.find(b"[", 0, at) != -1:
         return None
-    if frame.find(_STAMPED, at) != -1:
+    if frame.find(STAMPED, at) != -1:
         return None
-    body = at + len(_RESULT_OBJECT)
+    body = at + len(RESULT_OBJECT)
     if frame.startswith(b"}", body):  # an empty result
         return frame[:body] + _COMPLETE + frame[body:]
-    return frame[:body] + _COMPLETE + b"," + frame[body:]
+    return frame.replace(RESULT_OBJECT, RESULT_STAMPED, 1)  # the first one is the one at ``at``
 
 
 # What each relayable capability may say that a backend can act on (2025-11-25
