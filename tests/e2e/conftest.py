@@ -649,6 +649,12 @@ async def list_all_tools(client: Client) -> tuple[list[mcp_types.Tool], list[dic
     raise AssertionError("tools/list pagination did not end within 100 pages")
 
 
+def prompt_of(params: mcp_types.CreateMessageRequestParams) -> str:
+    """The text of a sampling request's first message (``?`` when it is not text)."""
+    content = params.messages[0].content
+    return content.text if isinstance(content, mcp_types.TextContent) else "?"
+
+
 def sampled(text: str, model: str = "test-model") -> mcp_types.CreateMessageResult:
     """What a test client's sampling callback answers: ``text`` from the assistant."""
     return mcp_types.CreateMessageResult(

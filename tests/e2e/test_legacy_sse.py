@@ -23,7 +23,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.sse import sse_client
 
-from .conftest import HttpAggregator, fx_stdio_server, write_config
+from .conftest import HttpAggregator, fx_stdio_server, sampled, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +84,7 @@ async def _initialize_at(session: ClientSession, version: str) -> types.Initiali
 async def test_sdk_sse_client_lists_calls_and_is_asked_to_sample(
     aggregator: HttpAggregator, version: str | None
 ) -> None:
-    sampled: list[str] = []
+    prompts: list[str] = []
     logged: list[str] = []
 
     async def sampling(
@@ -92,7 +92,7 @@ async def test_sdk_sse_client_lists_calls_and_is_asked_to_sample(
     ) -> types.CreateMessageResult:
         content = params.messages[0].content
         assert isinstance(content, types.TextContent)
-        sampled.append(content.text)
+        prompts.append(content.text)
         return sampled(f"sampled: {content.text}", "legacy-model")
 
     async def logging(params: types.LoggingMessageNotificationParams) -> None:
@@ -115,7 +115,7 @@ async def test_sdk_sse_client_lists_calls_and_is_asked_to_sample(
             answer = await session.call_tool("fx__sample", {"prompt": "hello"})
             failed = await session.call_tool("fx__fail", {"message": "no"})
         assert answer.content == [types.TextContent(type="text", text="sampled: hello")]
-        assert sampled == ["hello"]
+        assert prompts == ["hello"]
         assert failed.is_error
         with anyio.fail_after(DEADLINE):
             while "sampling: hello" not in logged:

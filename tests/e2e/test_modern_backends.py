@@ -89,15 +89,18 @@ class NativeHttp:
             self.proc.wait(15)
             self.proc = None
 
+    def __enter__(self) -> NativeHttp:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
 
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeHttp]:
-    server = NativeHttp(tmp_path_factory.mktemp("native") / "native.log")
-    server.start()
-    try:
+    with NativeHttp(tmp_path_factory.mktemp("native") / "native.log") as server:
         yield server
-    finally:
-        server.kill()
 
 
 @contextlib.contextmanager

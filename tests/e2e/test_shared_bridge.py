@@ -22,7 +22,7 @@ import mcp_types as types
 import psutil
 import pytest
 
-from .conftest import Front, fx_stdio_server, open_front, sampled, text_of, write_config
+from .conftest import Front, fx_stdio_server, open_front, prompt_of, sampled, text_of, write_config
 from .modern_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
@@ -132,8 +132,7 @@ async def test_a_named_question_reaches_its_caller_among_calls_in_flight(
     asked: list[str] = []
 
     async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> Any:
-        content = params.messages[0].content
-        asked.append(content.text if isinstance(content, types.TextContent) else "?")
+        asked.append(prompt_of(params))
         return await _paris(context, params)
 
     slept: list[str] = []

@@ -27,6 +27,7 @@ from .conftest import (
     HttpAggregator,
     call_outcome,
     free_port,
+    prompt_of,
     sampled,
     spawn_fixture_server,
     stop_server,
@@ -91,9 +92,7 @@ def aggregator(tmp_path: Path, sse_server: SseServer) -> Iterator[HttpAggregator
 async def sampling(
     context: ClientRequestContext, params: types.CreateMessageRequestParams
 ) -> types.CreateMessageResult:
-    content = params.messages[0].content
-    text = content.text if isinstance(content, types.TextContent) else "?"
-    return sampled(f"client says: {text}", "m")
+    return sampled(f"client says: {prompt_of(params)}", "m")
 
 
 async def test_an_sse_server_behind_the_streamable_front(aggregator: HttpAggregator) -> None:
