@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,9 @@ def test_endpoint_tools_call(benchmark: BenchmarkFixture) -> None:
 
 
 def load_ceiling_app() -> Any:
+    loadtests = str(ROOT / "loadtests")
+    if loadtests not in sys.path:  # its sibling raw_asgi.py, as when run as a script
+        sys.path.insert(0, loadtests)
     spec = importlib.util.spec_from_file_location("ceiling_app", ROOT / "loadtests/ceiling_app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
