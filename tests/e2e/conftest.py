@@ -534,22 +534,42 @@ def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+def start_process(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``argv`` in a process group of its own (so :func:`stop_server` can end its children),
+    its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
+@contextlib.contextmanager
+def http_server(argv: list[str], port: int, log: Path) -> Iterator[str]:
+    """A server (``argv``) listening on ``port``: yields its ``/mcp`` URL; stopped on exit."""
+    proc = start_process(argv, log)
+    try:
+        wait_listening(proc, port, log)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        stop_server(proc)
+
+
 def spawn_fixture_server(
     transport: str, port: int, log: Path, name: str
 ) -> subprocess.Popen[bytes]:
     """The fixture server over HTTP (``transport`` ``http`` or ``sse``) on ``port``, once it
     listens; its output goes to ``log``. Stop it with :func:`stop_server`."""
     argv = [sys.executable, str(FIXTURE_SERVER), "--transport", transport, "--port", str(port)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [*argv, "--name", name],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_process([*argv, "--name", name], log)
     try:
-        _wait_listening(proc, port, log)
+        wait_listening(proc, port, log)
     except BaseException:
         stop_server(proc)
         raise
@@ -578,7 +598,7 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop_server(proc)
 
 
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
     end = time.monotonic() + STARTUP_DEADLINE
     while time.monotonic() < end:
         if proc.poll() is not None:

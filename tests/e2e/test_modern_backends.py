@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -44,11 +43,12 @@ from .conftest import (
     StdioRun,
     _ReadyStreams,
     free_port,
-    log_tail,
     open_front,
     sampled,
+    start_process,
     stdio_aggregator,
     text_of,
+    wait_listening,
     write_config,
 )
 from .modern_wire import V, headers_for, tools_call
@@ -72,15 +72,8 @@ class NativeHttp:
 
     def start(self) -> None:
         argv = [sys.executable, str(NATIVE), "--port", str(self.port)]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"the native fixture did not listen:\n{log_tail(self.log)}")
+        self.proc = start_process(argv, self.log)
+        wait_listening(self.proc, self.port, self.log)
 
     def kill(self) -> None:
         """Die at once (a graceful stop would wait for Only1MCP's open listen stream)."""
