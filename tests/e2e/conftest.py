@@ -534,6 +534,18 @@ def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+@contextlib.contextmanager
+def running_aggregator(config: Path, log: Path) -> Iterator[HttpAggregator]:
+    """``only1mcp start`` with ``config``, once healthy; on exit it must stop cleanly."""
+    agg = HttpAggregator(config, log)
+    try:
+        agg.wait_healthy()
+        yield agg
+    finally:
+        problems = agg.stop()
+    assert not problems, problems
+
+
 def start_process(
     argv: list[str], log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:

@@ -23,7 +23,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.sse import sse_client
 
-from .conftest import HttpAggregator, fx_stdio_server, sampled, write_config
+from .conftest import HttpAggregator, fx_stdio_server, running_aggregator, sampled, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +41,8 @@ def aggregator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpAggrega
     # server answering at 2026-07-28 may not: speak the handshake era to it.
     fx = {**fx_stdio_server(), "protocol": "handshake"}
     config = write_config(workdir / "only1mcp.yaml", {"fx": fx, "iso": iso})
-    agg = HttpAggregator(config, workdir / "only1mcp.log")
-    agg.wait_healthy()
-    try:
+    with running_aggregator(config, workdir / "only1mcp.log") as agg:
         yield agg
-    finally:
-        assert not agg.stop()
 
 
 # --------------------------------------------------------------------------- the SDK's client

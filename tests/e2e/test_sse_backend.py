@@ -28,6 +28,7 @@ from .conftest import (
     call_outcome,
     free_port,
     prompt_of,
+    running_aggregator,
     sampled,
     spawn_fixture_server,
     stop_server,
@@ -81,12 +82,8 @@ def sse_server(tmp_path: Path) -> Iterator[SseServer]:
 def aggregator(tmp_path: Path, sse_server: SseServer) -> Iterator[HttpAggregator]:
     old = {"url": sse_server.url, "transport": "sse", "prefix": "old", "timeout": OLD_TIMEOUT}
     config = write_config(tmp_path / "only1mcp.yaml", {"old": old})
-    agg = HttpAggregator(config, tmp_path / "only1mcp.log")
-    agg.wait_healthy()
-    try:
+    with running_aggregator(config, tmp_path / "only1mcp.log") as agg:
         yield agg
-    finally:
-        assert not agg.stop()
 
 
 async def sampling(
