@@ -151,6 +151,8 @@ async def test_call_that_ends_within_the_grace_gets_its_result(tmp_path: Path) -
     config = shutdown_config(tmp_path, started, grace=20.0)
     with open_front("http", config, tmp_path / "front") as front:
         async with front.client() as client:
+            # The SDK lists the tools once to check a result: before the stop, not after it.
+            assert (await call_outcome(client, "fx__echo", {"text": "up"})) == (True, "up")
             outcome: list[tuple[bool, str]] = []
 
             async def call() -> None:
