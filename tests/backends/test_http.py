@@ -18,6 +18,7 @@ from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.types import Receive, Scope, Send
 
+from ..fixtures import tool_started
 from .conftest import FIXTURE, FixtureServer, ThreadServer, free_port
 
 FIXTURES = Path(FIXTURE).parent
@@ -93,7 +94,7 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
             b'"params":{"name":"sleep","arguments":{"seconds":30}}}' % req_id
         )
         call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
-        await asyncio.sleep(0.3)
+        await tool_started(server.started)
         started = time.monotonic()
         backend.abandon(req_id)
         with pytest.raises(RequestCancelled):

@@ -55,13 +55,13 @@ MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 class McpEndpoint:
     def __init__(
-        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain
+        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain | None = None
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
-        self.drain = drain
-        self.modern = ModernEndpoint(StatelessService(gateway, router), drain)
+        self.drain = drain or Drain(gateway.config.front.shutdown_grace)
+        self.modern = ModernEndpoint(StatelessService(gateway, router), self.drain)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.

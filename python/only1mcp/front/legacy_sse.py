@@ -69,12 +69,12 @@ class _Stream:
 
 class LegacySseEndpoint:
     def __init__(
-        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain
+        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain | None = None
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
-        self.drain = drain
+        self.drain = drain or Drain(gateway.config.front.shutdown_grace)
         self._streams: dict[str, _Stream] = {}  # by session id
 
     def calls(self) -> Iterator[asyncio.Task[None]]:

@@ -30,9 +30,9 @@ from only1mcp.types import JsonObject, Receive, Scope, Send
 
 
 class ModernEndpoint:
-    def __init__(self, service: StatelessService, drain: Drain) -> None:
+    def __init__(self, service: StatelessService, drain: Drain | None = None) -> None:
         self.service = service
-        self.drain = drain
+        self.drain = drain or Drain(service.gateway.config.front.shutdown_grace)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         return self.serve(scope, receive, send, dict(scope["headers"]))
