@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import uvicorn
-
-from ..fixtures import STARTED_ENV
+from fixtures import STARTED_ENV
 
 App = TypeVar("App")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends import BackendState
 from only1mcp.backends.base import STREAM_BREAK
@@ -18,7 +19,6 @@ from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.types import Receive, Scope, Send
 
-from ..fixtures import tool_started
 from .conftest import FIXTURE, FixtureServer, ThreadServer, free_port
 
 FIXTURES = Path(FIXTURE).parent

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import orjson
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.sse import SseBackend
@@ -16,7 +17,6 @@ from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.protocol import jsonrpc
 
-from ..fixtures import tool_started
 from .conftest import FixtureServer, free_port
 
 pytestmark = pytest.mark.anyio

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends.pool import ReplicaPool
 from only1mcp.errors import BACKEND_ERROR, BACKEND_TIMEOUT
 
-from ..fixtures import tool_started
 from .conftest import QUIET, Running, busy_pid, eventually, ready, running, tiny
 
 pytestmark = pytest.mark.anyio
