@@ -21,12 +21,13 @@ import anyio
 import psutil
 import pytest
 import yaml
+from fixtures import STARTED_ENV, tool_started
 from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 
-from .conftest import FX_TIMEOUT, Front, HttpAggregator, call_outcome, fx_stdio_server, open_front
+from .conftest import Front, HttpAggregator, call_outcome, fx_stdio_server, open_front
 
 pytestmark = pytest.mark.anyio
 
@@ -41,20 +42,11 @@ SHUTTING_DOWN = "JSON-RPC error -32603: Only1MCP is shutting down"
 
 def shutdown_config(tmp_path: Path, started: Path, grace: float = GRACE) -> Path:
     fx = fx_stdio_server(timeout=2 * SLOW)
-    fx["env"] = {**fx["env"], "FIXTURE_STARTED_FILE": str(started)}
+    fx["env"] = {**fx["env"], STARTED_ENV: str(started)}
     config = {"servers": {"fx": fx}, "front": {"shutdown_grace": grace}}
     path = tmp_path / "shutdown.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-async def backend_started(started: Path, count: int = 1) -> int:
-    """Wait for ``count`` calls of the fixture's slow tools to have started (each appends its
-    backend's pid to ``started``); the pid of the backend running them."""
-    with anyio.fail_after(4 * FX_TIMEOUT):
-        while len(lines := started.read_text().split() if started.exists() else []) < count:
-            await anyio.sleep(0.02)
-    return int(lines[0])
 
 
 def aggregator_pid(front: Front) -> int:
@@ -77,7 +69,7 @@ async def interrupted_calls(client: Client, pid: int, started: Path, count: int)
     async with anyio.create_task_group() as tg:
         for _ in range(count):
             tg.start_soon(call)
-        backend = await backend_started(started, count)
+        backend = (await tool_started(started, count))[0]
         signalled.append(time.monotonic())
         os.kill(pid, signal.SIGTERM)
     return [*outcomes, backend]
@@ -137,29 +129,10 @@ async def test_legacy_sse_call_running_at_sigterm_gets_the_shutdown_error(tmp_pa
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call)
-                backend = await backend_started(started)
+                backend = (await tool_started(started))[0]
                 agg.proc.send_signal(signal.SIGTERM)
             assert outcome == [SHUTTING_DOWN]
             assert backend_gone(backend)
     finally:
         problems = agg.stop()  # exited 0? every descendant gone? no 500?
     assert not problems
-
-
-async def test_call_that_ends_within_the_grace_gets_its_result(tmp_path: Path) -> None:
-    started = tmp_path / "started"
-    config = shutdown_config(tmp_path, started, grace=20.0)
-    with open_front("http", config, tmp_path / "front") as front:
-        async with front.client() as client:
-            # The SDK lists the tools once to check a result: before the stop, not after it.
-            assert (await call_outcome(client, "fx__echo", {"text": "up"})) == (True, "up")
-            outcome: list[tuple[bool, str]] = []
-
-            async def call() -> None:
-                outcome.append(await call_outcome(client, "fx__sleep", {"seconds": 1.5}))
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(call)
-                await backend_started(started)
-                os.kill(aggregator_pid(front), signal.SIGTERM)
-            assert outcome == [(True, "slept 1.5")]
