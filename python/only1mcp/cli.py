@@ -109,6 +109,9 @@ def stdio(config: ConfigOption) -> None:
         await front.serve()
 
     asyncio.run(serve())
+    # Stopped in order: a repeated SIGTERM while the process winds down must not end it 143.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends import BackendState
 from only1mcp.backends.base import STREAM_BREAK
@@ -84,7 +85,7 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
             b'"params":{"name":"sleep","arguments":{"seconds":30}}}' % req_id
         )
         call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
-        await asyncio.sleep(0.3)
+        await tool_started(server.started)
         started = time.monotonic()
         backend.abandon(req_id)
         with pytest.raises(RequestCancelled):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import orjson
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.sse import SseBackend
@@ -98,7 +99,7 @@ async def test_a_dropped_stream_fails_the_pending_call_and_the_backend_comes_bac
 ) -> None:
     req_id, frame = _call(backend, "sleep", seconds=30)
     call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
-    await asyncio.sleep(0.5)
+    await tool_started(server.started)
     started = time.monotonic()
     server.stop()
     with pytest.raises(BackendError, match="'old' is down"):
@@ -126,10 +127,10 @@ async def test_a_slow_answer_is_a_timeout(server: FixtureServer) -> None:
         await backend.close()
 
 
-async def test_abandoned_call_ends_at_once(backend: SseBackend) -> None:
+async def test_abandoned_call_ends_at_once(backend: SseBackend, server: FixtureServer) -> None:
     req_id, frame = _call(backend, "sleep", seconds=30)
     call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
-    await asyncio.sleep(0.3)
+    await tool_started(server.started)
     started = time.monotonic()
     backend.abandon(req_id)
     with pytest.raises(RequestCancelled):

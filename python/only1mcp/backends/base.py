@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from only1mcp import __version__
-from only1mcp._core import CircuitBreaker
+from only1mcp.backends.breaker import Breaker, Clock, make_breaker
 from only1mcp.backends.listen import Watch
 from only1mcp.config import Protocol
 from only1mcp.config.policies import RestartConfig
@@ -99,8 +99,10 @@ class Backend(ABC):
         self._up_since = 0.0
         self._restart_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[None]] = set()
-        # Transport failures and timeouts (not the server's own error answers) trip it.
-        self.breaker = CircuitBreaker(failure_threshold=5, window=30.0, cooldown=5.0)
+        # Transport failures and timeouts (not the server's own error answers) trip it. Its
+        # clock: a test may set another one before configure() (see backends/breaker.py).
+        self.clock: Clock = time.monotonic
+        self.breaker: Breaker = make_breaker(failure_threshold=5, window=30.0, cooldown=5.0)
         # What we declare at initialize; a handshake server decides there what it may ask us.
         self.client_capabilities = BACKEND_CLIENT_CAPABILITIES
         self.restart_policy = RestartConfig()
@@ -136,8 +138,8 @@ class Backend(ABC):
         self.tool_timeouts = dict(config.timeouts.tools)
         self.max_with_progress = config.timeouts.max_with_progress
         breaker = config.breaker
-        self.breaker = CircuitBreaker(
-            failure_threshold=breaker.failures, window=breaker.window, cooldown=breaker.cooldown
+        self.breaker = make_breaker(
+            breaker.failures, breaker.window, breaker.cooldown, clock=self.clock
         )
         self.restart_policy = config.restart
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from only1mcp.errors import InternalError, InvalidRequest, RpcError
+from only1mcp.front.drain import Drain
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.wire import (
     JSON_HEADERS,
@@ -67,11 +68,19 @@ class _Stream:
 
 
 class LegacySseEndpoint:
-    def __init__(self, gateway: Gateway, router: Router, origins: OriginPolicy) -> None:
+    def __init__(
+        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain | None = None
+    ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
+        self.drain = drain or Drain(gateway.config.front.shutdown_grace)
         self._streams: dict[str, _Stream] = {}  # by session id
+
+    def calls(self) -> Iterator[asyncio.Task[None]]:
+        """The calls in flight on every stream (a shutdown waits for them, then ends them)."""
+        for stream in self._streams.values():
+            yield from stream.calls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
@@ -104,8 +113,10 @@ class LegacySseEndpoint:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await send({"type": "http.response.body", "body": endpoint.encode(), "more_body": True})
-            async for chunk in follow(session, receive, 0):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            # At shutdown it ends after its calls answered: their session ends then.
+            with self.drain.stream():
+                async for chunk in follow(session, receive, 0):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
@@ -181,6 +192,10 @@ class LegacySseEndpoint:
             # The client waits for an answer on the stream: a bug must not leave it hanging.
             log.exception("failed to answer %s", msg.get("method"))
             return jsonrpc.error(msg.get("id"), InternalError("Internal error"))
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            return self.drain.error(msg.get("id")) if "id" in msg else None
 
     @staticmethod
     def _check_batch(stream: _Stream, batch: list[object]) -> None:
@@ -192,7 +207,12 @@ class LegacySseEndpoint:
 
     async def _batch(self, stream: _Stream, batch: list[object]) -> None:
         """A batch's answers go out together, as one array in one event."""
-        answers = await asyncio.gather(*(self._batch_item(stream, item) for item in batch))
+        try:
+            answers = await asyncio.gather(*(self._batch_item(stream, item) for item in batch))
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            answers = [Drain.batch_error(item) for item in batch]
         frames = [a for a in answers if a is not None]
         if frames:
             stream.session.push(b"[" + b",".join(frames) + b"]")
