@@ -154,7 +154,9 @@ class StatelessService:
             info if info.__class__ is dict else {},
             level if level in LOG_LEVELS else None,
         )
-        return self.bridge.carry(msg, envelope, name, stream, _finished_call)
+        return self.bridge.carry(
+            msg, envelope, name, stream, _finished_call, None, self.router.call_tool
+        )
 
     def _plain_tools(self) -> None:
         """The tools :meth:`fresh_call` may serve, with the routing header lines a call of
@@ -268,12 +270,13 @@ def _finished_call(answer: bytes) -> tuple[int, bytes]:
     :func:`~only1mcp.protocol.results.stamp_complete`'s test and stamp written out (it runs
     on every call)."""
     at = answer.find(_RESULT_OBJECT)
+    # The only "{" before it is the frame's own: it is the top-level member (',"result":'
+    # nested in an array has an object of its own around it, and never occurs in a string).
     if (
-        at != -1
-        and answer.count(b"{", 0, at) == 1
-        and answer.find(b"[", 0, at) == -1
-        and answer.find(_STAMPED, at) == -1
+        at > 0
+        and answer.rfind(b"{", 0, at) == 0
         and not answer.startswith(b"}", at + _AFTER_RESULT)  # an empty result is decoded
+        and answer.find(_STAMPED, at) == -1
     ):
         # The first ',"result":{' is the one at ``at``: the frame is copied once.
         return 200, answer.replace(_RESULT_OBJECT, _RESULT_STAMPED, 1)
