@@ -11,7 +11,8 @@ cost of one request in that step. From the inside out:
 * ``Router.handle`` of tools/list over 100 servers' tools (the merged, cached list),
 * ``Router.handle`` of tools/call against a stub backend that answers through a future, as
   the stdio reader would (router + backend bookkeeping, no I/O),
-* the whole ``POST /mcp`` through the ASGI endpoint with that stub backend, next to the
+* the whole ``POST /mcp`` through the ASGI endpoint with that stub backend, from a handshake
+  session and from a 2026-07-28 client (the stateless straight path), next to the
   ceiling app's handler (loadtests/ceiling_app.py) on the same request: the difference is
   what the product's Python costs per call beyond the minimum a Python front must do.
 
@@ -298,6 +299,35 @@ def test_endpoint_tools_call(benchmark: BenchmarkFixture) -> None:
     call = AsgiCall(endpoint, session_headers(session.id))
     asyncio.run(call())
     call.check()
+    run_batches(benchmark, call)
+
+
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "only1mcp-loadtest", "version": "1.0"},
+}
+MODERN_BODY = orjson.dumps({**CALL, "params": {**CALL["params"], "_meta": MODERN_META}})
+MODERN_HEADERS = [
+    *HEADERS[:3],
+    (b"content-length", str(len(MODERN_BODY)).encode()),
+    (b"mcp-protocol-version", b"2026-07-28"),
+    (b"mcp-method", b"tools/call"),
+    (b"mcp-name", b"bench__echo"),
+]
+
+
+@pytest.mark.benchmark(group="hot path: POST /mcp tools/call in process x1000")
+def test_endpoint_tools_call_2026(benchmark: BenchmarkFixture) -> None:
+    """The same call from a 2026-07-28 client (``_meta`` envelope, routing headers): the
+    stateless straight path and the bridge to the handshake-era server, no session."""
+    gateway = stub_gateway()
+    endpoint = McpEndpoint(gateway, Router(gateway), OriginPolicy([], "127.0.0.1"))
+    call = AsgiCall(endpoint, MODERN_HEADERS)
+    call.message = {"type": "http.request", "body": MODERN_BODY, "more_body": False}
+    asyncio.run(call())
+    call.check()
+    assert orjson.loads(call.sent[1]["body"])["result"]["resultType"] == "complete"
     run_batches(benchmark, call)
 
 

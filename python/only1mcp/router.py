@@ -179,6 +179,15 @@ class Router:
             raise InvalidParams(f"Unknown {kind[:-1]}: {name}")
         return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
 
+    def call_tool(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
+        """:meth:`_by_name` for a ``tools/call`` whose ``params`` and ``params.name`` (a str)
+        the caller checked: the 2026 straight path, which frames the errors raised itself."""
+        params: JsonObject = msg["params"]
+        entry = self.gateway.catalogs["tools"].lookup(params["name"])
+        if entry is None:
+            raise InvalidParams(f"Unknown tool: {params['name']}")
+        return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
+
     def owner(self, method: str, params: JsonObject) -> Entry:
         """The server (and its own name for it) that a tools/call, prompts/get or
         resources/read targets."""

@@ -288,3 +288,22 @@ async def test_a_header_that_differs_from_the_body_is_refused(
         status, answer = await _raw(http, shared_front, headers, meta)
     assert status == 400, answer
     assert answer["error"]["code"] == -32020, answer
+
+
+def test_a_backend_failure_on_the_straight_path_is_the_calls_error(tmp_path: Any) -> None:
+    """A plain 2026 call takes the straight path (no router dispatch, which framed errors):
+    when its backend call fails — a timeout here — the client still gets a JSON-RPC error
+    with its id, with the backend's code, and the shared process serves the next call."""
+    config = write_config(tmp_path / "only1mcp.yaml", {"fx": fx_stdio_server(timeout=0.5)})
+
+    async def calls() -> None:
+        async with httpx.AsyncClient(timeout=DEADLINE, trust_env=False) as http:
+            status, answer = await post(http, front, "fx__sleep", {"seconds": 2.0})
+            assert status == 200, answer  # a server-side error: HTTP 200 at 2026
+            assert answer["error"]["code"] == -32001, answer  # the backend timed out
+            status, answer = await post(http, front, "fx__echo", {"text": "after"})
+            assert status == 200, answer
+            assert answer["result"]["content"][0]["text"] == "after", answer
+
+    with open_front("http", config, tmp_path) as front:
+        anyio.run(calls)

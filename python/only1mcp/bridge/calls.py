@@ -40,7 +40,13 @@ from only1mcp.bridge.call import (
     progress_token,
 )
 from only1mcp.bridge.state import TTL, Claims, StateSealer, digest, invalid_state
-from only1mcp.errors import METHOD_NOT_FOUND, InvalidParams, MissingCapability, RpcError
+from only1mcp.errors import (
+    METHOD_NOT_FOUND,
+    InvalidParams,
+    MissingCapability,
+    RpcError,
+    unexpected,
+)
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.protocol.results import required_capabilities
@@ -145,8 +151,12 @@ class Bridge:
         stream: Stream,
         finish: Finish,
         responses: JsonObject | None = None,
+        dispatch: Dispatch | None = None,
     ) -> tuple[int, bytes] | None:
-        """A fresh call, run in this task: its answer, unless it asked meanwhile."""
+        """A fresh call, run in this task: its answer, unless it asked meanwhile.
+
+        ``dispatch`` runs it instead of the bridge's own (which frames every error): the
+        straight path of a ``tools/call``, whose errors (raised) are framed here."""
         idle = self._idle_sessions
         session = idle.pop() if idle else self._session()
         session.mirror = envelope.capabilities
@@ -154,11 +164,11 @@ class Bridge:
         if responses:
             call.prefilled = responses
         try:
-            answer = await self._dispatch(session, msg, call)
+            answer = await (dispatch or self._dispatch)(session, msg, call)
         except Exception as exc:
             if call.lock is None:
                 self._give_back(session)
-                raise
+                return finish(_error_frame(msg, exc))
             self._ended(call, None, exc)
             await self._answered(call)
             return None
@@ -409,3 +419,12 @@ class Bridge:
         for call in list(self._calls.values()):
             call.fail(RpcError("Only1MCP is shutting down"))
             self._forget(call)
+
+
+def _error_frame(msg: JsonObject, exc: Exception) -> bytes:
+    """The answer to ``msg`` that failed with ``exc`` before it asked anything: its error,
+    or -32603 for a bug (logged), never an exception up to the front."""
+    if isinstance(exc, RpcError):
+        return jsonrpc.error(msg["id"], exc)
+    log.error("failed to handle %s", msg.get("method"), exc_info=exc)
+    return jsonrpc.error(msg["id"], unexpected(msg.get("method"), exc))
