@@ -2,7 +2,9 @@
 
 The mirror image of the front (:mod:`only1mcp.front.http11`): each connection is a Protocol
 that feeds what it receives to an ``httptools`` response parser, and a request is one
-``transport.write`` of bytes built from a prefix encoded once per backend. httpx spent ~1 ms
+``transport.write`` of bytes built from a prefix encoded once per backend and the request's
+own header lines, encoded once per distinct set (a backend sends few: its session's, or a 2026
+call's method and tool name) and kept, :data:`MAX_HEADER_SETS` at most. httpx spent ~1 ms
 of CPU per call here (its pool, anyio streams and h11 in pure Python); this costs a few tens
 of µs (docs/PERFORMANCE.md, "HTTP backend client").
 
