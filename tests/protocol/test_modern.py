@@ -209,6 +209,16 @@ def test_requests_we_send_carry_headers_our_own_check_accepts() -> None:
     check_param_headers(SCHEMA, arguments, Headers(raw))
 
 
+def test_a_names_header_form_is_the_same_on_every_request() -> None:
+    """The name's header form is kept between requests: each one still gets its own."""
+    zurich = "=?base64?WsO8cmljaA==?="  # base64 of the UTF-8 of "Zürich"
+    lookalike = "=?base64?YQ==?="  # a name that looks like the sentinel is wrapped in one
+    for name in ["Zürich", "t", "Zürich", lookalike, lookalike]:
+        sent = request_headers(V, "prompts/get", {"name": name})["Mcp-Name"]
+        assert sent == {"Zürich": zurich, "t": "t"}.get(name, sent) and sent != lookalike
+        assert decode_header_value(sent) == name
+
+
 def test_results_get_their_type_and_cacheable_ones_their_hints() -> None:
     assert stamp("tools/call", {}) == {"resultType": "complete"}
     listed = stamp("tools/list", {"tools": []})
