@@ -60,6 +60,7 @@ class Router:
         # far more often than they change.
         self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
         gateway.relay = self.relay.from_backend
+        self.relay.owner_of = gateway.owner
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -360,6 +361,9 @@ class Router:
         params: Any = msg.get("params") or {}
         if method == "notifications/initialized":
             session.initialized = True
+            if session in self.relay.roots_holders():
+                # What a server asks a client that connects to it directly: its roots.
+                await self.gateway.roots_changed(session)
         elif method == "notifications/cancelled":
             exchange = self.relay.find(session, params.get("requestId"))
             if exchange is not None:
@@ -368,11 +372,7 @@ class Router:
                 )
                 exchange.cancel()
         elif method == "notifications/roots/list_changed":
-            # 2026 servers ask for the roots with every request that needs them.
-            for backend in [*self.gateway.backends.values(), *self.gateway.faces()]:
-                if not backend.modern:
-                    with contextlib.suppress(RpcError):
-                        await backend.notify(jsonrpc.notification(method))
+            await self.gateway.roots_changed(session)
 
     @staticmethod
     async def _cancel_backend(backend: Backend, local_id: int, reason: object) -> None:
