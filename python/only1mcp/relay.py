@@ -51,6 +51,10 @@ log = logging.getLogger("only1mcp.relay")
 # Where a server may name the request a message of its belongs to (the id it is serving), so
 # that it can be attributed on a channel several callers share.
 RELATED_REQUEST = "io.only1mcp/relatedRequestId"
+# How long a client asked for its roots on a shared server's behalf may take: a client answers
+# from what it holds (no human in the loop), and one gone without a goodbye must not hold the
+# others' answer up for long.
+ROOTS_TIMEOUT = 5.0
 # Which client capability a server→client request needs.
 CLIENT_CAPABILITY = {
     "sampling/createMessage": "sampling",
@@ -281,7 +285,8 @@ class Relay:
             await backend.notify(jsonrpc.error(msg["id"], err))
             return
         params = msg.get("params")
-        asked = [self._ask_session(s, "roots/list", params, backend.timeout) for s in holders]
+        timeout = min(backend.timeout, ROOTS_TIMEOUT)
+        asked = [self._ask_session(s, "roots/list", params, timeout) for s in holders]
         roots: dict[str, Any] = {}
         for answer in await asyncio.gather(*asked):
             found = answer.get("roots") if isinstance(answer, dict) else None

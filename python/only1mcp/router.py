@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from only1mcp import __version__
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
@@ -28,13 +27,13 @@ from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
+from only1mcp.protocol.results import SERVER_INFO
 from only1mcp.protocol.revisions import negotiate
 from only1mcp.relay import Exchange, Relay, Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.router")
-SERVER_INFO = {"name": "only1mcp", "version": __version__}
 Handler = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes]]
 
 # method → catalog kind whose item the request names in params.name
