@@ -59,8 +59,10 @@ def drop_meta_key(name: str) -> Patch:
 
 
 LIST_SERVER_INFO = Known(
-    "2026-07-28 list results (tools, resources, templates, prompts) through Only1MCP lack the "
-    "_meta['io.modelcontextprotocol/serverInfo'] the server puts on them",
+    "2026-07-28 list results (tools, resources, templates, prompts): the server's "
+    "_meta['io.modelcontextprotocol/serverInfo'] names the server, Only1MCP's names Only1MCP "
+    "(deliberate: a merged list is Only1MCP's answer, holding the items of several servers, "
+    "and the schema has serverInfo identify the software producing the response)",
     drop_meta_key("io.modelcontextprotocol/serverInfo"),
 )
 DELIBERATE = (
