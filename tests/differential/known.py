@@ -59,10 +59,12 @@ def drop_meta_key(name: str) -> Patch:
 
 
 LIST_SERVER_INFO = Known(
-    "2026-07-28 list results (tools, resources, templates, prompts): the server's "
-    "_meta['io.modelcontextprotocol/serverInfo'] names the server, Only1MCP's names Only1MCP "
-    "(deliberate: a merged list is Only1MCP's answer, holding the items of several servers, "
-    "and the schema has serverInfo identify the software producing the response)",
+    "list results of a 2026-07-28 client: through Only1MCP their "
+    "_meta['io.modelcontextprotocol/serverInfo'] names Only1MCP; directly it names the server "
+    "(dual-era SDK servers), or there is none (the tsdual fixture omits it; a handshake-only "
+    "server answers the auto client at the handshake). Deliberate: a merged list is "
+    "Only1MCP's answer, holding the items of several servers, and the 2026 schema has "
+    "serverInfo identify the software producing the response",
     drop_meta_key("io.modelcontextprotocol/serverInfo"),
 )
 DELIBERATE = (
@@ -143,11 +145,19 @@ DUAL_ERA_SERVERS = ("sdk", "fastmcp", "time", "git", "fetch")
 2026 client (a handshake-era client through their handshake face)."""
 HANDSHAKE_ONLY = ("ts", "everything", "filesystem", "memory")
 """Servers on the TypeScript SDK 1.32 (up to 2025-11-25)."""
-LISTS = ("list", "resources", "templates", "prompts", "fetch")
+LISTS = (
+    "list",
+    "resources",
+    "templates",
+    "prompts",
+    "fetch",
+    "everything_resources",
+    "everything_prompts",
+)
 """The scenarios that list."""
 
 KNOWN: dict[Key, list[Known]] = {
-    ("sdk", DUAL_ERA_SERVERS, "*", "auto", LISTS): [LIST_SERVER_INFO],
+    ("sdk", "*", "*", "auto", LISTS): [LIST_SERVER_INFO],
     ("sdk", DUAL_ERA_SERVERS, "*", "legacy", "protocol_error"): [UNKNOWN_NAMES_LEGACY],
     ("sdk", DUAL_ERA_SERVERS, "*", "auto", "protocol_error"): [UNKNOWN_NAMES_MODERN],
     ("sdk", ("ts", "tsdual"), "*", "*", "protocol_error"): [UNKNOWN_NAMES_TS],
