@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import weakref
+from collections.abc import Coroutine
+from typing import Any
 
 import orjson
 
@@ -58,6 +61,8 @@ class Gateway:
         self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
         self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
+        # such an instance → the id of the session it belongs to (whose roots it serves)
+        self._owners: weakref.WeakKeyDictionary[Backend, str] = weakref.WeakKeyDictionary()
         # (server, canonical capability set) → a backend session that declared that set
         self._mirrors: dict[tuple[str, str], asyncio.Task[Backend]] = {}
         # (server, the caller's capabilities as sent, sorted) → what _mirroring found for them
@@ -158,7 +163,7 @@ class Gateway:
         key = (server, session.id)
         task = self._isolated.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._start_isolated(server))
+            task = asyncio.ensure_future(self._start_isolated(server, owner=session.id))
             self._isolated[key] = task
         return await asyncio.shield(task)
 
@@ -271,27 +276,61 @@ class Gateway:
                 continue
             self._leased[key] -= 1
             self._leasable.discard(backend)
-            closing = asyncio.ensure_future(backend.close())
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
+            self._background(backend.close())
         session.leases.clear()
 
-    async def _start_isolated(self, server: str, capabilities: JsonObject | None = None) -> Backend:
+    async def _start_isolated(
+        self, server: str, capabilities: JsonObject | None = None, owner: str | None = None
+    ) -> Backend:
         backend = create_backend(server, self.config.servers[server], self._on_backend_message)
         if capabilities is not None:
             backend.client_capabilities = capabilities
+        if owner is not None:
+            self._owners[backend] = owner
         backend.safe_tools = self.backends[server].safe_tools
         # A failed start leaves it DOWN and retrying; forward() tells the caller why.
         with contextlib.suppress(RpcError):
             await backend.start()
         return backend
 
+    def owner(self, backend: Backend) -> str | None:
+        """The id of the session ``backend`` belongs to (``isolation: session``), else None."""
+        return self._owners.get(backend)
+
+    async def roots_changed(self, session: Session) -> None:
+        """Tell the handshake-era servers that serve ``session`` that the roots they serve
+        changed (it came, went or changed its roots): the shared ones and its own instances.
+        One that cares asks ``roots/list`` again, and the relay answers it with the clients'
+        roots. 2026 servers ask for the roots with each request that needs them."""
+        frame = jsonrpc.notification("notifications/roots/list_changed")
+        own = [
+            task.result()
+            for (_, owner), task in self._isolated.items()
+            if owner == session.id
+            and task.done()
+            and not task.cancelled()
+            and task.exception() is None
+        ]
+        told = [
+            backend
+            for backend in [*self.shared.values(), *self._faces.values(), *own]
+            if backend.state is BackendState.READY and not backend.modern
+        ]
+        for backend in told:
+            with contextlib.suppress(RpcError):
+                await backend.notify(frame)
+
     def _end_session(self, session: Session) -> None:
         for key in [k for k in self._isolated if k[1] == session.id]:
             task = self._isolated.pop(key)
-            closing = asyncio.ensure_future(_close_started(task))
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
+            self._background(_close_started(task))
+        if session.initialized and "roots" in session.client_capabilities:
+            self._background(self.roots_changed(session))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def failures(self) -> dict[str, str]:
         """Servers that are not serving right now, and why (cached until a state changes:

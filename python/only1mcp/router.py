@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from only1mcp import __version__
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
@@ -29,13 +28,13 @@ from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.lists import BY_METHOD
 from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
+from only1mcp.protocol.results import SERVER_INFO
 from only1mcp.protocol.revisions import negotiate
 from only1mcp.relay import Exchange, Relay, Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.router")
-SERVER_INFO = {"name": "only1mcp", "version": __version__}
 Handler = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes]]
 
 # method → catalog kind whose item the request names in params.name
@@ -54,6 +53,7 @@ class Router:
         # far more often than they change.
         self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
         gateway.relay = self.relay.from_backend
+        self.relay.owner_of = gateway.owner
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -364,6 +364,9 @@ class Router:
         params: Any = msg.get("params") or {}
         if method == "notifications/initialized":
             session.initialized = True
+            if session in self.relay.roots_holders():
+                # What a server asks a client that connects to it directly: its roots.
+                await self.gateway.roots_changed(session)
         elif method == "notifications/cancelled":
             exchange = self.relay.find(session, params.get("requestId"))
             if exchange is not None:
@@ -372,11 +375,7 @@ class Router:
                 )
                 exchange.cancel()
         elif method == "notifications/roots/list_changed":
-            # 2026 servers ask for the roots with every request that needs them.
-            for backend in [*self.gateway.backends.values(), *self.gateway.faces()]:
-                if not backend.modern:
-                    with contextlib.suppress(RpcError):
-                        await backend.notify(jsonrpc.notification(method))
+            await self.gateway.roots_changed(session)
 
     @staticmethod
     async def _cancel_backend(backend: Backend, local_id: int, reason: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +141,9 @@ class SessionStore:
     def close_all(self) -> None:
         for session_id in list(self._sessions):
             self.remove(session_id)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
 
     def broadcast(self, frame: bytes) -> None:
         for session in self._sessions.values():

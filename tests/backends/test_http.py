@@ -129,6 +129,10 @@ class McpApp:
         msg = orjson.loads(body) if body else {}
         self.seen.append((scope["method"], msg.get("method", ""), headers))
         start = {"type": "http.response.start", "status": 200}
+        if scope["method"] == "GET":  # no standalone stream here
+            await send({**start, "status": 405, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if scope["method"] == "DELETE" or "id" not in msg:
             await send({**start, "status": 202, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
@@ -187,7 +191,9 @@ async def test_headers_stream_messages_and_session_end(recorder: ThreadServer[Mc
         assert sunk_methods(unsolicited) == sunk_methods(sunk)
     finally:
         await backend.close()
-    methods = [(http, rpc) for http, rpc, _ in recorder.app.seen]
+    methods = [(http, rpc) for http, rpc, _ in recorder.app.seen if http != "GET"]
+    gets = [h for http, _, h in recorder.app.seen if http == "GET"]
+    assert [h["accept"] for h in gets] == ["text/event-stream"]  # asked once: the 405 stands
     assert methods == [
         ("POST", "initialize"),
         ("POST", "notifications/initialized"),
@@ -225,3 +231,59 @@ async def test_a_stream_closed_mid_call_is_resumed() -> None:
         finally:
             await backend.close()
         fixture.stop()
+
+
+class StandaloneApp(McpApp):
+    """:class:`McpApp` with a standalone GET stream that the server ends after each event:
+    first a log notification, then (resumed after ``Last-Event-ID``) a roots/list request and a
+    stray response; then no more stream (405)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resumed_after: list[str | None] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await super().__call__(scope, receive, send)
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.resumed_after.append(headers.get("last-event-id"))
+        events = {
+            1: b'retry: 50\nid: e1\ndata: {"jsonrpc":"2.0","method":"notifications/message",'
+            b'"params":{"level":"info","data":"hello"}}\n\n',
+            2: b'id: e2\ndata: {"jsonrpc":"2.0","id":"r1","method":"roots/list"}\n\n'
+            b'data: {"jsonrpc":"2.0","id":7,"result":{}}\n\n',
+        }.get(len(self.resumed_after))
+        if events is None:
+            await send({"type": "http.response.start", "status": 405, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        stream = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": stream})
+        await send({"type": "http.response.body", "body": events})
+
+
+async def test_the_standalone_stream_is_followed_and_resumed() -> None:
+    """A handshake-era session follows the server's GET stream: what comes on it goes to
+    on_message (a response there is dropped); when the server ends it, it is reopened after
+    the server's ``retry`` with ``Last-Event-ID``; a 405 ends the following."""
+    unsolicited: list[bytes] = []
+
+    async def on_message(backend: object, frame: bytes) -> None:
+        unsolicited.append(frame)
+
+    with ThreadServer(StandaloneApp()) as running:
+        config = HttpServerConfig(url=running.url("/mcp"), protocol=Protocol.HANDSHAKE)
+        backend = HttpBackend("rec", config, on_message)
+        await backend.start()
+        try:
+            for _ in range(100):
+                if len(running.app.resumed_after) == 3:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+            assert running.app.resumed_after == [None, "e1", "e2"]
+            assert sunk_methods(unsolicited) == ["notifications/message", "roots/list"]
+            assert backend.state is BackendState.READY
+        finally:
+            await backend.close()

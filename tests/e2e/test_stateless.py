@@ -101,6 +101,9 @@ async def test_pinned_client_lists_and_calls(stateless_front: Front) -> None:
             tools = await client.list_tools()
             names = {tool.name for tool in tools.tools}
             assert {"fx__echo", "c__test_simple_text"} <= names
+            # A merged list is Only1MCP's own answer: it names Only1MCP as its producer.
+            meta = tools.model_dump(mode="json", by_alias=True)["_meta"]
+            assert meta["io.modelcontextprotocol/serverInfo"]["name"] == "only1mcp"
             result = await client.call_tool("fx__echo", {"text": "stateless"})
             assert text_of(result) == "stateless"
 

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from only1mcp import __version__
 from only1mcp.errors import HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_VERSION, RpcError
 from only1mcp.protocol.modern import (
     META_CAPABILITIES,
     META_LOG_LEVEL,
+    META_SERVER_INFO,
     META_VERSION,
     Headers,
     check_param_headers,
@@ -223,6 +225,13 @@ def test_results_get_their_type_and_cacheable_ones_their_hints() -> None:
     assert stamp("tools/call", {}) == {"resultType": "complete"}
     listed = stamp("tools/list", {"tools": []})
     assert listed["ttlMs"] == 0 and listed["cacheScope"] == "private"
+    assert listed["_meta"] == {META_SERVER_INFO: {"name": "only1mcp", "version": __version__}}
+    failed = {"only1mcp/errors": {"git": "down"}}
+    assert stamp("prompts/list", {"prompts": [], "_meta": failed})["_meta"].keys() == {
+        "only1mcp/errors",
+        META_SERVER_INFO,
+    }
+    assert "_meta" not in stamp("resources/read", {"contents": []})  # the server's own answer
 
 
 # ------------------------------------------------------------ resultType stamped as bytes

@@ -53,7 +53,13 @@ Headers = Mapping[str, str] | None
 CLIENT_INFO = {"name": "only1mcp", "version": __version__}
 # What we tell backends we can do as their client: relay these requests to the client session
 # that caused them (the relay refuses them for a session that did not declare them).
-BACKEND_CLIENT_CAPABILITIES: JsonObject = {"sampling": {}, "elicitation": {"form": {}, "url": {}}}
+BACKEND_CLIENT_CAPABILITIES: JsonObject = {
+    "sampling": {},
+    "elicitation": {"form": {}, "url": {}},
+    # roots/list goes to the client whose request caused it, else to the connected clients
+    # that declared roots (relay), and their roots changes are passed on (list_changed).
+    "roots": {"listChanged": True},
+}
 # A backend that stayed up this long before failing starts its backoff from the beginning again.
 STABLE_AFTER = 10.0
 STDERR_TAIL_LINES = 50

@@ -4,12 +4,19 @@ call's backend session mirrors or a refusal names (-32021)."""
 
 from __future__ import annotations
 
+from only1mcp import __version__
 from only1mcp.protocol.lists import LIST_METHODS
+from only1mcp.protocol.modern import META_SERVER_INFO
 from only1mcp.types import JsonObject
 
 # Results that describe something a client may cache, and so must say for how long and for whom.
 CACHEABLE = LIST_METHODS | {"server/discover", "resources/read"}
 CACHE_HINTS: JsonObject = {"ttlMs": 0, "cacheScope": "private"}
+# The results Only1MCP makes itself (merged from its servers' lists): their _meta names Only1MCP
+# as the software that produced them, as the 2026 schema says a server SHOULD on every result
+# (the servers' own serverInfo would misname items of the others; their call results keep it).
+OWN_RESULTS = LIST_METHODS
+SERVER_INFO: JsonObject = {"name": "only1mcp", "version": __version__}
 
 
 def stamp(method: str, result: JsonObject, result_type: str = "complete") -> JsonObject:
@@ -19,6 +26,10 @@ def stamp(method: str, result: JsonObject, result_type: str = "complete") -> Jso
     what a list holds changes with every backend restart.
     """
     result["resultType"] = result_type
+    if method in OWN_RESULTS:
+        meta = result.setdefault("_meta", {})
+        if isinstance(meta, dict):
+            meta.setdefault(META_SERVER_INFO, SERVER_INFO)
     if method in CACHEABLE:
         for key, value in CACHE_HINTS.items():
             result.setdefault(key, value)
