@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ import orjson
 
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend
+from only1mcp.catalog.naming import expose_uri
 from only1mcp.errors import METHOD_NOT_FOUND, RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.session import Session, SessionStore
@@ -83,13 +84,13 @@ class Exchange:
         if self.reply is not None:
             await self.reply.push(frame)
         else:
-            self.session.push(frame)
+            self.session.events.push(frame)
 
 
 class Relay:
-    def __init__(self, sessions: SessionStore, uri_out: Callable[[Backend, str], str]) -> None:
+    def __init__(self, sessions: SessionStore, prefixes: Mapping[str, str]) -> None:
         self.sessions = sessions
-        self.uri_out = uri_out  # a backend's resource URI → the URI clients see
+        self._prefixes = prefixes  # server → the prefix of its resource URIs as clients see them
         # Every open exchange, by the client's view of it (cancellation comes that way).
         self._by_client: dict[tuple[str, RequestId], Exchange] = {}
         # Those that asked for progress, by the backend's view: the local id is the token we
@@ -201,13 +202,13 @@ class Relay:
 
     def _resource_updated(self, backend: Backend, msg: JsonObject) -> None:
         params = msg.get("params") or {}
-        uri = self.uri_out(backend, str(params.get("uri", "")))
+        uri = expose_uri(self._prefixes[backend.name], str(params.get("uri", "")))
         params["uri"] = uri
         frame = orjson.dumps(msg)
         for session_id in self._subscribers.get(uri, ()):
             session = self.sessions.get(session_id)
             if session is not None:
-                session.push(frame)
+                session.events.push(frame)
 
     def _backend_cancelled(self, backend: Backend, msg: JsonObject) -> None:
         """A backend gave up on a request it sent us: tell the client that got it, by our id."""
@@ -218,7 +219,7 @@ class Relay:
                 session = self.sessions.get(session_id)
                 if session is not None:
                     params["requestId"] = our_id
-                    session.push(orjson.dumps(msg))
+                    session.events.push(orjson.dumps(msg))
                 return
 
     async def _backend_request(

@@ -23,7 +23,7 @@ from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
-from only1mcp.catalog.naming import expose_uri, split_uri, uri_scheme
+from only1mcp.catalog.naming import split_uri, uri_scheme
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
@@ -55,11 +55,10 @@ HANDSHAKE_LOG_LEVEL = "debug"
 class Router:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.relay = Relay(gateway.sessions, self._uri_out)
+        self.relay = gateway.relay
         # (kind, page start) → ((catalog version, failures), encoded result): lists are read
         # far more often than they change.
         self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
-        gateway.relay = self.relay.from_backend
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -249,9 +248,6 @@ class Router:
 
     def _caps(self, server: str) -> JsonObject:
         return self.gateway.backends[server].capabilities
-
-    def _uri_out(self, backend: Backend, uri: str) -> str:
-        return expose_uri(self.gateway.catalogs["resources"].prefixes[backend.name], uri)
 
     async def _forward(
         self,

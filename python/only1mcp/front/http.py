@@ -53,11 +53,17 @@ MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 
 class McpEndpoint:
-    def __init__(self, gateway: Gateway, router: Router, origins: OriginPolicy) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        router: Router,
+        stateless: StatelessService,
+        origins: OriginPolicy,
+    ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
-        self.modern = ModernEndpoint(StatelessService(gateway, router))
+        self.modern = ModernEndpoint(stateless)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
@@ -279,7 +285,7 @@ async def _sse_events(
     Starts with a priming event (an id, no data) so a client can resume with Last-Event-ID;
     without one it gets what no stream has delivered yet.
     """
-    cursor = session.delivered if after is None else after
+    cursor = session.events.delivered if after is None else after
     yield f"id: {cursor}\nretry: {RETRY_MS}\ndata: \n\n".encode()
     async for chunk in follow(session, receive, cursor):
         yield chunk
@@ -322,10 +328,15 @@ class HttpApp:
     """The ASGI application: ``/mcp`` straight to the endpoint, ``/sse`` and ``/messages`` to
     the legacy HTTP+SSE front, the rest to Starlette."""
 
-    def __init__(self, gateway: Gateway, origins: OriginPolicy) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        router: Router,
+        stateless: StatelessService,
+        origins: OriginPolicy,
+    ) -> None:
         self.gateway = gateway
-        router = Router(gateway)
-        self.mcp = McpEndpoint(gateway, router, origins)
+        self.mcp = McpEndpoint(gateway, router, stateless, origins)
         self.legacy = LegacySseEndpoint(gateway, router, origins)
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
 
@@ -385,9 +396,8 @@ class _Server(uvicorn.Server):
             self._loop.call_soon_threadsafe(self.app.closing)
 
 
-def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) -> None:
+def serve_http(app: HttpApp, host: str, port: int) -> None:
     """Run the HTTP front until SIGTERM/SIGINT; backends stop with it."""
-    app = HttpApp(gateway, origins)
     config = uvicorn.Config(
         app,
         host=host,

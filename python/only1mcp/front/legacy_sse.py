@@ -60,7 +60,7 @@ class _Stream:
 
     async def push(self, frame: bytes) -> None:
         """What precedes a response goes the way of everything else: the session's stream."""
-        self.session.push(frame)
+        self.session.events.push(frame)
 
     async def detach(self) -> None:
         """A backend paused its stream: nothing of ours to close, the rest comes later."""
@@ -172,7 +172,7 @@ class LegacySseEndpoint:
         if req_id in stream.cancelled:
             stream.cancelled.discard(req_id)
         elif answer is not None:
-            stream.session.push(answer)
+            stream.session.events.push(answer)
 
     async def _handle(self, stream: _Stream, msg: JsonObject) -> bytes | None:
         try:
@@ -195,7 +195,7 @@ class LegacySseEndpoint:
         answers = await asyncio.gather(*(self._batch_item(stream, item) for item in batch))
         frames = [a for a in answers if a is not None]
         if frames:
-            stream.session.push(b"[" + b",".join(frames) + b"]")
+            stream.session.events.push(b"[" + b",".join(frames) + b"]")
 
     async def _batch_item(self, stream: _Stream, item: object) -> bytes | None:
         try:

@@ -46,13 +46,13 @@ async def follow(session: Session, receive: Receive, cursor: int) -> AsyncIterat
     comments while it is quiet, until the client leaves or the session ends."""
     disconnected = asyncio.ensure_future(wait_disconnect(receive))
     try:
-        while not disconnected.done() and not session.closed.is_set():
-            batch = session.after(cursor)
+        while not disconnected.done() and not session.events.closed:
+            batch = session.events.after(cursor)
             for cursor, frame in batch:
                 yield b"id: %d\n" % cursor + sse_message(frame)
             if batch:
-                session.mark_delivered(cursor)
-            elif not await session.wait(KEEPALIVE, disconnected):
+                session.events.mark_delivered(cursor)
+            elif not await session.events.wait(KEEPALIVE, disconnected):
                 yield b": keepalive\n\n"
     finally:
         disconnected.cancel()
