@@ -61,8 +61,8 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(module: str) -> list[tuple[str, bool]]:
-    """(imported package module, whether only for type checking) for each import of ours."""
+def _written_imports(module: str) -> list[tuple[str, bool]]:
+    """(imported module or package, whether only for type checking), as the source says."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[tuple[str, bool]] = []
@@ -76,7 +76,7 @@ def _imports(module: str) -> list[tuple[str, bool]]:
             return
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
+            if node.level:  # relative: from the package, up level - 1
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
             for alias in node.names:
@@ -88,15 +88,22 @@ def _imports(module: str) -> list[tuple[str, bool]]:
             visit(child, typing_only)
 
     visit(ast.parse(path.read_text(), filename=str(path)), False)
+    return found
+
+
+def _imports(module: str) -> list[tuple[str, bool]]:
+    """(imported package module, whether only for type checking) for each import of ours,
+    with the packages whose ``__init__`` such an import runs."""
     ours: list[tuple[str, bool]] = []
-    for target, typing_only in found:
-        if target in MODULES and target != module:
-            ours.append((target, typing_only))
-            # Importing a.b.c runs a.b's __init__ first, unless we are inside a.b ourselves.
-            parent = target.rpartition(".")[0]
-            while parent not in ("", "only1mcp", module) and not module.startswith(parent + "."):
-                ours.append((parent, typing_only))
-                parent = parent.rpartition(".")[0]
+    for target, typing_only in _written_imports(module):
+        if target not in MODULES or target == module:
+            continue
+        ours.append((target, typing_only))
+        # Importing a.b.c runs a.b's __init__ first, unless we are inside a.b ourselves.
+        parent = target.rpartition(".")[0]
+        while parent not in ("", "only1mcp", module) and not module.startswith(parent + "."):
+            ours.append((parent, typing_only))
+            parent = parent.rpartition(".")[0]
     return ours
 
 
