@@ -261,7 +261,7 @@ class Router:
             server, session
         )
         if backend.modern:
-            return await self._forward_modern(session, msg, reply, backend, params)
+            return await self._forward_stateless(session, msg, reply, backend, params)
         local_id = backend.next_id()
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -283,7 +283,7 @@ class Router:
             self.relay.close(exchange)
         return rewrite_id(answer, msg["id"])
 
-    async def _forward_modern(
+    async def _forward_stateless(
         self,
         session: Session,
         msg: JsonObject,
@@ -323,8 +323,8 @@ class Router:
         ``_meta``, its routing facts in headers."""
         method: str = msg["method"]
         local_id = backend.next_id()
-        modern = session.protocol_version in MODERN_REVISIONS
-        level = session.log_level if modern else session.log_level or HANDSHAKE_LOG_LEVEL
+        stateless = session.protocol_version in MODERN_REVISIONS
+        level = session.log_level if stateless else session.log_level or HANDSHAKE_LOG_LEVEL
         caps = session.client_capabilities
         sent = with_envelope(params, backend.version, caps, CLIENT_INFO, level)
         token = sent["_meta"].get("progressToken")
