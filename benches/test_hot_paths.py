@@ -41,6 +41,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.router import Router
+from only1mcp.stateless import StatelessService
 
 BATCH = 1_000
 SERVERS = 100
@@ -294,7 +295,9 @@ def session_headers(session_id: str) -> list[tuple[bytes, bytes]]:
 @pytest.mark.benchmark(group="hot path: POST /mcp tools/call in process x1000")
 def test_endpoint_tools_call(benchmark: BenchmarkFixture) -> None:
     gateway = stub_gateway()
-    endpoint = McpEndpoint(gateway, Router(gateway), OriginPolicy([], "127.0.0.1"))
+    router = Router(gateway)
+    stateless = StatelessService(gateway, router)
+    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
     session = gateway.sessions.create()
     call = AsgiCall(endpoint, session_headers(session.id))
     asyncio.run(call())

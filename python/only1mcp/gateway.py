@@ -2,7 +2,9 @@
 
 The gateway starts every enabled backend concurrently, keeps each server's part of the catalog
 fresh (after every (re)initialize and on list_changed), and tells every session when the merged
-lists change. Request dispatch lives in :mod:`only1mcp.router`.
+lists change. It owns the :class:`~only1mcp.relay.Relay`, where backend traffic that is not a
+list change goes: both are wired here, at construction, so that the router, the bridge and the
+fronts receive them finished. Request dispatch lives in :mod:`only1mcp.router`.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from typing import Any
 import orjson
 
 from only1mcp._core import frame_info
-from only1mcp.backends import Backend, BackendState, MessageHandler, create_backend
+from only1mcp.backends import Backend, BackendState, create_backend
 from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
+from only1mcp.leases import Leases
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.lists import BY_KIND, LIST_KINDS
 from only1mcp.protocol.modern import MODERN_REVISIONS
 from only1mcp.protocol.results import mirrored
+from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
 
@@ -33,10 +37,6 @@ log = logging.getLogger("only1mcp.gateway")
 
 
 MAX_PAGES = 100
-# Instances of one `isolation: session` or `call` server (per capability set) that bridged 2026
-# calls may hold at once, and how many of them are kept idle between calls.
-MAX_LEASES = 8
-MAX_IDLE = 2
 MAX_MIRRORED = 1024  # capability sets whose backend a bridged HTTP call finds at once
 
 
@@ -50,7 +50,8 @@ class Gateway:
             spec.kind: Catalog(order, prefixes, config.separator, spec.id_field)
             for spec in LIST_KINDS
         }
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(on_remove=self._end_session)
+        self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
         self.backends: dict[str, Backend] = {}
         for name, server in servers.items():
             backend = create_backend(name, server, self._on_backend_message)
@@ -68,11 +69,8 @@ class Gateway:
         # (server, the caller's capabilities as sent, sorted) → what _mirroring found for them
         # on a shared HTTP server: its every later call skips the search (serving).
         self._mirrored: dict[tuple[str, bytes], Backend] = {}
-        # The same, for servers whose bridged calls each need an instance of their own: the
-        # idle ones, how many were started, and all of them (to stop them).
-        self._idle: dict[tuple[str, str], list[Backend]] = {}
-        self._leased: dict[tuple[str, str], int] = {}
-        self._leasable: set[Backend] = set()
+        # The same, for servers whose bridged calls each need an instance of their own.
+        self._leases = Leases(self._start_isolated)
         self.shared = {
             name: backend
             for name, backend in self.backends.items()
@@ -87,14 +85,11 @@ class Gateway:
         # serving); the starts, so that concurrent first calls share one.
         self._faces: dict[str, Backend] = {}
         self._face_starts: dict[str, asyncio.Task[Backend | None]] = {}
-        self.sessions.on_remove = self._end_session
         # Request headers that some pool hashes on: the front keeps them with the session.
         hash_keys = [s.hash_key or "" for s in servers.values() if isinstance(s, PoolServerConfig)]
         self.hash_headers = frozenset(
             key.removeprefix("header:").lower() for key in hash_keys if key.startswith("header:")
         )
-        # Set by the router: where backend traffic that is not a list change goes.
-        self.relay: MessageHandler | None = None
 
     async def start(self) -> None:
         """Start every backend; a failure is recorded (and retried), never fatal."""
@@ -118,10 +113,10 @@ class Gateway:
     async def stop(self) -> None:
         self.sessions.close_all()
         mirrors = [_close_started(task) for task in self._mirrors.values()]
-        leased = [backend.close() for backend in self._leasable]
+        leased = self._leases.close()
         faces = [_close_face(task) for task in self._face_starts.values()]
         await asyncio.gather(
-            *(b.close() for b in self.backends.values()), *mirrors, *leased, *faces, *self._closing
+            *(b.close() for b in self.backends.values()), *mirrors, leased, *faces, *self._closing
         )
 
     def serving(self, server: str, session: Session) -> Backend | None:
@@ -191,7 +186,7 @@ class Gateway:
             return self._remember(server, session.mirror, base)
         key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
         if per_call:
-            leased = await self._lease(key, session, capabilities)
+            leased = await self._leases.lease(key, session.id, capabilities)
             if leased is not None:
                 return leased
         task = self._mirrors.get(key)
@@ -246,38 +241,9 @@ class Gateway:
         """The running handshake faces (they take handshake-era fan-outs: setLevel, roots)."""
         return list(self._faces.values())
 
-    async def _lease(
-        self, key: tuple[str, str], session: Session, capabilities: JsonObject
-    ) -> Backend | None:
-        """An instance for ``session`` alone (None when MAX_LEASES are out already: the call
-        then shares one, and a question it gets is refused when it cannot be attributed)."""
-        server = key[0]
-        if server in session.leases:
-            held: Backend = session.leases[server][1]
-            return held
-        idle = self._idle.setdefault(key, [])
-        if idle:
-            backend = idle.pop()
-        elif self._leased.get(key, 0) < MAX_LEASES:
-            self._leased[key] = self._leased.get(key, 0) + 1
-            backend = await self._start_isolated(server, capabilities)
-            self._leasable.add(backend)
-        else:
-            return None
-        session.leases[server] = (key, backend)
-        return backend
-
     def release(self, session: Session) -> None:
         """A bridged call is over: its leased instances go back for the next calls."""
-        for key, backend in session.leases.values():
-            idle = self._idle.setdefault(key, [])
-            if len(idle) < MAX_IDLE and backend.state is not BackendState.CLOSED:
-                idle.append(backend)
-                continue
-            self._leased[key] -= 1
-            self._leasable.discard(backend)
-            self._background(backend.close())
-        session.leases.clear()
+        self._leases.release(session.id)
 
     async def _start_isolated(
         self, server: str, capabilities: JsonObject | None = None, owner: str | None = None
@@ -398,8 +364,8 @@ class Gateway:
 
     async def _on_backend_message(self, backend: Backend, frame: bytes) -> None:
         """Traffic a backend started: list changes here, the rest to the relay."""
-        if not await self.list_changed(backend, frame) and self.relay is not None:
-            await self.relay(backend, frame)
+        if not await self.list_changed(backend, frame):
+            await self.relay.from_backend(backend, frame)
 
     async def list_changed(self, backend: Backend, frame: bytes) -> bool:
         """Refresh the lists a ``*/list_changed`` frame names; False for any other frame."""

@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ import orjson
 
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend
+from only1mcp.catalog.naming import expose_uri
 from only1mcp.errors import METHOD_NOT_FOUND, RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import MODERN_REVISIONS
@@ -93,13 +94,18 @@ class Exchange:
         if self.reply is not None:
             await self.reply.push(frame)
         else:
-            self.session.push(frame)
+            self.session.events.push(frame)
 
 
 class Relay:
-    def __init__(self, sessions: SessionStore, uri_out: Callable[[Backend, str], str]) -> None:
+    def __init__(
+        self,
+        sessions: SessionStore,
+        prefixes: Mapping[str, str],
+        owner_of: Callable[[Backend], str | None] = lambda backend: None,
+    ) -> None:
         self.sessions = sessions
-        self.uri_out = uri_out  # a backend's resource URI → the URI clients see
+        self._prefixes = prefixes  # server → the prefix of its resource URIs as clients see them
         # Every open exchange, by the client's view of it (cancellation comes that way).
         self._by_client: dict[tuple[str, RequestId], Exchange] = {}
         # Those that asked for progress, by the backend's view: the local id is the token we
@@ -113,7 +119,7 @@ class Relay:
         self._subscribers: dict[str, set[str]] = {}
         self._ids = itertools.count(1)
         # The session a backend belongs to (an `isolation: session` instance), None if shared.
-        self.owner_of: Callable[[Backend], str | None] = _shared
+        self.owner_of = owner_of
 
     # ----------------------------------------------------------------- exchanges
 
@@ -213,13 +219,13 @@ class Relay:
 
     def _resource_updated(self, backend: Backend, msg: JsonObject) -> None:
         params = msg.get("params") or {}
-        uri = self.uri_out(backend, str(params.get("uri", "")))
+        uri = expose_uri(self._prefixes[backend.name], str(params.get("uri", "")))
         params["uri"] = uri
         frame = orjson.dumps(msg)
         for session_id in self._subscribers.get(uri, ()):
             session = self.sessions.get(session_id)
             if session is not None:
-                session.push(frame)
+                session.events.push(frame)
 
     def _backend_cancelled(self, backend: Backend, msg: JsonObject) -> None:
         """A backend gave up on a request it sent us: tell the client that got it, by our id."""
@@ -230,7 +236,7 @@ class Relay:
                 session = self.sessions.get(session_id)
                 if session is not None:
                     params["requestId"] = our_id
-                    session.push(orjson.dumps(msg))
+                    session.events.push(orjson.dumps(msg))
                 return
 
     async def _backend_request(
@@ -277,7 +283,7 @@ class Relay:
         if len(holders) == 1:
             our_id = f"only1mcp-{next(self._ids)}"
             self._asked[(holders[0].id, our_id)] = (backend, msg["id"])
-            holders[0].push(rewrite_id(frame, our_id))
+            holders[0].events.push(rewrite_id(frame, our_id))
             return
         if not holders:
             why = "no connected client declared the 'roots' capability"
@@ -305,7 +311,7 @@ class Relay:
         answer: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._asked[key] = answer
         try:
-            session.push(
+            session.events.push(
                 jsonrpc.request(our_id, method, params if isinstance(params, dict) else None)
             )
             return (await asyncio.wait_for(answer, timeout)).get("result")
@@ -344,10 +350,6 @@ class Relay:
         backend, backend_id = asked
         with contextlib.suppress(RpcError):
             await backend.notify(rewrite_id(orjson.dumps(msg), backend_id))
-
-
-def _shared(backend: Backend) -> str | None:
-    return None
 
 
 def related_request(msg: JsonObject) -> int | None:

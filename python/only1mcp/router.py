@@ -22,7 +22,7 @@ from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
-from only1mcp.catalog.naming import expose_uri, split_uri, uri_scheme
+from only1mcp.catalog.naming import split_uri, uri_scheme
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
@@ -48,12 +48,10 @@ HANDSHAKE_LOG_LEVEL = "debug"
 class Router:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.relay = Relay(gateway.sessions, self._uri_out)
+        self.relay = gateway.relay
         # (kind, page start) → ((catalog version, failures), encoded result): lists are read
         # far more often than they change.
         self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
-        gateway.relay = self.relay.from_backend
-        self.relay.owner_of = gateway.owner
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -254,9 +252,6 @@ class Router:
     def _caps(self, server: str) -> JsonObject:
         return self.gateway.backends[server].capabilities
 
-    def _uri_out(self, backend: Backend, uri: str) -> str:
-        return expose_uri(self.gateway.catalogs["resources"].prefixes[backend.name], uri)
-
     async def _forward(
         self,
         session: Session,
@@ -269,7 +264,7 @@ class Router:
             server, session
         )
         if backend.modern:
-            return await self._forward_modern(session, msg, reply, backend, params)
+            return await self._forward_stateless(session, msg, reply, backend, params)
         local_id = backend.next_id()
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -291,7 +286,7 @@ class Router:
             self.relay.close(exchange)
         return rewrite_id(answer, msg["id"])
 
-    async def _forward_modern(
+    async def _forward_stateless(
         self,
         session: Session,
         msg: JsonObject,
@@ -331,8 +326,8 @@ class Router:
         ``_meta``, its routing facts in headers."""
         method: str = msg["method"]
         local_id = backend.next_id()
-        modern = session.protocol_version in MODERN_REVISIONS
-        level = session.log_level if modern else session.log_level or HANDSHAKE_LOG_LEVEL
+        stateless = session.protocol_version in MODERN_REVISIONS
+        level = session.log_level if stateless else session.log_level or HANDSHAKE_LOG_LEVEL
         caps = session.client_capabilities
         sent = with_envelope(params, backend.version, caps, CLIENT_INFO, level)
         token = sent["_meta"].get("progressToken")

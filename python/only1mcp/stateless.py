@@ -76,8 +76,8 @@ class StatelessService:
         self.router = router
         keys = [key.get_secret_value() for key in gateway.config.front.state_keys]
         self.bridge = Bridge(router.handle, router.relay.from_client, keys, gateway.release)
-        self.direct = Direct(router, self.bridge.sealer)
-        self.listener = Listener(gateway, router)
+        self.direct = Direct(router.owner, router.handle, gateway.shared, self.bridge.sealer)
+        self.listener = Listener(gateway.sessions, router.handle)
         self._sessions = itertools.count(1)
         # (tools catalog version, the tools whose schema names Mcp-Param-* headers)
         self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())

@@ -182,7 +182,7 @@ class Bridge:
             call.ended = True
             # Its session serves the next call: nothing refers to it any more (its exchange
             # closed with the call). What it leased goes back first.
-            if session.leases and self._release is not None:
+            if self._release is not None:
                 self._release(session)
             if len(idle) < MAX_IDLE_SESSIONS:
                 idle.append(session)
@@ -201,7 +201,7 @@ class Bridge:
 
     def _give_back(self, session: Session) -> None:
         """What a call that failed before asking leased goes back (its session is dropped)."""
-        if session.leases and self._release is not None:
+        if self._release is not None:
             self._release(session)
 
     def _session(self) -> Session:

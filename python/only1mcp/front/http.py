@@ -55,13 +55,18 @@ MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 class McpEndpoint:
     def __init__(
-        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain | None = None
+        self,
+        gateway: Gateway,
+        router: Router,
+        stateless: StatelessService,
+        origins: OriginPolicy,
+        drain: Drain | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
-        self.modern = ModernEndpoint(StatelessService(gateway, router), self.drain)
+        self.modern = ModernEndpoint(stateless, self.drain)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
@@ -298,7 +303,7 @@ async def _sse_events(
     Starts with a priming event (an id, no data) so a client can resume with Last-Event-ID;
     without one it gets what no stream has delivered yet.
     """
-    cursor = session.delivered if after is None else after
+    cursor = session.events.delivered if after is None else after
     yield f"id: {cursor}\nretry: {RETRY_MS}\ndata: \n\n".encode()
     async for chunk in follow(session, receive, cursor):
         yield chunk
@@ -341,11 +346,16 @@ class HttpApp:
     """The ASGI application: ``/mcp`` straight to the endpoint, ``/sse`` and ``/messages`` to
     the legacy HTTP+SSE front, the rest to Starlette."""
 
-    def __init__(self, gateway: Gateway, origins: OriginPolicy) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        router: Router,
+        stateless: StatelessService,
+        origins: OriginPolicy,
+    ) -> None:
         self.gateway = gateway
-        router = Router(gateway)
         self.drain = Drain(gateway.config.front.shutdown_grace)
-        self.mcp = McpEndpoint(gateway, router, origins, self.drain)
+        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain)
         self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain)
         self._draining: asyncio.Task[None] | None = None
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
@@ -395,9 +405,8 @@ class HttpApp:
         )
 
 
-def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) -> None:
+def serve_http(app: HttpApp, host: str, port: int) -> None:
     """Run the HTTP front until SIGTERM/SIGINT; backends stop with it."""
-    app = HttpApp(gateway, origins)
     config = uvicorn.Config(
         app,
         host=host,

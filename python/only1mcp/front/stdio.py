@@ -50,10 +50,10 @@ class _StdinProtocol(asyncio.Protocol):
 
 
 class StdioFront:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, router: Router, stateless: StatelessService) -> None:
         self.gateway = gateway
-        self.router = Router(gateway)
-        self.stateless = StatelessService(gateway, self.router)
+        self.router = router
+        self.stateless = stateless
         self.session = Session(id="stdio")
         self.closed = asyncio.Event()
         self.drain = Drain(gateway.config.front.shutdown_grace)
@@ -144,11 +144,11 @@ class StdioFront:
 
     async def _pump_outbound(self) -> None:
         cursor = 0
-        while not self.session.closed.is_set():
-            for event_id, frame in self.session.after(cursor):
+        while not self.session.events.closed:
+            for event_id, frame in self.session.events.after(cursor):
                 self.write(frame)
                 cursor = event_id
-            await self.session.wait(None)
+            await self.session.events.wait(None)
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()

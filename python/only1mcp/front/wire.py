@@ -48,14 +48,14 @@ async def follow(session: Session, receive: Receive, cursor: int) -> AsyncIterat
     disconnected = asyncio.ensure_future(wait_disconnect(receive))
     try:
         while not disconnected.done():
-            batch = session.after(cursor)
+            batch = session.events.after(cursor)
             for cursor, frame in batch:
                 yield b"id: %d\n" % cursor + sse_message(frame)
             if batch:
-                session.mark_delivered(cursor)
-            elif session.closed.is_set():
+                session.events.mark_delivered(cursor)
+            elif session.events.closed:
                 break
-            elif not await session.wait(KEEPALIVE, disconnected):
+            elif not await session.events.wait(KEEPALIVE, disconnected):
                 yield b": keepalive\n\n"
     finally:
         disconnected.cancel()
