@@ -186,6 +186,22 @@ class Router:
             raise InvalidParams(f"Unknown tool: {params['name']}")
         return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
 
+    async def call_modern(
+        self, session: Session, msg: JsonObject, reply: Reply | None, entry: Entry
+    ) -> bytes:
+        """A 2026 client's plain ``tools/call`` of ``entry`` (looked up by the caller) on a
+        2026 server: straight to :meth:`_round`, without the dispatch, the lookup and the
+        era checks of :meth:`_forward` (the 2026 straight path; the caller frames errors)."""
+        params = {**msg["params"], "name": entry.name}
+        server = entry.server
+        backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
+            server, session
+        )
+        if not backend.modern:  # its era changed since the caller looked: the long way
+            return await self._forward(session, msg, reply, server, params)
+        answer, _ = await self._round(session, msg, reply, backend, params)
+        return rewrite_id(answer, msg["id"])
+
     def owner(self, method: str, params: JsonObject) -> Entry:
         """The server (and its own name for it) that a tools/call, prompts/get or
         resources/read targets."""

@@ -23,6 +23,7 @@ from only1mcp.backends import Backend
 from only1mcp.bridge.call import Stream
 from only1mcp.bridge.calls import Bridge
 from only1mcp.bridge.direct import Direct
+from only1mcp.catalog import Entry
 from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
@@ -76,7 +77,9 @@ class StatelessService:
         self.router = router
         keys = [key.get_secret_value() for key in gateway.config.front.state_keys]
         self.bridge = Bridge(router.handle, router.relay.from_client, keys, gateway.release)
-        self.direct = Direct(router.owner, router.handle, gateway.shared, self.bridge.sealer)
+        self.direct = Direct(
+            router.owner, router.handle, gateway.shared, self.bridge.sealer, router.call_modern
+        )
         self.listener = Listener(gateway.sessions, router.handle)
         self._sessions = itertools.count(1)
         # (tools catalog version, the tools whose schema names Mcp-Param-* headers)
@@ -86,6 +89,7 @@ class StatelessService:
         # The tools fresh_call serves (and their routing header lines), as of _plain_at:
         # (tools catalog version, Backend.generation).
         self._plain: dict[str, frozenset[tuple[bytes, bytes]]] = {}
+        self._modern: dict[str, Entry] = {}  # those of _plain on a shared 2026 server
         self._plain_at = (-1, -1)
         self._call = router.call_tool  # what fresh_call dispatches to (bound once)
 
@@ -121,7 +125,8 @@ class StatelessService:
     ) -> Awaitable[tuple[int, bytes] | None] | None:
         """The straight path of what almost every 2026 request is: a fresh ``tools/call`` with
         the envelope alone in ``_meta``, headers as a client sends them (``lines``, none of
-        them twice), to a tool without ``Mcp-Param-*`` headers on a handshake-era server. Each
+        them twice), to a tool without ``Mcp-Param-*`` headers: on a handshake-era server
+        through the bridge, on a shared 2026 server straight to it (:meth:`Direct.fresh`). Each
         test is a rung of the ladder (:func:`check_request`, :meth:`_dispatch`) passed in its
         common form; None when any is not (or before the catalog is ready): :meth:`answer`
         then runs the whole ladder, which says what is wrong."""
@@ -155,26 +160,34 @@ class StatelessService:
             info if info.__class__ is dict else {},
             level if level in LOG_LEVELS else None,
         )
+        entry = self._modern.get(name)
+        if entry is not None:
+            return _finishing(msg, self.direct.fresh(msg, envelope, entry, stream))
         return self.bridge.carry(msg, envelope, name, stream, _finished_call, None, self._call)
 
     def _plain_tools(self) -> bool:
         """The tools :meth:`fresh_call` may serve, with the routing header lines a call of
         each comes with: those named in plain printable ASCII (their ``Mcp-Name`` is the
-        name's bytes) that declare no ``Mcp-Param-*`` header; none while a shared server
-        speaks 2026 (its calls go :mod:`~only1mcp.bridge.direct`). False (and nothing
-        done) until the catalog is ready."""
+        name's bytes) that declare no ``Mcp-Param-*`` header; those of a shared 2026 server
+        (whose calls go :mod:`~only1mcp.bridge.direct`, as :meth:`Direct.route` says) with
+        their catalog entry in ``_modern``. False (and nothing done) until the catalog is
+        ready."""
         if not self._ready:
             if not self.gateway.ready.is_set():
                 return False
             self._ready = True
         self._plain_at = (self._tools.version, Backend.generation)
-        self._plain = {}
-        if self.direct.serves_any():
-            return True
+        self._plain, self._modern = {}, {}
+        shared = self.gateway.shared
         names = {tool["name"] for tool in self._tools.merged()} - self._param_tool_names()
         for name in names:
-            if encode_header_value(name) == name:
-                self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
+            entry = self._tools.lookup(name)
+            if entry is None or encode_header_value(name) != name:
+                continue
+            self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
+            backend = shared.get(entry.server)
+            if backend is not None and backend.modern:
+                self._modern[name] = entry
         return True
 
     def _dispatch(
@@ -295,9 +308,16 @@ _AFTER_RESULT = len(RESULT_OBJECT)
 def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:
     """The HTTP status and the 2026 form of an answer frame (the router speaks handshake).
 
-    A plain success frame is stamped as bytes (what almost every call answers); the rest is
-    decoded: errors get their status, and empty resource reads become -32602.
+    A plain success frame is stamped as bytes (what almost every call answers), one a 2026
+    server stamped already passes as it is; the rest is decoded: errors get their status, and
+    empty resource reads become -32602.
     """
+    at = answer.find(RESULT_OBJECT)
+    # A 2026 server's result, "resultType" its first member (the form servers write): nothing
+    # to add (decoded, it would be re-encoded as it is). The only "{" before the result's is
+    # the frame's own: it is the top-level member (see _finished_call).
+    if at > 0 and answer.startswith(STAMPED, at + _AFTER_RESULT) and answer.rfind(b"{", 0, at) == 0:
+        return 200, answer
     if msg["method"] not in CACHEABLE:  # those get caching hints too
         stamped = stamp_complete(answer)
         if stamped is not None:

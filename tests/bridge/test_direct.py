@@ -15,8 +15,9 @@ import orjson
 import pytest
 
 from only1mcp.app import Core, assemble
+from only1mcp.catalog import Entry
 from only1mcp.bridge.direct import Direct
-from only1mcp.bridge.state import StateSealer
+from only1mcp.bridge.state import Claims, StateSealer
 from only1mcp.config import Config
 from only1mcp.errors import INVALID_PARAMS, RpcError
 from only1mcp.protocol import jsonrpc
@@ -78,7 +79,12 @@ def _call(arguments: object, **extra: Any) -> JsonObject:
 
 
 def _direct(core: Core, server: Server) -> Direct:
-    return Direct(core.router.owner, server.handle, core.gateway.shared, StateSealer(["k"]))
+    async def call(session: Session, msg: JsonObject, reply: Reply | None, entry: Entry) -> bytes:
+        assert entry == Entry("tiny", "ask")  # the straight path hands the entry on
+        return await server.handle(session, msg, reply)
+
+    shared = core.gateway.shared
+    return Direct(core.router.owner, server.handle, shared, StateSealer(["k"]), call)
 
 
 async def test_a_fresh_call_to_a_handshake_era_server_is_not_this_paths() -> None:
@@ -93,13 +99,13 @@ async def test_the_servers_state_is_sealed_and_handed_back_on_the_retry() -> Non
     server = Server()
     direct = _direct(core, server)
     first = orjson.loads(
-        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, {"b": "tiny"})
+        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, Claims(server="tiny"))
     )
     state = first["result"]["requestState"]
     assert state != "inner-1" and "inner-1" not in state  # the client cannot read it
     retry = _call({"x": 1}, requestState=state, inputResponses={"k": {"roots": []}})
     claims = direct.route(retry)
-    assert claims is not None and claims["b"] == "tiny"
+    assert claims is not None and claims.server == "tiny"
     answer = orjson.loads(await direct.serve(retry, ENVELOPE, "tiny__ask", QUIET, claims))
     assert answer["result"]["resultType"] == "complete"
     assert server.sent[-1]["requestState"] == "inner-1"  # the server's own, unsealed
@@ -110,7 +116,7 @@ async def test_a_state_replayed_with_other_arguments_is_refused(changed: object)
     core = _core()
     direct = _direct(core, Server())
     first = orjson.loads(
-        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, {"b": "tiny"})
+        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, Claims(server="tiny"))
     )
     replay = _call(changed, requestState=first["result"]["requestState"])
     claims = direct.route(replay)
@@ -119,3 +125,23 @@ async def test_a_state_replayed_with_other_arguments_is_refused(changed: object)
         await direct.serve(replay, ENVELOPE, "tiny__ask", QUIET, claims)
     assert refused.value.code == INVALID_PARAMS
     assert refused.value.data == {"reason": "invalid_request_state"}
+
+
+async def test_a_fresh_call_on_the_straight_path_is_sealed_and_retried_like_any() -> None:
+    core = _core()
+    server = Server()
+    direct = _direct(core, server)
+    entry = Entry("tiny", "ask")
+    first = orjson.loads(await direct.fresh(_call({"x": 1}), ENVELOPE, entry, QUIET))
+    state = first["result"]["requestState"]
+    assert state != "inner-1" and "inner-1" not in state
+    retry = _call({"x": 1}, requestState=state, inputResponses={"k": {"roots": []}})
+    claims = direct.route(retry)
+    assert claims is not None and claims.server == "tiny"  # bound to the server that asked
+    answer = orjson.loads(await direct.serve(retry, ENVELOPE, "tiny__ask", QUIET, claims))
+    assert answer["result"]["resultType"] == "complete"
+    assert server.sent[-1]["requestState"] == "inner-1"
+    replay = _call({"x": 2}, requestState=state)  # bound to the arguments, too
+    with pytest.raises(RpcError) as refused:
+        await direct.serve(replay, ENVELOPE, "tiny__ask", QUIET, direct.route(replay) or Claims())
+    assert refused.value.code == INVALID_PARAMS

@@ -33,6 +33,8 @@ from only1mcp.types import JsonObject
 # the dispatch of one request (session, message, reply) → its answer frame.
 Owner = Callable[[str, JsonObject], Entry]
 Handle = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes | None]]
+# The router's straight call of a fresh tools/call to a 2026 server (the entry it targets).
+CallModern = Callable[[Session, JsonObject, Reply | None, Entry], Awaitable[bytes]]
 
 
 class Direct:
@@ -42,9 +44,11 @@ class Direct:
         handle: Handle,
         shared: Mapping[str, Backend],
         sealer: StateSealer,
+        call: CallModern | None = None,
     ) -> None:
         self._owner = owner
         self._handle = handle
+        self._call = call  # the straight path's (fresh); None: every call goes through handle
         self._shared = shared  # server → the backend every session shares (the gateway's)
         self.sealer = sealer
         self._sessions = itertools.count(1)
@@ -102,6 +106,22 @@ class Direct:
             idle.append(session)
         assert answer is not None
         return self._sealed(answer, server, (method, target, arguments))
+
+    async def fresh(self, msg: JsonObject, envelope: Envelope, entry: Entry, reply: Reply) -> bytes:
+        """:meth:`serve` for a fresh ``tools/call`` (no ``requestState``) of a tool on a 2026
+        server, ``entry`` the catalog's for it: no claims to check, no dispatch (errors are
+        raised, for the caller to frame with the call's id)."""
+        assert self._call is not None  # only StatelessService.fresh_call comes here, with it
+        idle = self._idle
+        session = idle.pop() if idle else self._session()
+        session.client_capabilities = envelope.capabilities
+        session.log_level = envelope.log_level
+        params: JsonObject = msg["params"]
+        answer = await self._call(session, msg, reply, entry)
+        if len(idle) < MAX_IDLE_SESSIONS:  # as in serve: a call that raised drops its session
+            idle.append(session)
+        bound = ("tools/call", params["name"], params.get("arguments"))
+        return self._sealed(answer, entry.server, bound)
 
     def _sealed(self, answer: bytes, server: str, bound: tuple[str, str, object]) -> bytes:
         """``answer`` with an ``input_required`` result's state sealed inside ours (the
