@@ -329,7 +329,9 @@ def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:
             error.update(code=INVALID_PARAMS, data={"uri": msg["params"].get("uri")})
         return HTTP_STATUS.get(error.get("code", 0), 200), orjson.dumps(decoded)
     result = decoded.get("result")
-    if isinstance(result, dict) and "resultType" not in result:
+    if isinstance(result, dict) and "resultType" in result:
+        return 200, answer  # stamped by a 2026 server, "resultType" not first: as it came
+    if isinstance(result, dict):
         if msg["method"] == "resources/read" and result.get("contents") == []:
             missing = InvalidParams("Resource not found", data={"uri": msg["params"].get("uri")})
             return 400, jsonrpc.error(msg["id"], missing)

@@ -15,9 +15,9 @@ import orjson
 import pytest
 
 from only1mcp.app import Core, assemble
-from only1mcp.catalog import Entry
 from only1mcp.bridge.direct import Direct
 from only1mcp.bridge.state import Claims, StateSealer
+from only1mcp.catalog import Entry
 from only1mcp.config import Config
 from only1mcp.errors import INVALID_PARAMS, RpcError
 from only1mcp.protocol import jsonrpc
