@@ -10,9 +10,11 @@ import orjson
 import pytest
 
 from only1mcp.app import Core, assemble
+from only1mcp.backends import Backend
 from only1mcp.config import Config
-from only1mcp.errors import INVALID_PARAMS, METHOD_NOT_FOUND
-from only1mcp.protocol.modern import LATEST_MODERN, META_CAPABILITIES, META_VERSION
+from only1mcp.errors import BACKEND_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
+from only1mcp.protocol.modern import HTTP_STATUS, LATEST_MODERN, META_CAPABILITIES, META_VERSION
+from only1mcp.stateless import _finished
 
 pytestmark = pytest.mark.anyio
 
@@ -79,3 +81,49 @@ async def test_refusals_carry_their_code_and_status(
 ) -> None:
     got, answer = await _answer(_core(), method, params)
     assert (got, answer["error"]["code"], answer["id"]) == (status, code, 5)
+
+
+def _modern(core: Core) -> None:
+    """Mark ``tiny`` as a 2026 server (it is never started: every call to it fails)."""
+    backend = core.gateway.shared["tiny"]
+    backend.modern, backend.version = True, LATEST_MODERN
+    Backend.generation += 1  # what a backend's change of era does
+
+
+async def test_a_fresh_call_to_a_2026_server_takes_the_straight_path_and_fails_framed() -> None:
+    core = _core()
+    _modern(core)
+    params = {"name": "tiny__echo", "arguments": {}, "_meta": dict(ENVELOPE)}
+    msg = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params}
+    lines = {
+        b"mcp-protocol-version": LATEST_MODERN.encode(),
+        b"mcp-method": b"tools/call",
+        b"mcp-name": b"tiny__echo",
+    }
+    work = core.stateless.fresh_call(msg, lines, False, Post())
+    assert work is not None  # not the whole ladder: the straight path serves it
+    answered = await work
+    assert answered is not None
+    status, frame = answered
+    answer = orjson.loads(frame)
+    assert answer["id"] == 5 and answer["error"]["code"] == BACKEND_ERROR, answer
+    assert status == HTTP_STATUS.get(BACKEND_ERROR, 200)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}',
+        b'{"jsonrpc":"2.0","id":5,"result":{"content":[],"resultType":"complete"}}',
+        b'{"jsonrpc": "2.0", "id": 5, "result": {"content": [], "resultType": "complete"}}',
+    ],
+    ids=["first", "last", "spaced"],
+)
+def test_a_result_a_2026_server_stamped_passes_as_it_came(frame: bytes) -> None:
+    assert _finished({"method": "tools/call"}, frame) == (200, frame)
+
+
+def test_a_result_type_below_the_result_is_not_its_stamp() -> None:
+    frame = b'{"jsonrpc":"2.0","id":5,"result":{"content":[{"resultType":"x"}]}}'
+    status, stamped = _finished({"method": "tools/call"}, frame)
+    assert status == 200 and orjson.loads(stamped)["result"]["resultType"] == "complete"
