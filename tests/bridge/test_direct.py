@@ -16,7 +16,7 @@ import pytest
 
 from only1mcp.app import Core, assemble
 from only1mcp.bridge.direct import Direct
-from only1mcp.bridge.state import StateSealer
+from only1mcp.bridge.state import Claims, StateSealer
 from only1mcp.config import Config
 from only1mcp.errors import INVALID_PARAMS, RpcError
 from only1mcp.protocol import jsonrpc
@@ -93,13 +93,13 @@ async def test_the_servers_state_is_sealed_and_handed_back_on_the_retry() -> Non
     server = Server()
     direct = _direct(core, server)
     first = orjson.loads(
-        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, {"b": "tiny"})
+        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, Claims(server="tiny"))
     )
     state = first["result"]["requestState"]
     assert state != "inner-1" and "inner-1" not in state  # the client cannot read it
     retry = _call({"x": 1}, requestState=state, inputResponses={"k": {"roots": []}})
     claims = direct.route(retry)
-    assert claims is not None and claims["b"] == "tiny"
+    assert claims is not None and claims.server == "tiny"
     answer = orjson.loads(await direct.serve(retry, ENVELOPE, "tiny__ask", QUIET, claims))
     assert answer["result"]["resultType"] == "complete"
     assert server.sent[-1]["requestState"] == "inner-1"  # the server's own, unsealed
@@ -110,7 +110,7 @@ async def test_a_state_replayed_with_other_arguments_is_refused(changed: object)
     core = _core()
     direct = _direct(core, Server())
     first = orjson.loads(
-        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, {"b": "tiny"})
+        await direct.serve(_call({"x": 1}), ENVELOPE, "tiny__ask", QUIET, Claims(server="tiny"))
     )
     replay = _call(changed, requestState=first["result"]["requestState"])
     claims = direct.route(replay)
