@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 
 from only1mcp._core import frame_info
-from only1mcp.backends import Backend, BackendState, MessageHandler, create_backend
+from only1mcp.backends import Backend, BackendState, Events, MessageHandler, create_backend
 from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
@@ -64,12 +64,12 @@ class Gateway:
             for kind, spec in LISTS.items()
         }
         self.sessions = SessionStore()
-        self.backends: dict[str, Backend] = {}
-        for name, server in servers.items():
-            backend = create_backend(name, server, self._on_backend_message)
-            backend.on_ready = self._on_backend_ready
-            backend.on_crash_loop = self._on_crash_loop
-            self.backends[name] = backend
+        events = Events(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
+        self.backends: dict[str, Backend] = {
+            name: create_backend(name, server, events) for name, server in servers.items()
+        }
+        # What the backends that are not the catalog's own report (faces, isolated instances).
+        self._messages_only = Events(self._on_backend_message)
         self.ready = asyncio.Event()
         self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
@@ -237,8 +237,7 @@ class Gateway:
 
     async def _start_face(self, base: Backend) -> Backend | None:
         config = self.config.servers[base.name].model_copy(update={"protocol": Protocol.HANDSHAKE})
-        face = create_backend(base.name, config, self._on_backend_message)
-        face.safe_tools = base.safe_tools
+        face = create_backend(base.name, config, self._messages_only, safe_tools=base.safe_tools)
         try:
             await face.start()
         except RpcError as exc:
@@ -293,10 +292,13 @@ class Gateway:
         session.leases.clear()
 
     async def _start_isolated(self, server: str, capabilities: JsonObject | None = None) -> Backend:
-        backend = create_backend(server, self.config.servers[server], self._on_backend_message)
-        if capabilities is not None:
-            backend.client_capabilities = capabilities
-        backend.safe_tools = self.backends[server].safe_tools
+        backend = create_backend(
+            server,
+            self.config.servers[server],
+            self._messages_only,
+            safe_tools=self.backends[server].safe_tools,
+            client_capabilities=capabilities,
+        )
         # A failed start leaves it DOWN and retrying; forward() tells the caller why.
         with contextlib.suppress(RpcError):
             await backend.start()
@@ -339,9 +341,7 @@ class Gateway:
             return
         catalog.set_items(backend.name, items)
         if kind == "tools":
-            backend.safe_tools = frozenset(
-                str(tool["name"]) for tool in items if _replayable(tool.get("annotations"))
-            )
+            backend.tools_listed(items)
         # A list that comes back (a server that recovered) is news too, once clients exist.
         if announce or (before != items and (before is not None or self.ready.is_set())):
             changed = f"notifications/{spec.capability}/list_changed"
@@ -391,13 +391,6 @@ class Gateway:
             # Resources and templates share one notification: announce it once.
             await self.refresh(backend, kind, announce=kind == kinds[-1])
         return True
-
-
-def _replayable(annotations: object) -> bool:
-    """Whether a tool says calling it twice does no harm."""
-    if not isinstance(annotations, dict):
-        return False
-    return annotations.get("readOnlyHint") is True or annotations.get("idempotentHint") is True
 
 
 async def _close_face(task: asyncio.Task[Backend | None]) -> None:

@@ -301,9 +301,9 @@ class Router:
         if method in ("resources/subscribe", "resources/unsubscribe"):
             uri = str(params.get("uri"))
             if method == "resources/subscribe":
-                await backend.watch.subscribe(uri)
+                await backend.subscribe(uri)
             else:
-                backend.watch.unsubscribe(uri)
+                backend.unsubscribe(uri)
             return jsonrpc.result(msg["id"], {})
 
         def send(params: JsonObject) -> Awaitable[tuple[bytes, Exchange]]:

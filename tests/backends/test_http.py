@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from only1mcp.backends import BackendState
+from only1mcp.backends import BackendState, Events
 from only1mcp.backends.base import STREAM_BREAK
 from only1mcp.backends.http import HttpBackend
 from only1mcp.config import HttpServerConfig, Protocol
@@ -178,7 +178,7 @@ async def test_headers_stream_messages_and_session_end(recorder: ThreadServer[Mc
     config = HttpServerConfig(
         url=recorder.url("/mcp"), headers={"Authorization": "Bearer k"}, protocol=Protocol.HANDSHAKE
     )
-    backend = HttpBackend("rec", config, on_message)
+    backend = HttpBackend("rec", config, Events(on_message))
     await backend.start()
     sunk: list[bytes] = []
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import orjson
 import pytest
 
-from only1mcp.backends import Backend, BackendState
+from only1mcp.backends import Backend, BackendState, Events
 from only1mcp.backends.sse import SseBackend
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
@@ -87,7 +87,7 @@ async def test_server_messages_reach_on_message_and_answers_go_back(server: Fixt
             await backend.notify(jsonrpc.result(msg["id"], {**answer, "stopReason": "endTurn"}))
 
     backend = SseBackend(
-        "old", HttpServerConfig(url=server.url, transport="sse", timeout=10), on_message
+        "old", HttpServerConfig(url=server.url, transport="sse", timeout=10), Events(on_message)
     )
     await backend.start()
     try:

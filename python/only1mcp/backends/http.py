@@ -18,19 +18,21 @@ import orjson
 from only1mcp._core import split_response
 from only1mcp.backends.base import (
     STREAM_BREAK,
-    Backend,
+    Events,
     Headers,
-    MessageHandler,
+    IdSource,
     Sink,
     cancelled_by_client,
     log,
 )
 from only1mcp.backends.eventstream import EventParser
 from only1mcp.backends.http1 import Pool, Response
+from only1mcp.backends.server import ServerBackend
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol.jsonrpc import json_values
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
+from only1mcp.types import JsonObject
 
 ACCEPT = "application/json, text/event-stream"
 MAX_RESUMES = 5
@@ -39,15 +41,19 @@ MAX_CONNECTIONS = 64
 TIMED_OUT, ABANDONED = "timed out", "abandoned"
 
 
-class HttpBackend(Backend):
+class HttpBackend(ServerBackend):
     streams_per_request = True
 
     def __init__(
-        self, name: str, config: HttpServerConfig, on_message: MessageHandler | None = None
+        self,
+        name: str,
+        config: HttpServerConfig,
+        events: Events | None = None,
+        ids: IdSource | None = None,
+        client_capabilities: JsonObject | None = None,
     ) -> None:
-        super().__init__(name, config.timeout, on_message)
+        super().__init__(name, config, events, ids, client_capabilities)
         self.config = config
-        self.protocol = config.protocol
         self.session_id: str | None = None
         self._client: Pool | None = None
         self._calls: dict[int, asyncio.Task[object]] = {}  # in flight: the tasks waiting
@@ -148,8 +154,7 @@ class HttpBackend(Backend):
         except ValueError as exc:  # a header value that cannot go on the wire
             raise BackendError(f"server {self.name!r}: {exc}") from exc
         except OSError as exc:
-            self.mark_down(f"unreachable: {exc!r}")
-            self.schedule_restart()
+            self.lost(f"unreachable: {exc!r}")
             raise BackendError(f"server {self.name!r} is unreachable: {exc}") from exc
         if sid := response.headers.get("mcp-session-id"):
             self.session_id = sid
@@ -222,8 +227,8 @@ class HttpBackend(Backend):
             pass
         elif sink is not None:
             await sink(frame)
-        elif self.on_message is not None:
-            await self.on_message(self, frame)
+        elif self.events.on_message is not None:
+            await self.events.on_message(self, frame)
         return False
 
     async def notify(self, frame: bytes) -> None:

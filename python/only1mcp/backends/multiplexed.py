@@ -13,19 +13,16 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 from only1mcp._core import split_response
-from only1mcp.backends.base import (
-    Backend,
-    Expired,
-    Headers,
-    MessageHandler,
-    Sink,
-    cancelled_by_client,
-    expire,
-    log,
-)
+from only1mcp.backends.base import Events, Headers, IdSource, Sink, cancelled_by_client, log
+from only1mcp.backends.server import ServerBackend
 from only1mcp.errors import BackendError
+from only1mcp.types import JsonObject
+
+if TYPE_CHECKING:
+    from only1mcp.config import HttpServerConfig, StdioServerConfig
 
 # request id → (the future its answer resolves, its deadline on the loop's clock)
 Pending = dict[int, tuple[asyncio.Future[bytes], float]]
@@ -33,9 +30,27 @@ Pending = dict[int, tuple[asyncio.Future[bytes], float]]
 TIMER_SLACK = 0.001
 
 
-class MultiplexedBackend(Backend):
-    def __init__(self, name: str, timeout: float, on_message: MessageHandler | None = None) -> None:
-        super().__init__(name, timeout, on_message)
+class Expired(Exception):
+    """Set on a pending response whose timeout ran out (a bare timer is cheaper than
+    asyncio.wait_for on a path taken once per relayed request)."""
+
+
+def expire(future: asyncio.Future[bytes]) -> None:
+    if not future.done():
+        future.set_exception(Expired())
+
+
+class MultiplexedBackend(ServerBackend):
+    def __init__(
+        self,
+        name: str,
+        config: StdioServerConfig | HttpServerConfig,
+        events: Events | None = None,
+        ids: IdSource | None = None,
+        client_capabilities: JsonObject | None = None,
+        memory_limit_mb: int | None = None,
+    ) -> None:
+        super().__init__(name, config, events, ids, client_capabilities, memory_limit_mb)
         self._pending: Pending = {}
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0

@@ -1,10 +1,12 @@
 """A replica pool: one logical server served by several backends, behind the Backend contract.
 
-The router and the relay treat a pool as one backend, so:
+The pool is a wrapper, not a kind of server: it builds its replicas (with the factory it is
+given) and speaks the same :class:`~.base.Backend` contract over them. The router and the relay
+treat it as one backend, so:
 
-- **ids**: the pool and all its replicas draw request ids from one counter, so a local id (and
-  the progress token made from it) is unique across the pool and may be replayed on another
-  replica unchanged;
+- **ids**: the pool hands its own id source to every replica it builds, so a local id (and the
+  progress token made from it) is unique across the pool and may be replayed on another replica
+  unchanged;
 - **unsolicited traffic** from a replica is handed on as the pool's own; a server→client
   request's id becomes ``"<replica>:<its id as JSON>"``, so the answer (``notify``) finds the
   replica that asked — without a table that a client that never answers would grow;
@@ -24,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -35,18 +37,28 @@ from only1mcp.backends.base import (
     STREAM_BREAK,
     Backend,
     BackendState,
+    Events,
     Headers,
-    MessageHandler,
+    IdSource,
     Sink,
 )
+from only1mcp.backends.guard import Timeouts
+from only1mcp.backends.listen import Watch
+from only1mcp.backends.server import ServerBackend
 from only1mcp.config.policies import Retry
 from only1mcp.config.schema import HttpReplicaConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RpcError
+from only1mcp.types import JsonObject
 
 if TYPE_CHECKING:
-    from only1mcp.config import PoolServerConfig
+    from only1mcp.config import HttpServerConfig, PoolServerConfig, StdioServerConfig
     from only1mcp.session import Session
-    from only1mcp.types import JsonObject
+
+# Builds one replica: (name, its config, its events, the pool's id source, client capabilities).
+ReplicaFactory = Callable[
+    [str, "StdioServerConfig | HttpServerConfig", Events, IdSource, JsonObject | None],
+    ServerBackend,
+]
 
 log = logging.getLogger("only1mcp.pool")
 
@@ -76,25 +88,31 @@ class ReplicaPool(Backend):
         self,
         name: str,
         config: PoolServerConfig,
-        replicas: list[Backend],
-        on_message: MessageHandler | None = None,
+        make_replica: ReplicaFactory,
+        events: Events | None = None,
+        ids: IdSource | None = None,
+        safe_tools: frozenset[str] = frozenset(),
+        client_capabilities: JsonObject | None = None,
     ) -> None:
-        super().__init__(name, config.timeout, on_message)
-        self.configure(config)
+        super().__init__(name, events, ids, client_capabilities)
         self.config = config
-        self.replicas = replicas
-        self._position = {replica: i for i, replica in enumerate(replicas)}
-        for replica in replicas:
-            replica._ids = self._ids  # one id space for the whole pool
-            replica.on_message = self._from_replica
-            replica.on_ready = self._replica_ready
-            replica.on_crash_loop = self._replica_crash_loop
-        self.streams_per_request = any(r.streams_per_request for r in replicas)
+        self.timeouts = Timeouts.of(config.timeout, config.timeouts)
+        self.safe_tools = safe_tools
+        mine = Events(self._from_replica, self._replica_ready, self._replica_crash_loop)
+        self.replicas = [
+            make_replica(f"{name}[{i}]", server, mine, self.next_id, client_capabilities)
+            for i, server in enumerate(config.replica_servers())
+        ]
+        self._position: dict[Backend, int] = {r: i for i, r in enumerate(self.replicas)}
+        self.streams_per_request = any(r.streams_per_request for r in self.replicas)
         weights = [replica.weight for replica in config.replicas]
         self.picker = make_picker(config.strategy, weights, _labels(config), config.hash_key)
-        self._holders: dict[int, Backend] = {}
-        self._orphans: dict[int, Backend] = {}
+        self._holders: dict[int, ServerBackend] = {}
+        self._orphans: dict[int, ServerBackend] = {}
         self._starting = True
+        self._closing = False
+        self.crash_looping = False
+        self.watch = Watch(name, lambda: self.capabilities, self.request, self._listened)
 
     # ------------------------------------------------------------------ state
 
@@ -107,10 +125,6 @@ class ReplicaPool(Backend):
             if state in states:
                 return state
         return BackendState.DOWN
-
-    @state.setter
-    def state(self, value: BackendState) -> None:
-        Backend.generation += 1  # derived from the replicas' states; nothing to store
 
     @property
     def problem(self) -> str:
@@ -134,8 +148,14 @@ class ReplicaPool(Backend):
                 raise outcome
         if self.state is not BackendState.READY:
             raise BackendError(f"server {self.name!r}: {self.problem}")
-        if self.on_ready is not None:
-            await self.on_ready(self)
+        if self.events.on_ready is not None:
+            await self.events.on_ready(self)
+
+    async def close(self) -> None:
+        self._closing = True
+        Backend.changed()
+        self.watch.stop()
+        await asyncio.gather(*(replica.close() for replica in self.replicas))
 
     async def _replica_ready(self, replica: Backend) -> None:
         self.init_result = replica.init_result
@@ -152,20 +172,14 @@ class ReplicaPool(Backend):
                 replica.name,
             )
         self.crash_looping = False
-        if not self._starting and self.on_ready is not None:
-            await self.on_ready(self)  # the lists may have changed, or come back
+        if not self._starting and self.events.on_ready is not None:
+            await self.events.on_ready(self)  # the lists may have changed, or come back
 
     def _replica_crash_loop(self, replica: Backend) -> None:
         if all(r.crash_looping for r in self.replicas) and not self.crash_looping:
             self.crash_looping = True
-            if self.on_crash_loop is not None:
-                self.on_crash_loop(self)
-
-    async def connect(self) -> None:
-        """Each replica connects itself."""
-
-    async def disconnect(self) -> None:
-        await asyncio.gather(*(replica.close() for replica in self.replicas))
+            if self.events.on_crash_loop is not None:
+                self.events.on_crash_loop(self)
 
     # --------------------------------------------------------------- requests
 
@@ -182,7 +196,7 @@ class ReplicaPool(Backend):
         replay = self._may_replay(method, params)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        tried: list[Backend] = []
+        tried: list[ServerBackend] = []
         failure: BackendError | None = None
         while True:
             candidates = self._candidates(tried)
@@ -203,7 +217,7 @@ class ReplicaPool(Backend):
             tried.append(replica)
             if failure is not None:
                 if deadline is None:
-                    deadline = loop.time() + self._timeout_for(method, params)
+                    deadline = loop.time() + self.timeouts.of_call(method, params)
                 delay = _backoff(len(tried))
                 if loop.time() + delay >= deadline:
                     raise failure
@@ -212,7 +226,7 @@ class ReplicaPool(Backend):
 
     async def _attempt(
         self,
-        replica: Backend,
+        replica: ServerBackend,
         index: int,
         frame: bytes,
         req_id: int,
@@ -243,7 +257,7 @@ class ReplicaPool(Backend):
             self._holders.pop(req_id, None)
             self.picker.release(index)
 
-    def _candidates(self, tried: list[Backend]) -> list[int]:
+    def _candidates(self, tried: list[ServerBackend]) -> list[int]:
         """Replicas that may take a request: breaker closed, else half-open (a probe)."""
         closed: list[int] = []
         probing: list[int] = []
@@ -272,30 +286,34 @@ class ReplicaPool(Backend):
         name = params.get("name") if params is not None else None
         return method == "tools/call" and name in self.safe_tools
 
-    def _timeout_for(self, method: str, params: JsonObject | None) -> float:
-        if self.tool_timeouts and method == "tools/call" and params is not None:
-            name = params.get("name")
-            if isinstance(name, str):
-                return self.tool_timeouts.get(name, self.timeout)
-        return self.timeout
-
-    def _orphan(self, req_id: int, replica: Backend) -> None:
+    def _orphan(self, req_id: int, replica: ServerBackend) -> None:
         """Keep a cancelled call's replica until the router sends its notifications/cancelled."""
         if len(self._orphans) >= ORPHANS_MAX:
             self._orphans.pop(next(iter(self._orphans)))
         self._orphans[req_id] = replica
 
-    async def send_request(
+    async def request(
         self,
-        frame: bytes,
-        req_id: int,
         method: str,
-        timeout: float,
+        params: JsonObject | None = None,
+        timeout: float | None = None,
         sink: Sink | None = None,
-        headers: Headers = None,
     ) -> bytes:
-        """The gateway's own requests (lists): to any replica that can serve, replayed."""
+        """Our own requests (lists, listen): to any replica that can serve, replayed."""
+        req_id, frame, headers = self.outbound(method, params)
         return await self.forward(frame, req_id, method, sink, headers=headers)
+
+    def tools_listed(self, tools: list[JsonObject]) -> None:
+        """Learn which tools say calling them twice does no harm: those may be replayed."""
+        self.safe_tools = frozenset(
+            str(tool["name"]) for tool in tools if _replayable(tool.get("annotations"))
+        )
+
+    async def subscribe(self, uri: str) -> None:
+        await self.watch.subscribe(uri)
+
+    def unsubscribe(self, uri: str) -> None:
+        self.watch.unsubscribe(uri)
 
     async def call(self, method: str, params: JsonObject | None = None) -> Any:
         if method not in FAN_OUT:
@@ -339,8 +357,15 @@ class ReplicaPool(Backend):
     # ------------------------------------------------------- replica traffic
 
     async def _from_replica(self, replica: Backend, frame: bytes) -> None:
-        if self.on_message is not None:
-            await self.on_message(self, self._inbound(self._position[replica], frame))
+        if self.events.on_message is not None:
+            await self.events.on_message(self, self._inbound(self._position[replica], frame))
+
+    def _listened(self, frame: bytes) -> None:
+        """A frame of the pool's own listen stream (resource subscriptions of a 2026 pool)."""
+        handler = self.events.on_message
+        found = self.watch.incoming(frame) if self.modern else frame
+        if handler is not None and found is not None:
+            self.spawn(handler(self, found))
 
     def _sink(self, index: int, sink: Sink | None) -> Sink | None:
         if sink is None or not self.replicas[index].streams_per_request:
@@ -371,6 +396,13 @@ class ReplicaPool(Backend):
                 params["requestId"] = _tag(index, params["requestId"])
                 return orjson.dumps(msg)
         return frame
+
+
+def _replayable(annotations: object) -> bool:
+    """Whether a tool says calling it twice does no harm."""
+    if not isinstance(annotations, dict):
+        return False
+    return annotations.get("readOnlyHint") is True or annotations.get("idempotentHint") is True
 
 
 def _tag(index: int, msg_id: object) -> str:
