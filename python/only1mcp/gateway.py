@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -53,9 +54,14 @@ MAX_IDLE = 2
 MAX_MIRRORED = 1024  # capability sets whose backend a bridged HTTP call finds at once
 
 
+# Builds a server's backend (create_backend; a test gives a fake).
+CreateBackend = Callable[..., Backend]
+
+
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, create: CreateBackend = create_backend) -> None:
         self.config = config
+        self._create = create
         servers = config.enabled_servers()
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
@@ -66,7 +72,7 @@ class Gateway:
         self.sessions = SessionStore()
         events = Events(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
         self.backends: dict[str, Backend] = {
-            name: create_backend(name, server, events) for name, server in servers.items()
+            name: create(name, server, events) for name, server in servers.items()
         }
         # What the backends that are not the catalog's own report (faces, isolated instances).
         self._messages_only = Events(self._on_backend_message)
@@ -237,7 +243,7 @@ class Gateway:
 
     async def _start_face(self, base: Backend) -> Backend | None:
         config = self.config.servers[base.name].model_copy(update={"protocol": Protocol.HANDSHAKE})
-        face = create_backend(base.name, config, self._messages_only, safe_tools=base.safe_tools)
+        face = self._create(base.name, config, self._messages_only, safe_tools=base.safe_tools)
         try:
             await face.start()
         except RpcError as exc:
@@ -292,7 +298,7 @@ class Gateway:
         session.leases.clear()
 
     async def _start_isolated(self, server: str, capabilities: JsonObject | None = None) -> Backend:
-        backend = create_backend(
+        backend = self._create(
             server,
             self.config.servers[server],
             self._messages_only,
