@@ -8,7 +8,7 @@ import orjson
 import pytest
 from backends.fake import FakeServer
 
-from only1mcp.backends import Events
+from only1mcp.backends import Wiring
 from only1mcp.config import Config, HttpServerConfig
 from only1mcp.gateway import Gateway
 from only1mcp.router import Router
@@ -21,9 +21,9 @@ SERVER = {"url": "http://127.0.0.1:9/fake", "protocol": "handshake", "health": {
 async def test_a_tool_call_reaches_a_fake_backend_and_its_answer_comes_back() -> None:
     built: list[FakeServer] = []
 
-    def create(name: str, config: Any, events: Events | None = None, **_: Any) -> FakeServer:
+    def create(name: str, config: Any, wiring: Wiring | None = None, **_: Any) -> FakeServer:
         assert isinstance(config, HttpServerConfig)
-        built.append(FakeServer(name, config, events))
+        built.append(FakeServer(name, config, wiring))
         return built[-1]
 
     gateway = Gateway(Config.model_validate({"servers": {"fake": SERVER}}), create)

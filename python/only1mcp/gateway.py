@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 
 from only1mcp._core import frame_info
-from only1mcp.backends import Backend, BackendState, Events, MessageHandler, create_backend
+from only1mcp.backends import Backend, BackendState, MessageHandler, Wiring, create_backend
 from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
@@ -70,12 +70,12 @@ class Gateway:
             for kind, spec in LISTS.items()
         }
         self.sessions = SessionStore()
-        events = Events(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
+        wiring = Wiring(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
         self.backends: dict[str, Backend] = {
-            name: create(name, server, events) for name, server in servers.items()
+            name: create(name, server, wiring) for name, server in servers.items()
         }
         # What the backends that are not the catalog's own report (faces, isolated instances).
-        self._messages_only = Events(self._on_backend_message)
+        self._messages_only = Wiring(self._on_backend_message)
         self.ready = asyncio.Event()
         self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
@@ -301,9 +301,8 @@ class Gateway:
         backend = self._create(
             server,
             self.config.servers[server],
-            self._messages_only,
+            Wiring(self._on_backend_message, client_capabilities=capabilities),
             safe_tools=self.backends[server].safe_tools,
-            client_capabilities=capabilities,
         )
         # A failed start leaves it DOWN and retrying; forward() tells the caller why.
         with contextlib.suppress(RpcError):

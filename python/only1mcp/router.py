@@ -20,7 +20,7 @@ import orjson
 from only1mcp import __version__
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend, BackendState
-from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
+from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import expose_uri, split_uri, uri_scheme
@@ -279,7 +279,9 @@ class Router:
         if reply is not None and backend.streams_per_request:
             sink = _bind(self.gateway, self.relay, backend, exchange)
         try:
-            answer = await backend.forward(frame, local_id, method, sink, session, params)
+            answer = await backend.forward(
+                Outbound(frame, local_id, method, sink, params, None, session)
+            )
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise
@@ -345,7 +347,9 @@ class Router:
         if reply is not None and backend.streams_per_request:
             sink = _bind(self.gateway, self.relay, backend, exchange)
         try:
-            answer = await backend.forward(frame, local_id, method, sink, session, sent, headers)
+            answer = await backend.forward(
+                Outbound(frame, local_id, method, sink, sent, headers, session)
+            )
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from only1mcp.backends.base import Events, Headers, IdSource, Sink, cancelled_by_client
+from only1mcp.backends.base import Backend, Outbound, Sink, Wiring, cancelled_by_client
 from only1mcp.backends.server import ServerBackend
 from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, RpcError
@@ -44,11 +44,9 @@ class FakeServer(ServerBackend):
         self,
         name: str = "fake",
         config: HttpServerConfig | None = None,
-        events: Events | None = None,
-        ids: IdSource | None = None,
-        client_capabilities: JsonObject | None = None,
+        wiring: Wiring | None = None,
     ) -> None:
-        super().__init__(name, config or fake_config(), events, ids, client_capabilities)
+        super().__init__(name, config or fake_config(), wiring)
         self.handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "tools/list": _tools,
@@ -77,23 +75,16 @@ class FakeServer(ServerBackend):
         self.connected = False
         self.lost(reason)
 
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        msg: JsonObject = orjson.loads(frame)
+    async def send_request(self, call: Outbound, timeout: float) -> bytes:
+        req_id, method = call.id, call.method
+        msg: JsonObject = orjson.loads(call.frame)
         self.sent.append(msg)
         if not self.connected:
             raise self.down_error()
         handler = self.handlers.get(method)
         if handler is None:
             return jsonrpc.error(req_id, RpcError(f"Method not found: {method}", code=-32601))
-        work = asyncio.ensure_future(handler(msg.get("params") or {}, sink))
+        work = asyncio.ensure_future(handler(msg.get("params") or {}, call.sink))
         stop = self._stops[req_id] = asyncio.get_running_loop().create_future()
         try:
             done, _ = await asyncio.wait(
@@ -154,8 +145,12 @@ async def hang(params: JsonObject, sink: Sink | None) -> JsonObject:
     raise AssertionError("unreachable")
 
 
-def call_frame(backend: ServerBackend | Any, name: str, **arguments: Any) -> tuple[int, bytes]:
-    """A ``tools/call`` frame with the backend's next id."""
-    req_id: int = backend.next_id()
-    params = {"name": name, "arguments": arguments}
-    return req_id, jsonrpc.request(req_id, "tools/call", params)
+def tool_call(backend: Backend, name: str, meta: JsonObject | None = None) -> Outbound:
+    """A ``tools/call`` of ``name`` with the backend's next id (and ``_meta``, if given)."""
+    req_id = backend.next_id()
+    params: JsonObject = {"name": name, "arguments": {}}
+    if meta is not None:
+        params["_meta"] = {key: req_id if value is None else value for key, value in meta.items()}
+    return Outbound(
+        jsonrpc.request(req_id, "tools/call", params), req_id, "tools/call", None, params
+    )

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from only1mcp.backends import BackendState, Events
-from only1mcp.backends.base import STREAM_BREAK
+from only1mcp.backends import BackendState, Wiring
+from only1mcp.backends.base import STREAM_BREAK, Outbound
 from only1mcp.backends.http import HttpBackend
 from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
@@ -92,7 +92,7 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
             b'{"jsonrpc":"2.0","id":%d,"method":"tools/call",'
             b'"params":{"name":"sleep","arguments":{"seconds":30}}}' % req_id
         )
-        call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
+        call = asyncio.ensure_future(backend.forward(Outbound(frame, req_id, "tools/call")))
         await asyncio.sleep(0.3)
         started = time.monotonic()
         backend.abandon(req_id)
@@ -178,7 +178,7 @@ async def test_headers_stream_messages_and_session_end(recorder: ThreadServer[Mc
     config = HttpServerConfig(
         url=recorder.url("/mcp"), headers={"Authorization": "Bearer k"}, protocol=Protocol.HANDSHAKE
     )
-    backend = HttpBackend("rec", config, Events(on_message))
+    backend = HttpBackend("rec", config, Wiring(on_message))
     await backend.start()
     sunk: list[bytes] = []
 

@@ -9,15 +9,15 @@ from typing import Any
 import orjson
 import pytest
 
-from only1mcp.backends import Backend, Events
-from only1mcp.backends.base import IdSource, Sink
+from only1mcp.backends import Backend, Wiring
+from only1mcp.backends.base import Sink
 from only1mcp.backends.pool import ReplicaPool
 from only1mcp.config import HttpServerConfig, PoolServerConfig, StdioServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol import jsonrpc
 from only1mcp.types import JsonObject
 
-from .fake import QUIET, FakeServer, call_frame
+from .fake import QUIET, FakeServer, tool_call
 
 pytestmark = pytest.mark.anyio
 
@@ -32,18 +32,12 @@ def _pool(
 ) -> tuple[ReplicaPool, list[FakeServer]]:
     built: list[FakeServer] = []
 
-    def make(
-        name: str,
-        config: StdioServerConfig | HttpServerConfig,
-        events: Events,
-        ids: IdSource,
-        capabilities: JsonObject | None,
-    ) -> FakeServer:
+    def make(name: str, config: StdioServerConfig | HttpServerConfig, wiring: Wiring) -> FakeServer:
         assert isinstance(config, HttpServerConfig)
-        built.append(FakeServer(name, config, events, ids, capabilities))
+        built.append(FakeServer(name, config, wiring))
         return built[-1]
 
-    pool = ReplicaPool("p", _pool_config(replicas, **options), make, Events(on_message))
+    pool = ReplicaPool("p", _pool_config(replicas, **options), make, Wiring(on_message))
     return pool, built
 
 
@@ -89,8 +83,7 @@ async def test_a_replica_that_is_down_gets_no_request() -> None:
     replicas[1].handlers["tools/call"] = _answered_by(replicas[1])
     try:
         for _ in range(4):
-            req_id, frame = call_frame(pool, "echo")
-            assert _text(await pool.forward(frame, req_id, "tools/call")) == "p[1]"
+            assert _text(await pool.forward(tool_call(pool, "echo"))) == "p[1]"
         assert not replicas[0].connected and pool.problem == ""
     finally:
         await pool.close()
@@ -113,18 +106,18 @@ async def test_a_failed_call_is_replayed_only_when_the_tool_says_it_is_safe() ->
     for replica in replicas:
         replica.handlers["tools/call"] = failing_once(replica)
     try:
-        req_id, frame = call_frame(pool, "echo")
+        call = tool_call(pool, "echo")
         with pytest.raises(BackendError, match="crashed"):
-            await pool.forward(frame, req_id, "tools/call", params={"name": "echo"})
-        assert sum(m.get("id") == req_id for r in replicas for m in r.sent) == 1
+            await pool.forward(call)
+        assert sum(m.get("id") == call.id for r in replicas for m in r.sent) == 1
 
         pool.tools_listed([{"name": "echo", "annotations": {"readOnlyHint": True}}])
         assert pool.safe_tools == {"echo"}
         failures["left"] = 1
-        req_id, frame = call_frame(pool, "echo")
-        answer = await pool.forward(frame, req_id, "tools/call", params={"name": "echo"})
-        tried = [r.name for r in replicas for m in r.sent if m.get("id") == req_id]
+        call = tool_call(pool, "echo")
+        answer = await pool.forward(call)
+        tried = [r.name for r in replicas for m in r.sent if m.get("id") == call.id]
         assert len(tried) == 2 and _text(answer) in tried  # the same id on the other replica
-        assert orjson.loads(answer)["id"] == req_id
+        assert orjson.loads(answer)["id"] == call.id
     finally:
         await pool.close()

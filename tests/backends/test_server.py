@@ -9,7 +9,7 @@ import re
 import orjson
 import pytest
 
-from only1mcp.backends import Backend, BackendState, Events
+from only1mcp.backends import Backend, BackendState, Wiring
 from only1mcp.backends.base import Sink
 from only1mcp.config import Protocol
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RequestCancelled
@@ -17,7 +17,7 @@ from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import LATEST_MODERN
 from only1mcp.types import JsonObject
 
-from .fake import FakeServer, call_frame, fake_config, hang
+from .fake import FakeServer, fake_config, hang, tool_call
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +30,8 @@ class Recorder:
         self.crash_loops: asyncio.Queue[Backend] = asyncio.Queue()
         self.messages: asyncio.Queue[tuple[Backend, JsonObject]] = asyncio.Queue()
 
-    def events(self) -> Events:
-        return Events(self._message, self._ready, self.crash_loops.put_nowait)
+    def wiring(self) -> Wiring:
+        return Wiring(self._message, self._ready, self.crash_loops.put_nowait)
 
     async def _message(self, backend: Backend, frame: bytes) -> None:
         await self.messages.put((backend, orjson.loads(frame)))
@@ -42,7 +42,7 @@ class Recorder:
 
 async def test_start_settles_the_handshake_and_tells_the_events_it_was_built_with() -> None:
     seen = Recorder()
-    backend = FakeServer(events=seen.events())
+    backend = FakeServer(wiring=seen.wiring())
     await backend.start()
     try:
         assert await seen.ready.get() is backend
@@ -77,7 +77,7 @@ async def test_the_discover_probe_finds_a_2026_server_without_initialize() -> No
 
 async def test_a_lost_connection_is_brought_back_by_the_supervisor() -> None:
     seen = Recorder()
-    backend = FakeServer(events=seen.events())
+    backend = FakeServer(wiring=seen.wiring())
     await backend.start()
     await seen.ready.get()
     try:
@@ -94,7 +94,7 @@ async def test_a_lost_connection_is_brought_back_by_the_supervisor() -> None:
 
 async def test_restarts_that_keep_failing_are_a_crash_loop_told_once() -> None:
     seen = Recorder()
-    backend = FakeServer(events=seen.events())
+    backend = FakeServer(wiring=seen.wiring())
     backend.refuse_connects = 1000
     with pytest.raises(BackendError):
         await backend.start()
@@ -119,13 +119,11 @@ async def test_transport_failures_open_the_breaker_and_later_calls_are_never_sen
     backend.handlers["tools/call"] = broken
     try:
         for _ in range(2):
-            req_id, frame = call_frame(backend, "echo")
             with pytest.raises(BackendError, match="the pipe broke"):
-                await backend.forward(frame, req_id, "tools/call")
+                await backend.forward(tool_call(backend, "echo"))
         sent = len(backend.sent)
-        req_id, frame = call_frame(backend, "echo")
         with pytest.raises(BackendUnavailable, match="circuit open"):
-            await backend.forward(frame, req_id, "tools/call")
+            await backend.forward(tool_call(backend, "echo"))
         assert len(backend.sent) == sent
     finally:
         await backend.close()
@@ -139,20 +137,20 @@ async def test_a_call_of_an_earlier_connection_does_not_count_against_the_new_on
         await release.wait()
         raise BackendError("the old process is gone")
 
-    backend = FakeServer(config=fake_config(breaker={"failures": 1}), events=seen.events())
+    backend = FakeServer(config=fake_config(breaker={"failures": 1}), wiring=seen.wiring())
     backend.handlers["tools/call"] = doomed
     await backend.start()
     await seen.ready.get()
     try:
-        req_id, frame = call_frame(backend, "echo")
-        call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
-        while not any(m.get("id") == req_id for m in backend.sent):
+        call = tool_call(backend, "echo")
+        task = asyncio.ensure_future(backend.forward(call))
+        while not any(m.get("id") == call.id for m in backend.sent):
             await asyncio.sleep(0)
         backend.drop()
         await seen.ready.get()  # a new connection, a new epoch
         release.set()
         with pytest.raises(BackendError, match="old process"):
-            await call
+            await task
         assert backend.breaker.state == "closed"
     finally:
         await backend.close()
@@ -163,10 +161,8 @@ async def test_a_tool_timeout_applies_to_that_tool_only() -> None:
     await backend.start()
     backend.handlers["tools/call"] = hang
     try:
-        req_id, frame = call_frame(backend, "slow")
-        params = {"name": "slow"}
         with pytest.raises(BackendTimeout, match=r"within 0\.05s"):
-            await backend.forward(frame, req_id, "tools/call", params=params)
+            await backend.forward(tool_call(backend, "slow"))
     finally:
         await backend.close()
 
@@ -183,14 +179,13 @@ async def test_progress_restarts_a_call_timeout_up_to_the_cap() -> None:
     await backend.start()
     backend.handlers["tools/call"] = slow
     try:
-        req_id, frame = call_frame(backend, "slow")
-        params = {"name": "slow", "_meta": {"progressToken": req_id}}
-        call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call", params=params))
+        call = tool_call(backend, "slow", meta={"progressToken": None})  # None: its own id
+        task = asyncio.ensure_future(backend.forward(call))
         for _ in range(6):  # 0.6 s in all: twice the timeout, each step within it
             await asyncio.sleep(0.1)
-            backend.progressed(req_id)
+            backend.progressed(call.id)
         release.set()
-        answer = orjson.loads(await call)
+        answer = orjson.loads(await task)
         assert answer["result"] == {"content": []}
     finally:
         await backend.close()
@@ -201,13 +196,13 @@ async def test_an_abandoned_call_ends_at_once_and_frees_its_breaker_slot() -> No
     await backend.start()
     backend.handlers["tools/call"] = hang
     try:
-        req_id, frame = call_frame(backend, "echo")
-        call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
-        while not any(m.get("id") == req_id for m in backend.sent):
+        call = tool_call(backend, "echo")
+        task = asyncio.ensure_future(backend.forward(call))
+        while not any(m.get("id") == call.id for m in backend.sent):
             await asyncio.sleep(0)
-        backend.abandon(req_id)
+        backend.abandon(call.id)
         with pytest.raises(RequestCancelled):
-            await call
+            await task
         assert backend.breaker.state == "closed"
         await backend.notify(jsonrpc.notification("notifications/cancelled"))
     finally:

@@ -1,14 +1,14 @@
 """The backend contract: what the router, the relay and the gateway may ask of one MCP server,
 whatever stands behind it (a process, a URL, a pool of replicas, a fake in a unit test).
 
-httpx-like and small: :meth:`Backend.forward` takes one outbound request frame (with an id from
-:attr:`Backend.next_id`) and returns its response frame, handing the frames the server ties to
-that request to a ``sink``; :meth:`Backend.notify` sends a notification (or an answer to a
-server→client request); :meth:`Backend.abandon` and :meth:`Backend.progressed` steer a call in
-flight; :meth:`Backend.start` and :meth:`Backend.close` bound its life; ``state`` and
-``problem`` say whether it serves. Everything unsolicited goes to the :class:`Events` sinks it
-was built with. Callers branch on the era the backend found (``modern``) — it decides how a
-request is framed — never on its transport.
+httpx-like and small: :meth:`Backend.forward` takes one :class:`Outbound` request (its frame,
+with an id from :attr:`Backend.next_id`) and returns its response frame, handing the frames the
+server ties to that request to its ``sink``; :meth:`Backend.notify` sends a notification (or an
+answer to a server→client request); :meth:`Backend.abandon` and :meth:`Backend.progressed`
+steer a call in flight; :meth:`Backend.start` and :meth:`Backend.close` bound its life;
+``state`` and ``problem`` say whether it serves. Everything unsolicited goes to the
+:class:`Wiring` it was built with. Callers branch on the era the backend found
+(``modern``) — it decides how a request is framed — never on its transport.
 
 Implementations: :class:`~.server.ServerBackend` (one server over stdio, HTTP or legacy SSE,
 with its supervision, call guard and era probe as collaborators) and
@@ -21,6 +21,7 @@ import asyncio
 import enum
 import itertools
 import logging
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -64,8 +65,10 @@ class BackendState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Events:
-    """Where a backend reports what nobody asked it for, wired once at construction."""
+class Wiring:
+    """What a backend is given at construction besides its config: where it reports what
+    nobody asked it for, where its request ids come from, what it declares to the server.
+    Nothing is patched in later."""
 
     # Notifications and server→client requests.
     on_message: MessageHandler | None = None
@@ -73,9 +76,43 @@ class Events:
     on_ready: Callable[[Backend], Awaitable[None]] | None = None
     # When restarts keep failing, so the server's items can leave the catalog.
     on_crash_loop: Callable[[Backend], None] | None = None
+    # None: a counter of its own (a pool gives its replicas its own source).
+    ids: IdSource | None = None
+    # What we declare at initialize (None: BACKEND_CLIENT_CAPABILITIES); a handshake server
+    # decides there what it may ask us.
+    client_capabilities: JsonObject | None = None
 
 
-NO_EVENTS = Events()
+UNWIRED = Wiring()
+
+
+@dataclass(slots=True)
+class Outbound:
+    """One request on its way to a server: what :meth:`Backend.forward` and a transport's
+    ``send_request`` take."""
+
+    frame: bytes  # the JSON-RPC request, its id already the backend-local one
+    id: int
+    method: str
+    # Gets the messages the server ties to this request (where the transport can tell).
+    sink: Sink | None = None
+    # The request's params as forwarded: they pick per-tool timeouts and a pool's replica.
+    params: JsonObject | None = None
+    # A 2026 request's headers (HTTP sends them; its error answers then come back as frames).
+    headers: Headers = None
+    # The client session it is for (a pool may hash on it).
+    session: Session | None = None
+
+
+# A backend's own request: (method, params, timeout, sink) → the raw response frame.
+Request = Callable[[str, JsonObject | None, float | None, Sink | None], Awaitable[bytes]]
+
+
+class Requester(typing.Protocol):
+    """Anything that sends requests of its own: what a collaborator needs of its backend."""
+
+    @property
+    def request(self) -> Request: ...
 
 
 class Backend(ABC):
@@ -88,19 +125,12 @@ class Backend(ABC):
     # Tools that may be replayed on another replica (a pool learns them in tools_listed).
     safe_tools: frozenset[str] = frozenset()
 
-    def __init__(
-        self,
-        name: str,
-        events: Events | None = None,
-        ids: IdSource | None = None,
-        client_capabilities: JsonObject | None = None,
-    ) -> None:
+    def __init__(self, name: str, wiring: Wiring | None = None) -> None:
         self.name = name
-        self.events = events or NO_EVENTS
+        self.wiring = wiring = wiring or UNWIRED
         # An attribute, not a method: it is called once per relayed request.
-        self.next_id: IdSource = ids or itertools.count(1).__next__
-        # What we declare at initialize; a handshake server decides there what it may ask us.
-        self.client_capabilities = client_capabilities or BACKEND_CLIENT_CAPABILITIES
+        self.next_id: IdSource = wiring.ids or itertools.count(1).__next__
+        self.client_capabilities = wiring.client_capabilities or BACKEND_CLIENT_CAPABILITIES
         self.init_result: JsonObject = {}
         # The era found: ``modern`` is read on every forwarded call, hence a plain attribute.
         self.modern = False
@@ -140,23 +170,15 @@ class Backend(ABC):
         """Stop for good: no restart, no orphan processes, pending requests fail."""
 
     @abstractmethod
-    async def forward(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        sink: Sink | None = None,
-        session: Session | None = None,
-        params: JsonObject | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        """Relay a client's request frame (its id is ``req_id``, from :attr:`next_id`) and
-        return the raw response frame. ``session`` and ``params`` (the request's, as
-        forwarded) pick per-tool timeouts and a pool's replica; ``headers`` are a 2026
-        request's. Raises BackendUnavailable when it was never sent, another BackendError when
-        the server failed or timed out, RequestCancelled after :meth:`abandon`."""
+    async def forward(self, call: Outbound) -> bytes:
+        """Relay a client's request and return the raw response frame. Raises
+        BackendUnavailable when it was never sent, another BackendError when the server failed
+        or timed out, RequestCancelled after :meth:`abandon`."""
 
     @abstractmethod
+    async def send_own(self, call: Outbound, timeout: float | None) -> bytes:
+        """Send a request of our own (see :meth:`request`)."""
+
     async def request(
         self,
         method: str,
@@ -166,6 +188,7 @@ class Backend(ABC):
     ) -> bytes:
         """Send our own ``method`` (framed for this server's era) and return the raw response
         frame (its id is the backend-local one)."""
+        return await self.send_own(self.outbound(method, params, sink), timeout)
 
     @abstractmethod
     async def notify(self, frame: bytes) -> None:
@@ -191,14 +214,18 @@ class Backend(ABC):
         """Like :meth:`request`, decoded: the result, or the backend's error raised."""
         return jsonrpc.decode_response(await self.request(method, params))
 
-    def outbound(self, method: str, params: JsonObject | None) -> tuple[int, bytes, Headers]:
-        """Our own request for ``method``: its id, its frame, its headers (2026 only)."""
+    def outbound(
+        self, method: str, params: JsonObject | None, sink: Sink | None = None
+    ) -> Outbound:
+        """Our own request for ``method``, framed for this server's era."""
         req_id = self.next_id()
         headers = None
         if self.modern:
             params = with_envelope(params, self.version, self.client_capabilities, CLIENT_INFO)
             headers = request_headers(self.version, method, params)
-        return req_id, jsonrpc.request(req_id, method, params), headers
+        return Outbound(
+            jsonrpc.request(req_id, method, params), req_id, method, sink, None, headers
+        )
 
     def spawn(self, work: Awaitable[None]) -> None:
         """Run ``work`` in the background, kept referenced until it is done."""

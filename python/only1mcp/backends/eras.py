@@ -16,7 +16,7 @@ import typing
 
 import orjson
 
-from only1mcp.backends.base import CLIENT_INFO, Headers, IdSource, Sink
+from only1mcp.backends.base import CLIENT_INFO, IdSource, Outbound, Requester
 from only1mcp.config import Protocol
 from only1mcp.errors import UNSUPPORTED_VERSION, BackendError, RpcError
 from only1mcp.protocol import discover, jsonrpc
@@ -35,7 +35,7 @@ STARTUP_TIMEOUT = 20.0
 PIPELINE_GRACE = 0.25
 
 
-class Probed(typing.Protocol):
+class Probed(Requester, typing.Protocol):
     """What the probe reads and settles on the backend it probes."""
 
     name: str
@@ -47,23 +47,7 @@ class Probed(typing.Protocol):
     handshake_too: bool
     next_id: IdSource
 
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes: ...
-
-    async def request(
-        self,
-        method: str,
-        params: JsonObject | None = None,
-        timeout: float | None = None,
-        sink: Sink | None = None,
-    ) -> bytes: ...
+    async def send_request(self, call: Outbound, timeout: float) -> bytes: ...
 
     async def notify(self, frame: bytes) -> None: ...
 
@@ -124,10 +108,9 @@ class EraProbe:
         headers = request_headers(version, discover.DISCOVER, params)
         frame = jsonrpc.request(req_id, discover.DISCOVER, params)
         timeout = backend.timeout if self.protocol is Protocol.MODERN else PROBE_TIMEOUT
+        call = Outbound(frame, req_id, discover.DISCOVER, headers=headers)
         try:
-            answer = await backend.send_request(
-                frame, req_id, discover.DISCOVER, min(timeout, backend.timeout), None, headers
-            )
+            answer = await backend.send_request(call, min(timeout, backend.timeout))
         except BackendError as exc:
             log.info("server %r: no answer to server/discover (%s)", backend.name, exc.message)
             return None
@@ -145,9 +128,8 @@ class EraProbe:
         await self.initialized(await self.initialize_call())
 
     async def initialize_call(self) -> object:
-        answer = await self.backend.request(
-            "initialize", self.initialize_params(), self.startup_timeout
-        )
+        params = self.initialize_params()
+        answer = await self.backend.request("initialize", params, self.startup_timeout, None)
         return jsonrpc.decode_response(answer)
 
     async def initialized(self, result: object) -> None:
@@ -179,14 +161,9 @@ class PipelinedProbe(EraProbe):
         backend = self.backend
         probe_id = backend.next_id()
         params = discover.probe_params(version, backend.client_capabilities, CLIENT_INFO)
-        probing = asyncio.ensure_future(
-            backend.send_request(
-                jsonrpc.request(probe_id, discover.DISCOVER, params),
-                probe_id,
-                discover.DISCOVER,
-                self.startup_timeout,
-            )
-        )
+        frame = jsonrpc.request(probe_id, discover.DISCOVER, params)
+        call = Outbound(frame, probe_id, discover.DISCOVER)
+        probing = asyncio.ensure_future(backend.send_request(call, self.startup_timeout))
         initializing = asyncio.ensure_future(self.initialize_call())
         try:
             await asyncio.wait({probing, initializing}, return_when=asyncio.FIRST_COMPLETED)

@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from only1mcp._core import CircuitBreaker
-from only1mcp.backends.base import Headers, Sink
+from only1mcp.backends.base import Outbound
 from only1mcp.config.policies import BreakerConfig, TimeoutsConfig
 from only1mcp.errors import BackendError, BackendTimeout
 from only1mcp.types import JsonObject
 
-# A transport's send: (frame, id, method, timeout, sink, headers) → the response frame.
-Send = Callable[[bytes, int, str, float, Sink | None, Headers], Awaitable[bytes]]
+# A transport's send: (the request, its timeout) → the response frame.
+Send = Callable[[Outbound, float], Awaitable[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +71,17 @@ class CallGuard:
         self.epoch += 1
         self.breaker.reset()
 
-    async def call(
-        self,
-        send: Send,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        sink: Sink | None,
-        params: JsonObject | None,
-        headers: Headers,
-    ) -> bytes:
+    async def call(self, send: Send, call: Outbound) -> bytes:
         """``send`` one call (its breaker slot already taken), recording how it went."""
         timeouts = self.timeouts
-        timeout = timeouts.of_call(method, params) if timeouts.tools else timeouts.default
+        timeout = timeouts.of_call(call.method, call.params) if timeouts.tools else timeouts.default
         epoch = self.epoch
         breaker = self.breaker
         try:
-            if timeouts.max_with_progress is not None and _reports_progress(params):
-                answer = await self._extensible_call(
-                    send, frame, req_id, method, timeout, sink, headers
-                )
+            if timeouts.max_with_progress is not None and _reports_progress(call.params):
+                answer = await self._extensible_call(send, call, timeout)
             else:
-                answer = await send(frame, req_id, method, timeout, sink, headers)
+                answer = await send(call, timeout)
         except BackendError:
             if epoch == self.epoch:
                 breaker.record_failure()
@@ -103,30 +92,21 @@ class CallGuard:
         breaker.record_success()
         return answer
 
-    async def _extensible_call(
-        self,
-        send: Send,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None,
-        headers: Headers,
-    ) -> bytes:
+    async def _extensible_call(self, send: Send, call: Outbound, timeout: float) -> bytes:
         """A send whose timeout each progress notification restarts, within the cap."""
         cap = self.timeouts.max_with_progress or timeout
         latest = asyncio.get_running_loop().time() + cap
         try:
             async with asyncio.timeout(timeout) as scope:
-                self._extensible[req_id] = (scope, timeout, latest)
-                return await send(frame, req_id, method, cap, sink, headers)
+                self._extensible[call.id] = (scope, timeout, latest)
+                return await send(call, cap)
         except TimeoutError as exc:
             raise BackendTimeout(
-                f"server {self.name!r} did not answer {method} within {timeout:g}s "
+                f"server {self.name!r} did not answer {call.method} within {timeout:g}s "
                 "of its last progress notification"
             ) from exc
         finally:
-            self._extensible.pop(req_id, None)
+            self._extensible.pop(call.id, None)
 
     def progressed(self, req_id: int) -> None:
         """Request ``req_id`` reported progress: its timeout starts again (up to the cap)."""

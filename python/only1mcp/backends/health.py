@@ -24,10 +24,9 @@ import signal
 import typing
 
 from only1mcp._core import CircuitBreaker
-from only1mcp.backends.base import BackendState, Sink
+from only1mcp.backends.base import BackendState, Requester
 from only1mcp.config.policies import HealthConfig
 from only1mcp.errors import RpcError
-from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.health")
 
@@ -41,7 +40,7 @@ TERM_GRACE = 2.0
 MIB = 1024 * 1024
 
 
-class Monitored(typing.Protocol):
+class Monitored(Requester, typing.Protocol):
     """What the monitor watches and steers on its backend."""
 
     name: str
@@ -55,14 +54,6 @@ class Monitored(typing.Protocol):
 
     @property
     def pid(self) -> int | None: ...
-
-    async def request(
-        self,
-        method: str,
-        params: JsonObject | None = None,
-        timeout: float | None = None,
-        sink: Sink | None = None,
-    ) -> bytes: ...
 
     def mark_down(self, reason: str) -> None: ...
 
@@ -116,7 +107,7 @@ class HealthMonitor:
 
     async def ping(self) -> bool:
         try:
-            await self.backend.request("ping", timeout=self.config.timeout)
+            await self.backend.request("ping", None, self.config.timeout, None)
         except RpcError:
             return False
         return True

@@ -18,10 +18,10 @@ import orjson
 from only1mcp._core import split_response
 from only1mcp.backends.base import (
     STREAM_BREAK,
-    Events,
     Headers,
-    IdSource,
+    Outbound,
     Sink,
+    Wiring,
     cancelled_by_client,
     log,
 )
@@ -32,7 +32,6 @@ from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol.jsonrpc import json_values
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
-from only1mcp.types import JsonObject
 
 ACCEPT = "application/json, text/event-stream"
 MAX_RESUMES = 5
@@ -44,15 +43,8 @@ TIMED_OUT, ABANDONED = "timed out", "abandoned"
 class HttpBackend(ServerBackend):
     streams_per_request = True
 
-    def __init__(
-        self,
-        name: str,
-        config: HttpServerConfig,
-        events: Events | None = None,
-        ids: IdSource | None = None,
-        client_capabilities: JsonObject | None = None,
-    ) -> None:
-        super().__init__(name, config, events, ids, client_capabilities)
+    def __init__(self, name: str, config: HttpServerConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self.config = config
         self.session_id: str | None = None
         self._client: Pool | None = None
@@ -72,31 +64,24 @@ class HttpBackend(ServerBackend):
             return {"Mcp-Session-Id": self.session_id, "MCP-Protocol-Version": str(version)}
         return {}
 
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes:
+    async def send_request(self, call: Outbound, timeout: float) -> bytes:
         # The exchange runs in the caller's task (no task of its own, no wait_for: they were 7%
         # of a relayed call's CPU in a profile); a timer or abandon() cancels that task, and the
         # cancellation is taken back here, as asyncio.timeout() does, unless someone else
         # asked for one too.
+        req_id = call.id
         task = asyncio.current_task()
         assert task is not None
         self._calls[req_id] = task
         timer = asyncio.get_running_loop().call_later(timeout, self._stop, req_id, TIMED_OUT)
         try:
-            return await self._exchange(frame, req_id, method, sink, headers)
+            return await self._exchange(call.frame, req_id, call.method, call.sink, call.headers)
         except asyncio.CancelledError:
             why = self._stopped.pop(req_id, None)
             if why is None or task.uncancel() > 0:
                 raise
             if why is TIMED_OUT:
-                raise self.timeout_error(method, timeout) from None
+                raise self.timeout_error(call.method, timeout) from None
             raise cancelled_by_client() from None
         finally:
             timer.cancel()
@@ -227,8 +212,8 @@ class HttpBackend(ServerBackend):
             pass
         elif sink is not None:
             await sink(frame)
-        elif self.events.on_message is not None:
-            await self.events.on_message(self, frame)
+        elif self.wiring.on_message is not None:
+            await self.wiring.on_message(self, frame)
         return False
 
     async def notify(self, frame: bytes) -> None:

@@ -18,21 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from only1mcp.backends.base import Request
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import LIST_CHANGED_FLAGS, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.types import JsonObject
-
-# (method, params, timeout, sink) → the raw response frame: the backend's own request.
-Request = Callable[
-    [str, JsonObject | None, float | None, Callable[[bytes], Awaitable[None]] | None],
-    Awaitable[bytes],
-]
 
 log = logging.getLogger("only1mcp.backends")
 

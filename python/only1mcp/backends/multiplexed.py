@@ -13,16 +13,11 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
 
 from only1mcp._core import split_response
-from only1mcp.backends.base import Events, Headers, IdSource, Sink, cancelled_by_client, log
-from only1mcp.backends.server import ServerBackend
+from only1mcp.backends.base import Outbound, Wiring, cancelled_by_client, log
+from only1mcp.backends.server import ServerBackend, TransportConfig
 from only1mcp.errors import BackendError
-from only1mcp.types import JsonObject
-
-if TYPE_CHECKING:
-    from only1mcp.config import HttpServerConfig, StdioServerConfig
 
 # request id → (the future its answer resolves, its deadline on the loop's clock)
 Pending = dict[int, tuple[asyncio.Future[bytes], float]]
@@ -41,16 +36,8 @@ def expire(future: asyncio.Future[bytes]) -> None:
 
 
 class MultiplexedBackend(ServerBackend):
-    def __init__(
-        self,
-        name: str,
-        config: StdioServerConfig | HttpServerConfig,
-        events: Events | None = None,
-        ids: IdSource | None = None,
-        client_capabilities: JsonObject | None = None,
-        memory_limit_mb: int | None = None,
-    ) -> None:
-        super().__init__(name, config, events, ids, client_capabilities, memory_limit_mb)
+    def __init__(self, name: str, config: TransportConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self._pending: Pending = {}
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
@@ -60,17 +47,10 @@ class MultiplexedBackend(ServerBackend):
         """Put ``frame`` on the channel (an awaitable when that takes a round trip), or raise
         BackendError when the server is down."""
 
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        # The channel carries no request association (nor headers): related traffic goes
-        # through on_message.
+    async def send_request(self, call: Outbound, timeout: float) -> bytes:
+        # The channel carries no request association (no sink, no headers): related traffic
+        # goes through on_message.
+        req_id = call.id
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
         deadline = loop.time() + timeout
@@ -79,12 +59,12 @@ class MultiplexedBackend(ServerBackend):
         if self._expiry is None or deadline < self._expiry_at:
             self._expire_at(deadline)
         try:
-            sent = self.send_frame(frame)
+            sent = self.send_frame(call.frame)
             if sent is not None:
                 await sent
             return await future
         except Expired as exc:
-            raise self.timeout_error(method, timeout) from exc
+            raise self.timeout_error(call.method, timeout) from exc
         finally:
             pending.pop(req_id, None)
 

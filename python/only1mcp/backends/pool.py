@@ -37,28 +37,23 @@ from only1mcp.backends.base import (
     STREAM_BREAK,
     Backend,
     BackendState,
-    Events,
-    Headers,
-    IdSource,
+    Outbound,
     Sink,
+    Wiring,
 )
 from only1mcp.backends.guard import Timeouts
 from only1mcp.backends.listen import Watch
-from only1mcp.backends.server import ServerBackend
+from only1mcp.backends.server import ServerBackend, TransportConfig
 from only1mcp.config.policies import Retry
 from only1mcp.config.schema import HttpReplicaConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RpcError
 from only1mcp.types import JsonObject
 
 if TYPE_CHECKING:
-    from only1mcp.config import HttpServerConfig, PoolServerConfig, StdioServerConfig
-    from only1mcp.session import Session
+    from only1mcp.config import PoolServerConfig
 
-# Builds one replica: (name, its config, its events, the pool's id source, client capabilities).
-ReplicaFactory = Callable[
-    [str, "StdioServerConfig | HttpServerConfig", Events, IdSource, JsonObject | None],
-    ServerBackend,
-]
+# Builds one replica: (its name, its config, its wiring: to the pool, the pool's ids).
+ReplicaFactory = Callable[[str, TransportConfig, Wiring], ServerBackend]
 
 log = logging.getLogger("only1mcp.pool")
 
@@ -89,18 +84,22 @@ class ReplicaPool(Backend):
         name: str,
         config: PoolServerConfig,
         make_replica: ReplicaFactory,
-        events: Events | None = None,
-        ids: IdSource | None = None,
+        wiring: Wiring | None = None,
         safe_tools: frozenset[str] = frozenset(),
-        client_capabilities: JsonObject | None = None,
     ) -> None:
-        super().__init__(name, events, ids, client_capabilities)
+        super().__init__(name, wiring)
         self.config = config
         self.timeouts = Timeouts.of(config.timeout, config.timeouts)
         self.safe_tools = safe_tools
-        mine = Events(self._from_replica, self._replica_ready, self._replica_crash_loop)
+        mine = Wiring(
+            self._from_replica,
+            self._replica_ready,
+            self._replica_crash_loop,
+            self.next_id,  # one id space for the whole pool
+            self.wiring.client_capabilities,
+        )
         self.replicas = [
-            make_replica(f"{name}[{i}]", server, mine, self.next_id, client_capabilities)
+            make_replica(f"{name}[{i}]", server, mine)
             for i, server in enumerate(config.replica_servers())
         ]
         self._position: dict[Backend, int] = {r: i for i, r in enumerate(self.replicas)}
@@ -148,8 +147,8 @@ class ReplicaPool(Backend):
                 raise outcome
         if self.state is not BackendState.READY:
             raise BackendError(f"server {self.name!r}: {self.problem}")
-        if self.events.on_ready is not None:
-            await self.events.on_ready(self)
+        if self.wiring.on_ready is not None:
+            await self.wiring.on_ready(self)
 
     async def close(self) -> None:
         self._closing = True
@@ -172,27 +171,19 @@ class ReplicaPool(Backend):
                 replica.name,
             )
         self.crash_looping = False
-        if not self._starting and self.events.on_ready is not None:
-            await self.events.on_ready(self)  # the lists may have changed, or come back
+        if not self._starting and self.wiring.on_ready is not None:
+            await self.wiring.on_ready(self)  # the lists may have changed, or come back
 
     def _replica_crash_loop(self, replica: Backend) -> None:
         if all(r.crash_looping for r in self.replicas) and not self.crash_looping:
             self.crash_looping = True
-            if self.events.on_crash_loop is not None:
-                self.events.on_crash_loop(self)
+            if self.wiring.on_crash_loop is not None:
+                self.wiring.on_crash_loop(self)
 
     # --------------------------------------------------------------- requests
 
-    async def forward(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        sink: Sink | None = None,
-        session: Session | None = None,
-        params: JsonObject | None = None,
-        headers: Headers = None,
-    ) -> bytes:
+    async def forward(self, call: Outbound) -> bytes:
+        method, params = call.method, call.params
         replay = self._may_replay(method, params)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
@@ -202,12 +193,10 @@ class ReplicaPool(Backend):
             candidates = self._candidates(tried)
             if not candidates:
                 raise failure or BackendUnavailable(f"server {self.name!r}: {self._why_none()}")
-            index = self.picker.pick(candidates, session, params)
+            index = self.picker.pick(candidates, call.session, params)
             replica = self.replicas[index]
             try:
-                return await self._attempt(
-                    replica, index, frame, req_id, method, sink, session, params, deadline, headers
-                )
+                return await self._attempt(replica, index, call, deadline)
             except BackendUnavailable:
                 pass  # never sent: another replica may take anything
             except BackendError as exc:
@@ -225,30 +214,24 @@ class ReplicaPool(Backend):
                 await asyncio.sleep(delay)
 
     async def _attempt(
-        self,
-        replica: ServerBackend,
-        index: int,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        sink: Sink | None,
-        session: Session | None,
-        params: JsonObject | None,
-        deadline: float | None,
-        headers: Headers,
+        self, replica: ServerBackend, index: int, call: Outbound, deadline: float | None
     ) -> bytes:
+        req_id = call.id
         self._holders[req_id] = replica
         try:
-            relay = self._sink(index, sink)
-            sent = replica.forward(frame, req_id, method, relay, session, params, headers)
+            relay = self._sink(index, call.sink)
+            if relay is not call.sink:
+                call = Outbound(
+                    call.frame, req_id, call.method, relay, call.params, call.headers, call.session
+                )
             if deadline is None:
-                return await sent
+                return await replica.forward(call)
             try:
                 async with asyncio.timeout_at(deadline):
-                    return await sent
+                    return await replica.forward(call)
             except TimeoutError as exc:
                 raise BackendTimeout(
-                    f"server {self.name!r} did not answer {method} within its timeout"
+                    f"server {self.name!r} did not answer {call.method} within its timeout"
                 ) from exc
         except asyncio.CancelledError:
             self._orphan(req_id, replica)
@@ -292,16 +275,9 @@ class ReplicaPool(Backend):
             self._orphans.pop(next(iter(self._orphans)))
         self._orphans[req_id] = replica
 
-    async def request(
-        self,
-        method: str,
-        params: JsonObject | None = None,
-        timeout: float | None = None,
-        sink: Sink | None = None,
-    ) -> bytes:
+    async def send_own(self, call: Outbound, timeout: float | None) -> bytes:
         """Our own requests (lists, listen): to any replica that can serve, replayed."""
-        req_id, frame, headers = self.outbound(method, params)
-        return await self.forward(frame, req_id, method, sink, headers=headers)
+        return await self.forward(call)
 
     def tools_listed(self, tools: list[JsonObject]) -> None:
         """Learn which tools say calling them twice does no harm: those may be replayed."""
@@ -357,12 +333,12 @@ class ReplicaPool(Backend):
     # ------------------------------------------------------- replica traffic
 
     async def _from_replica(self, replica: Backend, frame: bytes) -> None:
-        if self.events.on_message is not None:
-            await self.events.on_message(self, self._inbound(self._position[replica], frame))
+        if self.wiring.on_message is not None:
+            await self.wiring.on_message(self, self._inbound(self._position[replica], frame))
 
     def _listened(self, frame: bytes) -> None:
         """A frame of the pool's own listen stream (resource subscriptions of a 2026 pool)."""
-        handler = self.events.on_message
+        handler = self.wiring.on_message
         found = self.watch.incoming(frame) if self.modern else frame
         if handler is not None and found is not None:
             self.spawn(handler(self, found))

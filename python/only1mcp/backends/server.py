@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import collections
 from abc import abstractmethod
-from typing import TYPE_CHECKING
 
 from only1mcp._core import CircuitBreaker
 from only1mcp.backends.base import (
     Backend,
     BackendState,
-    Events,
-    Headers,
-    IdSource,
-    Sink,
+    Outbound,
+    Wiring,
     log,
 )
 from only1mcp.backends.eras import EraProbe
@@ -35,15 +32,12 @@ from only1mcp.backends.guard import CallGuard, Timeouts, breaker_of
 from only1mcp.backends.health import HealthMonitor
 from only1mcp.backends.listen import Watch
 from only1mcp.backends.supervisor import Supervisor
-from only1mcp.config import Protocol
+from only1mcp.config import HttpServerConfig, Protocol, StdioServerConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable
-from only1mcp.types import JsonObject
-
-if TYPE_CHECKING:
-    from only1mcp.config import HttpServerConfig, StdioServerConfig
-    from only1mcp.session import Session
 
 STDERR_TAIL_LINES = 50
+# The config of one server over one transport (a pool's replicas get one each).
+TransportConfig = StdioServerConfig | HttpServerConfig
 
 
 class ServerBackend(Backend):
@@ -52,16 +46,8 @@ class ServerBackend(Backend):
     # The era probe for this transport (stdio pipelines the probe and initialize).
     probe_type: type[EraProbe] = EraProbe
 
-    def __init__(
-        self,
-        name: str,
-        config: StdioServerConfig | HttpServerConfig,
-        events: Events | None = None,
-        ids: IdSource | None = None,
-        client_capabilities: JsonObject | None = None,
-        memory_limit_mb: int | None = None,
-    ) -> None:
-        super().__init__(name, events, ids, client_capabilities)
+    def __init__(self, name: str, config: TransportConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, wiring)
         self.timeout = config.timeout
         self._state = BackendState.STARTING
         self.last_error = ""
@@ -74,10 +60,11 @@ class ServerBackend(Backend):
         )
         self.supervisor = Supervisor(name, config.restart, self._bring_up, self._crash_loop)
         self.eras = self.probe_type(self, self.era_setting(config))
-        self.monitor = HealthMonitor(self, config.health, memory_limit_mb)
+        memory_limit = config.memory_limit_mb if isinstance(config, StdioServerConfig) else None
+        self.monitor = HealthMonitor(self, config.health, memory_limit)
         self.watch = Watch(name, lambda: self.capabilities, self.request, self.deliver)
 
-    def era_setting(self, config: StdioServerConfig | HttpServerConfig) -> Protocol:
+    def era_setting(self, config: TransportConfig) -> Protocol:
         """Which era(s) this transport may find (the config's ``protocol``)."""
         return config.protocol
 
@@ -158,8 +145,8 @@ class ServerBackend(Backend):
         self.last_error = ""
         self.supervisor.up()
         self.guard.reconnected()
-        if self.events.on_ready:
-            await self.events.on_ready(self)
+        if self.wiring.on_ready:
+            await self.wiring.on_ready(self)
         if self.modern:
             self.watch.start()
 
@@ -170,8 +157,8 @@ class ServerBackend(Backend):
     def _crash_loop(self) -> None:
         Backend.generation += 1
         log.error("server %r: %s", self.name, self.problem)
-        if self.events.on_crash_loop is not None:
-            self.events.on_crash_loop(self)
+        if self.wiring.on_crash_loop is not None:
+            self.wiring.on_crash_loop(self)
 
     async def close(self) -> None:
         self._closing = True
@@ -195,37 +182,19 @@ class ServerBackend(Backend):
 
     # --------------------------------------------------------------- requests
 
-    async def forward(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        sink: Sink | None = None,
-        session: Session | None = None,
-        params: JsonObject | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        """Relay a client's request frame, guarded by this server's state, health and breaker."""
+    async def forward(self, call: Outbound) -> bytes:
+        """Relay a client's request, guarded by this server's state, health and breaker."""
         guard = self.guard
         if self._state is not BackendState.READY or not self._healthy or not guard.breaker.allow():
             raise self.unavailable()
-        return await guard.call(self.send_request, frame, req_id, method, sink, params, headers)
+        return await guard.call(self.send_request, call)
 
     def progressed(self, req_id: int) -> None:
         self.guard.progressed(req_id)
 
-    async def request(
-        self,
-        method: str,
-        params: JsonObject | None = None,
-        timeout: float | None = None,
-        sink: Sink | None = None,
-    ) -> bytes:
-        """Our own request, straight to the transport (no breaker: health pings use it)."""
-        req_id, frame, headers = self.outbound(method, params)
-        return await self.send_request(
-            frame, req_id, method, timeout or self.timeout, sink, headers
-        )
+    async def send_own(self, call: Outbound, timeout: float | None) -> bytes:
+        """Straight to the transport (no breaker: health pings are our own requests)."""
+        return await self.send_request(call, timeout or self.timeout)
 
     async def subscribe(self, uri: str) -> None:
         await self.watch.subscribe(uri)
@@ -235,7 +204,7 @@ class ServerBackend(Backend):
 
     def deliver(self, frame: bytes) -> None:
         """Hand unsolicited traffic to ``on_message`` without blocking the reader."""
-        handler = self.events.on_message
+        handler = self.wiring.on_message
         if handler is None:
             return
         if self.modern:
@@ -274,20 +243,9 @@ class ServerBackend(Backend):
         """Tear the transport down; pending requests fail."""
 
     @abstractmethod
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        """Send a request frame whose id is ``req_id``; return the raw response frame.
-
-        Messages the server ties to this request go to ``sink`` (where the transport can tell).
-        ``headers`` are a 2026 request's (HTTP sends them; its error answers then come back as
-        frames, whatever their HTTP status).
+    async def send_request(self, call: Outbound, timeout: float) -> bytes:
+        """Send ``call`` and return the raw response frame. Messages the server ties to it go
+        to its sink (where the transport can tell); its headers are a 2026 request's.
 
         Raises BackendError when the server is down, BackendTimeout after ``timeout`` seconds.
         """

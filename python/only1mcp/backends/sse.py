@@ -21,31 +21,24 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from httpx_sse import EventSource
 
-from only1mcp.backends.base import Events, IdSource, log
+from only1mcp.backends.base import Wiring, log
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
-from only1mcp.config import HttpServerConfig, Protocol, StdioServerConfig
+from only1mcp.backends.server import TransportConfig
+from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError
-from only1mcp.types import JsonObject
 
 POST_HEADERS = {"Content-Type": "application/json"}
 
 
 class SseBackend(MultiplexedBackend):
-    def __init__(
-        self,
-        name: str,
-        config: HttpServerConfig,
-        events: Events | None = None,
-        ids: IdSource | None = None,
-        client_capabilities: JsonObject | None = None,
-    ) -> None:
-        super().__init__(name, config, events, ids, client_capabilities)
+    def __init__(self, name: str, config: HttpServerConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self.config = config
         self.endpoint: str | None = None  # where messages are POSTed, once the stream said
         self._client: httpx.AsyncClient | None = None
         self._reader: asyncio.Task[None] | None = None
 
-    def era_setting(self, config: StdioServerConfig | HttpServerConfig) -> Protocol:
+    def era_setting(self, config: TransportConfig) -> Protocol:
         """The 2024-11-05 transport carries the handshake era only: no discover probe."""
         return Protocol.HANDSHAKE
 

@@ -18,12 +18,11 @@ import sys
 from typing import cast
 
 from only1mcp._core import FrameReader
-from only1mcp.backends.base import BackendState, Events, IdSource, log
+from only1mcp.backends.base import BackendState, Wiring, log
 from only1mcp.backends.eras import PipelinedProbe
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError
-from only1mcp.types import JsonObject
 
 SHUTDOWN_GRACE = 2.0
 # After the child exits, bytes already in the pipe still get this long to arrive.
@@ -53,15 +52,8 @@ class _Pipes(asyncio.SubprocessProtocol):
 class StdioBackend(MultiplexedBackend):
     probe_type = PipelinedProbe
 
-    def __init__(
-        self,
-        name: str,
-        config: StdioServerConfig,
-        events: Events | None = None,
-        ids: IdSource | None = None,
-        client_capabilities: JsonObject | None = None,
-    ) -> None:
-        super().__init__(name, config, events, ids, client_capabilities, config.memory_limit_mb)
+    def __init__(self, name: str, config: StdioServerConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self.config = config
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
