@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "python" / "only1mcp" / "backend
 PREFIX = "only1mcp.backends."
 # What each of these may import from the package: the contract, nothing above it.
 BELOW_THE_SERVER = {
+    "replay": set(),
     "base": set(),
     "supervisor": set(),
     "guard": {"base"},

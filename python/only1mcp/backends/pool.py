@@ -17,7 +17,7 @@ that is not open. A failed request is replayed on another replica only when that
 never reached a replica, or it is a list/read, or a tool annotated ``readOnlyHint`` or
 ``idempotentHint`` (``retry: always`` replays everything, ``never`` nothing), after an
 exponential backoff with jitter, within the request's own timeout. When no replica can take a
-request the caller is told at once.
+request the caller is told at once. (What is safe to replay: :mod:`.replay`.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +42,8 @@ from only1mcp.backends.base import (
 )
 from only1mcp.backends.guard import Timeouts
 from only1mcp.backends.listen import Watch
+from only1mcp.backends.replay import backoff, may_replay, safe_tools_of
 from only1mcp.backends.server import ServerBackend, TransportConfig
-from only1mcp.config.policies import Retry
 from only1mcp.config.schema import HttpReplicaConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RpcError
 from only1mcp.types import JsonObject
@@ -57,23 +56,8 @@ ReplicaFactory = Callable[[str, TransportConfig, Wiring], ServerBackend]
 
 log = logging.getLogger("only1mcp.pool")
 
-# Requests that change nothing on the server: replaying them elsewhere is always safe.
-SAFE_METHODS = frozenset(
-    {
-        "ping",
-        "tools/list",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "completion/complete",
-    }
-)
 # Sent by the gateway to every replica rather than to one.
 FAN_OUT = frozenset({"logging/setLevel"})
-RETRY_BACKOFF = 0.05
-RETRY_BACKOFF_MAX = 1.0
 # Calls cancelled by their client whose notifications/cancelled has not come through yet.
 ORPHANS_MAX = 1024
 
@@ -184,7 +168,7 @@ class ReplicaPool(Backend):
 
     async def forward(self, call: Outbound) -> bytes:
         method, params = call.method, call.params
-        replay = self._may_replay(method, params)
+        replay = may_replay(self.config.retry, self.safe_tools, method, params)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         tried: list[ServerBackend] = []
@@ -207,7 +191,7 @@ class ReplicaPool(Backend):
             if failure is not None:
                 if deadline is None:
                     deadline = loop.time() + self.timeouts.of_call(method, params)
-                delay = _backoff(len(tried))
+                delay = backoff(len(tried))
                 if loop.time() + delay >= deadline:
                     raise failure
                 log.info("server %r: replaying %s elsewhere after: %s", self.name, method, failure)
@@ -260,15 +244,6 @@ class ReplicaPool(Backend):
         reasons = "; ".join(f"{r.name}: {r.problem or 'circuit open'}" for r in self.replicas)
         return f"no replica can take the request ({reasons})"
 
-    def _may_replay(self, method: str, params: JsonObject | None) -> bool:
-        retry = self.config.retry
-        if retry is not Retry.SAFE:
-            return retry is Retry.ALWAYS
-        if method in SAFE_METHODS:
-            return True
-        name = params.get("name") if params is not None else None
-        return method == "tools/call" and name in self.safe_tools
-
     def _orphan(self, req_id: int, replica: ServerBackend) -> None:
         """Keep a cancelled call's replica until the router sends its notifications/cancelled."""
         if len(self._orphans) >= ORPHANS_MAX:
@@ -281,9 +256,7 @@ class ReplicaPool(Backend):
 
     def tools_listed(self, tools: list[JsonObject]) -> None:
         """Learn which tools say calling them twice does no harm: those may be replayed."""
-        self.safe_tools = frozenset(
-            str(tool["name"]) for tool in tools if _replayable(tool.get("annotations"))
-        )
+        self.safe_tools = safe_tools_of(tools)
 
     async def subscribe(self, uri: str) -> None:
         await self.watch.subscribe(uri)
@@ -374,13 +347,6 @@ class ReplicaPool(Backend):
         return frame
 
 
-def _replayable(annotations: object) -> bool:
-    """Whether a tool says calling it twice does no harm."""
-    if not isinstance(annotations, dict):
-        return False
-    return annotations.get("readOnlyHint") is True or annotations.get("idempotentHint") is True
-
-
 def _tag(index: int, msg_id: object) -> str:
     return f"{index}:{orjson.dumps(msg_id).decode()}"
 
@@ -398,12 +364,6 @@ def _untag(tagged: object) -> tuple[int, int | str] | None:
     if not isinstance(original, int | str) or isinstance(original, bool):
         return None
     return int(index), original
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential, with full jitter in its upper half so replays do not move in step."""
-    ceiling = min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2.0 ** (attempt - 1))
-    return ceiling * random.uniform(0.5, 1.0)
 
 
 def _labels(config: PoolServerConfig) -> list[str]:
