@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import collections
 from abc import abstractmethod
+from collections.abc import Coroutine
+from typing import Any, NoReturn
 
 from only1mcp._core import CircuitBreaker
 from only1mcp.backends.base import (
@@ -62,6 +64,7 @@ class ServerBackend(Backend):
         self.eras = self.probe_type(self, self.era_setting(config))
         memory_limit = config.memory_limit_mb if isinstance(config, StdioServerConfig) else None
         self.monitor = HealthMonitor(self, config.health, memory_limit)
+        self._send = self.send_request  # bound once: it is passed on every relayed call
         self.watch = Watch(name, lambda: self.capabilities, self.request, self.deliver)
 
     def era_setting(self, config: TransportConfig) -> Protocol:
@@ -182,12 +185,15 @@ class ServerBackend(Backend):
 
     # --------------------------------------------------------------- requests
 
-    async def forward(self, call: Outbound) -> bytes:
-        """Relay a client's request, guarded by this server's state, health and breaker."""
+    def forward(self, call: Outbound) -> Coroutine[Any, Any, bytes]:
+        """Relay a client's request, guarded by this server's state, health and breaker.
+
+        Not a coroutine of its own: it hands back the guard's (one coroutine less per relayed
+        call); a request refused here raises where it is awaited, as from a coroutine."""
         guard = self.guard
         if self._state is not BackendState.READY or not self._healthy or not guard.breaker.allow():
-            raise self.unavailable()
-        return await guard.call(self.send_request, call)
+            return _raise(self.unavailable())
+        return guard.call(self._send, call)
 
     def progressed(self, req_id: int) -> None:
         self.guard.progressed(req_id)
@@ -249,3 +255,7 @@ class ServerBackend(Backend):
 
         Raises BackendError when the server is down, BackendTimeout after ``timeout`` seconds.
         """
+
+
+async def _raise(error: BaseException) -> NoReturn:
+    raise error
