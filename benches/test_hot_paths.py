@@ -11,7 +11,8 @@ cost of one request in that step. From the inside out:
 * ``Router.handle`` of tools/list over 100 servers' tools (the merged, cached list),
 * ``Router.handle`` of tools/call against a stub backend that answers through a future, as
   the stdio reader would (router + backend bookkeeping, no I/O),
-* the whole ``POST /mcp`` through the ASGI endpoint with that stub backend, next to the
+* the whole ``POST /mcp`` through the ASGI endpoint with that stub backend, from a handshake
+  session and from a 2026-07-28 client (the stateless straight path), next to the
   ceiling app's handler (loadtests/ceiling_app.py) on the same request: the difference is
   what the product's Python costs per call beyond the minimum a Python front must do.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.router import Router
+from only1mcp.stateless import StatelessService
 
 BATCH = 1_000
 SERVERS = 100
@@ -292,7 +295,9 @@ def session_headers(session_id: str) -> list[tuple[bytes, bytes]]:
 @pytest.mark.benchmark(group="hot path: POST /mcp tools/call in process x1000")
 def test_endpoint_tools_call(benchmark: BenchmarkFixture) -> None:
     gateway = stub_gateway()
-    endpoint = McpEndpoint(gateway, Router(gateway), OriginPolicy([], "127.0.0.1"))
+    router = Router(gateway)
+    stateless = StatelessService(gateway, router)
+    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
     session = gateway.sessions.create()
     call = AsgiCall(endpoint, session_headers(session.id))
     asyncio.run(call())
@@ -300,7 +305,39 @@ def test_endpoint_tools_call(benchmark: BenchmarkFixture) -> None:
     run_batches(benchmark, call)
 
 
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "only1mcp-loadtest", "version": "1.0"},
+}
+MODERN_BODY = orjson.dumps({**CALL, "params": {**CALL["params"], "_meta": MODERN_META}})
+MODERN_HEADERS = [
+    *HEADERS[:3],
+    (b"content-length", str(len(MODERN_BODY)).encode()),
+    (b"mcp-protocol-version", b"2026-07-28"),
+    (b"mcp-method", b"tools/call"),
+    (b"mcp-name", b"bench__echo"),
+]
+
+
+@pytest.mark.benchmark(group="hot path: POST /mcp tools/call in process x1000")
+def test_endpoint_tools_call_2026(benchmark: BenchmarkFixture) -> None:
+    """The same call from a 2026-07-28 client (``_meta`` envelope, routing headers): the
+    stateless straight path and the bridge to the handshake-era server, no session."""
+    gateway = stub_gateway()
+    endpoint = McpEndpoint(gateway, Router(gateway), OriginPolicy([], "127.0.0.1"))
+    call = AsgiCall(endpoint, MODERN_HEADERS)
+    call.message = {"type": "http.request", "body": MODERN_BODY, "more_body": False}
+    asyncio.run(call())
+    call.check()
+    assert orjson.loads(call.sent[1]["body"])["result"]["resultType"] == "complete"
+    run_batches(benchmark, call)
+
+
 def load_ceiling_app() -> Any:
+    loadtests = str(ROOT / "loadtests")
+    if loadtests not in sys.path:  # its sibling raw_asgi.py, as when run as a script
+        sys.path.insert(0, loadtests)
     spec = importlib.util.spec_from_file_location("ceiling_app", ROOT / "loadtests/ceiling_app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

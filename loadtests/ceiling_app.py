@@ -11,13 +11,11 @@ yardstick the aggregator's throughput is divided by.
 
 from __future__ import annotations
 
-import argparse
 import secrets
 
 import orjson
-import uvicorn
+from raw_asgi import JSON, arguments, respond, rpc_error, run
 
-JSON = [(b"content-type", b"application/json")]
 SESSIONS: set[bytes] = set()
 TOOLS = {
     "tools": [
@@ -28,17 +26,6 @@ TOOLS = {
         }
     ]
 }
-
-
-async def respond(send, status: int, body: bytes = b"", headers=JSON) -> None:  # type: ignore[no-untyped-def]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def rpc_error(req_id: object, code: int, message: str) -> bytes:
-    return orjson.dumps(
-        {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
-    )
 
 
 async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]  # noqa: C901
@@ -106,20 +93,9 @@ async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]  # 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = arguments(__doc__)
     opts = parser.parse_args()
-    uvicorn.run(
-        app,
-        host=opts.host,
-        port=opts.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-    )
+    run(app, opts.host, opts.port)
 
 
 if __name__ == "__main__":

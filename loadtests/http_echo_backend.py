@@ -20,15 +20,13 @@ the one tool ``echo``, ``ping`` answers ``{}``. With ``--sse`` every answer to a
 
 from __future__ import annotations
 
-import argparse
 import secrets
 
 import orjson
-import uvicorn
+from raw_asgi import JSON, arguments, respond, rpc_error, run
 
 MODERN = "2026-07-28"
 HANDSHAKE = {b"2024-11-05", b"2025-03-26", b"2025-06-18", b"2025-11-25"}
-JSON = [(b"content-type", b"application/json")]
 SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 SERVER_INFO = {"name": "http-echo-backend", "version": "1.0"}
 CAPABILITIES = {"tools": {"listChanged": False}}
@@ -45,11 +43,6 @@ SESSIONS: set[bytes] = set()
 STREAM = False  # --sse
 
 
-async def respond(send, status: int, body: bytes = b"", headers=JSON) -> None:  # type: ignore[no-untyped-def]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 async def answer(send, frame: bytes, headers=()) -> None:  # type: ignore[no-untyped-def]
     """A request's response: a JSON body, or (--sse) one SSE message event on a stream."""
     if not STREAM:
@@ -59,12 +52,6 @@ async def answer(send, frame: bytes, headers=()) -> None:  # type: ignore[no-unt
     event = b"event: message\r\ndata: " + frame + b"\r\n\r\n"
     await send({"type": "http.response.body", "body": event, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
-
-
-def rpc_error(req_id: object, code: int, message: str) -> bytes:
-    return orjson.dumps(
-        {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
-    )
 
 
 def result_of(method: object, msg: dict, modern: bool) -> dict | None:  # type: ignore[type-arg]
@@ -152,22 +139,11 @@ async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]  # 
 
 def main() -> None:
     global STREAM
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = arguments(__doc__)
     parser.add_argument("--sse", action="store_true", help="answer requests as SSE streams")
     opts = parser.parse_args()
     STREAM = opts.sse
-    uvicorn.run(
-        app,
-        host=opts.host,
-        port=opts.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-    )
+    run(app, opts.host, opts.port)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,8 @@ impl BreakerCore {
 #[pyclass(module = "only1mcp._core", name = "CircuitBreaker", frozen)]
 pub struct CircuitBreaker {
     inner: Mutex<BreakerCore>,
+    /// What an explicit ``now`` of 0.0 seconds means (see ``at``).
+    origin: Instant,
 }
 
 impl CircuitBreaker {
@@ -185,6 +187,22 @@ impl CircuitBreaker {
     fn with<T>(&self, f: impl FnOnce(&mut BreakerCore, Instant) -> T) -> T {
         let mut core = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut core, Instant::now())
+    }
+
+    /// ``with`` at the caller's clock reading ``now`` (seconds), when one is given.
+    fn at<T>(
+        &self,
+        now: Option<f64>,
+        f: impl FnOnce(&mut BreakerCore, Instant) -> T,
+    ) -> PyResult<T> {
+        match now {
+            None => Ok(self.with(f)),
+            Some(secs) => {
+                let at = self.origin + seconds(secs, "now", true)?;
+                let mut core = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(f(&mut core, at))
+            }
+        }
     }
 }
 
@@ -234,6 +252,7 @@ impl CircuitBreaker {
         };
         Ok(CircuitBreaker {
             inner: Mutex::new(BreakerCore::new(cfg)),
+            origin: Instant::now(),
         })
     }
 
@@ -241,18 +260,36 @@ impl CircuitBreaker {
     ///
     /// Moves open → half_open once the cool-down has elapsed; in half_open a True
     /// answer takes one probe slot, freed by the matching record_success/failure.
-    fn allow(&self) -> bool {
-        self.with(|core, now| core.allow(now))
+    ///
+    /// ``now``: the caller's clock, in seconds >= 0 (see ``state_at``).
+    #[pyo3(signature = (now = None))]
+    fn allow(&self, now: Option<f64>) -> PyResult<bool> {
+        self.at(now, |core, at| core.allow(at))
     }
 
     /// Report a successful call; in half_open it counts toward closing.
-    fn record_success(&self) {
-        self.with(|core, now| core.record_success(now));
+    #[pyo3(signature = (now = None))]
+    fn record_success(&self, now: Option<f64>) -> PyResult<()> {
+        self.at(now, |core, at| core.record_success(at))
     }
 
     /// Report a failed call; may open (closed) or re-open (half_open) the breaker.
-    fn record_failure(&self) {
-        self.with(|core, now| core.record_failure(now));
+    #[pyo3(signature = (now = None))]
+    fn record_failure(&self, now: Option<f64>) -> PyResult<()> {
+        self.at(now, |core, at| core.record_failure(at))
+    }
+
+    /// ``state`` as of the caller's clock reading ``now``.
+    ///
+    /// A breaker is driven either by its own monotonic clock (no ``now``) or by
+    /// one the caller reads (``now`` on every call, seconds >= 0 that never go
+    /// back), not by both.
+    ///
+    /// Raises:
+    ///     ValueError: if ``now`` is negative or not finite (so do the other
+    ///         methods given such a ``now``).
+    fn state_at(&self, now: f64) -> PyResult<&'static str> {
+        self.at(Some(now), |core, at| core.state(at).name())
     }
 
     /// ``"closed"``, ``"open"`` or ``"half_open"``.

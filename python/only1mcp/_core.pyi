@@ -124,18 +124,32 @@ class CircuitBreaker:
         half_open_probes: int = 1,
         success_threshold: int = 1,
     ) -> None: ...
-    def allow(self) -> bool:
+    def allow(self, now: float | None = None) -> bool:
         """Whether a call may proceed now.
 
         Moves open → half_open once the cool-down has elapsed; in half_open a True
         answer takes one probe slot, freed by the matching record_success/failure.
+
+        ``now``: the caller's clock, in seconds >= 0 (see ``state_at``).
         """
 
-    def record_success(self) -> None:
+    def record_success(self, now: float | None = None) -> None:
         """Report a successful call; in half_open it counts toward closing."""
 
-    def record_failure(self) -> None:
+    def record_failure(self, now: float | None = None) -> None:
         """Report a failed call; may open (closed) or re-open (half_open) the breaker."""
+
+    def state_at(self, now: float) -> Literal["closed", "open", "half_open"]:
+        """``state`` as of the caller's clock reading ``now``.
+
+        A breaker is driven either by its own monotonic clock (no ``now``) or by
+        one the caller reads (``now`` on every call, seconds >= 0 that never go
+        back), not by both.
+
+        Raises:
+            ValueError: if ``now`` is negative or not finite (so do the other
+                methods given such a ``now``).
+        """
 
     @property
     def state(self) -> Literal["closed", "open", "half_open"]:

@@ -75,9 +75,9 @@ def start(
     port: Annotated[int | None, typer.Option(help="Port to bind (default from config).")] = None,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
+    from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
     from only1mcp.front.origin import OriginPolicy
-    from only1mcp.gateway import Gateway
 
     cfg = _load(config)
     bind = host or cfg.front.host
@@ -89,26 +89,28 @@ def start(
         raise typer.Exit(2)
     _setup_logging(cfg.log_level)
     policy = OriginPolicy(cfg.front.allowed_origins, bind)
-    serve_http(Gateway(cfg), policy, bind, cfg.front.port if port is None else port)
+    serve_http(http_app(cfg, policy), bind, cfg.front.port if port is None else port)
 
 
 @app.command()
 def stdio(config: ConfigOption) -> None:
     """Serve MCP on stdin/stdout, for desktop clients such as Claude Desktop."""
-    from only1mcp.front.stdio import StdioFront
-    from only1mcp.gateway import Gateway
+    from only1mcp.app import stdio_front
 
     cfg = _load(config)
     _setup_logging(cfg.log_level)
 
     async def serve() -> None:
-        front = StdioFront(Gateway(cfg))
+        front = stdio_front(cfg)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, front.closed.set)
         await front.serve()
 
     asyncio.run(serve())
+    # Stopped in order: a repeated SIGTERM while the process winds down must not end it 143.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 @app.command()
@@ -120,14 +122,14 @@ def validate(file: Annotated[Path, typer.Argument(help="Config file to check.")]
 
 
 async def _with_gateway(cfg: Config, work: Any) -> Any:
-    from only1mcp.gateway import Gateway
+    from only1mcp.app import assemble
 
-    gateway = Gateway(cfg)
-    await gateway.start()
+    core = assemble(cfg)
+    await core.gateway.start()
     try:
-        return await work(gateway)
+        return await work(core)
     finally:
-        await gateway.stop()
+        await core.gateway.stop()
 
 
 @app.command("list")
@@ -136,7 +138,8 @@ def list_tools(config: ConfigOption) -> None:
     cfg = _load(config)
     _setup_logging("error")
 
-    async def work(gateway: Any) -> None:
+    async def work(core: Any) -> None:
+        gateway = core.gateway
         table = Table("tool", "server", "description")
         for tool in gateway.catalogs["tools"].merged():
             entry = gateway.catalogs["tools"].lookup(tool["name"])
@@ -156,7 +159,7 @@ def call(
     args: Annotated[str, typer.Option("--args", help="Tool arguments as a JSON object.")] = "{}",
 ) -> None:
     """Start the servers once, call one tool, print its result as JSON."""
-    from only1mcp.router import Router
+    from only1mcp.app import Core
     from only1mcp.session import Session
 
     cfg = _load(config)
@@ -170,14 +173,14 @@ def call(
         raise typer.Exit(2)
     _setup_logging("error")
 
-    async def work(gateway: Any) -> bytes | None:
+    async def work(core: Core) -> bytes | None:
         msg = {
             "jsonrpc": "2.0",
             "id": 1,
             "method": "tools/call",
             "params": {"name": name, "arguments": arguments},
         }
-        return await Router(gateway).handle(Session(id="cli"), msg)
+        return await core.router.handle(Session(id="cli"), msg)
 
     answer = orjson.loads(asyncio.run(_with_gateway(cfg, work)) or b"{}")
     typer.echo(orjson.dumps(answer.get("result", answer), option=orjson.OPT_INDENT_2).decode())

@@ -12,6 +12,7 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── MethodNotFound       -32601 unknown method
         ├── InvalidParams        -32602 bad params, unknown tool, bad cursor
         ├── InternalError        -32603 a bug on our side (never leaks details)
+        │   └── ShuttingDown     -32603 the call was still running when Only1MCP stopped
         ├── RequestCancelled     -32800 the client cancelled the request it was waiting on
         ├── HeaderMismatch       -32020 (2026-07-28) an Mcp-* header disagrees with the body
         ├── MissingCapability    -32021 (2026-07-28) the request needs a client capability
@@ -91,6 +92,16 @@ class InvalidParams(RpcError):
 
 class InternalError(RpcError):
     code = INTERNAL_ERROR
+
+
+class ShuttingDown(InternalError):
+    """What a call still running when the grace period of a shutdown ends is answered."""
+
+    def __init__(self) -> None:
+        super().__init__(SHUTTING_DOWN)
+
+
+SHUTTING_DOWN = "Only1MCP is shutting down"
 
 
 def unexpected(method: object, exc: BaseException) -> InternalError:

@@ -2,7 +2,9 @@
 
 The gateway starts every enabled backend concurrently, keeps each server's part of the catalog
 fresh (after every (re)initialize and on list_changed), and tells every session when the merged
-lists change. Request dispatch lives in :mod:`only1mcp.router`.
+lists change. It owns the :class:`~only1mcp.relay.Relay`, where backend traffic that is not a
+list change goes: both are wired here, at construction, so that the router, the bridge and the
+fronts receive them finished. Request dispatch lives in :mod:`only1mcp.router`.
 """
 
 from __future__ import annotations
@@ -11,46 +13,30 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import orjson
 
 from only1mcp._core import frame_info
-from only1mcp.backends import Backend, BackendState, MessageHandler, Wiring, create_backend
+from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
+from only1mcp.leases import Leases
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.lists import BY_KIND, LIST_KINDS
 from only1mcp.protocol.modern import MODERN_REVISIONS
 from only1mcp.protocol.results import mirrored
+from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.gateway")
 
 
-@dataclass(frozen=True)
-class ListKind:
-    method: str  # the list request
-    result_key: str  # where the items are in its result
-    capability: str  # the server capability that says it has them (and names its list_changed)
-    id_field: str  # what identifies an item
-
-
-LISTS = {
-    "tools": ListKind("tools/list", "tools", "tools", "name"),
-    "prompts": ListKind("prompts/list", "prompts", "prompts", "name"),
-    "resources": ListKind("resources/list", "resources", "resources", "uri"),
-    "templates": ListKind(
-        "resources/templates/list", "resourceTemplates", "resources", "uriTemplate"
-    ),
-}
 MAX_PAGES = 100
-# Instances of one `isolation: session` or `call` server (per capability set) that bridged 2026
-# calls may hold at once, and how many of them are kept idle between calls.
-MAX_LEASES = 8
-MAX_IDLE = 2
 MAX_MIRRORED = 1024  # capability sets whose backend a bridged HTTP call finds at once
 
 
@@ -66,10 +52,11 @@ class Gateway:
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
         self.catalogs = {
-            kind: Catalog(order, prefixes, config.separator, spec.id_field)
-            for kind, spec in LISTS.items()
+            spec.kind: Catalog(order, prefixes, config.separator, spec.id_field)
+            for spec in LIST_KINDS
         }
-        self.sessions = SessionStore()
+        self.sessions = SessionStore(on_remove=self._end_session)
+        self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
         wiring = Wiring(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
         self.backends: dict[str, Backend] = {
             name: create(name, server, wiring) for name, server in servers.items()
@@ -80,16 +67,15 @@ class Gateway:
         self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
         self._isolated: dict[tuple[str, str], asyncio.Task[Backend]] = {}
+        # such an instance → the id of the session it belongs to (whose roots it serves)
+        self._owners: weakref.WeakKeyDictionary[Backend, str] = weakref.WeakKeyDictionary()
         # (server, canonical capability set) → a backend session that declared that set
         self._mirrors: dict[tuple[str, str], asyncio.Task[Backend]] = {}
         # (server, the caller's capabilities as sent, sorted) → what _mirroring found for them
         # on a shared HTTP server: its every later call skips the search (serving).
         self._mirrored: dict[tuple[str, bytes], Backend] = {}
-        # The same, for servers whose bridged calls each need an instance of their own: the
-        # idle ones, how many were started, and all of them (to stop them).
-        self._idle: dict[tuple[str, str], list[Backend]] = {}
-        self._leased: dict[tuple[str, str], int] = {}
-        self._leasable: set[Backend] = set()
+        # The same, for servers whose bridged calls each need an instance of their own.
+        self._leases = Leases(self._start_isolated)
         self.shared = {
             name: backend
             for name, backend in self.backends.items()
@@ -104,14 +90,11 @@ class Gateway:
         # serving); the starts, so that concurrent first calls share one.
         self._faces: dict[str, Backend] = {}
         self._face_starts: dict[str, asyncio.Task[Backend | None]] = {}
-        self.sessions.on_remove = self._end_session
         # Request headers that some pool hashes on: the front keeps them with the session.
         hash_keys = [s.hash_key or "" for s in servers.values() if isinstance(s, PoolServerConfig)]
         self.hash_headers = frozenset(
             key.removeprefix("header:").lower() for key in hash_keys if key.startswith("header:")
         )
-        # Set by the router: where backend traffic that is not a list change goes.
-        self.relay: MessageHandler | None = None
 
     async def start(self) -> None:
         """Start every backend; a failure is recorded (and retried), never fatal."""
@@ -135,10 +118,10 @@ class Gateway:
     async def stop(self) -> None:
         self.sessions.close_all()
         mirrors = [_close_started(task) for task in self._mirrors.values()]
-        leased = [backend.close() for backend in self._leasable]
+        leased = self._leases.close()
         faces = [_close_face(task) for task in self._face_starts.values()]
         await asyncio.gather(
-            *(b.close() for b in self.backends.values()), *mirrors, *leased, *faces, *self._closing
+            *(b.close() for b in self.backends.values()), *mirrors, leased, *faces, *self._closing
         )
 
     def serving(self, server: str, session: Session) -> Backend | None:
@@ -180,7 +163,7 @@ class Gateway:
         key = (server, session.id)
         task = self._isolated.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._start_isolated(server))
+            task = asyncio.ensure_future(self._start_isolated(server, owner=session.id))
             self._isolated[key] = task
         return await asyncio.shield(task)
 
@@ -208,7 +191,7 @@ class Gateway:
             return self._remember(server, session.mirror, base)
         key = (server, orjson.dumps(capabilities, option=orjson.OPT_SORT_KEYS).decode())
         if per_call:
-            leased = await self._lease(key, session, capabilities)
+            leased = await self._leases.lease(key, session.id, capabilities)
             if leased is not None:
                 return leased
         task = self._mirrors.get(key)
@@ -262,59 +245,64 @@ class Gateway:
         """The running handshake faces (they take handshake-era fan-outs: setLevel, roots)."""
         return list(self._faces.values())
 
-    async def _lease(
-        self, key: tuple[str, str], session: Session, capabilities: JsonObject
-    ) -> Backend | None:
-        """An instance for ``session`` alone (None when MAX_LEASES are out already: the call
-        then shares one, and a question it gets is refused when it cannot be attributed)."""
-        server = key[0]
-        if server in session.leases:
-            held: Backend = session.leases[server][1]
-            return held
-        idle = self._idle.setdefault(key, [])
-        if idle:
-            backend = idle.pop()
-        elif self._leased.get(key, 0) < MAX_LEASES:
-            self._leased[key] = self._leased.get(key, 0) + 1
-            backend = await self._start_isolated(server, capabilities)
-            self._leasable.add(backend)
-        else:
-            return None
-        session.leases[server] = (key, backend)
-        return backend
-
     def release(self, session: Session) -> None:
         """A bridged call is over: its leased instances go back for the next calls."""
-        for key, backend in session.leases.values():
-            idle = self._idle.setdefault(key, [])
-            if len(idle) < MAX_IDLE and backend.state is not BackendState.CLOSED:
-                idle.append(backend)
-                continue
-            self._leased[key] -= 1
-            self._leasable.discard(backend)
-            closing = asyncio.ensure_future(backend.close())
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
-        session.leases.clear()
+        self._leases.release(session.id)
 
-    async def _start_isolated(self, server: str, capabilities: JsonObject | None = None) -> Backend:
+    async def _start_isolated(
+        self, server: str, capabilities: JsonObject | None = None, owner: str | None = None
+    ) -> Backend:
         backend = self._create(
             server,
             self.config.servers[server],
             Wiring(self._on_backend_message, client_capabilities=capabilities),
             safe_tools=self.backends[server].safe_tools,
         )
+        if owner is not None:
+            self._owners[backend] = owner
         # A failed start leaves it DOWN and retrying; forward() tells the caller why.
         with contextlib.suppress(RpcError):
             await backend.start()
         return backend
 
+    def owner(self, backend: Backend) -> str | None:
+        """The id of the session ``backend`` belongs to (``isolation: session``), else None."""
+        return self._owners.get(backend)
+
+    async def roots_changed(self, session: Session) -> None:
+        """Tell the handshake-era servers that serve ``session`` that the roots they serve
+        changed (it came, went or changed its roots): the shared ones and its own instances.
+        One that cares asks ``roots/list`` again, and the relay answers it with the clients'
+        roots. 2026 servers ask for the roots with each request that needs them."""
+        frame = jsonrpc.notification("notifications/roots/list_changed")
+        own = [
+            task.result()
+            for (_, owner), task in self._isolated.items()
+            if owner == session.id
+            and task.done()
+            and not task.cancelled()
+            and task.exception() is None
+        ]
+        told = [
+            backend
+            for backend in [*self.shared.values(), *self._faces.values(), *own]
+            if backend.state is BackendState.READY and not backend.modern
+        ]
+        for backend in told:
+            with contextlib.suppress(RpcError):
+                await backend.notify(frame)
+
     def _end_session(self, session: Session) -> None:
         for key in [k for k in self._isolated if k[1] == session.id]:
             task = self._isolated.pop(key)
-            closing = asyncio.ensure_future(_close_started(task))
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
+            self._background(_close_started(task))
+        if session.initialized and "roots" in session.client_capabilities:
+            self._background(self.roots_changed(session))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def failures(self) -> dict[str, str]:
         """Servers that are not serving right now, and why (cached until a state changes:
@@ -326,14 +314,14 @@ class Gateway:
         return self._failures[1]
 
     async def _on_backend_ready(self, backend: Backend) -> None:
-        for kind in LISTS:
-            await self.refresh(backend, kind)
+        for spec in LIST_KINDS:
+            await self.refresh(backend, spec.kind)
 
     async def refresh(self, backend: Backend, kind: str, announce: bool = False) -> None:
         """Re-read one server's list of ``kind``; tell every session when the merged list
         changed, or always when ``announce`` (the server itself said its list changed)."""
         catalog = self.catalogs[kind]
-        spec = LISTS[kind]
+        spec = BY_KIND[kind]
         if spec.capability not in backend.capabilities:
             catalog.set_items(backend.name, [])
             return
@@ -349,23 +337,21 @@ class Gateway:
             backend.tools_listed(items)
         # A list that comes back (a server that recovered) is news too, once clients exist.
         if announce or (before != items and (before is not None or self.ready.is_set())):
-            changed = f"notifications/{spec.capability}/list_changed"
-            self.sessions.broadcast(jsonrpc.notification(changed))
+            self.sessions.broadcast(jsonrpc.notification(spec.list_changed))
 
     def _on_crash_loop(self, backend: Backend) -> None:
         """A crash-looping server's items leave the merged lists until it is back up."""
         announced: set[str] = set()
-        for kind, spec in LISTS.items():
-            catalog = self.catalogs[kind]
+        for spec in LIST_KINDS:
+            catalog = self.catalogs[spec.kind]
             had = catalog.items.get(backend.name)
             catalog.set_error(backend.name, backend.problem)
             if had and spec.capability not in announced:
                 announced.add(spec.capability)
-                changed = f"notifications/{spec.capability}/list_changed"
-                self.sessions.broadcast(jsonrpc.notification(changed))
+                self.sessions.broadcast(jsonrpc.notification(spec.list_changed))
 
     async def _fetch_all(self, backend: Backend, kind: str) -> list[JsonObject]:
-        method, key = LISTS[kind].method, LISTS[kind].result_key
+        method, key = BY_KIND[kind].method, BY_KIND[kind].result_key
         items: list[JsonObject] = []
         params: JsonObject = {}
         for _ in range(MAX_PAGES):
@@ -382,8 +368,8 @@ class Gateway:
 
     async def _on_backend_message(self, backend: Backend, frame: bytes) -> None:
         """Traffic a backend started: list changes here, the rest to the relay."""
-        if not await self.list_changed(backend, frame) and self.relay is not None:
-            await self.relay(backend, frame)
+        if not await self.list_changed(backend, frame):
+            await self.relay.from_backend(backend, frame)
 
     async def list_changed(self, backend: Backend, frame: bytes) -> bool:
         """Refresh the lists a ``*/list_changed`` frame names; False for any other frame."""
@@ -391,7 +377,7 @@ class Gateway:
         if not method.endswith("/list_changed"):
             return False
         capability = method.removeprefix("notifications/").removesuffix("/list_changed")
-        kinds = [kind for kind, spec in LISTS.items() if spec.capability == capability]
+        kinds = [spec.kind for spec in LIST_KINDS if spec.capability == capability]
         for kind in kinds:
             # Resources and templates share one notification: announce it once.
             await self.refresh(backend, kind, announce=kind == kinds[-1])

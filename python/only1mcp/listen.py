@@ -17,40 +17,33 @@ from typing import Any
 
 import orjson
 
-from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import (
-    LATEST_MODERN,
-    LIST_CHANGED_FLAGS,
-    LISTEN_ACKNOWLEDGED,
-    META_SUBSCRIPTION,
-)
-from only1mcp.router import Router
-from only1mcp.session import KEEPALIVE, Session
+from only1mcp.protocol.lists import LIST_KINDS
+from only1mcp.protocol.modern import LATEST_MODERN, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
+from only1mcp.session import KEEPALIVE, Session, SessionStore
 from only1mcp.types import JsonObject, RequestId
 
 # Writes one frame to the listening client; ``last`` ends the stream (None: a keepalive).
 Emit = Callable[[bytes | None, bool], Awaitable[None]]
+# The router's dispatch of one request in a session: its answer frame.
+Handle = Callable[[Session, JsonObject], Awaitable[bytes | None]]
 
 # filter flag → the notification it lets through
-LIST_FLAGS = {
-    flag: f"notifications/{capability}/list_changed"
-    for capability, flag in LIST_CHANGED_FLAGS.items()
-}
+LIST_FLAGS = {spec.listen_flag: spec.list_changed for spec in LIST_KINDS}
 UPDATED = "notifications/resources/updated"
 
 
 class Listener:
-    def __init__(self, gateway: Gateway, router: Router) -> None:
-        self.gateway = gateway
-        self.router = router
+    def __init__(self, sessions: SessionStore, handle: Handle) -> None:
+        self._sessions = sessions  # where list changes are broadcast: the hidden session joins
+        self._handle = handle  # subscribes and unsubscribes it, as the router does for anyone
 
     async def serve(self, msg: JsonObject, emit: Emit, gone: asyncio.Future[Any]) -> None:
         """Follow the subscription until the client is ``gone`` or the server stops."""
         sub_id: RequestId = msg["id"]
         wanted = (msg.get("params") or {}).get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
-        session = self.gateway.sessions.create()
+        session = self._sessions.create()
         session.protocol_version = LATEST_MODERN
         honoured: JsonObject = {}
         try:
@@ -78,7 +71,7 @@ class Listener:
             "method": "resources/subscribe",
             "params": {"uri": uri},
         }
-        answer = await self.router.handle(session, request)
+        answer = await self._handle(session, request)
         return answer is not None and b'"error"' not in answer
 
     async def _release(self, session: Session, honoured: JsonObject) -> None:
@@ -90,8 +83,8 @@ class Listener:
                 "params": {"uri": uri},
             }
             with contextlib.suppress(Exception):
-                await self.router.handle(session, request)
-        self.gateway.sessions.remove(session.id)
+                await self._handle(session, request)
+        self._sessions.remove(session.id)
 
     async def _follow(
         self,
@@ -106,16 +99,16 @@ class Listener:
         cursor = 0
         with contextlib.suppress(OSError):
             while not gone.done():
-                if session.closed.is_set():
+                if session.events.closed:
                     done = {"_meta": {META_SUBSCRIPTION: sub_id}, "resultType": "complete"}
                     await emit(jsonrpc.result(sub_id, done), True)
                     return
-                for event_id, frame in session.after(cursor):
+                for event_id, frame in session.events.after(cursor):
                     cursor = event_id
                     tagged = _tagged(frame, sub_id, methods, uris)
                     if tagged is not None:
                         await emit(tagged, False)
-                if not await session.wait(KEEPALIVE, gone):
+                if not await session.events.wait(KEEPALIVE, gone):
                     await emit(None, False)
 
 

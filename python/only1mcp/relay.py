@@ -15,6 +15,11 @@ the client's id. Backend traffic is routed through it to the one client that cau
   server's sampling request is refused (with the fix in the error) when it names no request and
   calls of two sessions — every bridged 2026 call is one — are in flight on it;
   ``isolation: session`` makes it exact.
+- a ``roots/list`` that no request caused (a server asks after initialize, or after we pass on
+  a client's ``notifications/roots/list_changed``): to the client that owns the backend
+  (``isolation: session``), else to the connected handshake-era clients that declared roots:
+  one client's answer goes back as it is, several clients' roots are merged (by URI). A shared
+  server serves every client, so it is told the roots of them all.
 - ``notifications/resources/updated``: to the sessions subscribed to that resource only.
 - a 2026 server's questions (its ``input_required`` results) put to a handshake-era client:
   :meth:`Relay.ask` sends each as a server→client request on the call's stream and waits for
@@ -27,7 +32,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,8 +40,10 @@ import orjson
 
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend
+from only1mcp.catalog.naming import expose_uri
 from only1mcp.errors import METHOD_NOT_FOUND, RpcError
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.modern import MODERN_REVISIONS
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject, RequestId
 
@@ -45,6 +52,10 @@ log = logging.getLogger("only1mcp.relay")
 # Where a server may name the request a message of its belongs to (the id it is serving), so
 # that it can be attributed on a channel several callers share.
 RELATED_REQUEST = "io.only1mcp/relatedRequestId"
+# How long a client asked for its roots on a shared server's behalf may take: a client answers
+# from what it holds (no human in the loop), and one gone without a goodbye must not hold the
+# others' answer up for long.
+ROOTS_TIMEOUT = 5.0
 # Which client capability a server→client request needs.
 CLIENT_CAPABILITY = {
     "sampling/createMessage": "sampling",
@@ -83,13 +94,18 @@ class Exchange:
         if self.reply is not None:
             await self.reply.push(frame)
         else:
-            self.session.push(frame)
+            self.session.events.push(frame)
 
 
 class Relay:
-    def __init__(self, sessions: SessionStore, uri_out: Callable[[Backend, str], str]) -> None:
+    def __init__(
+        self,
+        sessions: SessionStore,
+        prefixes: Mapping[str, str],
+        owner_of: Callable[[Backend], str | None] = lambda backend: None,
+    ) -> None:
         self.sessions = sessions
-        self.uri_out = uri_out  # a backend's resource URI → the URI clients see
+        self._prefixes = prefixes  # server → the prefix of its resource URIs as clients see them
         # Every open exchange, by the client's view of it (cancellation comes that way).
         self._by_client: dict[tuple[str, RequestId], Exchange] = {}
         # Those that asked for progress, by the backend's view: the local id is the token we
@@ -102,6 +118,8 @@ class Relay:
         ] = {}
         self._subscribers: dict[str, set[str]] = {}
         self._ids = itertools.count(1)
+        # The session a backend belongs to (an `isolation: session` instance), None if shared.
+        self.owner_of = owner_of
 
     # ----------------------------------------------------------------- exchanges
 
@@ -201,13 +219,13 @@ class Relay:
 
     def _resource_updated(self, backend: Backend, msg: JsonObject) -> None:
         params = msg.get("params") or {}
-        uri = self.uri_out(backend, str(params.get("uri", "")))
+        uri = expose_uri(self._prefixes[backend.name], str(params.get("uri", "")))
         params["uri"] = uri
         frame = orjson.dumps(msg)
         for session_id in self._subscribers.get(uri, ()):
             session = self.sessions.get(session_id)
             if session is not None:
-                session.push(frame)
+                session.events.push(frame)
 
     def _backend_cancelled(self, backend: Backend, msg: JsonObject) -> None:
         """A backend gave up on a request it sent us: tell the client that got it, by our id."""
@@ -218,7 +236,7 @@ class Relay:
                 session = self.sessions.get(session_id)
                 if session is not None:
                     params["requestId"] = our_id
-                    session.push(orjson.dumps(msg))
+                    session.events.push(orjson.dumps(msg))
                 return
 
     async def _backend_request(
@@ -229,6 +247,9 @@ class Relay:
             await backend.notify(jsonrpc.result(msg["id"], {}))
             return
         target = exchange or self._attribute(backend, msg)
+        if target is None and method == "roots/list":
+            await self._roots(backend, msg, frame)
+            return
         why = _unroutable(method, target, backend)
         if why or target is None:
             if target is None:
@@ -241,6 +262,63 @@ class Relay:
         if frame.find(RELATED_REQUEST.encode()) != -1:
             frame = orjson.dumps(_without_related(msg))
         await target.send(rewrite_id(frame, our_id))
+
+    def roots_holders(self, backend: Backend | None = None) -> list[Session]:
+        """The sessions whose roots ``backend`` serves (every one for a shared backend): the
+        initialized handshake-era ones that declared the ``roots`` capability."""
+        owner = self.owner_of(backend) if backend is not None else None
+        sessions = [self.sessions.get(owner)] if owner is not None else list(self.sessions)
+        return [
+            s
+            for s in sessions
+            if s is not None
+            and s.initialized
+            and "roots" in s.client_capabilities
+            and s.protocol_version not in MODERN_REVISIONS
+        ]
+
+    async def _roots(self, backend: Backend, msg: JsonObject, frame: bytes) -> None:
+        """A ``roots/list`` no request caused: asked of the clients whose roots it serves."""
+        holders = self.roots_holders(backend)
+        if len(holders) == 1:
+            our_id = f"only1mcp-{next(self._ids)}"
+            self._asked[(holders[0].id, our_id)] = (backend, msg["id"])
+            holders[0].events.push(rewrite_id(frame, our_id))
+            return
+        if not holders:
+            why = "no connected client declared the 'roots' capability"
+            err = RpcError(f"roots/list cannot be relayed: {why}", code=METHOD_NOT_FOUND)
+            await backend.notify(jsonrpc.error(msg["id"], err))
+            return
+        params = msg.get("params")
+        timeout = min(backend.timeout, ROOTS_TIMEOUT)
+        asked = [self._ask_session(s, "roots/list", params, timeout) for s in holders]
+        roots: dict[str, Any] = {}
+        for answer in await asyncio.gather(*asked):
+            found = answer.get("roots") if isinstance(answer, dict) else None
+            for root in found if isinstance(found, list) else ():
+                if isinstance(root, dict) and isinstance(root.get("uri"), str):
+                    roots.setdefault(root["uri"], root)
+        await backend.notify(jsonrpc.result(msg["id"], {"roots": list(roots.values())}))
+
+    async def _ask_session(
+        self, session: Session, method: str, params: object, timeout: float
+    ) -> object:
+        """Ask ``session``'s client ``method`` on its own stream; its result (None when it
+        answered an error or not within ``timeout`` seconds)."""
+        our_id = f"only1mcp-{next(self._ids)}"
+        key = (session.id, our_id)
+        answer: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+        self._asked[key] = answer
+        try:
+            session.events.push(
+                jsonrpc.request(our_id, method, params if isinstance(params, dict) else None)
+            )
+            return (await asyncio.wait_for(answer, timeout)).get("result")
+        except TimeoutError:
+            return None
+        finally:
+            self._asked.pop(key, None)
 
     async def ask(self, exchange: Exchange, method: str, params: JsonObject) -> JsonObject:
         """Send ``exchange``'s client a server→client request and return its answer message

@@ -17,35 +17,28 @@ from typing import Any
 
 import orjson
 
-from only1mcp import __version__
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
-from only1mcp.catalog.naming import expose_uri, split_uri, uri_scheme
+from only1mcp.catalog.naming import split_uri, uri_scheme
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
+from only1mcp.protocol.lists import BY_METHOD
 from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
+from only1mcp.protocol.results import SERVER_INFO
 from only1mcp.protocol.revisions import negotiate
 from only1mcp.relay import Exchange, Relay, Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.router")
-SERVER_INFO = {"name": "only1mcp", "version": __version__}
 Handler = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes]]
 
 # method → catalog kind whose item the request names in params.name
 BY_NAME = {"tools/call": "tools", "prompts/get": "prompts"}
-# method → catalog kind it lists, and the key of the list in the result
-MERGED = {
-    "tools/list": ("tools", "tools"),
-    "prompts/list": ("prompts", "prompts"),
-    "resources/list": ("resources", "resources"),
-    "resources/templates/list": ("templates", "resourceTemplates"),
-}
 BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 # What a handshake-era client hears from a 2026 server when it never set a log level: all of
 # it, as a handshake server would send what it likes.
@@ -55,11 +48,10 @@ HANDSHAKE_LOG_LEVEL = "debug"
 class Router:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.relay = Relay(gateway.sessions, self._uri_out)
+        self.relay = gateway.relay
         # (kind, page start) → ((catalog version, failures), encoded result): lists are read
         # far more often than they change.
         self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
-        gateway.relay = self.relay.from_backend
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -67,7 +59,7 @@ class Router:
             "completion/complete": self._complete,
         }
         self._handlers.update(dict.fromkeys(BY_NAME, self._by_name))
-        self._handlers.update(dict.fromkeys(MERGED, self._merged_list))
+        self._handlers.update(dict.fromkeys(BY_METHOD, self._merged_list))
         self._handlers.update(dict.fromkeys(BY_URI, self._by_uri))
 
     async def handle(
@@ -146,7 +138,8 @@ class Router:
         return jsonrpc.result(msg["id"], {})
 
     async def _merged_list(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
-        kind, key = MERGED[msg["method"]]
+        spec = BY_METHOD[msg["method"]]
+        kind, key = spec.kind, spec.result_key
         params = msg.get("params") or {}
         catalog = self.gateway.catalogs[kind]
         failures = self.gateway.failures()
@@ -182,6 +175,15 @@ class Router:
         entry = self.gateway.catalogs[kind].lookup(name)
         if entry is None:
             raise InvalidParams(f"Unknown {kind[:-1]}: {name}")
+        return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
+
+    def call_tool(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
+        """:meth:`_by_name` for a ``tools/call`` whose ``params`` and ``params.name`` (a str)
+        the caller checked: the 2026 straight path, which frames the errors raised itself."""
+        params: JsonObject = msg["params"]
+        entry = self.gateway.catalogs["tools"].lookup(params["name"])
+        if entry is None:
+            raise InvalidParams(f"Unknown tool: {params['name']}")
         return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
 
     def owner(self, method: str, params: JsonObject) -> Entry:
@@ -250,9 +252,6 @@ class Router:
     def _caps(self, server: str) -> JsonObject:
         return self.gateway.backends[server].capabilities
 
-    def _uri_out(self, backend: Backend, uri: str) -> str:
-        return expose_uri(self.gateway.catalogs["resources"].prefixes[backend.name], uri)
-
     async def _forward(
         self,
         session: Session,
@@ -265,7 +264,7 @@ class Router:
             server, session
         )
         if backend.modern:
-            return await self._forward_modern(session, msg, reply, backend, params)
+            return await self._forward_stateless(session, msg, reply, backend, params)
         local_id = backend.next_id()
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -289,7 +288,7 @@ class Router:
             self.relay.close(exchange)
         return rewrite_id(answer, msg["id"])
 
-    async def _forward_modern(
+    async def _forward_stateless(
         self,
         session: Session,
         msg: JsonObject,
@@ -329,8 +328,8 @@ class Router:
         ``_meta``, its routing facts in headers."""
         method: str = msg["method"]
         local_id = backend.next_id()
-        modern = session.protocol_version in MODERN_REVISIONS
-        level = session.log_level if modern else session.log_level or HANDSHAKE_LOG_LEVEL
+        stateless = session.protocol_version in MODERN_REVISIONS
+        level = session.log_level if stateless else session.log_level or HANDSHAKE_LOG_LEVEL
         caps = session.client_capabilities
         sent = with_envelope(params, backend.version, caps, CLIENT_INFO, level)
         token = sent["_meta"].get("progressToken")
@@ -364,6 +363,9 @@ class Router:
         params: Any = msg.get("params") or {}
         if method == "notifications/initialized":
             session.initialized = True
+            if session in self.relay.roots_holders():
+                # What a server asks a client that connects to it directly: its roots.
+                await self.gateway.roots_changed(session)
         elif method == "notifications/cancelled":
             exchange = self.relay.find(session, params.get("requestId"))
             if exchange is not None:
@@ -372,11 +374,7 @@ class Router:
                 )
                 exchange.cancel()
         elif method == "notifications/roots/list_changed":
-            # 2026 servers ask for the roots with every request that needs them.
-            for backend in [*self.gateway.backends.values(), *self.gateway.faces()]:
-                if not backend.modern:
-                    with contextlib.suppress(RpcError):
-                        await backend.notify(jsonrpc.notification(method))
+            await self.gateway.roots_changed(session)
 
     @staticmethod
     async def _cancel_backend(backend: Backend, local_id: int, reason: object) -> None:

@@ -27,6 +27,7 @@ from only1mcp.errors import INVALID_PARAMS, InvalidParams, MethodNotFound, RpcEr
 from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
+from only1mcp.protocol.lists import LIST_METHODS
 from only1mcp.protocol.modern import (
     HTTP_STATUS,
     LATEST_MODERN,
@@ -46,7 +47,14 @@ from only1mcp.protocol.modern import (
     declares_param_headers,
     encode_header_value,
 )
-from only1mcp.protocol.results import CACHEABLE, stamp, stamp_complete
+from only1mcp.protocol.results import (
+    CACHEABLE,
+    RESULT_OBJECT,
+    RESULT_STAMPED,
+    STAMPED,
+    stamp,
+    stamp_complete,
+)
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -54,15 +62,7 @@ from only1mcp.types import JsonObject
 log = logging.getLogger("only1mcp.stateless")
 
 # Served by the router as they are (beyond the bridged ones and our own).
-ROUTED = frozenset(
-    {
-        "tools/list",
-        "prompts/list",
-        "resources/list",
-        "resources/templates/list",
-        "completion/complete",
-    }
-)
+ROUTED = LIST_METHODS | {"completion/complete"}
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
 _CALL_KEYS = frozenset({"name", "arguments", "_meta"})
@@ -76,8 +76,8 @@ class StatelessService:
         self.router = router
         keys = [key.get_secret_value() for key in gateway.config.front.state_keys]
         self.bridge = Bridge(router.handle, router.relay.from_client, keys, gateway.release)
-        self.direct = Direct(router, self.bridge.sealer)
-        self.listener = Listener(gateway, router)
+        self.direct = Direct(router.owner, router.handle, gateway.shared, self.bridge.sealer)
+        self.listener = Listener(gateway.sessions, router.handle)
         self._sessions = itertools.count(1)
         # (tools catalog version, the tools whose schema names Mcp-Param-* headers)
         self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())
@@ -87,6 +87,7 @@ class StatelessService:
         # (tools catalog version, Backend.generation).
         self._plain: dict[str, frozenset[tuple[bytes, bytes]]] = {}
         self._plain_at = (-1, -1)
+        self._call = router.call_tool  # what fresh_call dispatches to (bound once)
 
     def answer(
         self, msg: JsonObject, headers: Headers | None, stream: Stream
@@ -125,14 +126,14 @@ class StatelessService:
         common form; None when any is not (or before the catalog is ready): :meth:`answer`
         then runs the whole ladder, which says what is wrong."""
         params = msg.get("params")
-        if msg["method"] != "tools/call" or params.__class__ is not dict or not self._ready:
+        if params.__class__ is not dict or repeats or msg["method"] != "tools/call":
             return None
         meta = params.get("_meta")
         name = params.get("name")
-        if name.__class__ is not str or meta.__class__ is not dict or repeats:
+        if name.__class__ is not str or meta.__class__ is not dict:
             return None
-        if self._plain_at != (self._tools.version, Backend.generation):
-            self._plain_tools()
+        if self._plain_at != (self._tools.version, Backend.generation) and not self._plain_tools():
+            return None  # the catalog is not ready
         routing = self._plain.get(name)  # the header lines a call of this tool comes with
         if (
             routing is None
@@ -154,21 +155,27 @@ class StatelessService:
             info if info.__class__ is dict else {},
             level if level in LOG_LEVELS else None,
         )
-        return self.bridge.carry(msg, envelope, name, stream, _finished_call)
+        return self.bridge.carry(msg, envelope, name, stream, _finished_call, None, self._call)
 
-    def _plain_tools(self) -> None:
+    def _plain_tools(self) -> bool:
         """The tools :meth:`fresh_call` may serve, with the routing header lines a call of
         each comes with: those named in plain printable ASCII (their ``Mcp-Name`` is the
         name's bytes) that declare no ``Mcp-Param-*`` header; none while a shared server
-        speaks 2026 (its calls go :mod:`~only1mcp.bridge.direct`)."""
+        speaks 2026 (its calls go :mod:`~only1mcp.bridge.direct`). False (and nothing
+        done) until the catalog is ready."""
+        if not self._ready:
+            if not self.gateway.ready.is_set():
+                return False
+            self._ready = True
         self._plain_at = (self._tools.version, Backend.generation)
         self._plain = {}
         if self.direct.serves_any():
-            return
+            return True
         names = {tool["name"] for tool in self._tools.merged()} - self._param_tool_names()
         for name in names:
             if encode_header_value(name) == name:
                 self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
+        return True
 
     def _dispatch(
         self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
@@ -267,24 +274,22 @@ def _finished_call(answer: bytes) -> tuple[int, bytes]:
     """:func:`_finished` for a ``tools/call`` (the straight path's: no message at hand), with
     :func:`~only1mcp.protocol.results.stamp_complete`'s test and stamp written out (it runs
     on every call)."""
-    at = answer.find(_RESULT_OBJECT)
+    at = answer.find(RESULT_OBJECT)
+    # The only "{" before it is the frame's own: it is the top-level member (',"result":'
+    # nested in an array has an object of its own around it, and never occurs in a string).
     if (
-        at != -1
-        and answer.count(b"{", 0, at) == 1
-        and answer.find(b"[", 0, at) == -1
-        and answer.find(_STAMPED, at) == -1
+        at > 0
+        and answer.rfind(b"{", 0, at) == 0
         and not answer.startswith(b"}", at + _AFTER_RESULT)  # an empty result is decoded
+        and answer.find(STAMPED, at) == -1
     ):
         # The first ',"result":{' is the one at ``at``: the frame is copied once.
-        return 200, answer.replace(_RESULT_OBJECT, _RESULT_STAMPED, 1)
+        return 200, answer.replace(RESULT_OBJECT, RESULT_STAMPED, 1)
     return _finished(_A_CALL, answer)
 
 
 _A_CALL: JsonObject = {"method": "tools/call"}  # all _finished reads of a tools/call
-_RESULT_OBJECT = b',"result":{'
-_STAMPED = b'"resultType"'
-_RESULT_STAMPED = b',"result":{"resultType":"complete",'
-_AFTER_RESULT = len(_RESULT_OBJECT)
+_AFTER_RESULT = len(RESULT_OBJECT)
 
 
 def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:

@@ -3,15 +3,20 @@ uvicorn in a thread."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import uvicorn
+from fixtures import STARTED_ENV
+
+from only1mcp.backends import Backend
 
 App = TypeVar("App")
 
@@ -37,11 +42,16 @@ class FixtureServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{PATHS[transport]}"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Where its slow tools say they started (see tests/fixtures/__init__.py).
+        self.started = Path(tempfile.mkdtemp(prefix="fixture-started-")) / "started"
 
     def start(self) -> None:
         argv = [sys.executable, self.script, "--transport", self.transport]
         argv += ["--port", str(self.port)]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {**os.environ, STARTED_ENV: str(self.started)}
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         end = time.monotonic() + 30
         while time.monotonic() < end:
             with socket.socket() as sock:
@@ -55,6 +65,19 @@ class FixtureServer:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+    def __enter__(self) -> FixtureServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def echo(backend: Backend, text: str) -> str:
+    """What the fixture server's ``echo`` tool answers ``text`` with, through ``backend``."""
+    result = await backend.call("tools/call", {"name": "echo", "arguments": {"text": text}})
+    return str(result["content"][0]["text"])
 
 
 class ThreadServer(Generic[App]):

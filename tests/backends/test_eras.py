@@ -100,12 +100,8 @@ async def test_protocol_2026_refuses_a_handshake_only_server() -> None:
 
 @pytest.fixture
 def handshake_http() -> Iterator[FixtureServer]:
-    fixture = FixtureServer("http", FIXTURES / "conformance_server.py")
-    fixture.start()
-    try:
+    with FixtureServer("http", FIXTURES / "conformance_server.py") as fixture:
         yield fixture
-    finally:
-        fixture.stop()
 
 
 async def test_an_http_server_refusing_2026_falls_back(handshake_http: FixtureServer) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends import BackendState, Wiring
 from only1mcp.backends.base import STREAM_BREAK, Outbound
@@ -18,7 +19,7 @@ from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.types import Receive, Scope, Send
 
-from .conftest import FIXTURE, FixtureServer, ThreadServer, free_port
+from .conftest import FIXTURE, FixtureServer, ThreadServer, echo, free_port
 
 FIXTURES = Path(FIXTURE).parent
 
@@ -27,17 +28,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def server() -> Iterator[FixtureServer]:
-    fixture = FixtureServer("http")
-    fixture.start()
-    try:
+    with FixtureServer("http") as fixture:
         yield fixture
-    finally:
-        fixture.stop()
-
-
-async def _echo(backend: HttpBackend, text: str) -> str:
-    result = await backend.call("tools/call", {"name": "echo", "arguments": {"text": text}})
-    return str(result["content"][0]["text"])
 
 
 @pytest.mark.parametrize("protocol", [Protocol.AUTO, Protocol.HANDSHAKE])
@@ -51,7 +43,7 @@ async def test_call_and_structured_content(server: FixtureServer, protocol: Prot
         assert backend.modern is (protocol is Protocol.AUTO)
         assert bool(backend.session_id) is not backend.modern
         assert backend.capabilities["tools"]
-        assert await _echo(backend, "hi") == "hi"
+        assert await echo(backend, "hi") == "hi"
         result = await backend.call("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
         assert result["structuredContent"] == {"result": 5}
     finally:
@@ -66,7 +58,7 @@ async def test_forgotten_session_reinitializes(server: FixtureServer) -> None:
         first = backend.session_id
         server.stop()
         server.start()  # a new process: our session id is unknown to it (404)
-        assert await _echo(backend, "again") == "again"
+        assert await echo(backend, "again") == "again"
         assert backend.session_id and backend.session_id != first
         assert backend.state is BackendState.READY
     finally:
@@ -93,13 +85,13 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
             b'"params":{"name":"sleep","arguments":{"seconds":30}}}' % req_id
         )
         call = asyncio.ensure_future(backend.forward(Outbound(frame, req_id, "tools/call")))
-        await asyncio.sleep(0.3)
+        await tool_started(server.started)
         started = time.monotonic()
         backend.abandon(req_id)
         with pytest.raises(RequestCancelled):
             await call
         assert time.monotonic() - started < 1.0
-        assert await _echo(backend, "after") == "after"
+        assert await echo(backend, "after") == "after"
     finally:
         await backend.close()
 
@@ -116,7 +108,7 @@ async def test_a_call_past_its_timeout_is_a_timeout_and_the_backend_goes_on(
         with pytest.raises(BackendTimeout, match=r"did not answer tools/call within 0\.5s"):
             await backend.request("tools/call", params, timeout=0.5)
         assert time.monotonic() - started < 2.0
-        assert await _echo(backend, "after") == "after"
+        assert await echo(backend, "after") == "after"
         assert backend.state is BackendState.READY
     finally:
         await backend.close()
@@ -137,6 +129,10 @@ class McpApp:
         msg = orjson.loads(body) if body else {}
         self.seen.append((scope["method"], msg.get("method", ""), headers))
         start = {"type": "http.response.start", "status": 200}
+        if scope["method"] == "GET":  # no standalone stream here
+            await send({**start, "status": 405, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if scope["method"] == "DELETE" or "id" not in msg:
             await send({**start, "status": 202, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
@@ -195,7 +191,9 @@ async def test_headers_stream_messages_and_session_end(recorder: ThreadServer[Mc
         assert sunk_methods(unsolicited) == sunk_methods(sunk)
     finally:
         await backend.close()
-    methods = [(http, rpc) for http, rpc, _ in recorder.app.seen]
+    methods = [(http, rpc) for http, rpc, _ in recorder.app.seen if http != "GET"]
+    gets = [h for http, _, h in recorder.app.seen if http == "GET"]
+    assert [h["accept"] for h in gets] == ["text/event-stream"]  # asked once: the 405 stands
     assert methods == [
         ("POST", "initialize"),
         ("POST", "notifications/initialized"),
@@ -214,23 +212,78 @@ def sunk_methods(frames: list[bytes]) -> list[str]:
 async def test_a_stream_closed_mid_call_is_resumed() -> None:
     """SEP-1699: the SDK server closes the call's SSE stream; the backend tells the sink
     (STREAM_BREAK) and resumes with GET + Last-Event-ID, where the answer comes."""
-    fixture = FixtureServer("http", FIXTURES / "conformance_server.py")
-    fixture.start()
-    config = HttpServerConfig(url=fixture.url, timeout=20, protocol=Protocol.HANDSHAKE)
-    backend = HttpBackend("c", config)
     sunk: list[bytes] = []
 
     async def sink(frame: bytes) -> None:
         sunk.append(frame)
 
-    try:
-        await backend.start()
-        params = {"name": "test_reconnection", "arguments": {}}
-        answer = orjson.loads(await backend.request("tools/call", params, sink=sink))
-        assert "Reconnection test completed" in answer["result"]["content"][0]["text"]
-        assert STREAM_BREAK in sunk
-        logs = [orjson.loads(f)["params"]["data"] for f in sunk if f]
-        assert logs == ["Before disconnect", "After reconnect"]
-    finally:
-        await backend.close()
+    with FixtureServer("http", FIXTURES / "conformance_server.py") as fixture:
+        config = HttpServerConfig(url=fixture.url, timeout=20, protocol=Protocol.HANDSHAKE)
+        backend = HttpBackend("c", config)
+        try:
+            await backend.start()
+            params = {"name": "test_reconnection", "arguments": {}}
+            answer = orjson.loads(await backend.request("tools/call", params, sink=sink))
+            assert "Reconnection test completed" in answer["result"]["content"][0]["text"]
+            assert STREAM_BREAK in sunk
+            logs = [orjson.loads(f)["params"]["data"] for f in sunk if f]
+            assert logs == ["Before disconnect", "After reconnect"]
+        finally:
+            await backend.close()
         fixture.stop()
+
+
+class StandaloneApp(McpApp):
+    """:class:`McpApp` with a standalone GET stream that the server ends after each event:
+    first a log notification, then (resumed after ``Last-Event-ID``) a roots/list request and a
+    stray response; then no more stream (405)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resumed_after: list[str | None] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await super().__call__(scope, receive, send)
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.resumed_after.append(headers.get("last-event-id"))
+        events = {
+            1: b'retry: 50\nid: e1\ndata: {"jsonrpc":"2.0","method":"notifications/message",'
+            b'"params":{"level":"info","data":"hello"}}\n\n',
+            2: b'id: e2\ndata: {"jsonrpc":"2.0","id":"r1","method":"roots/list"}\n\n'
+            b'data: {"jsonrpc":"2.0","id":7,"result":{}}\n\n',
+        }.get(len(self.resumed_after))
+        if events is None:
+            await send({"type": "http.response.start", "status": 405, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        stream = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": stream})
+        await send({"type": "http.response.body", "body": events})
+
+
+async def test_the_standalone_stream_is_followed_and_resumed() -> None:
+    """A handshake-era session follows the server's GET stream: what comes on it goes to
+    on_message (a response there is dropped); when the server ends it, it is reopened after
+    the server's ``retry`` with ``Last-Event-ID``; a 405 ends the following."""
+    unsolicited: list[bytes] = []
+
+    async def on_message(backend: object, frame: bytes) -> None:
+        unsolicited.append(frame)
+
+    with ThreadServer(StandaloneApp()) as running:
+        config = HttpServerConfig(url=running.url("/mcp"), protocol=Protocol.HANDSHAKE)
+        backend = HttpBackend("rec", config, Wiring(on_message))
+        await backend.start()
+        try:
+            for _ in range(100):
+                if len(running.app.resumed_after) == 3:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+            assert running.app.resumed_after == [None, "e1", "e2"]
+            assert sunk_methods(unsolicited) == ["notifications/message", "roots/list"]
+            assert backend.state is BackendState.READY
+        finally:
+            await backend.close()

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from only1mcp.backends.eventstream import EventParser
-from only1mcp.backends.http1 import HIGH_WATER, Pool
+from only1mcp.backends.http1 import HIGH_WATER, MAX_HEADER_SETS, Pool
 from only1mcp.types import Receive, Scope, Send
 
 from .conftest import ThreadServer
@@ -170,6 +170,29 @@ async def test_static_and_request_headers_are_sent_once(server: ThreadServer[App
         pool.close()
     assert seen["authorization"] == "Bearer k" and seen["mcp-session-id"] == "s1"
     assert seen["host"] == f"127.0.0.1:{server.port}"
+
+
+async def test_encoded_header_sets_follow_their_values_and_stay_bounded(
+    server: ThreadServer[App],
+) -> None:
+    """Each set of request headers is encoded once and kept: a changed value (a new session
+    id) is a new set, a bad one raises every time, and the kept sets are bounded."""
+    pool = Pool(server.url("/headers"))
+    seen = []
+    try:
+        for sid in ("s1", "s2", "s1"):
+            response = await pool.request("GET", {"Mcp-Session-Id": sid})
+            seen.append(orjson.loads(await response.read())["mcp-session-id"])
+            response.close()
+        for _ in range(2):
+            with pytest.raises(ValueError, match="line break"):
+                pool.request_bytes("GET", {"X-Evil": "a\nX-Injected: 1"})
+        for n in range(MAX_HEADER_SETS + 10):
+            assert f"X-N: {n}\r\n".encode() in pool.request_bytes("GET", {"X-N": str(n)})
+    finally:
+        pool.close()
+    assert seen == ["s1", "s2", "s1"]
+    assert len(pool._lines) <= MAX_HEADER_SETS
 
 
 async def test_chunked_body_whole_and_piece_by_piece(server: ThreadServer[App]) -> None:

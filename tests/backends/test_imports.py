@@ -13,9 +13,10 @@ BELOW_THE_SERVER = {
     "replay": set(),
     "base": set(),
     "supervisor": set(),
-    "guard": {"base"},
+    "breaker": set(),
+    "guard": {"base", "breaker"},
     "eras": {"base"},
-    "health": {"base"},
+    "health": {"base", "breaker"},
     "listen": {"base"},
 }
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import orjson
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends import Backend, BackendState, Wiring
 from only1mcp.backends.base import Outbound
@@ -17,19 +18,15 @@ from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
 from only1mcp.protocol import jsonrpc
 
-from .conftest import FixtureServer, free_port
+from .conftest import FixtureServer, echo, free_port
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def server() -> Iterator[FixtureServer]:
-    fixture = FixtureServer("sse")
-    fixture.start()
-    try:
+    with FixtureServer("sse") as fixture:
         yield fixture
-    finally:
-        fixture.stop()
 
 
 def _backend(url: str, timeout: float = 10) -> SseBackend:
@@ -52,11 +49,6 @@ def _call(backend: Backend, name: str, **arguments: object) -> tuple[int, bytes]
     return req_id, jsonrpc.request(req_id, "tools/call", params)
 
 
-async def _echo(backend: Backend, text: str) -> str:
-    result = await backend.call("tools/call", {"name": "echo", "arguments": {"text": text}})
-    return str(result["content"][0]["text"])
-
-
 async def test_handshake_and_calls_over_the_legacy_transport(
     backend: SseBackend, server: FixtureServer
 ) -> None:
@@ -64,12 +56,12 @@ async def test_handshake_and_calls_over_the_legacy_transport(
     assert backend.init_result["serverInfo"]["name"] == "fixture"
     assert backend.endpoint is not None
     assert backend.endpoint.startswith(f"http://127.0.0.1:{server.port}/messages/?session_id=")
-    assert await _echo(backend, "hi") == "hi"
+    assert await echo(backend, "hi") == "hi"
     result = await backend.call("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
     assert result["structuredContent"] == {"result": 5}
     # Answers are matched by id, whatever order they arrive in.
     texts = [f"call-{i}" for i in range(20)]
-    assert await asyncio.gather(*(_echo(backend, t) for t in texts)) == texts
+    assert await asyncio.gather(*(echo(backend, t) for t in texts)) == texts
 
 
 async def test_server_messages_reach_on_message_and_answers_go_back(server: FixtureServer) -> None:
@@ -108,7 +100,7 @@ async def test_a_dropped_stream_fails_the_pending_call_and_the_backend_comes_bac
 ) -> None:
     req_id, frame = _call(backend, "sleep", seconds=30)
     call = asyncio.ensure_future(backend.forward(Outbound(frame, req_id, "tools/call")))
-    await asyncio.sleep(0.5)
+    await tool_started(server.started)
     started = time.monotonic()
     server.stop()
     with pytest.raises(BackendError, match="'old' is down"):
@@ -121,7 +113,7 @@ async def test_a_dropped_stream_fails_the_pending_call_and_the_backend_comes_bac
         await asyncio.sleep(0.1)
     assert backend.state is BackendState.READY, backend.last_error
     assert backend.restarts == 1
-    assert await _echo(backend, "back") == "back"
+    assert await echo(backend, "back") == "back"
 
 
 async def test_a_slow_answer_is_a_timeout(server: FixtureServer) -> None:
@@ -136,16 +128,16 @@ async def test_a_slow_answer_is_a_timeout(server: FixtureServer) -> None:
         await backend.close()
 
 
-async def test_abandoned_call_ends_at_once(backend: SseBackend) -> None:
+async def test_abandoned_call_ends_at_once(backend: SseBackend, server: FixtureServer) -> None:
     req_id, frame = _call(backend, "sleep", seconds=30)
     call = asyncio.ensure_future(backend.forward(Outbound(frame, req_id, "tools/call")))
-    await asyncio.sleep(0.3)
+    await tool_started(server.started)
     started = time.monotonic()
     backend.abandon(req_id)
     with pytest.raises(RequestCancelled):
         await call
     assert time.monotonic() - started < 1.0
-    assert await _echo(backend, "after") == "after"
+    assert await echo(backend, "after") == "after"
 
 
 async def test_unreachable_server_is_a_clear_error() -> None:
@@ -157,16 +149,12 @@ async def test_unreachable_server_is_a_clear_error() -> None:
 
 
 async def test_a_streamable_http_url_is_not_an_sse_stream() -> None:
-    streamable = FixtureServer("http")
-    streamable.start()
-    try:
+    with FixtureServer("http") as streamable:
         backend = _backend(streamable.url, timeout=5)
         with pytest.raises(BackendError, match=r"answered GET with HTTP 4\d\d .*not an SSE stream"):
             await backend.start()
         assert backend.state is BackendState.DOWN
         await backend.close()
-    finally:
-        streamable.stop()
 
 
 def test_the_endpoint_resolves_against_the_url_and_must_stay_on_its_origin() -> None:

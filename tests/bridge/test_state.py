@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from only1mcp.bridge.state import StateSealer, digest
+from only1mcp.bridge.state import Claims, StateSealer, digest
 from only1mcp.errors import INVALID_PARAMS, RpcError
+
+X = Claims(call="x")
 
 
 def _refused(sealer: StateSealer, token: object) -> None:
@@ -17,11 +19,18 @@ def _refused(sealer: StateSealer, token: object) -> None:
 
 def test_claims_round_trip_and_tokens_are_opaque() -> None:
     sealer = StateSealer(["s3cret"])
-    token = sealer.seal({"c": "call-1", "r": 2})
+    claims = Claims("tools/call", "echo", digest({"x": 1}), call="call-1", round=2, inner=[1])
+    token = sealer.seal(claims)
     assert token.startswith("v1.") and "call-1" not in token
-    claims = sealer.open(token)
-    assert claims["c"] == "call-1" and claims["r"] == 2
-    assert sealer.seal({"c": "call-1"}) != sealer.seal({"c": "call-1"})  # fresh nonce each time
+    assert sealer.open(token) == claims
+    assert sealer.seal(X) != sealer.seal(X)  # fresh nonce each time
+
+
+def test_claims_bind_a_call_by_method_target_and_arguments() -> None:
+    claims = Claims("tools/call", "echo", digest({"x": 1}))
+    assert claims.binds("tools/call", "echo", digest({"x": 1}))
+    assert not claims.binds("tools/call", "other", digest({"x": 1}))
+    assert not claims.binds("tools/call", "echo", digest({"x": 2}))
 
 
 @pytest.mark.parametrize(
@@ -36,21 +45,21 @@ def test_claims_round_trip_and_tokens_are_opaque() -> None:
 )
 def test_tampering_is_refused(mangle: object) -> None:
     sealer = StateSealer(["s3cret"])
-    _refused(sealer, mangle(sealer.seal({"c": "x"})))  # type: ignore[operator]
+    _refused(sealer, mangle(sealer.seal(X)))  # type: ignore[operator]
 
 
 def test_expired_and_foreign_tokens_are_refused() -> None:
     sealer = StateSealer(["s3cret"])
-    _refused(sealer, sealer.seal({"c": "x"}, ttl=-1))
-    _refused(StateSealer(["other"]), sealer.seal({"c": "x"}))
-    _refused(StateSealer(), StateSealer().seal({"c": "x"}))  # two ephemeral keys
+    _refused(sealer, sealer.seal(X, ttl=-1))
+    _refused(StateSealer(["other"]), sealer.seal(X))
+    _refused(StateSealer(), StateSealer().seal(X))  # two ephemeral keys
 
 
 def test_a_key_ring_unseals_with_old_keys_and_seals_with_the_newest() -> None:
     old = StateSealer(["old"])
     rotated = StateSealer(["new", "old"])
-    assert rotated.open(old.seal({"c": "x"}))["c"] == "x"
-    _refused(old, rotated.seal({"c": "y"}))
+    assert rotated.open(old.seal(X)) == X
+    _refused(old, rotated.seal(Claims(call="y")))
 
 
 def test_argument_digest_ignores_key_order_only() -> None:

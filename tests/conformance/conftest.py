@@ -363,56 +363,61 @@ class Target:
     logs: list[Path]
 
 
+@contextlib.contextmanager
+def _target(
+    factory: pytest.TempPathFactory, name: str, script: Path, *, through_only1mcp: bool
+) -> Iterator[Target]:
+    """A fixture ``script`` alone, or Only1MCP in front of its own instance of it."""
+    workdir = factory.mktemp(f"conformance-{name}")
+    logs = [workdir / f"{script.stem}.log"]
+    with fixture_server(workdir, script) as url:
+        if not through_only1mcp:
+            yield Target(name, url, logs)
+            return
+        with only1mcp_front(url, workdir) as front:
+            yield Target(name, front, [workdir / "only1mcp.log", *logs])
+
+
 @pytest.fixture(scope="session")
 def direct_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    workdir = tmp_path_factory.mktemp("conformance-direct")
-    with fixture_server(workdir) as url:
-        yield Target("direct", url, [workdir / "conformance_server.log"])
+    with _target(tmp_path_factory, "direct", FIXTURE_SERVER, through_only1mcp=False) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
 def only1mcp_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    workdir = tmp_path_factory.mktemp("conformance-only1mcp")
-    with fixture_server(workdir) as backend, only1mcp_front(backend, workdir) as url:
-        logs = [workdir / "only1mcp.log", workdir / "conformance_server.log"]
-        yield Target("only1mcp", url, logs)
+    with _target(tmp_path_factory, "only1mcp", FIXTURE_SERVER, through_only1mcp=True) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
 def native_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """The SDK fixture speaking 2026-07-28 natively, on a free loopback port."""
-    workdir = tmp_path_factory.mktemp("conformance-native")
-    with fixture_server(workdir, NATIVE_SERVER) as url:
-        yield Target("native", url, [workdir / f"{NATIVE_SERVER.stem}.log"])
+    with _target(tmp_path_factory, "native", NATIVE_SERVER, through_only1mcp=False) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
 def only1mcp_native_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """Only1MCP in front of its own native fixture: a 2026-07-28 backend."""
-    workdir = tmp_path_factory.mktemp("conformance-only1mcp-native")
-    with (
-        fixture_server(workdir, NATIVE_SERVER) as backend,
-        only1mcp_front(backend, workdir) as url,
-    ):
-        logs = [workdir / "only1mcp.log", workdir / f"{NATIVE_SERVER.stem}.log"]
-        yield Target("only1mcp-native", url, logs)
+    with _target(
+        tmp_path_factory, "only1mcp-native", NATIVE_SERVER, through_only1mcp=True
+    ) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
 def ts_direct_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """The TypeScript-SDK fixture (both eras) alone, on a free loopback port."""
-    workdir = tmp_path_factory.mktemp("conformance-ts-direct")
-    with fixture_server(workdir, TS_SERVER) as url:
-        yield Target("ts-direct", url, [workdir / f"{TS_SERVER.stem}.log"])
+    with _target(tmp_path_factory, "ts-direct", TS_SERVER, through_only1mcp=False) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
 def only1mcp_ts_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """Only1MCP in front of its own TypeScript-SDK fixture (a dual-era backend)."""
-    workdir = tmp_path_factory.mktemp("conformance-only1mcp-ts")
-    with fixture_server(workdir, TS_SERVER) as backend, only1mcp_front(backend, workdir) as url:
-        logs = [workdir / "only1mcp.log", workdir / f"{TS_SERVER.stem}.log"]
-        yield Target("only1mcp-ts", url, logs)
+    with _target(tmp_path_factory, "only1mcp-ts", TS_SERVER, through_only1mcp=True) as target:
+        yield target
 
 
 class DirectRuns(dict[str, SuiteRun]):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
+from pathlib import Path
 
 import pytest
 
@@ -122,6 +123,22 @@ def _verdict(
     return lines
 
 
+def judge(
+    label: str,
+    run: SuiteRun,
+    expected_passed: int,
+    baseline: SuiteRun | None,
+    excused: Collection[tuple[str, str]] = (),
+    logs: Collection[Path] = (),
+) -> None:
+    """Fail the test with everything wrong with ``run`` and the tails of the targets' logs."""
+    problems = _verdict(label, run, expected_passed, baseline, excused)
+    if problems:
+        details = [run.describe()]
+        details += [f"--- {path.name} (tail) ---\n{log_tail(path, 3000)}" for path in logs]
+        pytest.fail("\n".join(problems) + "\n\n" + "\n\n".join(details), pytrace=False)
+
+
 @pytest.mark.timeout(2 * SUITE_DEADLINE + 120)
 @pytest.mark.parametrize("config_id", list(SUITE_CONFIGS))
 @pytest.mark.parametrize("target_name", TARGETS)
@@ -147,8 +164,4 @@ def test_conformance_suite(
     expected = config.expected_passed
     if baseline is not None:
         expected -= _passes(baseline, excused) - _passes(run, excused)
-    problems = _verdict(label, run, expected, baseline, excused)
-    if problems:
-        details = [run.describe()]
-        details += [f"--- {path.name} (tail) ---\n{log_tail(path, 3000)}" for path in logs]
-        pytest.fail("\n".join(problems) + "\n\n" + "\n\n".join(details), pytrace=False)
+    judge(label, run, expected, baseline, excused, logs)

@@ -38,17 +38,14 @@ from .conftest import (
     SUITE_DEADLINE,
     SuiteRun,
     Target,
-    log_tail,
     run_suite,
 )
-from .test_conformance import _verdict
+from .test_conformance import FIXTURES, judge
 
 EXPECTED_PASSED = SUITE_2026.expected_passed
 """Checks the native 2026-07-28 fixture passes (0 failed; one more check is INFO)."""
 
 TARGETS = ("native", "only1mcp", "only1mcp-native")
-# target → the session fixture that serves it
-FIXTURES = {"only1mcp": "only1mcp_target", "only1mcp-native": "only1mcp_native_target"}
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +82,4 @@ def test_conformance_2026(
         baseline = native_run
         expected = EXPECTED_PASSED + gained_info_checks(run, native_run)
         logs = target.logs
-    problems = _verdict(label, run, expected, baseline)
-    if problems:
-        details = [run.describe()]
-        details += [f"--- {path.name} (tail) ---\n{log_tail(path, 3000)}" for path in logs]
-        pytest.fail("\n".join(problems) + "\n\n" + "\n\n".join(details), pytrace=False)
+    judge(label, run, expected, baseline, logs=logs)

@@ -33,11 +33,10 @@ from .conftest import (
     DirectRuns,
     SuiteRun,
     Target,
-    log_tail,
     run_suite,
 )
 from .test_conformance import EXCUSED as BRIDGE_EXCUSED
-from .test_conformance import _passes, _verdict, lost_checks
+from .test_conformance import _passes, judge, lost_checks
 from .test_conformance_2026 import gained_info_checks
 
 TARGETS = ("ts-direct", "only1mcp-ts")
@@ -92,8 +91,4 @@ def test_conformance_ts(
         _print_sets(direct, run)
         expected += gained_info_checks(run, direct)
         expected -= _passes(direct, EXCUSED) - _passes(run, EXCUSED)
-    problems = _verdict(label, run, expected, baseline, EXCUSED)
-    if problems:
-        details = [run.describe()]
-        details += [f"--- {path.name} (tail) ---\n{log_tail(path, 3000)}" for path in target.logs]
-        pytest.fail("\n".join(problems) + "\n\n" + "\n\n".join(details), pytrace=False)
+    judge(label, run, expected, baseline, EXCUSED, target.logs)

@@ -26,9 +26,10 @@ from typing import Any
 import pytest
 from e2e.conftest import (
     HttpAggregator,
-    _wait_listening,
     free_port,
+    start_process,
     stop_server,
+    wait_listening,
     write_config,
 )
 from mcp.client.stdio import StdioServerParameters
@@ -103,15 +104,8 @@ def start_served(spec: ServerSpec, workdir: Path) -> Served:
             port = free_port()
             argv = [served.fill(a, port) for a in spec.argv(transport)]
             log = logs / f"{transport}.log"
-            with log.open("ab") as out:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, **served.env(), "PORT": str(port)},
-                    start_new_session=True,
-                )
+            env = {**os.environ, **served.env(), "PORT": str(port)}
+            proc = start_process(argv, log, env)
             served.http_procs.append(proc)
             waits.append((proc, port, log))  # started together, waited for together
             served.http_urls[transport] = f"http://127.0.0.1:{port}{spec.http_path}"
@@ -128,7 +122,7 @@ def start_served(spec: ServerSpec, workdir: Path) -> Served:
             backends[name]["prefix"] = ""
         served.prefixes[transport] = backends[name].get("prefix", name)
     for proc, port, log in waits:
-        _wait_listening(proc, port, log)
+        wait_listening(proc, port, log)
     config = write_config(logs / "only1mcp.yaml", backends)
     served.aggregator = HttpAggregator(config, logs / "only1mcp.log")
     served.aggregator.wait_healthy()

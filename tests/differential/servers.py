@@ -186,52 +186,52 @@ FIXTURE_SMOKE = Smoke(
 )
 
 
+def fixture_commands(*program: str, stdio: bool = True) -> dict[str, tuple[str, ...] | None]:
+    """A fixture's three launches: over stdio (unless ``stdio`` is False), over HTTP answering
+    with SSE streams, and over HTTP answering with plain JSON."""
+    return {
+        "stdio": (*program, "--transport", "stdio") if stdio else None,
+        "http": (*program, "--port", "{port}"),
+        "http_json": (*program, "--port", "{port}", "--json-response"),
+    }
+
+
+TS_NAMES = (
+    *FASTMCP_NAMES,
+    ("watched", "test://watched-resource"),
+    ("resource_update", "resource_updated"),
+)
+
 WORKDIR = "{workdir}"
 """Placeholder for the suite's session directory (files, the git repository, memory files)."""
 
 SERVERS: list[ServerSpec] = [
     ServerSpec(
         name="sdk",
-        stdio=(PY, SDK_FIXTURE, "--transport", "stdio"),
-        http=(PY, SDK_FIXTURE, "--port", "{port}"),
-        http_json=(PY, SDK_FIXTURE, "--port", "{port}", "--json-response"),
+        **fixture_commands(PY, SDK_FIXTURE),
         scenarios=FULL,
         names=CONFORMANCE_NAMES,
         smoke=FIXTURE_SMOKE,
     ),
     ServerSpec(
         name="fastmcp",
-        stdio=(PY, FASTMCP_FIXTURE, "--transport", "stdio"),
-        http=(PY, FASTMCP_FIXTURE, "--port", "{port}"),
-        http_json=(PY, FASTMCP_FIXTURE, "--port", "{port}", "--json-response"),
+        **fixture_commands(PY, FASTMCP_FIXTURE),
         scenarios=FULL - {"subscribe"},  # FastMCP 4 offers no resources/subscribe
         names=FASTMCP_NAMES,
         smoke=FASTMCP_SMOKE,
     ),
     ServerSpec(
         name="ts",
-        stdio=(node(), TS_HANDSHAKE, "--transport", "stdio"),
-        http=(node(), TS_HANDSHAKE, "--port", "{port}"),
-        http_json=(node(), TS_HANDSHAKE, "--port", "{port}", "--json-response"),
+        **fixture_commands(node(), TS_HANDSHAKE),
         scenarios=FULL,
-        names=(
-            *FASTMCP_NAMES,
-            ("watched", "test://watched-resource"),
-            ("resource_update", "resource_updated"),
-        ),
+        names=TS_NAMES,
         smoke=FASTMCP_SMOKE,
     ),
     ServerSpec(
         name="tsdual",  # SDK 1.32 has no 2026-07-28: the fixture adds the stateless path
-        stdio=None,
-        http=(node(), TS_DUAL, "--port", "{port}"),
-        http_json=(node(), TS_DUAL, "--port", "{port}", "--json-response"),
+        **fixture_commands(node(), TS_DUAL, stdio=False),
         scenarios=FULL,
-        names=(
-            *FASTMCP_NAMES,
-            ("watched", "test://watched-resource"),
-            ("resource_update", "resource_updated"),
-        ),
+        names=TS_NAMES,
         smoke=FASTMCP_SMOKE,
     ),
     ServerSpec(

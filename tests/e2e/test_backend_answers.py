@@ -14,7 +14,6 @@ whose aggregator logged an exception that escaped to the HTTP server.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -28,10 +27,9 @@ from .conftest import (
     FRONT_KINDS,
     REPO_ROOT,
     Front,
-    _wait_listening,
     free_port,
+    http_server,
     open_front,
-    stop_server,
     text_of,
     write_config,
 )
@@ -47,18 +45,8 @@ MODES = ["legacy", "2026-07-28"]
 def framed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("framed") / "framed.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(SERVER), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_listening(proc, port, log)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        stop_server(proc)
+    with http_server([sys.executable, str(SERVER), "--port", str(port)], port, log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=FRONT_KINDS)

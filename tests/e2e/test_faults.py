@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from fixtures import STARTED_ENV, tool_started
 from mcp import Client
 
 from .conftest import FX_TIMEOUT, Front, call_outcome, fx_stdio_server, list_all_tools, open_front
@@ -164,7 +165,10 @@ async def test_slow_calls_do_not_hold_up_fast_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["http", "stdio"])
 async def test_sigterm_drains_the_call_in_flight(tmp_path: Path, kind: str) -> None:
-    config = write(tmp_path / "drain.yaml", {"fx": fx_stdio_server()})
+    started = tmp_path / "started"
+    fx = fx_stdio_server()
+    fx["env"] = {**fx["env"], STARTED_ENV: str(started)}
+    config = write(tmp_path / "drain.yaml", {"fx": fx})
     with open_front(kind, config, tmp_path / "front") as front:
         async with front.client() as client:
             assert (await call_outcome(client, "fx__echo", {"text": "up"})) == (True, "up")
@@ -175,7 +179,7 @@ async def test_sigterm_drains_the_call_in_flight(tmp_path: Path, kind: str) -> N
                     outcome.append(await call_outcome(client, "fx__sleep", {"seconds": 1.5}))
 
                 tg.start_soon(in_flight)
-                await anyio.sleep(0.4)
+                await tool_started(started)  # within the default grace (3 s)
                 os.kill(aggregator_pid(front), signal.SIGTERM)
             assert outcome == [(True, "slept 1.5")], outcome
 

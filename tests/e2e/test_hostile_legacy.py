@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import HttpAggregator, fx_stdio_server, write_config
+from .conftest import HttpAggregator, fx_stdio_server, running_aggregator, write_config
 from .rawwire import encode, frame_ok, no_traceback_in
 from .test_legacy_sse import Events, call, initialize, next_message, raw_session
 
@@ -27,15 +27,9 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def aggregator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpAggregator]:
     workdir = tmp_path_factory.mktemp("hostile-legacy")
-    agg = HttpAggregator(
-        write_config(workdir / "only1mcp.yaml", {"fx": fx_stdio_server()}), workdir / "only1mcp.log"
-    )
-    agg.wait_healthy()
-    try:
+    config = write_config(workdir / "only1mcp.yaml", {"fx": fx_stdio_server()})
+    with running_aggregator(config, workdir / "only1mcp.log") as agg:
         yield agg
-    finally:
-        problems = agg.stop()
-    assert not problems, problems
     no_traceback_in(agg.log)
 
 

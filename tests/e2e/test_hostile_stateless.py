@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from only1mcp.protocol.modern import HTTP_STATUS
 
 from .conftest import FX_TIMEOUT, Front, open_front
+from .modern_wire import META, V, headers_for, tools_call
 from .rawwire import ANSWER_DEADLINE, RawStdio, encode, frame_ok, no_traceback_in, raw_http
-from .test_stateless import META, V, _config
+from .test_stateless import _config
 
-ACCEPT = "application/json, text/event-stream"
 CONFIRM = "c__test_input_required_result_request_state"
 MULTI = "c__test_input_required_result_multi_round"
 YES = {"confirm": {"action": "accept", "content": {"ok": True}}}
@@ -74,22 +74,7 @@ def request(method: object, params: Any = None, req_id: object = None) -> dict[s
 
 
 def call(name: str, arguments: Any = None, **extra: Any) -> dict[str, Any]:
-    params = {"name": name, "arguments": {} if arguments is None else arguments, "_meta": META}
-    return request("tools/call", {**params, **extra})
-
-
-def headers_for(msg: Any) -> dict[str, str]:
-    """The headers a conforming client sends with ``msg``."""
-    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": V}
-    params = msg.get("params") if isinstance(msg, dict) else None
-    if isinstance(msg, dict) and isinstance(msg.get("method"), str):
-        headers["Mcp-Method"] = msg["method"]
-    target = None
-    if isinstance(params, dict):
-        target = params.get("uri") if msg.get("method") == "resources/read" else params.get("name")
-    if isinstance(target, str) and target.isascii() and target.isprintable():
-        headers["Mcp-Name"] = target
-    return headers
+    return tools_call(name, arguments, req_id=next(_ids), **extra)
 
 
 def post(

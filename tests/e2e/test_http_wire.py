@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .conftest import HttpAggregator, fx_stdio_server, write_config
+from .conftest import HttpAggregator, fx_stdio_server, running_aggregator, write_config
 
 INIT = {
     "jsonrpc": "2.0",
@@ -22,12 +22,8 @@ ACCEPT = {"Accept": "application/json, text/event-stream"}
 def aggregator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpAggregator]:
     workdir = tmp_path_factory.mktemp("wire")
     config = write_config(workdir / "only1mcp.yaml", {"fx": fx_stdio_server()})
-    agg = HttpAggregator(config, workdir / "only1mcp.log")
-    agg.wait_healthy()
-    try:
+    with running_aggregator(config, workdir / "only1mcp.log") as agg:
         yield agg
-    finally:
-        assert not agg.stop()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.sse import sse_client
 
-from .conftest import HttpAggregator, fx_stdio_server, write_config
+from .conftest import HttpAggregator, fx_stdio_server, running_aggregator, sampled, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +41,8 @@ def aggregator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpAggrega
     # server answering at 2026-07-28 may not: speak the handshake era to it.
     fx = {**fx_stdio_server(), "protocol": "handshake"}
     config = write_config(workdir / "only1mcp.yaml", {"fx": fx, "iso": iso})
-    agg = HttpAggregator(config, workdir / "only1mcp.log")
-    agg.wait_healthy()
-    try:
+    with running_aggregator(config, workdir / "only1mcp.log") as agg:
         yield agg
-    finally:
-        assert not agg.stop()
 
 
 # --------------------------------------------------------------------------- the SDK's client
@@ -84,7 +80,7 @@ async def _initialize_at(session: ClientSession, version: str) -> types.Initiali
 async def test_sdk_sse_client_lists_calls_and_is_asked_to_sample(
     aggregator: HttpAggregator, version: str | None
 ) -> None:
-    sampled: list[str] = []
+    prompts: list[str] = []
     logged: list[str] = []
 
     async def sampling(
@@ -92,13 +88,8 @@ async def test_sdk_sse_client_lists_calls_and_is_asked_to_sample(
     ) -> types.CreateMessageResult:
         content = params.messages[0].content
         assert isinstance(content, types.TextContent)
-        sampled.append(content.text)
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text=f"sampled: {content.text}"),
-            model="legacy-model",
-            stop_reason="endTurn",
-        )
+        prompts.append(content.text)
+        return sampled(f"sampled: {content.text}", "legacy-model")
 
     async def logging(params: types.LoggingMessageNotificationParams) -> None:
         logged.append(str(params.data))
@@ -120,7 +111,7 @@ async def test_sdk_sse_client_lists_calls_and_is_asked_to_sample(
             answer = await session.call_tool("fx__sample", {"prompt": "hello"})
             failed = await session.call_tool("fx__fail", {"message": "no"})
         assert answer.content == [types.TextContent(type="text", text="sampled: hello")]
-        assert sampled == ["hello"]
+        assert prompts == ["hello"]
         assert failed.is_error
         with anyio.fail_after(DEADLINE):
             while "sampling: hello" not in logged:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -44,16 +43,18 @@ from .conftest import (
     StdioRun,
     _ReadyStreams,
     free_port,
-    log_tail,
     open_front,
+    sampled,
+    start_process,
     stdio_aggregator,
     text_of,
+    wait_listening,
     write_config,
 )
+from .modern_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 
-V = "2026-07-28"
 NATIVE = REPO_ROOT / "tests" / "fixtures" / "conformance_server_native.py"
 PREFIXES = ("n", "s")  # the native fixture over HTTP, over stdio
 DEADLINE = 30.0
@@ -71,15 +72,8 @@ class NativeHttp:
 
     def start(self) -> None:
         argv = [sys.executable, str(NATIVE), "--port", str(self.port)]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"the native fixture did not listen:\n{log_tail(self.log)}")
+        self.proc = start_process(argv, self.log)
+        wait_listening(self.proc, self.port, self.log)
 
     def kill(self) -> None:
         """Die at once (a graceful stop would wait for Only1MCP's open listen stream)."""
@@ -88,15 +82,18 @@ class NativeHttp:
             self.proc.wait(15)
             self.proc = None
 
+    def __enter__(self) -> NativeHttp:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
 
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeHttp]:
-    server = NativeHttp(tmp_path_factory.mktemp("native") / "native.log")
-    server.start()
-    try:
+    with NativeHttp(tmp_path_factory.mktemp("native") / "native.log") as server:
         yield server
-    finally:
-        server.kill()
 
 
 @contextlib.contextmanager
@@ -149,12 +146,7 @@ class Asked:
 
     async def sample(self, context: Any, params: types.CreateMessageRequestParams) -> Any:
         self.methods.append("sampling/createMessage")
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text="Paris"),
-            model="test-model",
-            stop_reason="endTurn",
-        )
+        return sampled("Paris")
 
     async def roots(self, context: Any) -> types.ListRootsResult:
         self.methods.append("roots/list")
@@ -303,23 +295,8 @@ async def test_a_2026_client_gets_the_servers_rounds(http_front: Front, prefix: 
 
 def _post(front: Front, name: str, **params: Any) -> httpx.Response:
     assert front.http is not None
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": V,
-        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
-    }
-    body = {
-        "jsonrpc": "2.0",
-        "id": 5,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": {}, "_meta": meta, **params},
-    }
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": V,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": name,
-    }
-    return httpx.post(front.http.url, json=body, headers=headers, timeout=DEADLINE)
+    body = tools_call(name, req_id=5, **params)
+    return httpx.post(front.http.url, json=body, headers=headers_for(body), timeout=DEADLINE)
 
 
 def test_a_2026_servers_state_is_sealed_and_bound_to_it(http_front: Front) -> None:

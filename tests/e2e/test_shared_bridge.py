@@ -22,11 +22,11 @@ import mcp_types as types
 import psutil
 import pytest
 
-from .conftest import Front, fx_stdio_server, open_front, text_of, write_config
+from .conftest import Front, fx_stdio_server, open_front, prompt_of, sampled, text_of, write_config
+from .modern_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 
-V = "2026-07-28"
 SAMPLING: dict[str, Any] = {"sampling": {}}
 DEADLINE = 60.0
 SLEEP = 3.0  # long enough to be in flight while another call asks and is answered
@@ -68,27 +68,15 @@ async def post(
         else capabilities,
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
     }
-    params = {"name": name, "arguments": arguments, "_meta": meta, **extra}
-    body = {"jsonrpc": "2.0", "id": next(_ids), "method": "tools/call", "params": params}
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": V,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": name,
-    }
-    resp = await http.post(front.http.url, json=body, headers=headers)
+    body = tools_call(name, arguments, req_id=next(_ids), meta=meta, **extra)
+    resp = await http.post(front.http.url, json=body, headers=headers_for(body))
     answer: dict[str, Any] = resp.json()
     assert answer["id"] == body["id"], answer
     return resp.status_code, answer
 
 
 async def _paris(context: Any, params: types.CreateMessageRequestParams) -> Any:
-    return types.CreateMessageResult(
-        role="assistant",
-        content=types.TextContent(type="text", text="Paris"),
-        model="test-model",
-        stop_reason="endTurn",
-    )
+    return sampled("Paris")
 
 
 async def test_concurrent_2026_calls_start_no_backend_process(shared_front: Front) -> None:
@@ -144,8 +132,7 @@ async def test_a_named_question_reaches_its_caller_among_calls_in_flight(
     asked: list[str] = []
 
     async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> Any:
-        content = params.messages[0].content
-        asked.append(content.text if isinstance(content, types.TextContent) else "?")
+        asked.append(prompt_of(params))
         return await _paris(context, params)
 
     slept: list[str] = []
@@ -301,3 +288,22 @@ async def test_a_header_that_differs_from_the_body_is_refused(
         status, answer = await _raw(http, shared_front, headers, meta)
     assert status == 400, answer
     assert answer["error"]["code"] == -32020, answer
+
+
+def test_a_backend_failure_on_the_straight_path_is_the_calls_error(tmp_path: Any) -> None:
+    """A plain 2026 call takes the straight path (no router dispatch, which framed errors):
+    when its backend call fails — a timeout here — the client still gets a JSON-RPC error
+    with its id, with the backend's code, and the shared process serves the next call."""
+    config = write_config(tmp_path / "only1mcp.yaml", {"fx": fx_stdio_server(timeout=0.5)})
+
+    async def calls() -> None:
+        async with httpx.AsyncClient(timeout=DEADLINE, trust_env=False) as http:
+            status, answer = await post(http, front, "fx__sleep", {"seconds": 2.0})
+            assert status == 200, answer  # a server-side error: HTTP 200 at 2026
+            assert answer["error"]["code"] == -32001, answer  # the backend timed out
+            status, answer = await post(http, front, "fx__echo", {"text": "after"})
+            assert status == 200, answer
+            assert answer["result"]["content"][0]["text"] == "after", answer
+
+    with open_front("http", config, tmp_path) as front:
+        anyio.run(calls)

@@ -27,6 +27,9 @@ from .conftest import (
     HttpAggregator,
     call_outcome,
     free_port,
+    prompt_of,
+    running_aggregator,
+    sampled,
     spawn_fixture_server,
     stop_server,
     text_of,
@@ -79,25 +82,14 @@ def sse_server(tmp_path: Path) -> Iterator[SseServer]:
 def aggregator(tmp_path: Path, sse_server: SseServer) -> Iterator[HttpAggregator]:
     old = {"url": sse_server.url, "transport": "sse", "prefix": "old", "timeout": OLD_TIMEOUT}
     config = write_config(tmp_path / "only1mcp.yaml", {"old": old})
-    agg = HttpAggregator(config, tmp_path / "only1mcp.log")
-    agg.wait_healthy()
-    try:
+    with running_aggregator(config, tmp_path / "only1mcp.log") as agg:
         yield agg
-    finally:
-        assert not agg.stop()
 
 
 async def sampling(
     context: ClientRequestContext, params: types.CreateMessageRequestParams
 ) -> types.CreateMessageResult:
-    content = params.messages[0].content
-    text = content.text if isinstance(content, types.TextContent) else "?"
-    return types.CreateMessageResult(
-        role="assistant",
-        content=types.TextContent(type="text", text=f"client says: {text}"),
-        model="m",
-        stop_reason="endTurn",
-    )
+    return sampled(f"client says: {prompt_of(params)}", "m")
 
 
 async def test_an_sse_server_behind_the_streamable_front(aggregator: HttpAggregator) -> None:

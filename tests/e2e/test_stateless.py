@@ -29,18 +29,15 @@ from .conftest import (
     Front,
     fx_stdio_server,
     open_front,
+    sampled,
     text_of,
     write_config,
 )
+from .modern_wire import META, V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 
-V = "2026-07-28"
 CONFORMANCE = REPO_ROOT / "tests" / "fixtures" / "conformance_server.py"
-META = {
-    "io.modelcontextprotocol/protocolVersion": V,
-    "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
-}
 
 
 def _config(workdir: Path) -> Path:
@@ -94,12 +91,7 @@ async def _elicit(context: Any, params: types.ElicitRequestParams) -> types.Elic
 
 
 async def _sample(context: Any, params: types.CreateMessageRequestParams) -> Any:
-    return types.CreateMessageResult(
-        role="assistant",
-        content=types.TextContent(type="text", text="Paris"),
-        model="test-model",
-        stop_reason="endTurn",
-    )
+    return sampled("Paris")
 
 
 async def test_pinned_client_lists_and_calls(stateless_front: Front) -> None:
@@ -109,6 +101,9 @@ async def test_pinned_client_lists_and_calls(stateless_front: Front) -> None:
             tools = await client.list_tools()
             names = {tool.name for tool in tools.tools}
             assert {"fx__echo", "c__test_simple_text"} <= names
+            # A merged list is Only1MCP's own answer: it names Only1MCP as its producer.
+            meta = tools.model_dump(mode="json", by_alias=True)["_meta"]
+            assert meta["io.modelcontextprotocol/serverInfo"]["name"] == "only1mcp"
             result = await client.call_tool("fx__echo", {"text": "stateless"})
             assert text_of(result) == "stateless"
 
@@ -149,17 +144,12 @@ async def test_logs_reach_a_2026_client_only_when_it_asks(either_front: Front) -
 
 def _post(front: Front, body: dict[str, Any], **headers: str) -> httpx.Response:
     assert front.http is not None
-    base = {
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": V,
-        "Mcp-Method": str(body.get("method", "")),
-    }
-    return httpx.post(front.http.url, json=body, headers={**base, **headers}, timeout=30)
+    headers = {**headers_for(body), **headers}
+    return httpx.post(front.http.url, json=body, headers=headers, timeout=30)
 
 
 def _call(name: str, **params: Any) -> dict[str, Any]:
-    params = {"name": name, "arguments": {}, "_meta": META, **params}
-    return {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params}
+    return tools_call(name, req_id=9, **params)
 
 
 def test_get_and_delete_are_405_and_accept_must_list_both(stateless_front: Front) -> None:
@@ -245,11 +235,7 @@ def test_listen_acknowledges_then_relays_resource_updates_tagged(stateless_front
             "notifications": {"toolsListChanged": True, "resourceSubscriptions": [uri, 5]},
         },
     }
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": V,
-        "Mcp-Method": "subscriptions/listen",
-    }
+    headers = headers_for(listen)
     frames: list[dict[str, Any]] = []
     url = stateless_front.http.url
     with httpx.stream("POST", url, json=listen, headers=headers, timeout=30) as resp:

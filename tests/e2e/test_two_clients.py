@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -47,15 +45,15 @@ from mcp.shared.exceptions import MCPError
 from .conftest import (
     CLIENT_READ_TIMEOUT,
     REPO_ROOT,
-    STARTUP_DEADLINE,
     Front,
     ProcessTracker,
     StdioRun,
     _ReadyStreams,
     free_port,
+    http_server,
     list_all_tools,
-    log_tail,
     open_front,
+    sampled,
     stdio_aggregator,
     text_of,
     write_config,
@@ -101,33 +99,8 @@ def conformance_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("conformance-http") / "conformance-http.log"
     argv = [sys.executable, str(CONFORMANCE_SERVER), "--port", str(port)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        end = time.monotonic() + STARTUP_DEADLINE
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"conformance server exited with {proc.returncode}:\n{log_tail(log)}")
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > end:
-                pytest.fail(f"conformance server not listening on {port}:\n{log_tail(log)}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    with http_server(argv, port, log) as url:
+        yield url
 
 
 @pytest.fixture
@@ -177,12 +150,7 @@ class Recorder:
         """Answer a sampling request with a text naming this client and echoing the prompt."""
         prompt = " | ".join(_text(message.content) for message in params.messages)
         self.sampled.append(prompt)
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text=f"from-{self.name}: {prompt}"),
-            model=f"model-{self.name}",
-            stop_reason="endTurn",
-        )
+        return sampled(f"from-{self.name}: {prompt}", f"model-{self.name}")
 
     async def on_message(self, message: IncomingMessage) -> None:
         """Record every notification (and transport-level exception) the session surfaces."""

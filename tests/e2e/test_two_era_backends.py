@@ -32,6 +32,8 @@ from .conftest import (
     Front,
     fx_stdio_server,
     open_front,
+    prompt_of,
+    sampled,
     text_of,
     write_config,
 )
@@ -49,14 +51,7 @@ class Callbacks:
         self.logs: list[str] = []
 
     async def sample(self, context: Any, params: types.CreateMessageRequestParams) -> Any:
-        content = params.messages[0].content
-        prompt = content.text if isinstance(content, types.TextContent) else "?"
-        return types.CreateMessageResult(
-            role="assistant",
-            content=types.TextContent(type="text", text=f"sampled: {prompt}"),
-            model="test-model",
-            stop_reason="endTurn",
-        )
+        return sampled(f"sampled: {prompt_of(params)}")
 
     async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         return types.ElicitResult(action="accept", content={"name": "Ada"})
@@ -74,12 +69,8 @@ class Callbacks:
 
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeHttp]:
-    server = NativeHttp(tmp_path_factory.mktemp("native") / "native.log")
-    server.start()
-    try:
+    with NativeHttp(tmp_path_factory.mktemp("native") / "native.log") as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture(scope="module", params=FRONT_KINDS)

@@ -21,6 +21,7 @@ from only1mcp.gateway import Gateway
 from only1mcp.relay import Reply
 from only1mcp.router import Router
 from only1mcp.session import Session
+from only1mcp.stateless import StatelessService
 from only1mcp.types import JsonObject
 
 pytestmark = pytest.mark.anyio
@@ -67,7 +68,9 @@ async def test_the_http_front_answers_a_bug_with_32603_not_500(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     gateway = _gateway()
-    endpoint = McpEndpoint(gateway, BuggyRouter(gateway), OriginPolicy([], "127.0.0.1"))
+    router = BuggyRouter(gateway)
+    stateless = StatelessService(gateway, router)
+    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
     session = gateway.sessions.create()
     body = orjson.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/list"})
     scope = {

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from only1mcp import __version__
 from only1mcp.errors import HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_VERSION, RpcError
 from only1mcp.protocol.modern import (
     META_CAPABILITIES,
     META_LOG_LEVEL,
+    META_SERVER_INFO,
     META_VERSION,
     Headers,
     check_param_headers,
@@ -209,10 +211,27 @@ def test_requests_we_send_carry_headers_our_own_check_accepts() -> None:
     check_param_headers(SCHEMA, arguments, Headers(raw))
 
 
+def test_a_names_header_form_is_the_same_on_every_request() -> None:
+    """The name's header form is kept between requests: each one still gets its own."""
+    zurich = "=?base64?WsO8cmljaA==?="  # base64 of the UTF-8 of "Zürich"
+    lookalike = "=?base64?YQ==?="  # a name that looks like the sentinel is wrapped in one
+    for name in ["Zürich", "t", "Zürich", lookalike, lookalike]:
+        sent = request_headers(V, "prompts/get", {"name": name})["Mcp-Name"]
+        assert sent == {"Zürich": zurich, "t": "t"}.get(name, sent) and sent != lookalike
+        assert decode_header_value(sent) == name
+
+
 def test_results_get_their_type_and_cacheable_ones_their_hints() -> None:
     assert stamp("tools/call", {}) == {"resultType": "complete"}
     listed = stamp("tools/list", {"tools": []})
     assert listed["ttlMs"] == 0 and listed["cacheScope"] == "private"
+    assert listed["_meta"] == {META_SERVER_INFO: {"name": "only1mcp", "version": __version__}}
+    failed = {"only1mcp/errors": {"git": "down"}}
+    assert stamp("prompts/list", {"prompts": [], "_meta": failed})["_meta"].keys() == {
+        "only1mcp/errors",
+        META_SERVER_INFO,
+    }
+    assert "_meta" not in stamp("resources/read", {"contents": []})  # the server's own answer
 
 
 # ------------------------------------------------------------ resultType stamped as bytes

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import orjson
 
+from only1mcp.app import assemble
 from only1mcp.backends import Backend, BackendState
 from only1mcp.config import Config
 from only1mcp.gateway import Gateway
@@ -103,8 +104,8 @@ class Running:
 @contextlib.asynccontextmanager
 async def running(servers: dict[str, dict[str, Any]]) -> AsyncIterator[Running]:
     """A started gateway over ``servers``; stopped (every process with it) on exit."""
-    gateway = Gateway(Config.model_validate({"servers": servers}))
-    router = Router(gateway)
+    core = assemble(Config.model_validate({"servers": servers}))
+    gateway, router = core.gateway, core.router
     session = Session(id="test-session")
     gateway.sessions.add(session)
     await gateway.start()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures import tool_started
 
 from only1mcp.backends.pool import ReplicaPool
 from only1mcp.errors import BACKEND_ERROR, BACKEND_TIMEOUT
@@ -67,10 +68,12 @@ async def test_weighted_random_follows_the_weights() -> None:
             assert abs(share - weight / sum(weights)) < 0.05, (counts, weights)
 
 
-async def test_least_connections_avoids_the_busy_replica() -> None:
-    async with running({"p": pool(3, strategy="least_connections")}) as run:
+async def test_least_connections_avoids_the_busy_replica(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    replicas = [tiny(FIXTURE_STARTED_FILE=str(started)) for _ in range(3)]
+    async with running({"p": pool(3, replicas=replicas, strategy="least_connections")}) as run:
         slow = asyncio.ensure_future(run.call("p__slow", {"seconds": 2}))
-        await asyncio.sleep(0.2)  # the slow call holds one replica (a sh server is serial)
+        await tool_started(started)  # the slow call holds one replica (a sh server is serial)
         during = Counter([await who(run) for _ in range(60)])
         answer = await slow
         assert answer.ok, answer

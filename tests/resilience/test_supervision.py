@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from only1mcp.backends import BackendState, create_backend
+from only1mcp.backends.stdio import EXIT_DRAIN
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BACKEND_ERROR, BACKEND_TIMEOUT
 
@@ -35,6 +36,12 @@ def failed_restarts(problem: str) -> int:
     return int(match.group(1))
 
 
+def restarts_so_far(backend: Any) -> int:
+    """The failed restarts in a row a crash-looping backend reports (0 before it says)."""
+    match = re.search(r"crash loop \((\d+) failed restarts in a row\)", backend.problem)
+    return int(match.group(1)) if match else 0
+
+
 async def test_command_that_crashes_at_start_backs_off_and_is_marked_down() -> None:
     # Health checks on, and frequent: their monitor must idle while the server is down.
     bad = {**crashing(), "health": {"interval": 0.1}}
@@ -42,11 +49,12 @@ async def test_command_that_crashes_at_start_backs_off_and_is_marked_down() -> N
         bad = run.backend("bad")
         assert bad.state is BackendState.DOWN
         cpu = time.process_time()
-        await asyncio.sleep(3.2)
+        took = await eventually(lambda: restarts_so_far(bad) >= 4, 10, "4 failed restarts", 0.05)
         spent = time.process_time() - cpu
-        # Backoff 0.2 s doubling: restarts at 0.2, 0.6, 1.4 and 3.0 s — not a spin.
-        assert 3 <= failed_restarts(bad.problem) <= 5, bad.problem
-        assert spent < 0.5, f"the aggregator used {spent:.2f}s of CPU in 3.2s"
+        # Backoff 0.2 s doubling: restarts at 0.2, 0.6, 1.4 and 3.0 s, the next at 6.2 s — a
+        # spin would be far past 4 by the time the 4th is seen, and would burn CPU.
+        assert failed_restarts(bad.problem) == 4, bad.problem
+        assert spent < 0.5, f"the aggregator used {spent:.2f}s of CPU in {took:.1f}s"
         names, errors = await run.tool_names()
         assert names == {"ok__pid", "ok__slow", "ok__slow_pid"}, names
         assert "fatal: no configuration" in errors["bad"], errors  # the stderr tail
@@ -80,7 +88,7 @@ async def test_crash_loop_takes_the_tools_out_and_recovery_brings_them_back(
         assert any(LIST_CHANGED in frame for _, frame in run.session.events)
         answer = await run.call("c__pid")
         assert not answer.ok and "Unknown tool" in answer.text, answer
-        run.session.events.clear()
+        seen = run.session.events.last_id
         flag.unlink()
         await eventually(lambda: ready(backend), 5, "recovered")
 
@@ -88,7 +96,7 @@ async def test_crash_loop_takes_the_tools_out_and_recovery_brings_them_back(
             return any(t["name"] == "c__pid" for t in run.gateway.catalogs["tools"].merged())
 
         await eventually(listed, 5, "the tools are back")
-        assert any(LIST_CHANGED in frame for _, frame in run.session.events)
+        assert any(LIST_CHANGED in frame for _, frame in run.session.events.after(seen))
         assert (await run.call("c__pid")).ok
 
 
@@ -118,7 +126,9 @@ async def test_a_thousand_restarts_leak_no_process_and_no_fd() -> None:
         assert int(answer["content"][0]["text"]) == backend.pid
     finally:
         await backend.close()
-    await asyncio.sleep(0.5)  # the last exit's pipes close after the drain delay
+    # Not a guess at how long something takes: a dead process's transport is closed by a
+    # timer EXIT_DRAIN after its exit, and the last ones' timers must fire before the loop ends.
+    await asyncio.sleep(2 * EXIT_DRAIN)
     assert len(seen) == 1000
     assert not [pid for pid in seen if alive(pid) and psutil.Process(pid).status() != "zombie"]
     assert {child.pid for child in me.children(recursive=True)} <= others

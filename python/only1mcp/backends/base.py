@@ -54,7 +54,13 @@ IdSource = Callable[[], int]
 CLIENT_INFO = {"name": "only1mcp", "version": __version__}
 # What we tell backends we can do as their client: relay these requests to the client session
 # that caused them (the relay refuses them for a session that did not declare them).
-BACKEND_CLIENT_CAPABILITIES: JsonObject = {"sampling": {}, "elicitation": {"form": {}, "url": {}}}
+BACKEND_CLIENT_CAPABILITIES: JsonObject = {
+    "sampling": {},
+    "elicitation": {"form": {}, "url": {}},
+    # roots/list goes to the client whose request caused it, else to the connected clients
+    # that declared roots (relay), and their roots changes are passed on (list_changed).
+    "roots": {"listChanged": True},
+}
 
 
 class BackendState(enum.Enum):
@@ -124,6 +130,8 @@ class Backend(ABC):
     streams_per_request = False
     # Tools that may be replayed on another replica (a pool learns them in tools_listed).
     safe_tools: frozenset[str] = frozenset()
+    # Seconds a request may take (the server's ``timeout``).
+    timeout: float
 
     def __init__(self, name: str, wiring: Wiring | None = None) -> None:
         self.name = name

@@ -14,11 +14,12 @@ notification restarts, within that cap.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from only1mcp._core import CircuitBreaker
 from only1mcp.backends.base import Outbound
+from only1mcp.backends.breaker import Breaker, Clock, make_breaker
 from only1mcp.config.policies import BreakerConfig, TimeoutsConfig
 from only1mcp.errors import BackendError, BackendTimeout
 from only1mcp.types import JsonObject
@@ -49,16 +50,15 @@ class Timeouts:
         return self.default
 
 
-def breaker_of(config: BreakerConfig) -> CircuitBreaker:
-    return CircuitBreaker(
-        failure_threshold=config.failures, window=config.window, cooldown=config.cooldown
-    )
+def breaker_of(config: BreakerConfig, clock: Clock = time.monotonic) -> Breaker:
+    """The breaker of ``config`` (on ``clock``: a test may step it, see :mod:`.breaker`)."""
+    return make_breaker(config.failures, config.window, config.cooldown, clock=clock)
 
 
 class CallGuard:
     """Sends calls through a transport's ``send`` with their timeout, and keeps the breaker."""
 
-    def __init__(self, name: str, timeouts: Timeouts, breaker: CircuitBreaker) -> None:
+    def __init__(self, name: str, timeouts: Timeouts, breaker: Breaker) -> None:
         self.name = name
         self.timeouts = timeouts
         self.breaker = breaker

@@ -23,8 +23,8 @@ import os
 import signal
 import typing
 
-from only1mcp._core import CircuitBreaker
 from only1mcp.backends.base import BackendState, Requester
+from only1mcp.backends.breaker import Breaker
 from only1mcp.config.policies import HealthConfig
 from only1mcp.errors import RpcError
 
@@ -50,7 +50,7 @@ class Monitored(Requester, typing.Protocol):
     def state(self) -> BackendState: ...
 
     @property
-    def breaker(self) -> CircuitBreaker: ...
+    def breaker(self) -> Breaker: ...
 
     @property
     def pid(self) -> int | None: ...

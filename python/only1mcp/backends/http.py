@@ -3,7 +3,11 @@
 A handshake-era server gets one MCP session per backend, shared by every client session (ids
 are backend-local, as on stdio). Responses arrive as a JSON body or as an SSE stream that ends
 with the response; other messages on that stream go to ``on_message``. A 404 on our session id
-means the server forgot it: re-initialize once and resend. A 2026-07-28 server gets no session:
+means the server forgot it: re-initialize once and resend. A handshake-era session also follows
+the server's standalone GET stream, where a server sends what belongs to no request (a
+``roots/list`` of its own, list changes): to ``on_message``, as a stdio server's unsolicited
+frames; it is reopened with ``Last-Event-ID`` when the server ends it (405: the server offers
+none). A 2026-07-28 server gets no session:
 each request carries its own headers, and an error answer is a JSON-RPC frame whatever its HTTP
 status (400 for invalid params, 404 for an unknown method).
 """
@@ -38,6 +42,11 @@ MAX_RESUMES = 5
 # Connections kept to one server at most: the calls in flight to it beyond this queue.
 MAX_CONNECTIONS = 64
 TIMED_OUT, ABANDONED = "timed out", "abandoned"
+# The standalone stream: seconds before it is reopened (unless the server says ``retry``), and
+# how many openings in a row may fail or bring nothing before we stop (the next initialize
+# starts it again).
+REOPEN_DELAY = 1.0
+MAX_BARREN_OPENINGS = 5
 
 
 class HttpBackend(ServerBackend):
@@ -50,6 +59,7 @@ class HttpBackend(ServerBackend):
         self._client: Pool | None = None
         self._calls: dict[int, asyncio.Task[object]] = {}  # in flight: the tasks waiting
         self._stopped: dict[int, str] = {}  # calls cancelled by us: TIMED_OUT or ABANDONED
+        self._standalone: asyncio.Task[None] | None = None  # following the GET stream
 
     async def connect(self) -> None:
         self.session_id = None
@@ -219,7 +229,67 @@ class HttpBackend(ServerBackend):
     async def notify(self, frame: bytes) -> None:
         (await self._post(frame)).close()  # a 202: its connection is already back in the pool
 
+    async def handshake(self) -> None:
+        await super().handshake()
+        if self.modern:
+            return  # a 2026 server has no session, so no standalone stream
+        if self._standalone is not None:
+            self._standalone.cancel()
+        self._standalone = asyncio.ensure_future(self._follow(self.session_id))
+
+    async def _follow(self, session_id: str | None) -> None:
+        """Follow the standalone GET stream of session ``session_id`` while it lasts."""
+        last_id, barren, delay = "", 0, REOPEN_DELAY
+        while self._client is not None and self.session_id == session_id:
+            headers = {**self._headers(), "Accept": "text/event-stream"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            events = EventParser()
+            events.last_id = last_id
+            got = False
+            try:
+                response = await self._client.request("GET", headers)
+                try:
+                    if response.status != 200 or not _is_stream(response):
+                        if response.status != 405:  # 405: no such stream, as the spec allows
+                            log.info(
+                                "server %r: no standalone stream (HTTP %s)",
+                                self.name,
+                                response.status,
+                            )
+                        return
+                    while chunk := await response.next_chunk():
+                        for event in events.feed(chunk):
+                            got = True
+                            if event.retry is not None:  # the server's, for the reopenings
+                                delay = event.retry / 1000
+                            if event.data:
+                                self._unsolicited(event.data)
+                finally:
+                    response.close()
+            except OSError as exc:
+                log.debug("server %r: standalone stream broke: %r", self.name, exc)
+            last_id = events.last_id
+            barren = 0 if got else barren + 1
+            if barren >= MAX_BARREN_OPENINGS:
+                return
+            await asyncio.sleep(delay)
+
+    def _unsolicited(self, frame: bytes) -> None:
+        try:
+            _, method, _ = split_response(frame)
+        except ValueError:
+            log.warning("server %r sent a non-JSON SSE event: %.200r", self.name, frame)
+            return
+        if method is not None:  # a response has no place on this stream
+            self.deliver(frame)
+
     async def disconnect(self) -> None:
+        standalone, self._standalone = self._standalone, None
+        if standalone is not None:
+            standalone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await standalone
         client, self._client = self._client, None
         if client is None:
             return
@@ -230,3 +300,7 @@ class HttpBackend(ServerBackend):
                 response.close()
         self.session_id = None
         client.close()
+
+
+def _is_stream(response: Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")

@@ -2,7 +2,9 @@
 
 The mirror image of the front (:mod:`only1mcp.front.http11`): each connection is a Protocol
 that feeds what it receives to an ``httptools`` response parser, and a request is one
-``transport.write`` of bytes built from a prefix encoded once per backend. httpx spent ~1 ms
+``transport.write`` of bytes built from a prefix encoded once per backend and the request's
+own header lines, encoded once per distinct set (a backend sends few: its session's, or a 2026
+call's method and tool name) and kept, :data:`MAX_HEADER_SETS` at most. httpx spent ~1 ms
 of CPU per call here (its pool, anyio streams and h11 in pure Python); this costs a few tens
 of µs (docs/PERFORMANCE.md, "HTTP backend client").
 
@@ -36,6 +38,8 @@ HIGH_WATER = 256 * 1024
 # How long the rest of a response its caller closed early may take to arrive (and be dropped)
 # before its connection is closed rather than kept.
 DRAIN_SECONDS = 1.0
+# Distinct sets of per-request headers whose encoded lines a pool keeps.
+MAX_HEADER_SETS = 256
 
 
 class Response:
@@ -288,6 +292,10 @@ class Pool:
         self._host_line = b"Host: " + netloc.encode("idna") + b"\r\n"
         self._static = encode_headers(headers or {})
         self._heads: dict[str, bytes] = {}  # method → request line, Host and static headers
+        # A request's own headers → their encoded lines. A backend sends a handful of distinct
+        # sets (session id and version; a 2026 call's method and tool name), so encoding and
+        # checking each set once saves that work on every call; bounded all the same.
+        self._lines: dict[tuple[tuple[str, str], ...], bytes] = {}
 
     def request_bytes(self, method: str, headers: dict[str, str], body: bytes = b"") -> bytes:
         """The request as it goes on the wire (one write)."""
@@ -295,15 +303,23 @@ class Pool:
         if head is None:
             line = f"{method} {self.target} HTTP/1.1\r\n".encode("ascii")
             head = self._heads[method] = line + self._host_line + self._static
+        key = tuple(headers.items())
+        lines = self._lines.get(key)
+        if lines is None:
+            lines = encode_headers(headers)  # raises on a line break: never cached
+            if len(self._lines) >= MAX_HEADER_SETS:
+                self._lines.clear()
+            self._lines[key] = lines
         length = b"Content-Length: %d\r\n\r\n" % len(body) if body or method == "POST" else b"\r\n"
-        return b"".join((head, encode_headers(headers), length, body))
+        return b"".join((head, lines, length, body))
 
     async def request(self, method: str, headers: dict[str, str], body: bytes = b"") -> Response:
         """Send one request; return once the response's status and headers are in."""
         data = self.request_bytes(method, headers, body)
         retried = False
         while True:
-            conn = await self._acquire()
+            # An idle connection is taken here, without a coroutine of its own: the common case.
+            conn = self._idle_connection() or await self._acquire()
             response = Response(conn)
             try:
                 conn.send(response, data)
@@ -320,15 +336,19 @@ class Pool:
                 raise
             return response
 
-    async def _acquire(self) -> Connection:
-        if self._closed:
-            raise ConnectionError("the client is closed")
+    def _idle_connection(self) -> Connection | None:
+        """The warmest idle connection still open, or None."""
         idle = self._idle
         while idle:
             conn = idle.pop()
             if not conn.closed:
                 conn.reused = True
                 return conn
+        return None
+
+    async def _acquire(self) -> Connection:
+        if self._closed:
+            raise ConnectionError("the client is closed")
         if self._count >= self.max_connections:
             waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)

@@ -73,6 +73,7 @@ class ReplicaPool(Backend):
     ) -> None:
         super().__init__(name, wiring)
         self.config = config
+        self.timeout = config.timeout
         self.timeouts = Timeouts.of(config.timeout, config.timeouts)
         self.safe_tools = safe_tools
         mine = Wiring(

@@ -12,21 +12,11 @@ from __future__ import annotations
 import random
 
 from only1mcp.config.policies import Retry
+from only1mcp.protocol.lists import LIST_METHODS
 from only1mcp.types import JsonObject
 
 # Requests that change nothing on the server: replaying them elsewhere is always safe.
-SAFE_METHODS = frozenset(
-    {
-        "ping",
-        "tools/list",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "completion/complete",
-    }
-)
+SAFE_METHODS = LIST_METHODS | {"ping", "prompts/get", "resources/read", "completion/complete"}
 RETRY_BACKOFF = 0.05
 RETRY_BACKOFF_MAX = 1.0
 

@@ -21,7 +21,6 @@ from abc import abstractmethod
 from collections.abc import Coroutine
 from typing import Any, NoReturn
 
-from only1mcp._core import CircuitBreaker
 from only1mcp.backends.base import (
     Backend,
     BackendState,
@@ -29,6 +28,7 @@ from only1mcp.backends.base import (
     Wiring,
     log,
 )
+from only1mcp.backends.breaker import Breaker
 from only1mcp.backends.eras import EraProbe
 from only1mcp.backends.guard import CallGuard, Timeouts, breaker_of
 from only1mcp.backends.health import HealthMonitor
@@ -93,7 +93,7 @@ class ServerBackend(Backend):
             Backend.generation += 1
 
     @property
-    def breaker(self) -> CircuitBreaker:
+    def breaker(self) -> Breaker:
         return self.guard.breaker
 
     @property

@@ -60,7 +60,20 @@ class BridgedCall:
     current round's token, logs only on request.
 
     A call that asks nothing sets only what its carrier needs; the rest is made when it first
-    asks (:meth:`Bridge._drive`): class attributes are the defaults."""
+    asks (:meth:`Bridge._drive`): class attributes are the defaults. What every call sets is
+    in slots, so a call that asks nothing makes no instance dict (one allocation less)."""
+
+    __slots__ = (
+        "__dict__",
+        "bridge",
+        "envelope",
+        "finish",
+        "first",
+        "msg",
+        "session",
+        "stream",
+        "target",
+    )
 
     id = ""  # minted when it first asks
     digest = ""  # of its arguments, taken then too
@@ -73,7 +86,7 @@ class BridgedCall:
     changed: asyncio.Event | None = None  # set on anything a round waits for
     answered: asyncio.Event | None = None  # set once the first round's answer is out
     expiry: asyncio.TimerHandle | None = None
-    stream: Stream | None = None  # the open POST of the current round
+    stream: Stream | None  # the open POST of the current round (None between rounds)
     progress_token: object = _FIRST_ROUND  # the current round's (the first's is in params)
     prefilled: dict[str, Any] | None = None  # answers given before their question
     asked: dict[str, Question]  # questions waiting for the client (made on the first one)

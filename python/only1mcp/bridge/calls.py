@@ -39,8 +39,14 @@ from only1mcp.bridge.call import (
     invalid_answer,
     progress_token,
 )
-from only1mcp.bridge.state import TTL, StateSealer, digest, invalid_state
-from only1mcp.errors import METHOD_NOT_FOUND, InvalidParams, MissingCapability, RpcError
+from only1mcp.bridge.state import TTL, Claims, StateSealer, digest, invalid_state
+from only1mcp.errors import (
+    METHOD_NOT_FOUND,
+    InvalidParams,
+    MissingCapability,
+    RpcError,
+    unexpected,
+)
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.protocol.results import required_capabilities
@@ -145,8 +151,12 @@ class Bridge:
         stream: Stream,
         finish: Finish,
         responses: JsonObject | None = None,
+        dispatch: Dispatch | None = None,
     ) -> tuple[int, bytes] | None:
-        """A fresh call, run in this task: its answer, unless it asked meanwhile."""
+        """A fresh call, run in this task: its answer, unless it asked meanwhile.
+
+        ``dispatch`` runs it instead of the bridge's own (which frames every error): the
+        straight path of a ``tools/call``, whose errors (raised) are framed here."""
         idle = self._idle_sessions
         session = idle.pop() if idle else self._session()
         session.mirror = envelope.capabilities
@@ -154,11 +164,11 @@ class Bridge:
         if responses:
             call.prefilled = responses
         try:
-            answer = await self._dispatch(session, msg, call)
+            answer = await (dispatch or self._dispatch)(session, msg, call)
         except Exception as exc:
             if call.lock is None:
                 self._give_back(session)
-                raise
+                return finish(_error_frame(msg, exc))
             self._ended(call, None, exc)
             await self._answered(call)
             return None
@@ -172,7 +182,7 @@ class Bridge:
             call.ended = True
             # Its session serves the next call: nothing refers to it any more (its exchange
             # closed with the call). What it leased goes back first.
-            if session.leases and self._release is not None:
+            if self._release is not None:
                 self._release(session)
             if len(idle) < MAX_IDLE_SESSIONS:
                 idle.append(session)
@@ -191,7 +201,7 @@ class Bridge:
 
     def _give_back(self, session: Session) -> None:
         """What a call that failed before asking leased goes back (its session is dropped)."""
-        if session.leases and self._release is not None:
+        if self._release is not None:
             self._release(session)
 
     def _session(self) -> Session:
@@ -207,11 +217,10 @@ class Bridge:
 
     def _resume(self, state: object, method: str, target: str, args: str) -> BridgedCall:
         claims = self.sealer.open(state)
-        call = self._calls.get(str(claims.get("c")))
+        call = self._calls.get(claims.call)
         if call is None or call.round == 0:
             raise invalid_state()
-        bound = (claims.get("m"), claims.get("t"), claims.get("a")) == (method, target, args)
-        if not bound or claims.get("r") != call.round:
+        if not claims.binds(method, target, args) or claims.round != call.round:
             raise invalid_state()
         return call
 
@@ -375,13 +384,7 @@ class Bridge:
             return rewrite_id(outcome.answer, req_id)
         call.round += 1
         self._arm_expiry(call)
-        claims = {
-            "c": call.id,
-            "r": call.round,
-            "m": call.method,
-            "t": call.target,
-            "a": call.digest,
-        }
+        claims = Claims(call.method, call.target, call.digest, call=call.id, round=call.round)
         result = {
             "resultType": "input_required",
             "inputRequests": {
@@ -416,3 +419,12 @@ class Bridge:
         for call in list(self._calls.values()):
             call.fail(RpcError("Only1MCP is shutting down"))
             self._forget(call)
+
+
+def _error_frame(msg: JsonObject, exc: Exception) -> bytes:
+    """The answer to ``msg`` that failed with ``exc`` before it asked anything: its error,
+    or -32603 for a bug (logged), never an exception up to the front."""
+    if isinstance(exc, RpcError):
+        return jsonrpc.error(msg["id"], exc)
+    log.error("failed to handle %s", msg.get("method"), exc_info=exc)
+    return jsonrpc.error(msg["id"], unexpected(msg.get("method"), exc))

@@ -15,44 +15,55 @@ when the server gave none, so a retry is always bound to the server that asked.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 
 from only1mcp.backends import Backend
 from only1mcp.bridge.calls import MAX_IDLE_SESSIONS
-from only1mcp.bridge.state import StateSealer, digest, invalid_state
+from only1mcp.bridge.state import Claims, StateSealer, digest, invalid_state
+from only1mcp.catalog import Entry
 from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.relay import Reply
-from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
-_BACKEND = "b"  # the claim that marks a direct call's state (a parked bridge call has "c")
-_INNER = "s"
+# The router's two services this path uses: who owns a call's target (method, params), and
+# the dispatch of one request (session, message, reply) → its answer frame.
+Owner = Callable[[str, JsonObject], Entry]
+Handle = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes | None]]
 
 
 class Direct:
-    def __init__(self, router: Router, sealer: StateSealer) -> None:
-        self.router = router
+    def __init__(
+        self,
+        owner: Owner,
+        handle: Handle,
+        shared: Mapping[str, Backend],
+        sealer: StateSealer,
+    ) -> None:
+        self._owner = owner
+        self._handle = handle
+        self._shared = shared  # server → the backend every session shares (the gateway's)
         self.sealer = sealer
         self._sessions = itertools.count(1)
         self._idle: list[Session] = []  # sessions of calls that ended, for the next calls
         self._modern: tuple[int, bool] = (-1, False)  # (Backend.generation, any 2026 server)
 
-    def route(self, msg: JsonObject) -> JsonObject | None:
+    def route(self, msg: JsonObject) -> Claims | None:
         """The claims of a call this path serves (a retry of one, or a fresh call whose target
         lives on a 2026 server); None for a call the park bridge serves."""
         params: JsonObject = msg["params"]
         state = params.get("requestState")
         if state is not None:
             claims = self.sealer.open(state)
-            return claims if _BACKEND in claims else None
+            return claims if claims.server else None  # a parked bridge call's has none
         if not self.serves_any():
             return None
-        server = self.router.owner(msg["method"], params).server
-        backend = self.router.gateway.shared.get(server)
-        return {_BACKEND: server} if backend is not None and backend.modern else None
+        server = self._owner(msg["method"], params).server
+        backend = self._shared.get(server)
+        return Claims(server=server) if backend is not None and backend.modern else None
 
     def _session(self) -> Session:
         return Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
@@ -60,23 +71,22 @@ class Direct:
     def serves_any(self) -> bool:
         """Whether any shared server speaks 2026 (only then may a fresh call be this path's)."""
         if self._modern[0] != Backend.generation:  # a backend changed: its era may have
-            shared = self.router.gateway.shared.values()
+            shared = self._shared.values()
             self._modern = (Backend.generation, any(backend.modern for backend in shared))
         return self._modern[1]
 
     async def serve(
-        self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: JsonObject
+        self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: Claims
     ) -> bytes:
         method: str = msg["method"]
         params: JsonObject = msg["params"]
-        server = claims[_BACKEND]
+        server = claims.server
         arguments = params.get("arguments")
         if "requestState" in params:
-            bound = (method, target, digest(arguments))
-            owner = self.router.owner(method, params).server
-            if (claims.get("m"), claims.get("t"), claims.get("a"), owner) != (*bound, server):
+            owner = self._owner(method, params).server
+            if not claims.binds(method, target, digest(arguments)) or owner != server:
                 raise invalid_state()
-            inner = claims.get(_INNER)
+            inner = claims.inner
             if inner is None:
                 del params["requestState"]
             else:
@@ -85,7 +95,7 @@ class Direct:
         session = idle.pop() if idle else self._session()
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
-        answer = await self.router.handle(session, msg, reply)  # it answers errors too
+        answer = await self._handle(session, msg, reply)  # it answers errors too
         # The session serves a later call (its exchange closed with this one); one whose call
         # was cancelled is dropped.
         if len(idle) < MAX_IDLE_SESSIONS:
@@ -103,7 +113,7 @@ class Direct:
         if not isinstance(result, dict) or result.get("resultType") != "input_required":
             return answer
         method, target, arguments = bound
-        claims = {_BACKEND: server, _INNER: result.get("requestState")}
-        claims.update(m=method, t=target, a=digest(arguments))
+        inner = result.get("requestState")
+        claims = Claims(method, target, digest(arguments), server=server, inner=inner)
         result["requestState"] = self.sealer.seal(claims)
         return orjson.dumps(decoded)

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import orjson
 
@@ -30,6 +31,28 @@ TTL = 600.0  # how long a client may take to answer (the SDK's default too)
 _INFO = b"only1mcp request state v1"
 _NONCE = 12
 _KID = 4
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a sealed state says: the call it is bound to, and where the retry goes.
+
+    The field names are the wire keys too: a token goes out once per round and readable keys
+    cost it ~40 bytes, which is not worth a second spelling. The states are short-lived, so a
+    change of fields needs no compatibility (an old token is refused like a forged one).
+    """
+
+    method: str = ""  # the call it was minted for: method, tool name or URI, arguments digest
+    target: str = ""
+    arguments: str = ""
+    call: str = ""  # a parked bridge call (bridge/calls.py): its id, and which round asked
+    round: int = 0
+    server: str = ""  # a direct call (bridge/direct.py): the 2026 server that asked,
+    inner: object = None  # and the requestState it gave, handed back to it on the retry
+
+    def binds(self, method: str, target: str, arguments: str) -> bool:
+        """Whether these claims belong to this call (not to another tool, target or input)."""
+        return (self.method, self.target, self.arguments) == (method, target, arguments)
 
 
 def invalid_state() -> InvalidParams:
@@ -55,27 +78,32 @@ class StateSealer:
         # gateway that never meets a 2026 client asking for input does not need to pay.
         return [_derive(material) for material in self._materials]
 
-    def seal(self, claims: JsonObject, ttl: float = TTL) -> str:
+    def seal(self, claims: Claims, ttl: float = TTL) -> str:
         kid, key = self._keys[0]
         now = int(time.time())
-        body = orjson.dumps({**claims, "iat": now, "exp": now + int(ttl)})
+        body = orjson.dumps({**vars(claims), "iat": now, "exp": now + int(ttl)})
         nonce = os.urandom(_NONCE)
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         sealed = AESGCM(key).encrypt(nonce, body, PREFIX + kid)
         return (PREFIX + base64.urlsafe_b64encode(kid + nonce + sealed).rstrip(b"=")).decode()
 
-    def open(self, token: object) -> JsonObject:
+    def open(self, token: object) -> Claims:
         """The claims of a token this process (or its key ring) sealed, or -32602."""
         try:
-            claims = self._open(token)
+            fields = self._open(token)
         except ValueError as exc:
             log.info("refused a requestState: %s", exc)
             raise invalid_state() from None
-        if claims.get("exp", 0) < time.time():
+        fields.pop("iat", None)
+        if fields.pop("exp", 0) < time.time():
             log.info("refused a requestState: expired")
             raise invalid_state()
-        return claims
+        try:
+            return Claims(**fields)
+        except TypeError:  # sealed by a version with other fields
+            log.info("refused a requestState: unknown claims")
+            raise invalid_state() from None
 
     def _open(self, token: object) -> JsonObject:
         if not isinstance(token, str) or not token.startswith(PREFIX.decode()):

@@ -42,6 +42,7 @@ from .policies import (
     KeyPath,
     RestartConfig,
     Retry,
+    Seconds,
     Strategy,
     Strict,
     Timeout,
@@ -358,6 +359,9 @@ class FrontConfig(BaseModel):
     #: Secrets that seal the requestState of 2026-07-28 multi round-trip calls; the first
     #: seals, all unseal (rotation). Empty: a per-process key.
     state_keys: list[Annotated[SecretStr, AfterValidator(_check_secret)]] = []
+    #: Seconds the calls in flight at SIGTERM/SIGINT (or the end of stdin) get to finish
+    #: before each is answered "Only1MCP is shutting down" (-32603).
+    shutdown_grace: Seconds = 3.0
 
 
 class Config(BaseModel):

@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable
-from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -23,15 +21,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.drain import ANSWER_WAIT, Drain
 from only1mcp.front.http11 import http_protocol
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
 from only1mcp.front.modern import ModernEndpoint
 from only1mcp.front.origin import OriginPolicy
+from only1mcp.front.server import DrainingServer
 from only1mcp.front.wire import (
     JSON_HEADERS,
     RETRY_MS,
     SSE_HEADERS,
     HttpError,
+    answer_or_end,
     follow,
     last_resort,
     read_body,
@@ -53,11 +54,19 @@ MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 
 class McpEndpoint:
-    def __init__(self, gateway: Gateway, router: Router, origins: OriginPolicy) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        router: Router,
+        stateless: StatelessService,
+        origins: OriginPolicy,
+        drain: Drain | None = None,
+    ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
-        self.modern = ModernEndpoint(StatelessService(gateway, router))
+        self.drain = drain or Drain(gateway.config.front.shutdown_grace)
+        self.modern = ModernEndpoint(stateless, self.drain)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
@@ -89,6 +98,10 @@ class McpEndpoint:
             await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
         except Exception as exc:  # a bug: never a 500 or a traceback on the wire
             await last_resort(send, exc)
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            await answer_or_end(send, self.drain.error(None))  # cut before its call began
 
     def _check_origin(self, headers: dict[bytes, bytes]) -> None:
         if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):
@@ -109,7 +122,12 @@ class McpEndpoint:
             return
         session = self._session(headers)
         reply = StreamingReply(send, _prefers_sse(headers), session)
-        answer = await self.router.handle(session, msg, reply)
+        try:
+            answer = await self.router.handle(session, msg, reply)
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            answer = self.drain.error(msg.get("id")) if "id" in msg else None
         if answer is None:
             await respond(send, 202, b"", [])
         else:
@@ -124,7 +142,12 @@ class McpEndpoint:
             )
         if not batch:
             raise InvalidRequest("Invalid Request: empty batch")
-        answers = await asyncio.gather(*(self._batch_item(session, item) for item in batch))
+        try:
+            answers = await asyncio.gather(*(self._batch_item(session, item) for item in batch))
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            answers = [Drain.batch_error(item) for item in batch]
         frames = [a for a in answers if a is not None]
         if frames:
             await respond(send, 200, b"[" + b",".join(frames) + b"]", JSON_HEADERS)
@@ -179,8 +202,9 @@ class McpEndpoint:
             if paused is None
             else _resumed(session, stream or 0, paused, after or 0)
         )
-        async for chunk in events:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        with self.drain.stream():
+            async for chunk in events:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -279,7 +303,7 @@ async def _sse_events(
     Starts with a priming event (an id, no data) so a client can resume with Last-Event-ID;
     without one it gets what no stream has delivered yet.
     """
-    cursor = session.delivered if after is None else after
+    cursor = session.events.delivered if after is None else after
     yield f"id: {cursor}\nretry: {RETRY_MS}\ndata: \n\n".encode()
     async for chunk in follow(session, receive, cursor):
         yield chunk
@@ -322,11 +346,18 @@ class HttpApp:
     """The ASGI application: ``/mcp`` straight to the endpoint, ``/sse`` and ``/messages`` to
     the legacy HTTP+SSE front, the rest to Starlette."""
 
-    def __init__(self, gateway: Gateway, origins: OriginPolicy) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        router: Router,
+        stateless: StatelessService,
+        origins: OriginPolicy,
+    ) -> None:
         self.gateway = gateway
-        router = Router(gateway)
-        self.mcp = McpEndpoint(gateway, router, origins)
-        self.legacy = LegacySseEndpoint(gateway, router, origins)
+        self.drain = Drain(gateway.config.front.shutdown_grace)
+        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain)
+        self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain)
+        self._draining: asyncio.Task[None] | None = None
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -339,12 +370,20 @@ class HttpApp:
                 return self.legacy(scope, receive, send)
         return self.other(scope, receive, send)
 
-    def closing(self) -> None:
-        """Shutdown has begun: every session ends (its GET stream closes) and every bridged
-        call parked for its client's answers ends (its request task with it), so uvicorn has
-        no task left to wait for."""
-        self.gateway.sessions.close_all()
+    def closing(self, requests: set[asyncio.Task[None]]) -> None:
+        """Shutdown has begun (uvicorn takes no new connection): every bridged call parked for
+        its client's next round ends now (that client could not come back), the ``requests``
+        in flight get the grace (see :mod:`only1mcp.front.drain`), then every session ends and
+        its stream closes, so uvicorn has no task left to wait for."""
         self.mcp.modern.service.close()
+        if self._draining is None:
+            self._draining = asyncio.ensure_future(self._drain(requests))
+
+    async def _drain(self, requests: set[asyncio.Task[None]]) -> None:
+        try:
+            await self.drain.run(lambda: [*requests, *self.legacy.calls()])
+        finally:
+            self.gateway.sessions.close_all()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -366,28 +405,8 @@ class HttpApp:
         )
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, plus: on SIGTERM/SIGINT end every session and parked call first, so open GET
-    streams close at once and shutdown does not wait out the graceful timeout."""
-
-    def __init__(self, config: uvicorn.Config, app: HttpApp) -> None:
-        super().__init__(config)
-        self.app = app
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.app.closing)
-
-
-def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) -> None:
+def serve_http(app: HttpApp, host: str, port: int) -> None:
     """Run the HTTP front until SIGTERM/SIGINT; backends stop with it."""
-    app = HttpApp(gateway, origins)
     config = uvicorn.Config(
         app,
         host=host,
@@ -397,9 +416,10 @@ def serve_http(gateway: Gateway, origins: OriginPolicy, host: str, port: int) ->
         lifespan="on",
         interface="asgi3",  # HttpApp.__call__ returns an awaitable rather than being async
         http=http_protocol(),  # a sized response's head and body in one write
-        timeout_graceful_shutdown=5,
+        # Ours ends every call first (HttpApp.closing); uvicorn's is a backstop.
+        timeout_graceful_shutdown=int(app.drain.grace + ANSWER_WAIT + 3),
         # No X-Forwarded-* rewriting: nothing here uses the client's address.
         proxy_headers=False,
         server_header=False,  # says nothing a client needs, costs a header per response
     )
-    _Server(config, app).run()
+    DrainingServer(config, app.closing).run()

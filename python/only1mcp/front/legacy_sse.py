@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from only1mcp.errors import InternalError, InvalidRequest, RpcError
+from only1mcp.front.drain import Drain
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.wire import (
     JSON_HEADERS,
@@ -49,7 +50,7 @@ LEGACY_REVISION = HANDSHAKE_REVISIONS[0]
 
 
 @dataclass(eq=False)
-class _Stream:
+class _Connection:
     """One open ``GET /sse``: its session and the requests it has in flight."""
 
     session: Session
@@ -60,18 +61,26 @@ class _Stream:
 
     async def push(self, frame: bytes) -> None:
         """What precedes a response goes the way of everything else: the session's stream."""
-        self.session.push(frame)
+        self.session.events.push(frame)
 
     async def detach(self) -> None:
         """A backend paused its stream: nothing of ours to close, the rest comes later."""
 
 
 class LegacySseEndpoint:
-    def __init__(self, gateway: Gateway, router: Router, origins: OriginPolicy) -> None:
+    def __init__(
+        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain | None = None
+    ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
-        self._streams: dict[str, _Stream] = {}  # by session id
+        self.drain = drain or Drain(gateway.config.front.shutdown_grace)
+        self._streams: dict[str, _Connection] = {}  # by session id
+
+    def calls(self) -> Iterator[asyncio.Task[None]]:
+        """The calls in flight on every stream (a shutdown waits for them, then ends them)."""
+        for stream in self._streams.values():
+            yield from stream.calls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
@@ -97,21 +106,23 @@ class LegacySseEndpoint:
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         session = self.gateway.sessions.create()
         session.protocol_version = LEGACY_REVISION
-        stream = self._streams[session.id] = _Stream(session)
+        stream = self._streams[session.id] = _Connection(session)
         # Relative, so the client posts to the origin it is connected to (behind a mount too).
         root = str(scope.get("root_path", "")).rstrip("/")
         endpoint = f"event: endpoint\ndata: {root}/messages?session_id={session.id}\n\n"
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await send({"type": "http.response.body", "body": endpoint.encode(), "more_body": True})
-            async for chunk in follow(session, receive, 0):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            # At shutdown it ends after its calls answered: their session ends then.
+            with self.drain.stream():
+                async for chunk in follow(session, receive, 0):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._end(stream)
 
-    def _end(self, stream: _Stream) -> None:
+    def _end(self, stream: _Connection) -> None:
         """The client left (or the server is stopping): its calls and its session end."""
         self._streams.pop(stream.session.id, None)
         for call in stream.calls:
@@ -135,7 +146,7 @@ class LegacySseEndpoint:
             raise HttpError(400, exc) from exc
         await respond(send, 202, b"", [])
 
-    def _find(self, scope: Scope) -> _Stream:
+    def _find(self, scope: Scope) -> _Connection:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         ids = query.get("session_id") or query.get("sessionId")
         if not ids:
@@ -145,7 +156,7 @@ class LegacySseEndpoint:
             raise HttpError(404, InvalidRequest("Session not found; open a new one with GET /sse"))
         return stream
 
-    async def _accept(self, stream: _Stream, msg: JsonObject) -> None:
+    async def _accept(self, stream: _Connection, msg: JsonObject) -> None:
         """A request is answered later, on the stream; a notification or a response to one of
         our requests is handled before the 202, so the client's messages keep their order."""
         if "method" in msg and "id" in msg:
@@ -157,12 +168,12 @@ class LegacySseEndpoint:
                 stream.cancelled.add(cancelled)
         await self.router.handle(stream.session, msg, stream)
 
-    def _start(self, stream: _Stream, work: Coroutine[Any, Any, None]) -> None:
+    def _start(self, stream: _Connection, work: Coroutine[Any, Any, None]) -> None:
         call = asyncio.ensure_future(work)
         stream.calls.add(call)
         call.add_done_callback(stream.calls.discard)
 
-    async def _answer(self, stream: _Stream, msg: JsonObject) -> None:
+    async def _answer(self, stream: _Connection, msg: JsonObject) -> None:
         req_id = msg["id"]
         stream.answering.add(req_id)
         try:
@@ -172,32 +183,41 @@ class LegacySseEndpoint:
         if req_id in stream.cancelled:
             stream.cancelled.discard(req_id)
         elif answer is not None:
-            stream.session.push(answer)
+            stream.session.events.push(answer)
 
-    async def _handle(self, stream: _Stream, msg: JsonObject) -> bytes | None:
+    async def _handle(self, stream: _Connection, msg: JsonObject) -> bytes | None:
         try:
             return await self.router.handle(stream.session, msg, stream)
         except Exception:
             # The client waits for an answer on the stream: a bug must not leave it hanging.
             log.exception("failed to answer %s", msg.get("method"))
             return jsonrpc.error(msg.get("id"), InternalError("Internal error"))
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            return self.drain.error(msg.get("id")) if "id" in msg else None
 
     @staticmethod
-    def _check_batch(stream: _Stream, batch: list[object]) -> None:
+    def _check_batch(stream: _Connection, batch: list[object]) -> None:
         version = stream.session.protocol_version
         if version not in BATCH_REVISIONS:
             raise InvalidRequest(f"Invalid Request: batches are not part of MCP {version}")
         if not batch:
             raise InvalidRequest("Invalid Request: empty batch")
 
-    async def _batch(self, stream: _Stream, batch: list[object]) -> None:
+    async def _batch(self, stream: _Connection, batch: list[object]) -> None:
         """A batch's answers go out together, as one array in one event."""
-        answers = await asyncio.gather(*(self._batch_item(stream, item) for item in batch))
+        try:
+            answers = await asyncio.gather(*(self._batch_item(stream, item) for item in batch))
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            answers = [Drain.batch_error(item) for item in batch]
         frames = [a for a in answers if a is not None]
         if frames:
-            stream.session.push(b"[" + b",".join(frames) + b"]")
+            stream.session.events.push(b"[" + b",".join(frames) + b"]")
 
-    async def _batch_item(self, stream: _Stream, item: object) -> bytes | None:
+    async def _batch_item(self, stream: _Connection, item: object) -> bytes | None:
         try:
             msg = jsonrpc.check_message(item)
         except RpcError as exc:

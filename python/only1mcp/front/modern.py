@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.drain import Drain
 from only1mcp.front.wire import (
     JSON_HEADERS,
     SSE_HEADERS,
@@ -29,8 +30,9 @@ from only1mcp.types import JsonObject, Receive, Scope, Send
 
 
 class ModernEndpoint:
-    def __init__(self, service: StatelessService) -> None:
+    def __init__(self, service: StatelessService, drain: Drain | None = None) -> None:
         self.service = service
+        self.drain = drain or Drain(service.gateway.config.front.shutdown_grace)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         return self.serve(scope, receive, send, dict(scope["headers"]))
@@ -68,7 +70,12 @@ class ModernEndpoint:
                 await self._listen(msg, headers, receive, reply)
                 return
             answering = self.service.answer(msg, headers, reply)
-        answered = await answering
+        try:
+            answered = await answering
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            answered = 200, self.drain.error(msg["id"])
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
 
@@ -82,7 +89,8 @@ class ModernEndpoint:
             return
         gone = asyncio.ensure_future(wait_disconnect(receive))
         try:
-            await self.service.listener.serve(msg, reply.emit, gone)
+            with self.drain.stream():  # it ends when its session does, at the end of a drain
+                await self.service.listener.serve(msg, reply.emit, gone)
         finally:
             gone.cancel()
 

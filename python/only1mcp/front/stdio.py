@@ -1,7 +1,9 @@
 """stdio front: one client (a desktop app) speaking newline-delimited JSON-RPC on stdin/stdout.
 
 Requests are handled concurrently and answered in completion order; stdout carries protocol
-messages only (logs go to stderr). End of stdin ends the session and shuts the backends down.
+messages only (logs go to stderr). End of stdin (or SIGTERM) ends the session: calls in flight
+get the shutdown grace, those left are answered "Only1MCP is shutting down" (see
+:mod:`only1mcp.front.drain`), then the backends stop.
 A request whose ``_meta`` names a 2026-era protocol version is served statelessly (a pipe has no
 headers, so that is how the eras are told apart here); everything else is the handshake era.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from only1mcp._core import FrameReader
 from only1mcp.errors import InvalidRequest, RpcError, unexpected
+from only1mcp.front.drain import Drain
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.modern import error_frame_id, stateless_version
@@ -47,12 +50,13 @@ class _StdinProtocol(asyncio.Protocol):
 
 
 class StdioFront:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, router: Router, stateless: StatelessService) -> None:
         self.gateway = gateway
-        self.router = Router(gateway)
-        self.stateless = StatelessService(gateway, self.router)
+        self.router = router
+        self.stateless = stateless
         self.session = Session(id="stdio")
         self.closed = asyncio.Event()
+        self.drain = Drain(gateway.config.front.shutdown_grace)
         self._out: asyncio.WriteTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # Open listens by request id: each ends when stdin does or the client cancels it.
@@ -87,12 +91,23 @@ class StdioFront:
             # The id, when usable, is all a client on a pipe has to match the answer by.
             self.write(jsonrpc.error(error_frame_id(payload), exc))
             return
+        is_request = "id" in msg and "method" in msg
+        if is_request and self.drain.stopping:
+            # No new call once stopping; answers and notifications still go (a parked call
+            # may be waiting for this very client's answer).
+            self.write(self.drain.error(msg["id"]))
+            return
         try:
             await self._handle(msg)
         except Exception as exc:  # a bug: the client gets -32603, not silence
             log.exception("failed to handle %s", msg.get("method"))
-            if "id" in msg and "method" in msg:
+            if is_request:
                 self.write(jsonrpc.error(msg["id"], unexpected(msg["method"], exc)))
+        except asyncio.CancelledError:
+            if not self.drain.ending:
+                raise
+            if is_request:
+                self.write(self.drain.error(msg["id"]))
 
     async def _handle(self, msg: JsonObject) -> None:
         if "id" in msg and "method" in msg and stateless_version(msg) is not None:
@@ -129,11 +144,11 @@ class StdioFront:
 
     async def _pump_outbound(self) -> None:
         cursor = 0
-        while not self.session.closed.is_set():
-            for event_id, frame in self.session.after(cursor):
+        while not self.session.events.closed:
+            for event_id, frame in self.session.events.after(cursor):
                 self.write(frame)
                 cursor = event_id
-            await self.session.wait(None)
+            await self.session.events.wait(None)
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -145,11 +160,10 @@ class StdioFront:
         await self.gateway.start()
         try:
             await self.closed.wait()
-            # Calls parked for their client's answers end now (their tasks with them): the
-            # client that would answer is gone. The rest get a moment to finish.
+            # 2026 calls parked for their client's next round end now: it cannot send one (a
+            # new request is refused from now on). The rest get the grace, then an error.
             self.stateless.close()
-            if self._tasks:
-                await asyncio.wait(self._tasks, timeout=5.0)
+            await self.drain.run(lambda: self._tasks)
         finally:
             pump.cancel()
             self.stateless.close()

@@ -43,16 +43,19 @@ def sse_message(frame: bytes) -> bytes:
 
 async def follow(session: Session, receive: Receive, cursor: int) -> AsyncIterator[bytes]:
     """The session's logged messages after event ``cursor`` as SSE events, with keepalive
-    comments while it is quiet, until the client leaves or the session ends."""
+    comments while it is quiet, until the client leaves or the session ends (what the session
+    logged before it ended goes out first: a shutdown's last answers are among it)."""
     disconnected = asyncio.ensure_future(wait_disconnect(receive))
     try:
-        while not disconnected.done() and not session.closed.is_set():
-            batch = session.after(cursor)
+        while not disconnected.done():
+            batch = session.events.after(cursor)
             for cursor, frame in batch:
                 yield b"id: %d\n" % cursor + sse_message(frame)
             if batch:
-                session.mark_delivered(cursor)
-            elif not await session.wait(KEEPALIVE, disconnected):
+                session.events.mark_delivered(cursor)
+            elif session.events.closed:
+                break
+            elif not await session.events.wait(KEEPALIVE, disconnected):
                 yield b": keepalive\n\n"
     finally:
         disconnected.cancel()
@@ -92,7 +95,11 @@ async def last_resort(send: Send, exc: Exception) -> None:
     client -32603 (id null: it may not be known here) rather than let the server answer 500.
     When the response had started already (a stream), it is ended instead."""
     log.error("unexpected error answering an HTTP request", exc_info=exc)
-    frame = jsonrpc.error(None, unexpected(None, exc))
+    await answer_or_end(send, jsonrpc.error(None, unexpected(None, exc)))
+
+
+async def answer_or_end(send: Send, frame: bytes) -> None:
+    """Answer ``frame`` as JSON, or end the response when it had started already."""
     try:
         await respond(send, 200, frame, JSON_HEADERS)
     except Exception:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,13 +42,7 @@ META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 META_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 
-# subscriptions/listen: server capability → the filter flag that asks for its list_changed,
-# and the first frame of every listen stream.
-LIST_CHANGED_FLAGS = {
-    "tools": "toolsListChanged",
-    "prompts": "promptsListChanged",
-    "resources": "resourcesListChanged",
-}
+# The first frame of every subscriptions/listen stream (its filter flags: protocol.lists).
 LISTEN_ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
 
 # Methods whose target the request also names in the Mcp-Name header, and where it sits.
@@ -256,10 +251,15 @@ def request_headers(
     field = NAMED_BY.get(method)
     target = params.get(field) if field else None
     if isinstance(target, str):
-        headers["Mcp-Name"] = encode_header_value(target)
-    if method == "tools/call" and schema is not None:
+        headers["Mcp-Name"] = _name_form(target)
+    if method == "tools/call" and schema is not None and _annotations_of(schema):
         headers.update(param_headers(schema, params.get("arguments")))
     return headers
+
+
+# A name's header form: a tool's name is sent with each of its calls, and the form costs two
+# regular expressions; few distinct names (tools, prompts, resources) are sent, most often.
+_name_form = functools.lru_cache(maxsize=1024)(encode_header_value)
 
 
 def with_envelope(
@@ -293,7 +293,7 @@ def param_headers(schema: object, arguments: object) -> dict[str, str]:
     nothing)."""
     headers: dict[str, str] = {}
     args = arguments if isinstance(arguments, dict) else {}
-    for path, token, _ in _annotations(schema) or ():
+    for path, token, _ in _annotations_of(schema) or ():
         rendered = _render(_at(args, path))
         if rendered is not None:
             headers[f"Mcp-Param-{token}"] = encode_header_value(rendered)

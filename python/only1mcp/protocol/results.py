@@ -4,20 +4,19 @@ call's backend session mirrors or a refusal names (-32021)."""
 
 from __future__ import annotations
 
+from only1mcp import __version__
+from only1mcp.protocol.lists import LIST_METHODS
+from only1mcp.protocol.modern import META_SERVER_INFO
 from only1mcp.types import JsonObject
 
 # Results that describe something a client may cache, and so must say for how long and for whom.
-CACHEABLE = frozenset(
-    {
-        "server/discover",
-        "tools/list",
-        "prompts/list",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-    }
-)
+CACHEABLE = LIST_METHODS | {"server/discover", "resources/read"}
 CACHE_HINTS: JsonObject = {"ttlMs": 0, "cacheScope": "private"}
+# The results Only1MCP makes itself (merged from its servers' lists): their _meta names Only1MCP
+# as the software that produced them, as the 2026 schema says a server SHOULD on every result
+# (the servers' own serverInfo would misname items of the others; their call results keep it).
+OWN_RESULTS = LIST_METHODS
+SERVER_INFO: JsonObject = {"name": "only1mcp", "version": __version__}
 
 
 def stamp(method: str, result: JsonObject, result_type: str = "complete") -> JsonObject:
@@ -27,14 +26,20 @@ def stamp(method: str, result: JsonObject, result_type: str = "complete") -> Jso
     what a list holds changes with every backend restart.
     """
     result["resultType"] = result_type
+    if method in OWN_RESULTS:
+        meta = result.setdefault("_meta", {})
+        if isinstance(meta, dict):
+            meta.setdefault(META_SERVER_INFO, SERVER_INFO)
     if method in CACHEABLE:
         for key, value in CACHE_HINTS.items():
             result.setdefault(key, value)
     return result
 
 
-_RESULT_OBJECT = b',"result":{'
-_STAMPED = b'"resultType"'
+# The bytes the stamp looks for and writes (stateless.py's straight path uses them too).
+RESULT_OBJECT = b',"result":{'
+STAMPED = b'"resultType"'
+RESULT_STAMPED = b',"result":{"resultType":"complete",'
 _COMPLETE = b'"resultType":"complete"'
 
 
@@ -49,15 +54,15 @@ def stamp_complete(frame: bytes) -> bytes | None:
     ``{`` before it and no ``[``, it is the top level's. Anything else (errors, spaced JSON, a
     stamp of the server's own) takes the decoding path.
     """
-    at = frame.find(_RESULT_OBJECT)
+    at = frame.find(RESULT_OBJECT)
     if at == -1 or frame.count(b"{", 0, at) != 1 or frame.find(b"[", 0, at) != -1:
         return None
-    if frame.find(_STAMPED, at) != -1:
+    if frame.find(STAMPED, at) != -1:
         return None
-    body = at + len(_RESULT_OBJECT)
+    body = at + len(RESULT_OBJECT)
     if frame.startswith(b"}", body):  # an empty result
         return frame[:body] + _COMPLETE + frame[body:]
-    return frame[:body] + _COMPLETE + b"," + frame[body:]
+    return frame.replace(RESULT_OBJECT, RESULT_STAMPED, 1)  # the first one is the one at ``at``
 
 
 # What each relayable capability may say that a backend can act on (2025-11-25

@@ -1,0 +1,81 @@
+"""The stateless service on its own, as the composition root wires it (gateway, router, bridge,
+direct path, listen): each request is validated alone and answered with its HTTP status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from only1mcp.app import Core, assemble
+from only1mcp.config import Config
+from only1mcp.errors import INVALID_PARAMS, METHOD_NOT_FOUND
+from only1mcp.protocol.modern import LATEST_MODERN, META_CAPABILITIES, META_VERSION
+
+pytestmark = pytest.mark.anyio
+
+TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_server.sh"
+ENVELOPE = {META_VERSION: LATEST_MODERN, META_CAPABILITIES: {}}
+
+
+class Post:
+    """A stateless POST's channel: nothing precedes these answers."""
+
+    async def push(self, frame: bytes) -> None:
+        raise AssertionError(f"nothing should precede the answer: {frame!r}")
+
+    async def detach(self) -> None:
+        raise AssertionError("nothing pauses")
+
+    async def finish(self, status: int, frame: bytes) -> None:
+        raise AssertionError("no round asks here")
+
+
+def _core() -> Core:
+    """Parts over a server that is never started; its tools are in the catalog."""
+    config = Config.model_validate(
+        {"servers": {"tiny": {"command": "/bin/sh", "args": [str(TINY)]}}}
+    )
+    core = assemble(config)
+    core.gateway.catalogs["tools"].set_items("tiny", [{"name": "echo", "inputSchema": {}}])
+    core.gateway.ready.set()
+    return core
+
+
+async def _answer(core: Core, method: str, params: dict[str, Any]) -> tuple[int, Any]:
+    msg = {"jsonrpc": "2.0", "id": 5, "method": method, "params": params}
+    answered = await core.stateless.answer(msg, None, Post())
+    assert answered is not None
+    status, frame = answered
+    return status, orjson.loads(frame)
+
+
+async def test_a_list_is_served_by_the_router_and_stamped_complete() -> None:
+    status, answer = await _answer(_core(), "tools/list", {"_meta": ENVELOPE})
+    assert status == 200 and answer["id"] == 5
+    assert [tool["name"] for tool in answer["result"]["tools"]] == ["tiny__echo"]
+    assert answer["result"]["resultType"] == "complete"
+
+
+async def test_discover_names_the_stateless_revisions() -> None:
+    status, answer = await _answer(_core(), "server/discover", {"_meta": ENVELOPE})
+    assert status == 200 and LATEST_MODERN in answer["result"]["supportedVersions"]
+    assert "tools" in answer["result"]["capabilities"]
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "status", "code"),
+    [
+        ("ping", {"_meta": ENVELOPE}, 404, METHOD_NOT_FOUND),  # no place in the stateless era
+        ("tools/list", {}, 400, INVALID_PARAMS),  # no envelope
+        ("tools/call", {"_meta": ENVELOPE, "name": 3}, 400, INVALID_PARAMS),
+    ],
+    ids=["removed-method", "no-envelope", "name-not-a-string"],
+)
+async def test_refusals_carry_their_code_and_status(
+    method: str, params: dict[str, Any], status: int, code: int
+) -> None:
+    got, answer = await _answer(_core(), method, params)
+    assert (got, answer["error"]["code"], answer["id"]) == (status, code, 5)
