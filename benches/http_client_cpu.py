@@ -26,6 +26,7 @@ from typing import Any
 
 import uvloop
 
+from only1mcp.backends.base import Outbound
 from only1mcp.backends.eventstream import EventParser
 from only1mcp.backends.http import HttpBackend
 from only1mcp.backends.http1 import Pool
@@ -119,7 +120,7 @@ async def backend_client(url: str, headers: dict[str, str], sse: bool) -> tuple[
 
     async def call(i: int) -> bytes:
         req_id = backend.next_id()
-        return await backend.send_request(FRAME % req_id, req_id, "tools/call", 10.0)
+        return await backend.send_request(Outbound(FRAME % req_id, req_id, "tools/call"), 10.0)
 
     return call, backend.close
 

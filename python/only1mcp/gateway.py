@@ -14,13 +14,13 @@ import contextlib
 import gc
 import logging
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 
 from only1mcp._core import frame_info
-from only1mcp.backends import Backend, BackendState, create_backend
+from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
@@ -40,9 +40,14 @@ MAX_PAGES = 100
 MAX_MIRRORED = 1024  # capability sets whose backend a bridged HTTP call finds at once
 
 
+# Builds a server's backend (create_backend; a test gives a fake).
+CreateBackend = Callable[..., Backend]
+
+
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, create: CreateBackend = create_backend) -> None:
         self.config = config
+        self._create = create
         servers = config.enabled_servers()
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
@@ -52,12 +57,12 @@ class Gateway:
         }
         self.sessions = SessionStore(on_remove=self._end_session)
         self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
-        self.backends: dict[str, Backend] = {}
-        for name, server in servers.items():
-            backend = create_backend(name, server, self._on_backend_message)
-            backend.on_ready = self._on_backend_ready
-            backend.on_crash_loop = self._on_crash_loop
-            self.backends[name] = backend
+        wiring = Wiring(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
+        self.backends: dict[str, Backend] = {
+            name: create(name, server, wiring) for name, server in servers.items()
+        }
+        # What the backends that are not the catalog's own report (faces, isolated instances).
+        self._messages_only = Wiring(self._on_backend_message)
         self.ready = asyncio.Event()
         self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
@@ -221,8 +226,7 @@ class Gateway:
 
     async def _start_face(self, base: Backend) -> Backend | None:
         config = self.config.servers[base.name].model_copy(update={"protocol": Protocol.HANDSHAKE})
-        face = create_backend(base.name, config, self._on_backend_message)
-        face.safe_tools = base.safe_tools
+        face = self._create(base.name, config, self._messages_only, safe_tools=base.safe_tools)
         try:
             await face.start()
         except RpcError as exc:
@@ -248,12 +252,14 @@ class Gateway:
     async def _start_isolated(
         self, server: str, capabilities: JsonObject | None = None, owner: str | None = None
     ) -> Backend:
-        backend = create_backend(server, self.config.servers[server], self._on_backend_message)
-        if capabilities is not None:
-            backend.client_capabilities = capabilities
+        backend = self._create(
+            server,
+            self.config.servers[server],
+            Wiring(self._on_backend_message, client_capabilities=capabilities),
+            safe_tools=self.backends[server].safe_tools,
+        )
         if owner is not None:
             self._owners[backend] = owner
-        backend.safe_tools = self.backends[server].safe_tools
         # A failed start leaves it DOWN and retrying; forward() tells the caller why.
         with contextlib.suppress(RpcError):
             await backend.start()
@@ -328,9 +334,7 @@ class Gateway:
             return
         catalog.set_items(backend.name, items)
         if kind == "tools":
-            backend.safe_tools = frozenset(
-                str(tool["name"]) for tool in items if _replayable(tool.get("annotations"))
-            )
+            backend.tools_listed(items)
         # A list that comes back (a server that recovered) is news too, once clients exist.
         if announce or (before != items and (before is not None or self.ready.is_set())):
             self.sessions.broadcast(jsonrpc.notification(spec.list_changed))
@@ -378,13 +382,6 @@ class Gateway:
             # Resources and templates share one notification: announce it once.
             await self.refresh(backend, kind, announce=kind == kinds[-1])
         return True
-
-
-def _replayable(annotations: object) -> bool:
-    """Whether a tool says calling it twice does no harm."""
-    if not isinstance(annotations, dict):
-        return False
-    return annotations.get("readOnlyHint") is True or annotations.get("idempotentHint") is True
 
 
 async def _close_face(task: asyncio.Task[Backend | None]) -> None:

@@ -19,7 +19,7 @@ import orjson
 
 from only1mcp._core import rewrite_id
 from only1mcp.backends import Backend, BackendState
-from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK
+from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import split_uri, uri_scheme
@@ -294,7 +294,9 @@ class Router:
         if reply is not None and backend.streams_per_request:
             sink = _bind(self.gateway, self.relay, backend, exchange)
         try:
-            answer = await backend.forward(frame, local_id, method, sink, session, params)
+            answer = await backend.forward(
+                Outbound(frame, local_id, method, sink, params, None, session)
+            )
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise
@@ -316,9 +318,9 @@ class Router:
         if method in ("resources/subscribe", "resources/unsubscribe"):
             uri = str(params.get("uri"))
             if method == "resources/subscribe":
-                await backend.watch.subscribe(uri)
+                await backend.subscribe(uri)
             else:
-                backend.watch.unsubscribe(uri)
+                backend.unsubscribe(uri)
             return jsonrpc.result(msg["id"], {})
 
         def send(params: JsonObject) -> Awaitable[tuple[bytes, Exchange]]:
@@ -360,7 +362,9 @@ class Router:
         if reply is not None and backend.streams_per_request:
             sink = _bind(self.gateway, self.relay, backend, exchange)
         try:
-            answer = await backend.forward(frame, local_id, method, sink, session, sent, headers)
+            answer = await backend.forward(
+                Outbound(frame, local_id, method, sink, sent, headers, session)
+            )
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from fixtures import tool_started
 
-from only1mcp.backends import BackendState
-from only1mcp.backends.base import STREAM_BREAK
+from only1mcp.backends import BackendState, Wiring
+from only1mcp.backends.base import STREAM_BREAK, Outbound
 from only1mcp.backends.http import HttpBackend
 from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
@@ -84,7 +84,7 @@ async def test_abandoned_call_ends_at_once(server: FixtureServer) -> None:
             b'{"jsonrpc":"2.0","id":%d,"method":"tools/call",'
             b'"params":{"name":"sleep","arguments":{"seconds":30}}}' % req_id
         )
-        call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
+        call = asyncio.ensure_future(backend.forward(Outbound(frame, req_id, "tools/call")))
         await tool_started(server.started)
         started = time.monotonic()
         backend.abandon(req_id)
@@ -174,7 +174,7 @@ async def test_headers_stream_messages_and_session_end(recorder: ThreadServer[Mc
     config = HttpServerConfig(
         url=recorder.url("/mcp"), headers={"Authorization": "Bearer k"}, protocol=Protocol.HANDSHAKE
     )
-    backend = HttpBackend("rec", config, on_message)
+    backend = HttpBackend("rec", config, Wiring(on_message))
     await backend.start()
     sunk: list[bytes] = []
 
@@ -274,7 +274,7 @@ async def test_the_standalone_stream_is_followed_and_resumed() -> None:
 
     with ThreadServer(StandaloneApp()) as running:
         config = HttpServerConfig(url=running.url("/mcp"), protocol=Protocol.HANDSHAKE)
-        backend = HttpBackend("rec", config, on_message)
+        backend = HttpBackend("rec", config, Wiring(on_message))
         await backend.start()
         try:
             for _ in range(100):

@@ -11,7 +11,8 @@ import orjson
 import pytest
 from fixtures import tool_started
 
-from only1mcp.backends import Backend, BackendState
+from only1mcp.backends import Backend, BackendState, Wiring
+from only1mcp.backends.base import Outbound
 from only1mcp.backends.sse import SseBackend
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError, BackendTimeout, RequestCancelled
@@ -79,7 +80,7 @@ async def test_server_messages_reach_on_message_and_answers_go_back(server: Fixt
             await backend.notify(jsonrpc.result(msg["id"], {**answer, "stopReason": "endTurn"}))
 
     backend = SseBackend(
-        "old", HttpServerConfig(url=server.url, transport="sse", timeout=10), on_message
+        "old", HttpServerConfig(url=server.url, transport="sse", timeout=10), Wiring(on_message)
     )
     await backend.start()
     try:
@@ -98,7 +99,7 @@ async def test_a_dropped_stream_fails_the_pending_call_and_the_backend_comes_bac
     backend: SseBackend, server: FixtureServer
 ) -> None:
     req_id, frame = _call(backend, "sleep", seconds=30)
-    call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
+    call = asyncio.ensure_future(backend.forward(Outbound(frame, req_id, "tools/call")))
     await tool_started(server.started)
     started = time.monotonic()
     server.stop()
@@ -121,7 +122,7 @@ async def test_a_slow_answer_is_a_timeout(server: FixtureServer) -> None:
     try:
         req_id, frame = _call(backend, "sleep", seconds=5)
         with pytest.raises(BackendTimeout, match=r"did not answer tools/call within 0\.5s"):
-            await backend.forward(frame, req_id, "tools/call")
+            await backend.forward(Outbound(frame, req_id, "tools/call"))
         assert backend.state is BackendState.READY  # a slow call is not a dead server
     finally:
         await backend.close()
@@ -129,7 +130,7 @@ async def test_a_slow_answer_is_a_timeout(server: FixtureServer) -> None:
 
 async def test_abandoned_call_ends_at_once(backend: SseBackend, server: FixtureServer) -> None:
     req_id, frame = _call(backend, "sleep", seconds=30)
-    call = asyncio.ensure_future(backend.forward(frame, req_id, "tools/call"))
+    call = asyncio.ensure_future(backend.forward(Outbound(frame, req_id, "tools/call")))
     await tool_started(server.started)
     started = time.monotonic()
     backend.abandon(req_id)

@@ -12,7 +12,7 @@ import orjson
 import psutil
 import pytest
 
-from only1mcp.backends import BackendState, base
+from only1mcp.backends import BackendState, eras
 from only1mcp.backends.stdio import StdioBackend
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError, BackendTimeout
@@ -96,7 +96,7 @@ async def test_missing_command_is_a_clear_error() -> None:
 
 async def test_a_server_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     # A starting server gets max(timeout, STARTUP_TIMEOUT) for its first answer.
-    monkeypatch.setattr(base, "STARTUP_TIMEOUT", 1.0)
+    monkeypatch.setattr(eras, "STARTUP_TIMEOUT", 1.0)
     backend = _backend("-c", "import time; time.sleep(60)", timeout=0.5)
     started = time.monotonic()
     with pytest.raises(BackendTimeout, match=r"did not answer initialize within 1s"):
@@ -137,7 +137,7 @@ async def test_crash_at_start_backs_off_without_spinning() -> None:
     await asyncio.sleep(2.0)
     # Backoff 0.2, 0.4, 0.8 s ...: a handful of attempts in two seconds, not hundreds.
     assert backend.state is BackendState.DOWN
-    attempts = backend._failures
+    attempts = backend.supervisor.failures
     await backend.close()
     assert 1 <= attempts <= 5
 

@@ -1,33 +1,41 @@
-"""Picks the implementation for a server's config and applies its resilience settings."""
+"""Builds the backend for a server's config: one server over its transport, or a pool of them.
+
+The composition root of the package: every collaborator and sink is given here, at
+construction, and nothing is patched in afterwards.
+"""
 
 from __future__ import annotations
 
-from only1mcp.backends.base import Backend, MessageHandler
-from only1mcp.backends.health import HealthMonitor
+from only1mcp.backends.base import Backend, Wiring
 from only1mcp.backends.http import HttpBackend
 from only1mcp.backends.pool import ReplicaPool
+from only1mcp.backends.server import ServerBackend, TransportConfig
 from only1mcp.backends.sse import SseBackend
 from only1mcp.backends.stdio import StdioBackend
-from only1mcp.config import HttpServerConfig, PoolServerConfig, ServerConfig
+from only1mcp.config import PoolServerConfig, ServerConfig, StdioServerConfig
 
 
-def create_backend(name: str, config: ServerConfig, on_message: MessageHandler | None) -> Backend:
+def create_backend(
+    name: str,
+    config: ServerConfig,
+    wiring: Wiring | None = None,
+    *,
+    safe_tools: frozenset[str] = frozenset(),
+) -> Backend:
+    """The backend for ``config``. ``safe_tools`` (the tools a pool may replay) seed a copy of
+    a running server."""
     if isinstance(config, PoolServerConfig):
-        replicas = [
-            create_backend(f"{name}[{i}]", server, None)
-            for i, server in enumerate(config.replica_servers())
-        ]
-        return ReplicaPool(name, config, replicas, on_message)
-    backend: Backend
-    if isinstance(config, HttpServerConfig):
-        if config.transport == "sse":
-            backend = SseBackend(name, config, on_message)
-        else:
-            backend = HttpBackend(name, config, on_message)
-        memory_limit = None
-    else:
-        backend = StdioBackend(name, config, on_message)
-        memory_limit = config.memory_limit_mb
-    backend.configure(config)
-    backend.monitor = HealthMonitor(backend, config.health, memory_limit)
-    return backend
+        return ReplicaPool(name, config, _server, wiring, safe_tools)
+    return _server(name, config, wiring)
+
+
+def _server(
+    name: str,
+    config: TransportConfig,
+    wiring: Wiring | None,
+) -> ServerBackend:
+    if isinstance(config, StdioServerConfig):
+        return StdioBackend(name, config, wiring)
+    if config.transport == "sse":
+        return SseBackend(name, config, wiring)
+    return HttpBackend(name, config, wiring)

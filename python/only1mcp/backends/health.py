@@ -1,7 +1,7 @@
 """Active health checks and supervision of one backend (a server, or one replica of a pool).
 
 Passive signals — transport errors and timeouts of real calls — drive the backend's circuit
-breaker in :meth:`Backend.forward`. This monitor adds what waiting for traffic cannot see:
+breaker (:mod:`.guard`). This monitor adds what waiting for traffic cannot see:
 
 - a ``ping`` every ``health.interval`` seconds; ``health.unhealthy_after`` failures in a row
   take the backend out of traffic, the next answered ping puts it back (pinged every
@@ -21,8 +21,10 @@ import contextlib
 import logging
 import os
 import signal
+import typing
 
-from only1mcp.backends.base import Backend, BackendState
+from only1mcp.backends.base import BackendState, Requester
+from only1mcp.backends.breaker import Breaker
 from only1mcp.config.policies import HealthConfig
 from only1mcp.errors import RpcError
 
@@ -38,8 +40,28 @@ TERM_GRACE = 2.0
 MIB = 1024 * 1024
 
 
+class Monitored(Requester, typing.Protocol):
+    """What the monitor watches and steers on its backend."""
+
+    name: str
+    healthy: bool
+
+    @property
+    def state(self) -> BackendState: ...
+
+    @property
+    def breaker(self) -> Breaker: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def mark_down(self, reason: str) -> None: ...
+
+
 class HealthMonitor:
-    def __init__(self, backend: Backend, config: HealthConfig, memory_limit_mb: int | None) -> None:
+    def __init__(
+        self, backend: Monitored, config: HealthConfig, memory_limit_mb: int | None
+    ) -> None:
         self.backend = backend
         self.config = config
         self.memory_limit = memory_limit_mb * MIB if memory_limit_mb else None
@@ -85,7 +107,7 @@ class HealthMonitor:
 
     async def ping(self) -> bool:
         try:
-            await self.backend.request("ping", timeout=self.config.timeout)
+            await self.backend.request("ping", None, self.config.timeout, None)
         except RpcError:
             return False
         return True

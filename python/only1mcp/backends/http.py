@@ -22,15 +22,16 @@ import orjson
 from only1mcp._core import split_response
 from only1mcp.backends.base import (
     STREAM_BREAK,
-    Backend,
     Headers,
-    MessageHandler,
+    Outbound,
     Sink,
+    Wiring,
     cancelled_by_client,
     log,
 )
 from only1mcp.backends.eventstream import EventParser
 from only1mcp.backends.http1 import Pool, Response
+from only1mcp.backends.server import ServerBackend
 from only1mcp.config import HttpServerConfig
 from only1mcp.errors import BackendError
 from only1mcp.protocol.jsonrpc import json_values
@@ -48,15 +49,12 @@ REOPEN_DELAY = 1.0
 MAX_BARREN_OPENINGS = 5
 
 
-class HttpBackend(Backend):
+class HttpBackend(ServerBackend):
     streams_per_request = True
 
-    def __init__(
-        self, name: str, config: HttpServerConfig, on_message: MessageHandler | None = None
-    ) -> None:
-        super().__init__(name, config.timeout, on_message)
+    def __init__(self, name: str, config: HttpServerConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self.config = config
-        self.protocol = config.protocol
         self.session_id: str | None = None
         self._client: Pool | None = None
         self._calls: dict[int, asyncio.Task[object]] = {}  # in flight: the tasks waiting
@@ -76,31 +74,24 @@ class HttpBackend(Backend):
             return {"Mcp-Session-Id": self.session_id, "MCP-Protocol-Version": str(version)}
         return {}
 
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes:
+    async def send_request(self, call: Outbound, timeout: float) -> bytes:
         # The exchange runs in the caller's task (no task of its own, no wait_for: they were 7%
         # of a relayed call's CPU in a profile); a timer or abandon() cancels that task, and the
         # cancellation is taken back here, as asyncio.timeout() does, unless someone else
         # asked for one too.
+        req_id = call.id
         task = asyncio.current_task()
         assert task is not None
         self._calls[req_id] = task
         timer = asyncio.get_running_loop().call_later(timeout, self._stop, req_id, TIMED_OUT)
         try:
-            return await self._exchange(frame, req_id, method, sink, headers)
+            return await self._exchange(call.frame, req_id, call.method, call.sink, call.headers)
         except asyncio.CancelledError:
             why = self._stopped.pop(req_id, None)
             if why is None or task.uncancel() > 0:
                 raise
             if why is TIMED_OUT:
-                raise self.timeout_error(method, timeout) from None
+                raise self.timeout_error(call.method, timeout) from None
             raise cancelled_by_client() from None
         finally:
             timer.cancel()
@@ -158,8 +149,7 @@ class HttpBackend(Backend):
         except ValueError as exc:  # a header value that cannot go on the wire
             raise BackendError(f"server {self.name!r}: {exc}") from exc
         except OSError as exc:
-            self.mark_down(f"unreachable: {exc!r}")
-            self.schedule_restart()
+            self.lost(f"unreachable: {exc!r}")
             raise BackendError(f"server {self.name!r} is unreachable: {exc}") from exc
         if sid := response.headers.get("mcp-session-id"):
             self.session_id = sid
@@ -232,15 +222,17 @@ class HttpBackend(Backend):
             pass
         elif sink is not None:
             await sink(frame)
-        elif self.on_message is not None:
-            await self.on_message(self, frame)
+        elif self.wiring.on_message is not None:
+            await self.wiring.on_message(self, frame)
         return False
 
     async def notify(self, frame: bytes) -> None:
         (await self._post(frame)).close()  # a 202: its connection is already back in the pool
 
-    async def initialize(self) -> None:
-        await super().initialize()
+    async def handshake(self) -> None:
+        await super().handshake()
+        if self.modern:
+            return  # a 2026 server has no session, so no standalone stream
         if self._standalone is not None:
             self._standalone.cancel()
         self._standalone = asyncio.ensure_future(self._follow(self.session_id))

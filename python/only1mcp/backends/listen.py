@@ -6,9 +6,11 @@ response *is* the stream. Only1MCP keeps one such stream open per 2026 backend, 
 list the server says can change and for the resources some client subscribed to, and reopens it
 whenever it ends (with backoff when it keeps failing). What arrives on it is handed to the
 backend's ``on_message`` like any handshake server's notification, minus the acknowledgement
-and the subscription tag (:meth:`Watch.incoming`). A new resource subscription reopens the stream
-with the wider filter and waits for its acknowledgement, so an update sent after the client's
-``resources/subscribe`` was answered reaches it.
+and the subscription tag (:meth:`Watch.incoming`). The watch knows its backend only by the three
+things it needs (its capabilities, its request, its delivery), given at construction. A new
+resource subscription reopens the stream with the wider filter and waits for its
+acknowledgement, so an update sent after the client's ``resources/subscribe`` was answered
+reaches it.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
+from only1mcp.backends.base import Request
 from only1mcp.errors import RpcError
+from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.lists import LIST_CHANGED_FLAGS
 from only1mcp.protocol.modern import LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.types import JsonObject
-
-if TYPE_CHECKING:
-    from only1mcp.backends.base import Backend
 
 log = logging.getLogger("only1mcp.backends")
 
@@ -36,13 +38,24 @@ RETRY_MAX = 15.0
 HEALTHY_AFTER = 10.0
 # How long a resources/subscribe waits for the reopened stream's acknowledgement.
 ACK_WAIT = 2.0
+# A listen stream is reopened at least this often, even if the server keeps it open.
+LISTEN_TIMEOUT = 3600.0
 
 
 class Watch:
     """One backend's listen stream: what it asks for, and the task that keeps it open."""
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+    def __init__(
+        self,
+        name: str,
+        capabilities: Callable[[], JsonObject],
+        request: Request,
+        deliver: Callable[[bytes], None],
+    ) -> None:
+        self.name = name
+        self._capabilities = capabilities
+        self._request = request
+        self._deliver = deliver
         # The server's own URIs of the resources some client subscribed to.
         self.uris: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -50,7 +63,7 @@ class Watch:
 
     def notifications(self) -> JsonObject:
         """The stream's filter: every list the server can change, and the watched resources."""
-        caps = self.backend.capabilities
+        caps = self._capabilities()
         wanted: JsonObject = {
             flag: True
             for capability, flag in LIST_CHANGED_FLAGS.items()
@@ -112,12 +125,22 @@ class Watch:
         while True:
             opened = loop.time()
             try:
-                await self.backend.listen(self.notifications())
+                await self._listen()
             except RpcError as exc:
-                log.info("server %r: listen stream ended: %s", self.backend.name, exc.message)
+                log.info("server %r: listen stream ended: %s", self.name, exc.message)
             except Exception:  # a bug must not end the watch for good: log it, reopen
-                log.exception("server %r: listen stream failed", self.backend.name)
+                log.exception("server %r: listen stream failed", self.name)
             if loop.time() - opened >= HEALTHY_AFTER:
                 failures = 0
             await asyncio.sleep(min(RETRY_MAX, RETRY_FIRST * 2**failures))
             failures += 1
+
+    async def _listen(self) -> None:
+        """One ``subscriptions/listen`` stream: returns when the server ends it, raises the
+        server's error when it refuses it."""
+        params: JsonObject = {"notifications": self.notifications()}
+        answer = await self._request("subscriptions/listen", params, LISTEN_TIMEOUT, self._listened)
+        jsonrpc.decode_response(answer)
+
+    async def _listened(self, frame: bytes) -> None:
+        self._deliver(frame)

@@ -15,16 +15,8 @@ from abc import abstractmethod
 from collections.abc import Awaitable
 
 from only1mcp._core import split_response
-from only1mcp.backends.base import (
-    Backend,
-    Expired,
-    Headers,
-    MessageHandler,
-    Sink,
-    cancelled_by_client,
-    expire,
-    log,
-)
+from only1mcp.backends.base import Outbound, Wiring, cancelled_by_client, log
+from only1mcp.backends.server import ServerBackend, TransportConfig
 from only1mcp.errors import BackendError
 
 # request id → (the future its answer resolves, its deadline on the loop's clock)
@@ -33,9 +25,19 @@ Pending = dict[int, tuple[asyncio.Future[bytes], float]]
 TIMER_SLACK = 0.001
 
 
-class MultiplexedBackend(Backend):
-    def __init__(self, name: str, timeout: float, on_message: MessageHandler | None = None) -> None:
-        super().__init__(name, timeout, on_message)
+class Expired(Exception):
+    """Set on a pending response whose timeout ran out (a bare timer is cheaper than
+    asyncio.wait_for on a path taken once per relayed request)."""
+
+
+def expire(future: asyncio.Future[bytes]) -> None:
+    if not future.done():
+        future.set_exception(Expired())
+
+
+class MultiplexedBackend(ServerBackend):
+    def __init__(self, name: str, config: TransportConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self._pending: Pending = {}
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
@@ -45,17 +47,10 @@ class MultiplexedBackend(Backend):
         """Put ``frame`` on the channel (an awaitable when that takes a round trip), or raise
         BackendError when the server is down."""
 
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        # The channel carries no request association (nor headers): related traffic goes
-        # through on_message.
+    async def send_request(self, call: Outbound, timeout: float) -> bytes:
+        # The channel carries no request association (no sink, no headers): related traffic
+        # goes through on_message.
+        req_id = call.id
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
         deadline = loop.time() + timeout
@@ -64,12 +59,12 @@ class MultiplexedBackend(Backend):
         if self._expiry is None or deadline < self._expiry_at:
             self._expire_at(deadline)
         try:
-            sent = self.send_frame(frame)
+            sent = self.send_frame(call.frame)
             if sent is not None:
                 await sent
             return await future
         except Expired as exc:
-            raise self.timeout_error(method, timeout) from exc
+            raise self.timeout_error(call.method, timeout) from exc
         finally:
             pending.pop(req_id, None)
 

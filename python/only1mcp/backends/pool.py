@@ -1,10 +1,12 @@
 """A replica pool: one logical server served by several backends, behind the Backend contract.
 
-The router and the relay treat a pool as one backend, so:
+The pool is a wrapper, not a kind of server: it builds its replicas (with the factory it is
+given) and speaks the same :class:`~.base.Backend` contract over them. The router and the relay
+treat it as one backend, so:
 
-- **ids**: the pool and all its replicas draw request ids from one counter, so a local id (and
-  the progress token made from it) is unique across the pool and may be replayed on another
-  replica unchanged;
+- **ids**: the pool hands its own id source to every replica it builds, so a local id (and the
+  progress token made from it) is unique across the pool and may be replayed on another replica
+  unchanged;
 - **unsolicited traffic** from a replica is handed on as the pool's own; a server→client
   request's id becomes ``"<replica>:<its id as JSON>"``, so the answer (``notify``) finds the
   replica that asked — without a table that a client that never answers would grow;
@@ -15,7 +17,7 @@ that is not open. A failed request is replayed on another replica only when that
 never reached a replica, or it is a list/read, or a tool annotated ``readOnlyHint`` or
 ``idempotentHint`` (``retry: always`` replays everything, ``never`` nothing), after an
 exponential backoff with jitter, within the request's own timeout. When no replica can take a
-request the caller is told at once.
+request the caller is told at once. (What is safe to replay: :mod:`.replay`.)
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -35,28 +36,28 @@ from only1mcp.backends.base import (
     STREAM_BREAK,
     Backend,
     BackendState,
-    Headers,
-    MessageHandler,
+    Outbound,
     Sink,
+    Wiring,
 )
-from only1mcp.config.policies import Retry
+from only1mcp.backends.guard import Timeouts
+from only1mcp.backends.listen import Watch
+from only1mcp.backends.replay import backoff, may_replay, safe_tools_of
+from only1mcp.backends.server import ServerBackend, TransportConfig
 from only1mcp.config.schema import HttpReplicaConfig
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RpcError
-from only1mcp.protocol.lists import LIST_METHODS
+from only1mcp.types import JsonObject
 
 if TYPE_CHECKING:
     from only1mcp.config import PoolServerConfig
-    from only1mcp.session import Session
-    from only1mcp.types import JsonObject
+
+# Builds one replica: (its name, its config, its wiring: to the pool, the pool's ids).
+ReplicaFactory = Callable[[str, TransportConfig, Wiring], ServerBackend]
 
 log = logging.getLogger("only1mcp.pool")
 
-# Requests that change nothing on the server: replaying them elsewhere is always safe.
-SAFE_METHODS = LIST_METHODS | {"ping", "prompts/get", "resources/read", "completion/complete"}
 # Sent by the gateway to every replica rather than to one.
 FAN_OUT = frozenset({"logging/setLevel"})
-RETRY_BACKOFF = 0.05
-RETRY_BACKOFF_MAX = 1.0
 # Calls cancelled by their client whose notifications/cancelled has not come through yet.
 ORPHANS_MAX = 1024
 
@@ -66,25 +67,36 @@ class ReplicaPool(Backend):
         self,
         name: str,
         config: PoolServerConfig,
-        replicas: list[Backend],
-        on_message: MessageHandler | None = None,
+        make_replica: ReplicaFactory,
+        wiring: Wiring | None = None,
+        safe_tools: frozenset[str] = frozenset(),
     ) -> None:
-        super().__init__(name, config.timeout, on_message)
-        self.configure(config)
+        super().__init__(name, wiring)
         self.config = config
-        self.replicas = replicas
-        self._position = {replica: i for i, replica in enumerate(replicas)}
-        for replica in replicas:
-            replica._ids = self._ids  # one id space for the whole pool
-            replica.on_message = self._from_replica
-            replica.on_ready = self._replica_ready
-            replica.on_crash_loop = self._replica_crash_loop
-        self.streams_per_request = any(r.streams_per_request for r in replicas)
+        self.timeout = config.timeout
+        self.timeouts = Timeouts.of(config.timeout, config.timeouts)
+        self.safe_tools = safe_tools
+        mine = Wiring(
+            self._from_replica,
+            self._replica_ready,
+            self._replica_crash_loop,
+            self.next_id,  # one id space for the whole pool
+            self.wiring.client_capabilities,
+        )
+        self.replicas = [
+            make_replica(f"{name}[{i}]", server, mine)
+            for i, server in enumerate(config.replica_servers())
+        ]
+        self._position: dict[Backend, int] = {r: i for i, r in enumerate(self.replicas)}
+        self.streams_per_request = any(r.streams_per_request for r in self.replicas)
         weights = [replica.weight for replica in config.replicas]
         self.picker = make_picker(config.strategy, weights, _labels(config), config.hash_key)
-        self._holders: dict[int, Backend] = {}
-        self._orphans: dict[int, Backend] = {}
+        self._holders: dict[int, ServerBackend] = {}
+        self._orphans: dict[int, ServerBackend] = {}
         self._starting = True
+        self._closing = False
+        self.crash_looping = False
+        self.watch = Watch(name, lambda: self.capabilities, self.request, self._listened)
 
     # ------------------------------------------------------------------ state
 
@@ -97,10 +109,6 @@ class ReplicaPool(Backend):
             if state in states:
                 return state
         return BackendState.DOWN
-
-    @state.setter
-    def state(self, value: BackendState) -> None:
-        Backend.generation += 1  # derived from the replicas' states; nothing to store
 
     @property
     def problem(self) -> str:
@@ -124,8 +132,14 @@ class ReplicaPool(Backend):
                 raise outcome
         if self.state is not BackendState.READY:
             raise BackendError(f"server {self.name!r}: {self.problem}")
-        if self.on_ready is not None:
-            await self.on_ready(self)
+        if self.wiring.on_ready is not None:
+            await self.wiring.on_ready(self)
+
+    async def close(self) -> None:
+        self._closing = True
+        Backend.changed()
+        self.watch.stop()
+        await asyncio.gather(*(replica.close() for replica in self.replicas))
 
     async def _replica_ready(self, replica: Backend) -> None:
         self.init_result = replica.init_result
@@ -142,48 +156,32 @@ class ReplicaPool(Backend):
                 replica.name,
             )
         self.crash_looping = False
-        if not self._starting and self.on_ready is not None:
-            await self.on_ready(self)  # the lists may have changed, or come back
+        if not self._starting and self.wiring.on_ready is not None:
+            await self.wiring.on_ready(self)  # the lists may have changed, or come back
 
     def _replica_crash_loop(self, replica: Backend) -> None:
         if all(r.crash_looping for r in self.replicas) and not self.crash_looping:
             self.crash_looping = True
-            if self.on_crash_loop is not None:
-                self.on_crash_loop(self)
-
-    async def connect(self) -> None:
-        """Each replica connects itself."""
-
-    async def disconnect(self) -> None:
-        await asyncio.gather(*(replica.close() for replica in self.replicas))
+            if self.wiring.on_crash_loop is not None:
+                self.wiring.on_crash_loop(self)
 
     # --------------------------------------------------------------- requests
 
-    async def forward(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        sink: Sink | None = None,
-        session: Session | None = None,
-        params: JsonObject | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        replay = self._may_replay(method, params)
+    async def forward(self, call: Outbound) -> bytes:
+        method, params = call.method, call.params
+        replay = may_replay(self.config.retry, self.safe_tools, method, params)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        tried: list[Backend] = []
+        tried: list[ServerBackend] = []
         failure: BackendError | None = None
         while True:
             candidates = self._candidates(tried)
             if not candidates:
                 raise failure or BackendUnavailable(f"server {self.name!r}: {self._why_none()}")
-            index = self.picker.pick(candidates, session, params)
+            index = self.picker.pick(candidates, call.session, params)
             replica = self.replicas[index]
             try:
-                return await self._attempt(
-                    replica, index, frame, req_id, method, sink, session, params, deadline, headers
-                )
+                return await self._attempt(replica, index, call, deadline)
             except BackendUnavailable:
                 pass  # never sent: another replica may take anything
             except BackendError as exc:
@@ -193,38 +191,32 @@ class ReplicaPool(Backend):
             tried.append(replica)
             if failure is not None:
                 if deadline is None:
-                    deadline = loop.time() + self._timeout_for(method, params)
-                delay = _backoff(len(tried))
+                    deadline = loop.time() + self.timeouts.of_call(method, params)
+                delay = backoff(len(tried))
                 if loop.time() + delay >= deadline:
                     raise failure
                 log.info("server %r: replaying %s elsewhere after: %s", self.name, method, failure)
                 await asyncio.sleep(delay)
 
     async def _attempt(
-        self,
-        replica: Backend,
-        index: int,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        sink: Sink | None,
-        session: Session | None,
-        params: JsonObject | None,
-        deadline: float | None,
-        headers: Headers,
+        self, replica: ServerBackend, index: int, call: Outbound, deadline: float | None
     ) -> bytes:
+        req_id = call.id
         self._holders[req_id] = replica
         try:
-            relay = self._sink(index, sink)
-            sent = replica.forward(frame, req_id, method, relay, session, params, headers)
+            relay = self._sink(index, call.sink)
+            if relay is not call.sink:
+                call = Outbound(
+                    call.frame, req_id, call.method, relay, call.params, call.headers, call.session
+                )
             if deadline is None:
-                return await sent
+                return await replica.forward(call)
             try:
                 async with asyncio.timeout_at(deadline):
-                    return await sent
+                    return await replica.forward(call)
             except TimeoutError as exc:
                 raise BackendTimeout(
-                    f"server {self.name!r} did not answer {method} within its timeout"
+                    f"server {self.name!r} did not answer {call.method} within its timeout"
                 ) from exc
         except asyncio.CancelledError:
             self._orphan(req_id, replica)
@@ -233,7 +225,7 @@ class ReplicaPool(Backend):
             self._holders.pop(req_id, None)
             self.picker.release(index)
 
-    def _candidates(self, tried: list[Backend]) -> list[int]:
+    def _candidates(self, tried: list[ServerBackend]) -> list[int]:
         """Replicas that may take a request: breaker closed, else half-open (a probe)."""
         closed: list[int] = []
         probing: list[int] = []
@@ -253,39 +245,25 @@ class ReplicaPool(Backend):
         reasons = "; ".join(f"{r.name}: {r.problem or 'circuit open'}" for r in self.replicas)
         return f"no replica can take the request ({reasons})"
 
-    def _may_replay(self, method: str, params: JsonObject | None) -> bool:
-        retry = self.config.retry
-        if retry is not Retry.SAFE:
-            return retry is Retry.ALWAYS
-        if method in SAFE_METHODS:
-            return True
-        name = params.get("name") if params is not None else None
-        return method == "tools/call" and name in self.safe_tools
-
-    def _timeout_for(self, method: str, params: JsonObject | None) -> float:
-        if self.tool_timeouts and method == "tools/call" and params is not None:
-            name = params.get("name")
-            if isinstance(name, str):
-                return self.tool_timeouts.get(name, self.timeout)
-        return self.timeout
-
-    def _orphan(self, req_id: int, replica: Backend) -> None:
+    def _orphan(self, req_id: int, replica: ServerBackend) -> None:
         """Keep a cancelled call's replica until the router sends its notifications/cancelled."""
         if len(self._orphans) >= ORPHANS_MAX:
             self._orphans.pop(next(iter(self._orphans)))
         self._orphans[req_id] = replica
 
-    async def send_request(
-        self,
-        frame: bytes,
-        req_id: int,
-        method: str,
-        timeout: float,
-        sink: Sink | None = None,
-        headers: Headers = None,
-    ) -> bytes:
-        """The gateway's own requests (lists): to any replica that can serve, replayed."""
-        return await self.forward(frame, req_id, method, sink, headers=headers)
+    async def send_own(self, call: Outbound, timeout: float | None) -> bytes:
+        """Our own requests (lists, listen): to any replica that can serve, replayed."""
+        return await self.forward(call)
+
+    def tools_listed(self, tools: list[JsonObject]) -> None:
+        """Learn which tools say calling them twice does no harm: those may be replayed."""
+        self.safe_tools = safe_tools_of(tools)
+
+    async def subscribe(self, uri: str) -> None:
+        await self.watch.subscribe(uri)
+
+    def unsubscribe(self, uri: str) -> None:
+        self.watch.unsubscribe(uri)
 
     async def call(self, method: str, params: JsonObject | None = None) -> Any:
         if method not in FAN_OUT:
@@ -329,8 +307,15 @@ class ReplicaPool(Backend):
     # ------------------------------------------------------- replica traffic
 
     async def _from_replica(self, replica: Backend, frame: bytes) -> None:
-        if self.on_message is not None:
-            await self.on_message(self, self._inbound(self._position[replica], frame))
+        if self.wiring.on_message is not None:
+            await self.wiring.on_message(self, self._inbound(self._position[replica], frame))
+
+    def _listened(self, frame: bytes) -> None:
+        """A frame of the pool's own listen stream (resource subscriptions of a 2026 pool)."""
+        handler = self.wiring.on_message
+        found = self.watch.incoming(frame) if self.modern else frame
+        if handler is not None and found is not None:
+            self.spawn(handler(self, found))
 
     def _sink(self, index: int, sink: Sink | None) -> Sink | None:
         if sink is None or not self.replicas[index].streams_per_request:
@@ -380,12 +365,6 @@ def _untag(tagged: object) -> tuple[int, int | str] | None:
     if not isinstance(original, int | str) or isinstance(original, bool):
         return None
     return int(index), original
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential, with full jitter in its upper half so replays do not move in step."""
-    ceiling = min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2.0 ** (attempt - 1))
-    return ceiling * random.uniform(0.5, 1.0)
 
 
 def _labels(config: PoolServerConfig) -> list[str]:

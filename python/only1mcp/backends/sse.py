@@ -21,23 +21,26 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from httpx_sse import EventSource
 
-from only1mcp.backends.base import MessageHandler, log
+from only1mcp.backends.base import Wiring, log
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
-from only1mcp.config import HttpServerConfig
+from only1mcp.backends.server import TransportConfig
+from only1mcp.config import HttpServerConfig, Protocol
 from only1mcp.errors import BackendError
 
 POST_HEADERS = {"Content-Type": "application/json"}
 
 
 class SseBackend(MultiplexedBackend):
-    def __init__(
-        self, name: str, config: HttpServerConfig, on_message: MessageHandler | None = None
-    ) -> None:
-        super().__init__(name, config.timeout, on_message)
+    def __init__(self, name: str, config: HttpServerConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self.config = config
         self.endpoint: str | None = None  # where messages are POSTed, once the stream said
         self._client: httpx.AsyncClient | None = None
         self._reader: asyncio.Task[None] | None = None
+
+    def era_setting(self, config: TransportConfig) -> Protocol:
+        """The 2024-11-05 transport carries the handshake era only: no discover probe."""
+        return Protocol.HANDSHAKE
 
     async def connect(self) -> None:
         await self._stop_reading()
@@ -114,7 +117,7 @@ class SseBackend(MultiplexedBackend):
         self.mark_down(reason)
         log.warning("server %r is down: %s", self.name, reason)
         self.fail(pending)
-        self.schedule_restart()
+        self.supervisor.schedule()
 
     def send_frame(self, frame: bytes) -> Awaitable[None]:
         return self._post(frame)
@@ -131,13 +134,11 @@ class SseBackend(MultiplexedBackend):
                 endpoint, content=frame, headers=POST_HEADERS, timeout=self.timeout
             )
         except httpx.HTTPError as exc:
-            self.mark_down(f"unreachable: {exc!r}")
-            self.schedule_restart()
+            self.lost(f"unreachable: {exc!r}")
             raise BackendError(f"server {self.name!r} is unreachable: {exc}") from exc
         if response.status_code == 404:
             # The server no longer knows our session (it restarted): start a new one.
-            self.mark_down("it forgot our session")
-            self.schedule_restart()
+            self.lost("it forgot our session")
         if response.status_code >= 400:
             body = response.text[:300]
             raise BackendError(f"server {self.name!r} answered HTTP {response.status_code}: {body}")

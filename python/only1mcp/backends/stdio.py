@@ -18,15 +18,13 @@ import sys
 from typing import cast
 
 from only1mcp._core import FrameReader
-from only1mcp.backends.base import CLIENT_INFO, BackendState, MessageHandler, log
+from only1mcp.backends.base import BackendState, Wiring, log
+from only1mcp.backends.eras import PipelinedProbe
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
-from only1mcp.config import Protocol, StdioServerConfig
-from only1mcp.errors import UNSUPPORTED_VERSION, BackendError, RpcError
-from only1mcp.protocol import discover, jsonrpc
+from only1mcp.config import StdioServerConfig
+from only1mcp.errors import BackendError
 
 SHUTDOWN_GRACE = 2.0
-# How long the initialize answer of a pipelined probe is waited for after a 2026 discover answer.
-PIPELINE_GRACE = 0.25
 # After the child exits, bytes already in the pipe still get this long to arrive.
 EXIT_DRAIN = 0.3
 
@@ -52,20 +50,17 @@ class _Pipes(asyncio.SubprocessProtocol):
 
 
 class StdioBackend(MultiplexedBackend):
-    def __init__(
-        self, name: str, config: StdioServerConfig, on_message: MessageHandler | None = None
-    ) -> None:
-        super().__init__(name, config.timeout, on_message)
+    probe_type = PipelinedProbe
+
+    def __init__(self, name: str, config: StdioServerConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self.config = config
-        self.protocol = config.protocol
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._reader = FrameReader()
         self._stderr_buf = b""
         self._outbox: list[bytes] = []
         self._exited = asyncio.Event()
-        # The error code of the pipelined initialize a 2026 server refused (None: no answer).
-        self._refused_init: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -107,60 +102,6 @@ class StdioBackend(MultiplexedBackend):
             raise self.down_error()
         self._write(frame)
 
-    async def probe(self, version: str, retried: bool = False) -> object:
-        """The discover probe and initialize, written together (``protocol: auto``): a server
-        that ignores a request before initialize costs no wait, and one that answers both
-        costs one round trip. The probe's answer decides, unless initialize succeeds first
-        (then the handshake is done: the probe's answer would only come after it)."""
-        if self.protocol is not Protocol.AUTO or retried:
-            return await super().probe(version, retried)
-        self._refused_init = None
-        probe_id = self.next_id()
-        params = discover.probe_params(version, self.client_capabilities, CLIENT_INFO)
-        probing = asyncio.ensure_future(
-            self.send_request(
-                jsonrpc.request(probe_id, discover.DISCOVER, params),
-                probe_id,
-                discover.DISCOVER,
-                self.startup_timeout,
-            )
-        )
-        initializing = asyncio.ensure_future(self._initialize_call())
-        try:
-            await asyncio.wait({probing, initializing}, return_when=asyncio.FIRST_COMPLETED)
-            if not probing.done() and initializing.exception() is None:
-                await self._initialized(initializing.result())
-                return None
-            await asyncio.wait({probing})
-            answer = _answer(probing)
-            if discover.verdict(answer).era is discover.Era.MODERN:
-                # The initialize answer follows at once; a server that drops it waits no longer.
-                await asyncio.wait({initializing}, timeout=PIPELINE_GRACE)
-                self._refused_init = _refusal(initializing)
-                return answer
-            await asyncio.wait({initializing})
-            if initializing.exception() is None:
-                await self._initialized(initializing.result())
-            return answer
-        finally:
-            for task in (probing, initializing):
-                task.cancel()
-
-    def takes_handshake(self) -> bool:
-        """A two-era stdio loop settles on the first message, so after our probe it refused
-        the pipelined initialize with -32022 ("this connection serves 2026"): a fresh process
-        that is sent initialize first speaks the handshake. A 2026-only server answers
-        otherwise (-32601) or not at all."""
-        return self._refused_init == UNSUPPORTED_VERSION
-
-    async def _initialize_call(self) -> object:
-        answer = await self.request("initialize", self.initialize_params(), self.startup_timeout)
-        return jsonrpc.decode_response(answer)
-
-    async def _initialized(self, result: object) -> None:
-        self.adopt_initialize(result)
-        await self.notify(jsonrpc.notification("notifications/initialized"))
-
     async def notify(self, frame: bytes) -> None:
         if self._stdin is not None and not self._stdin.is_closing():
             self._write(frame)
@@ -201,7 +142,7 @@ class StdioBackend(MultiplexedBackend):
             return
         code = self._transport.get_returncode()
         ended = f"process exited with code {code}"
-        if self.state is not BackendState.DOWN:
+        if self._state is not BackendState.DOWN:
             self.mark_down(ended)
             log.warning("server %r exited with code %s", self.name, code)
         elif ended not in self.last_error:
@@ -214,7 +155,7 @@ class StdioBackend(MultiplexedBackend):
         # The error is worded now: by the time the drain ends a restart may be under way.
         error = self.down_error()
         loop.call_later(EXIT_DRAIN, self._after_exit, self._transport, self._pending, error)
-        self.schedule_restart()
+        self.supervisor.schedule()
 
     def _after_exit(
         self, transport: asyncio.SubprocessTransport, pending: Pending, error: BackendError
@@ -247,21 +188,6 @@ class StdioBackend(MultiplexedBackend):
         self._transport = None
         self._stdin = None
         self.fail(self._pending)
-
-
-def _answer(probe: asyncio.Future[bytes]) -> object:
-    """The decoded answer of a finished probe; None when it failed (timeout, exit)."""
-    if probe.exception() is not None:
-        return None
-    return jsonrpc.parse_or_none(probe.result())
-
-
-def _refusal(initializing: asyncio.Future[object]) -> int | None:
-    """The JSON-RPC error code a finished initialize was refused with (None: no refusal)."""
-    if not initializing.done() or initializing.cancelled():
-        return None
-    error = initializing.exception()
-    return error.code if isinstance(error, RpcError) else None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
