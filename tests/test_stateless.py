@@ -12,12 +12,12 @@ import pytest
 from only1mcp.app import Core, assemble
 from only1mcp.config import Config
 from only1mcp.errors import INVALID_PARAMS, METHOD_NOT_FOUND
-from only1mcp.protocol.modern import LATEST_MODERN, META_CAPABILITIES, META_VERSION
+from only1mcp.protocol.stateless import LATEST_STATELESS, META_CAPABILITIES, META_VERSION
 
 pytestmark = pytest.mark.anyio
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_server.sh"
-ENVELOPE = {META_VERSION: LATEST_MODERN, META_CAPABILITIES: {}}
+ENVELOPE = {META_VERSION: LATEST_STATELESS, META_CAPABILITIES: {}}
 
 
 class Post:
@@ -61,7 +61,7 @@ async def test_a_list_is_served_by_the_router_and_stamped_complete() -> None:
 
 async def test_discover_names_the_stateless_revisions() -> None:
     status, answer = await _answer(_core(), "server/discover", {"_meta": ENVELOPE})
-    assert status == 200 and LATEST_MODERN in answer["result"]["supportedVersions"]
+    assert status == 200 and LATEST_STATELESS in answer["result"]["supportedVersions"]
     assert "tools" in answer["result"]["capabilities"]
 
 
