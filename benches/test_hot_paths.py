@@ -305,15 +305,15 @@ def test_endpoint_tools_call(benchmark: BenchmarkFixture) -> None:
     run_batches(benchmark, call)
 
 
-MODERN_META = {
+STATELESS_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientCapabilities": {},
     "io.modelcontextprotocol/clientInfo": {"name": "only1mcp-loadtest", "version": "1.0"},
 }
-MODERN_BODY = orjson.dumps({**CALL, "params": {**CALL["params"], "_meta": MODERN_META}})
-MODERN_HEADERS = [
+STATELESS_BODY = orjson.dumps({**CALL, "params": {**CALL["params"], "_meta": STATELESS_META}})
+STATELESS_HEADERS = [
     *HEADERS[:3],
-    (b"content-length", str(len(MODERN_BODY)).encode()),
+    (b"content-length", str(len(STATELESS_BODY)).encode()),
     (b"mcp-protocol-version", b"2026-07-28"),
     (b"mcp-method", b"tools/call"),
     (b"mcp-name", b"bench__echo"),
@@ -326,8 +326,8 @@ def test_endpoint_tools_call_2026(benchmark: BenchmarkFixture) -> None:
     stateless straight path and the bridge to the handshake-era server, no session."""
     gateway = stub_gateway()
     endpoint = McpEndpoint(gateway, Router(gateway), OriginPolicy([], "127.0.0.1"))
-    call = AsgiCall(endpoint, MODERN_HEADERS)
-    call.message = {"type": "http.request", "body": MODERN_BODY, "more_body": False}
+    call = AsgiCall(endpoint, STATELESS_HEADERS)
+    call.message = {"type": "http.request", "body": STATELESS_BODY, "more_body": False}
     asyncio.run(call())
     call.check()
     assert orjson.loads(call.sent[1]["body"])["result"]["resultType"] == "complete"

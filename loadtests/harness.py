@@ -40,7 +40,7 @@ PROJECT_PY = PROJECT_BIN / "python"
 PROXY_VENV = BENCH / "mcp-proxy-venv"
 TOOLS_VENV = BENCH / "tools-venv"
 PROTOCOL = "2025-11-25"
-MODERN = "2026-07-28"  # the stateless revision: a Target with this era opens no session
+STATELESS = "2026-07-28"  # the stateless revision: a Target with this era opens no session
 HOST = "127.0.0.1"
 TOOLS_PACKAGES = ["matplotlib>=3.8", "locust>=2.20", "py-spy>=0.3.14"]
 PROXY_PACKAGES = ["mcp-proxy>=0.8", "mcp>=1.8,<2"]
@@ -225,7 +225,7 @@ class Target:
     proc: subprocess.Popen[bytes] | None = None
     session: str | None = None
     version: str = PROTOCOL
-    era: str = "handshake"  # or MODERN: no session, every request carries the 2026 envelope
+    era: str = "handshake"  # or STATELESS: no session, every request carries the 2026 envelope
     log_path: Path | None = None
     started_at: float = 0.0
     ready_after: float = 0.0
@@ -292,10 +292,10 @@ class Target:
         """initialize + notifications/initialized; keeps the session id and negotiated version.
         A 2026-era target has no session: one checked call with the envelope instead."""
         headers = {"accept": "application/json, text/event-stream"}
-        if self.era == MODERN:
-            self.session, self.version = None, MODERN
+        if self.era == STATELESS:
+            self.session, self.version = None, STATELESS
             with httpx.Client(timeout=30, trust_env=False) as client:
-                self.check_call(client, headers | modern_headers(self.tool))
+                self.check_call(client, headers | stateless_headers(self.tool))
             return None
         init = {
             "jsonrpc": "2.0",
@@ -321,8 +321,8 @@ class Target:
 
     def check_call(self, client: httpx.Client, headers: dict[str, str]) -> None:
         params: dict[str, Any] = {"name": self.tool, "arguments": {"text": "hello", "n": 42}}
-        if self.era == MODERN:
-            params["_meta"] = modern_meta()
+        if self.era == STATELESS:
+            params["_meta"] = stateless_meta()
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
         resp = client.post(self.url, json=call, headers=headers)
         resp.raise_for_status()
@@ -356,17 +356,17 @@ class Target:
         self.proc = None
 
 
-def modern_meta() -> dict[str, Any]:
+def stateless_meta() -> dict[str, Any]:
     """The 2026 envelope a request carries in params._meta (what mcp.lua sends too)."""
     return {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/protocolVersion": STATELESS,
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "only1mcp-loadtest", "version": "1.0"},
     }
 
 
-def modern_headers(tool: str) -> dict[str, str]:
-    return {"mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": tool}
+def stateless_headers(tool: str) -> dict[str, str]:
+    return {"mcp-protocol-version": STATELESS, "mcp-method": "tools/call", "mcp-name": tool}
 
 
 def decode_answer(content_type: str, body: bytes) -> Any:
@@ -558,7 +558,7 @@ def wrk(
         target.version or "-",
         method,
         target.tool,
-        "stateless" if target.era == MODERN else "handshake",
+        "stateless" if target.era == STATELESS else "handshake",
     ]
     main, children = target.processes()
     sampler = _RssSampler(main)

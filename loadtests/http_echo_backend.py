@@ -25,7 +25,7 @@ import secrets
 import orjson
 from raw_asgi import JSON, arguments, respond, rpc_error, run
 
-MODERN = "2026-07-28"
+STATELESS = "2026-07-28"
 HANDSHAKE = {b"2024-11-05", b"2025-03-26", b"2025-06-18", b"2025-11-25"}
 SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 SERVER_INFO = {"name": "http-echo-backend", "version": "1.0"}
@@ -54,7 +54,7 @@ async def answer(send, frame: bytes, headers=()) -> None:  # type: ignore[no-unt
     await send({"type": "http.response.body", "body": b""})
 
 
-def result_of(method: object, msg: dict, modern: bool) -> dict | None:  # type: ignore[type-arg]
+def result_of(method: object, msg: dict, stateless: bool) -> dict | None:  # type: ignore[type-arg]
     """The result of a request (None: method not found)."""
     if method == "tools/call":
         args = (msg.get("params") or {}).get("arguments") or {}
@@ -64,15 +64,15 @@ def result_of(method: object, msg: dict, modern: bool) -> dict | None:  # type: 
         result = dict(TOOLS)
     elif method == "server/discover":
         result = {
-            "supportedVersions": [MODERN],
+            "supportedVersions": [STATELESS],
             "capabilities": CAPABILITIES,
             "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO},
         }
-    elif method == "ping" and not modern:
+    elif method == "ping" and not stateless:
         result = {}
     else:
         return None
-    if modern:
+    if stateless:
         result["resultType"] = "complete"
     return result
 
@@ -107,7 +107,7 @@ async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]  # 
         await respond(send, 400, rpc_error(None, -32700, "Parse error"))
         return
     method, req_id = msg.get("method"), msg.get("id")
-    modern = version is not None and version not in HANDSHAKE
+    stateless = version is not None and version not in HANDSHAKE
     if method == "initialize":
         sid = secrets.token_urlsafe(32).encode()
         SESSIONS.add(sid)
@@ -119,7 +119,7 @@ async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]  # 
         frame = orjson.dumps({"jsonrpc": "2.0", "id": req_id, "result": result})
         await answer(send, frame, [(b"mcp-session-id", sid)])
         return
-    if not modern and method != "server/discover":
+    if not stateless and method != "server/discover":
         if sid is None:
             await respond(send, 400, rpc_error(None, -32600, "Mcp-Session-Id header is required"))
             return
@@ -129,9 +129,9 @@ async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]  # 
     if method is None or req_id is None:
         await respond(send, 202, b"", [])
         return
-    result = result_of(method, msg, modern or method == "server/discover")
+    result = result_of(method, msg, stateless or method == "server/discover")
     if result is None:
-        status = 404 if modern else 200
+        status = 404 if stateless else 200
         await respond(send, status, rpc_error(req_id, -32601, f"Method not found: {method}"))
         return
     await answer(send, orjson.dumps({"jsonrpc": "2.0", "id": req_id, "result": result}))

@@ -28,7 +28,7 @@ import harness as h
 import nginx
 import path_report as pr
 
-ERA = {"handshake": "handshake", "2026": h.MODERN}
+ERA = {"handshake": "handshake", "2026": h.STATELESS}
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Matrix:
         """wrk on one view (again while disturbed, up to ``retries`` times); 2026 path runs
         also count the server's descendant processes before and after."""
         view = self.views[name]
-        counted = view.role == "path" and view.target.era == h.MODERN
+        counted = view.role == "path" and view.target.era == h.STATELESS
         before = descendants(view.target) if counted else None
         out = []
         for run in h.wrk_quiet(view.target, conns, duration, retries=retries):

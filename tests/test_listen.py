@@ -14,7 +14,7 @@ from only1mcp.app import Core, assemble
 from only1mcp.config import Config
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
+from only1mcp.protocol.stateless import LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 
 pytestmark = pytest.mark.anyio
 

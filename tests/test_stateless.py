@@ -13,13 +13,18 @@ from only1mcp.app import Core, assemble
 from only1mcp.backends import Backend
 from only1mcp.config import Config
 from only1mcp.errors import BACKEND_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND
-from only1mcp.protocol.modern import HTTP_STATUS, LATEST_MODERN, META_CAPABILITIES, META_VERSION
+from only1mcp.protocol.stateless import (
+    HTTP_STATUS,
+    LATEST_STATELESS,
+    META_CAPABILITIES,
+    META_VERSION,
+)
 from only1mcp.stateless import _finished
 
 pytestmark = pytest.mark.anyio
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_server.sh"
-ENVELOPE = {META_VERSION: LATEST_MODERN, META_CAPABILITIES: {}}
+ENVELOPE = {META_VERSION: LATEST_STATELESS, META_CAPABILITIES: {}}
 
 
 class Post:
@@ -63,7 +68,7 @@ async def test_a_list_is_served_by_the_router_and_stamped_complete() -> None:
 
 async def test_discover_names_the_stateless_revisions() -> None:
     status, answer = await _answer(_core(), "server/discover", {"_meta": ENVELOPE})
-    assert status == 200 and LATEST_MODERN in answer["result"]["supportedVersions"]
+    assert status == 200 and LATEST_STATELESS in answer["result"]["supportedVersions"]
     assert "tools" in answer["result"]["capabilities"]
 
 
@@ -86,7 +91,7 @@ async def test_refusals_carry_their_code_and_status(
 def _modern(core: Core) -> None:
     """Mark ``tiny`` as a 2026 server (it is never started: every call to it fails)."""
     backend = core.gateway.shared["tiny"]
-    backend.modern, backend.version = True, LATEST_MODERN
+    backend.stateless, backend.version = True, LATEST_STATELESS
     Backend.generation += 1  # what a backend's change of era does
 
 
@@ -96,7 +101,7 @@ async def test_a_fresh_call_to_a_2026_server_takes_the_straight_path_and_fails_f
     params = {"name": "tiny__echo", "arguments": {}, "_meta": dict(ENVELOPE)}
     msg = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params}
     lines = {
-        b"mcp-protocol-version": LATEST_MODERN.encode(),
+        b"mcp-protocol-version": LATEST_STATELESS.encode(),
         b"mcp-method": b"tools/call",
         b"mcp-name": b"tiny__echo",
     }

@@ -27,8 +27,8 @@ from only1mcp.errors import RpcError
 from only1mcp.leases import Leases
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.lists import BY_KIND, LIST_KINDS
-from only1mcp.protocol.modern import MODERN_REVISIONS
 from only1mcp.protocol.results import mirrored
+from only1mcp.protocol.stateless import STATELESS_REVISIONS
 from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
@@ -144,7 +144,7 @@ class Gateway:
         if (
             backend is not None
             and backend.handshake_too
-            and session.protocol_version not in MODERN_REVISIONS
+            and session.protocol_version not in STATELESS_REVISIONS
         ):
             return self._faces.get(server)
         return backend
@@ -286,7 +286,7 @@ class Gateway:
         told = [
             backend
             for backend in [*self.shared.values(), *self._faces.values(), *own]
-            if backend.state is BackendState.READY and not backend.modern
+            if backend.state is BackendState.READY and not backend.stateless
         ]
         for backend in told:
             with contextlib.suppress(RpcError):

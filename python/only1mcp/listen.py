@@ -19,7 +19,7 @@ import orjson
 
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.lists import LIST_KINDS
-from only1mcp.protocol.modern import LATEST_MODERN, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
+from only1mcp.protocol.stateless import LATEST_STATELESS, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.session import KEEPALIVE, Session, SessionStore
 from only1mcp.types import JsonObject, RequestId
 
@@ -44,7 +44,7 @@ class Listener:
         wanted = (msg.get("params") or {}).get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
         session = self._sessions.create()
-        session.protocol_version = LATEST_MODERN
+        session.protocol_version = LATEST_STATELESS
         honoured: JsonObject = {}
         try:
             honoured = await self._honour(session, wanted)

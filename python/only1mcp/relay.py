@@ -43,7 +43,7 @@ from only1mcp.backends import Backend
 from only1mcp.catalog.naming import expose_uri
 from only1mcp.errors import METHOD_NOT_FOUND, RpcError
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import MODERN_REVISIONS
+from only1mcp.protocol.stateless import STATELESS_REVISIONS
 from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject, RequestId
 
@@ -274,7 +274,7 @@ class Relay:
             if s is not None
             and s.initialized
             and "roots" in s.client_capabilities
-            and s.protocol_version not in MODERN_REVISIONS
+            and s.protocol_version not in STATELESS_REVISIONS
         ]
 
     async def _roots(self, backend: Backend, msg: JsonObject, frame: bytes) -> None:

@@ -27,9 +27,9 @@ from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.lists import BY_METHOD
-from only1mcp.protocol.modern import MODERN_REVISIONS, request_headers, with_envelope
 from only1mcp.protocol.results import SERVER_INFO
 from only1mcp.protocol.revisions import negotiate
+from only1mcp.protocol.stateless import STATELESS_REVISIONS, request_headers, with_envelope
 from only1mcp.relay import Exchange, Relay, Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -130,7 +130,7 @@ class Router:
         loggers = [
             b
             for b in [*self.gateway.backends.values(), *self.gateway.faces()]
-            if "logging" in b.capabilities and b.state is BackendState.READY and not b.modern
+            if "logging" in b.capabilities and b.state is BackendState.READY and not b.stateless
         ]
         await asyncio.gather(
             *(b.call("logging/setLevel", params) for b in loggers), return_exceptions=True
@@ -197,7 +197,7 @@ class Router:
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
         )
-        if not backend.modern:  # its era changed since the caller looked: the long way
+        if not backend.stateless:  # its era changed since the caller looked: the long way
             return await self._forward(session, msg, reply, server, params)
         answer, _ = await self._round(session, msg, reply, backend, params)
         return rewrite_id(answer, msg["id"])
@@ -279,7 +279,7 @@ class Router:
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
         )
-        if backend.modern:
+        if backend.stateless:
             return await self._forward_stateless(session, msg, reply, backend, params)
         local_id = backend.next_id()
         meta = params.get("_meta")
@@ -326,7 +326,7 @@ class Router:
         def send(params: JsonObject) -> Awaitable[tuple[bytes, Exchange]]:
             return self._round(session, msg, reply, backend, params)
 
-        if session.protocol_version in MODERN_REVISIONS:
+        if session.protocol_version in STATELESS_REVISIONS:
             answer, _ = await send(params)
         else:
             answer = await reverse.complete(params, send, self.relay)
@@ -344,7 +344,7 @@ class Router:
         ``_meta``, its routing facts in headers."""
         method: str = msg["method"]
         local_id = backend.next_id()
-        stateless = session.protocol_version in MODERN_REVISIONS
+        stateless = session.protocol_version in STATELESS_REVISIONS
         level = session.log_level if stateless else session.log_level or HANDSHAKE_LOG_LEVEL
         caps = session.client_capabilities
         sent = with_envelope(params, backend.version, caps, CLIENT_INFO, level)

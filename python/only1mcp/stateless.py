@@ -1,12 +1,12 @@
 """Serving MCP 2026-07-28 (stateless) requests, whatever transport carried them.
 
-Each request is validated on its own (the ladder in :mod:`only1mcp.protocol.modern`), served by
+Each request is validated on its own (the ladder in :mod:`only1mcp.protocol.stateless`), served by
 the same router and catalog as the handshake era, and its result stamped as 2026 wants it.
 Calls that may need the client's input mid-way (``tools/call``, ``prompts/get``,
 ``resources/read``) go through the :mod:`only1mcp.bridge`: straight on to a 2026 server
 (:mod:`~only1mcp.bridge.direct`), parked for a handshake-era one
 (:mod:`~only1mcp.bridge.calls`). ``subscriptions/listen`` goes through :mod:`only1mcp.listen`.
-The HTTP front (:mod:`only1mcp.front.modern`) and the stdio front hand requests here.
+The HTTP front (:mod:`only1mcp.front.stateless`) and the stdio front hand requests here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import orjson
 
 from only1mcp import __version__
 from only1mcp.backends import Backend
-from only1mcp.bridge.call import Stream
+from only1mcp.bridge.call import RoundReply
 from only1mcp.bridge.calls import Bridge
 from only1mcp.bridge.direct import Direct
 from only1mcp.catalog import Entry
@@ -29,25 +29,6 @@ from only1mcp.gateway import Gateway
 from only1mcp.listen import Listener
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.lists import LIST_METHODS
-from only1mcp.protocol.modern import (
-    HTTP_STATUS,
-    LATEST_MODERN,
-    LOG_LEVELS,
-    META_CAPABILITIES,
-    META_CLIENT_INFO,
-    META_LOG_LEVEL,
-    META_SERVER_INFO,
-    META_VERSION,
-    MODERN_REVISIONS,
-    NAMED_BY,
-    REMOVED,
-    Envelope,
-    Headers,
-    check_param_headers,
-    check_request,
-    declares_param_headers,
-    encode_header_value,
-)
 from only1mcp.protocol.results import (
     CACHEABLE,
     RESULT_OBJECT,
@@ -55,6 +36,25 @@ from only1mcp.protocol.results import (
     STAMPED,
     stamp,
     stamp_complete,
+)
+from only1mcp.protocol.stateless import (
+    HTTP_STATUS,
+    LATEST_STATELESS,
+    LOG_LEVELS,
+    META_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_LOG_LEVEL,
+    META_SERVER_INFO,
+    META_VERSION,
+    NAMED_BY,
+    REMOVED,
+    STATELESS_REVISIONS,
+    Envelope,
+    Headers,
+    check_param_headers,
+    check_request,
+    declares_param_headers,
+    encode_header_value,
 )
 from only1mcp.router import Router
 from only1mcp.session import Session
@@ -67,7 +67,7 @@ ROUTED = LIST_METHODS | {"completion/complete"}
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
 _CALL_KEYS = frozenset({"name", "arguments", "_meta"})
-_CALL_LINES = ((b"mcp-protocol-version", LATEST_MODERN.encode()), (b"mcp-method", b"tools/call"))
+_CALL_LINES = ((b"mcp-protocol-version", LATEST_STATELESS.encode()), (b"mcp-method", b"tools/call"))
 _ENVELOPE_KEYS = frozenset({META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL})
 
 
@@ -94,7 +94,7 @@ class StatelessService:
         self._call = router.call_tool  # what fresh_call dispatches to (bound once)
 
     def answer(
-        self, msg: JsonObject, headers: Headers | None, stream: Stream
+        self, msg: JsonObject, headers: Headers | None, stream: RoundReply
     ) -> Awaitable[tuple[int, bytes] | None]:
         """The HTTP status and the response frame for one request (not a listen); None when
         the answer went out through ``stream.finish`` already (a bridged call that asked: the
@@ -115,13 +115,13 @@ class StatelessService:
             return _now(_finished(msg, _unexpected(msg, exc)))
 
     async def _when_ready(
-        self, msg: JsonObject, headers: Headers | None, stream: Stream
+        self, msg: JsonObject, headers: Headers | None, stream: RoundReply
     ) -> tuple[int, bytes] | None:
         await self.gateway.ready.wait()  # the catalog is empty until every server started
         return await self.answer(msg, headers, stream)
 
     def fresh_call(
-        self, msg: JsonObject, lines: dict[bytes, bytes], repeats: bool, stream: Stream
+        self, msg: JsonObject, lines: dict[bytes, bytes], repeats: bool, stream: RoundReply
     ) -> Awaitable[tuple[int, bytes] | None] | None:
         """The straight path of what almost every 2026 request is: a fresh ``tools/call`` with
         the envelope alone in ``_meta``, headers as a client sends them (``lines``, none of
@@ -145,7 +145,7 @@ class StatelessService:
             or not lines.items() >= routing
             or not params.keys() <= _CALL_KEYS  # no requestState, inputResponses, task…
             or not meta.keys() <= _ENVELOPE_KEYS
-            or meta.get(META_VERSION) != LATEST_MODERN
+            or meta.get(META_VERSION) != LATEST_STATELESS
         ):
             return None
         caps = meta.get(META_CAPABILITIES)
@@ -155,7 +155,7 @@ class StatelessService:
         info = meta.get(META_CLIENT_INFO)
         level = meta.get(META_LOG_LEVEL)
         envelope = Envelope(
-            LATEST_MODERN,
+            LATEST_STATELESS,
             caps,
             info if info.__class__ is dict else {},
             level if level in LOG_LEVELS else None,
@@ -186,12 +186,12 @@ class StatelessService:
                 continue
             self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
             backend = shared.get(entry.server)
-            if backend is not None and backend.modern:
+            if backend is not None and backend.stateless:
                 self._modern[name] = entry
         return True
 
     def _dispatch(
-        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: Stream
+        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: RoundReply
     ) -> Awaitable[tuple[int, bytes] | None]:
         method: str = msg["method"]
         params: JsonObject = msg["params"]  # an object with _meta: check_request saw to it
@@ -214,7 +214,7 @@ class StatelessService:
             return _now(_finished(msg, jsonrpc.result(msg["id"], self.discover())))
         if method in REMOVED or method not in ROUTED:
             raise MethodNotFound(f"Method not found: {method}")
-        session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_MODERN)
+        session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_STATELESS)
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
         return _finishing(msg, self.router.handle(session, msg))
@@ -238,7 +238,7 @@ class StatelessService:
 
     def discover(self) -> JsonObject:
         return {
-            "supportedVersions": list(MODERN_REVISIONS),
+            "supportedVersions": list(STATELESS_REVISIONS),
             "capabilities": self.router.capabilities(),
             "_meta": {META_SERVER_INFO: {"name": "only1mcp", "version": __version__}},
         }

@@ -46,7 +46,7 @@ async def test_a_two_era_stdio_server_is_spoken_to_statelessly() -> None:
     backend = _stdio("fixture_server.py")
     await backend.start()
     try:
-        assert backend.modern and backend.version == "2026-07-28"
+        assert backend.stateless and backend.version == "2026-07-28"
         assert backend.init_result["serverInfo"]["name"] == "fixture"  # from discover's _meta
         assert "tools" in backend.capabilities
         assert await _echo(backend) == "hi"
@@ -58,7 +58,7 @@ async def test_a_handshake_only_stdio_server_gets_initialize() -> None:
     backend = _stdio("conformance_server.py", "--transport", "stdio")
     await backend.start()
     try:
-        assert not backend.modern and backend.version == "2025-11-25"
+        assert not backend.stateless and backend.version == "2025-11-25"
         assert backend.init_result["serverInfo"]["name"] == "only1mcp-conformance-fixture"
         result = await backend.call("tools/call", {"name": "test_simple_text", "arguments": {}})
         assert "simple text" in result["content"][0]["text"]
@@ -72,7 +72,7 @@ async def test_a_server_silent_before_initialize_costs_no_probe_wait() -> None:
     await backend.start()
     try:
         assert time.monotonic() - started < 2.0  # its timeout is 10 s: nothing waited for it
-        assert not backend.modern
+        assert not backend.stateless
         assert await _echo(backend) == "hi"
         assert "got server/discover" in backend.stderr_tail
     finally:
@@ -83,7 +83,7 @@ async def test_protocol_handshake_sends_no_probe() -> None:
     backend = _stdio("preinit_silent_server.py", protocol=Protocol.HANDSHAKE)
     await backend.start()
     try:
-        assert not backend.modern
+        assert not backend.stateless
         assert await _echo(backend) == "hi"
         assert list(backend.stderr_tail)[:2] == ["got initialize", "got notifications/initialized"]
     finally:
@@ -91,7 +91,7 @@ async def test_protocol_handshake_sends_no_probe() -> None:
 
 
 async def test_protocol_2026_refuses_a_handshake_only_server() -> None:
-    backend = _stdio("conformance_server.py", "--transport", "stdio", protocol=Protocol.MODERN)
+    backend = _stdio("conformance_server.py", "--transport", "stdio", protocol=Protocol.STATELESS)
     with pytest.raises(BackendError, match="does not speak MCP 2026-07-28"):
         await backend.start()
     assert backend.state is BackendState.DOWN
@@ -108,7 +108,7 @@ async def test_an_http_server_refusing_2026_falls_back(handshake_http: FixtureSe
     backend = HttpBackend("c", HttpServerConfig(url=handshake_http.url, timeout=10))
     await backend.start()
     try:
-        assert not backend.modern and backend.session_id
+        assert not backend.stateless and backend.session_id
         result = await backend.call("tools/call", {"name": "test_simple_text", "arguments": {}})
         assert "simple text" in result["content"][0]["text"]
     finally:
@@ -117,7 +117,7 @@ async def test_an_http_server_refusing_2026_falls_back(handshake_http: FixtureSe
 
 async def test_a_2026_http_server_answers_errors_as_frames(handshake_http: FixtureServer) -> None:
     """Told to speak 2026 only, a handshake server's 400 is a refusal, not a fallback."""
-    config = HttpServerConfig(url=handshake_http.url, timeout=10, protocol=Protocol.MODERN)
+    config = HttpServerConfig(url=handshake_http.url, timeout=10, protocol=Protocol.STATELESS)
     backend = HttpBackend("c", config)
     with pytest.raises(BackendError, match=r"does not speak MCP 2026-07-28.*-32600"):
         await backend.start()

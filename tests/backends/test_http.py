@@ -40,8 +40,8 @@ async def test_call_and_structured_content(server: FixtureServer, protocol: Prot
     backend = HttpBackend("web", config)
     await backend.start()
     try:
-        assert backend.modern is (protocol is Protocol.AUTO)
-        assert bool(backend.session_id) is not backend.modern
+        assert backend.stateless is (protocol is Protocol.AUTO)
+        assert bool(backend.session_id) is not backend.stateless
         assert backend.capabilities["tools"]
         assert await echo(backend, "hi") == "hi"
         result = await backend.call("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})

@@ -13,7 +13,7 @@ from only1mcp.backends import Backend, Wiring
 from only1mcp.backends.base import Sink
 from only1mcp.config import Protocol
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
+from only1mcp.protocol.stateless import LATEST_STATELESS, LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.types import JsonObject
 
 from .fake import FakeServer, fake_config
@@ -30,7 +30,7 @@ async def test_the_listen_stream_asks_for_what_can_change_and_delivers_it_untagg
         await received.put(orjson.loads(frame))
 
     async def discover(params: JsonObject, sink: Sink | None) -> JsonObject:
-        return {"supportedVersions": [LATEST_MODERN], "capabilities": CAPABILITIES}
+        return {"supportedVersions": [LATEST_STATELESS], "capabilities": CAPABILITIES}
 
     async def listen(params: JsonObject, sink: Sink | None) -> JsonObject:
         assert sink is not None

@@ -14,7 +14,7 @@ from only1mcp.backends.base import Sink
 from only1mcp.config import Protocol
 from only1mcp.errors import BackendError, BackendTimeout, BackendUnavailable, RequestCancelled
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN
+from only1mcp.protocol.stateless import LATEST_STATELESS
 from only1mcp.types import JsonObject
 
 from .fake import FakeServer, fake_config, hang, tool_call
@@ -60,13 +60,13 @@ async def test_start_settles_the_handshake_and_tells_the_events_it_was_built_wit
 
 async def test_the_discover_probe_finds_a_2026_server_without_initialize() -> None:
     async def discover(params: JsonObject, sink: Sink | None) -> JsonObject:
-        return {"supportedVersions": [LATEST_MODERN], "capabilities": {"tools": {}}}
+        return {"supportedVersions": [LATEST_STATELESS], "capabilities": {"tools": {}}}
 
     backend = FakeServer(config=fake_config(protocol=Protocol.AUTO))
     backend.handlers["server/discover"] = discover
     await backend.start()
     try:
-        assert backend.modern and backend.version == LATEST_MODERN
+        assert backend.stateless and backend.version == LATEST_STATELESS
         assert [m["method"] for m in backend.sent] == ["server/discover"]
         # Our own requests now carry the 2026 envelope.
         await backend.call("tools/list")

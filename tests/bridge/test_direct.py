@@ -21,7 +21,7 @@ from only1mcp.catalog import Entry
 from only1mcp.config import Config
 from only1mcp.errors import INVALID_PARAMS, RpcError
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, Envelope
+from only1mcp.protocol.stateless import LATEST_STATELESS, Envelope
 from only1mcp.relay import Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -29,7 +29,7 @@ from only1mcp.types import JsonObject
 pytestmark = pytest.mark.anyio
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_server.sh"
-ENVELOPE = Envelope(LATEST_MODERN, {}, {}, None)
+ENVELOPE = Envelope(LATEST_STATELESS, {}, {}, None)
 
 
 class Server:

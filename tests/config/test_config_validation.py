@@ -509,7 +509,7 @@ def test_protocol_is_a_named_policy(tmp_path: Path) -> None:
     )
     config = load_config(path)
     assert config.servers["a"].protocol is Protocol.HANDSHAKE
-    assert config.servers["b"].protocol is Protocol.MODERN
+    assert config.servers["b"].protocol is Protocol.STATELESS
     assert config.servers["c"].protocol is Protocol.AUTO
     path.write_text("servers:\n  a: {command: x, protocol: 2025-11-25}\n")
     with pytest.raises(ConfigError, match=r"servers\.a\.protocol"):

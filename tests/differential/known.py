@@ -77,7 +77,7 @@ UNKNOWN_NAMES_LEGACY = Known(
     + DELIBERATE
     + "; unknown prompt: the server answers error code 0, Only1MCP -32602"
 )
-UNKNOWN_NAMES_MODERN = Known(
+UNKNOWN_NAMES_STATELESS = Known(
     "unknown tool: the server answers a result {isError: true, text 'Unknown tool: "
     "no_such_tool'}, Only1MCP a JSON-RPC error -32602 'Unknown tool: no_such_tool'"
     + DELIBERATE
@@ -159,7 +159,7 @@ LISTS = (
 KNOWN: dict[Key, list[Known]] = {
     ("sdk", "*", "*", "auto", LISTS): [LIST_SERVER_INFO],
     ("sdk", DUAL_ERA_SERVERS, "*", "legacy", "protocol_error"): [UNKNOWN_NAMES_LEGACY],
-    ("sdk", DUAL_ERA_SERVERS, "*", "auto", "protocol_error"): [UNKNOWN_NAMES_MODERN],
+    ("sdk", DUAL_ERA_SERVERS, "*", "auto", "protocol_error"): [UNKNOWN_NAMES_STATELESS],
     ("sdk", ("ts", "tsdual"), "*", "*", "protocol_error"): [UNKNOWN_NAMES_TS],
     ("sdk", HANDSHAKE_ONLY, "*", "auto", ("logging", "subscribe", "list_changed")): [ERA_UPGRADE],
     ("sdk", "fastmcp", "*", "auto", "list_changed"): [LISTEN_BY_ONLY1MCP],

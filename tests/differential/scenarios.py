@@ -135,7 +135,7 @@ class Run:
         return self.naming.uri(self.spec.name_of(role))
 
     @property
-    def modern(self) -> bool:
+    def stateless(self) -> bool:
         return self.client.protocol_version not in HANDSHAKE_PROTOCOL_VERSIONS
 
 
@@ -225,7 +225,7 @@ async def s_progress(run: Run) -> Any:
 
 async def s_logging(run: Run) -> Any:
     level = None
-    if not run.modern:  # logging/setLevel is a handshake-era method (2026: the _meta logLevel)
+    if not run.stateless:  # logging/setLevel is a handshake-era method (2026: the _meta logLevel)
         level = await outcome(run.client.set_logging_level("debug"))
     return {"setLevel": level, "result": await call(run, "logging")}
 
@@ -252,7 +252,7 @@ async def s_resources(run: Run) -> Any:
 
 async def s_subscribe(run: Run) -> Any:
     uri = run.uri("watched")
-    if run.modern:  # 2026: resources/subscribe is replaced by subscriptions/listen
+    if run.stateless:  # 2026: resources/subscribe is replaced by subscriptions/listen
         async with run.client.listen(resource_subscriptions=[uri]) as sub:
             triggered = await call(run, "resource_update")
             found = None
@@ -304,7 +304,7 @@ async def s_completion(run: Run) -> Any:
 
 
 async def s_list_changed(run: Run) -> Any:
-    if run.modern:  # 2026: list_changed reaches subscriptions/listen streams only
+    if run.stateless:  # 2026: list_changed reaches subscriptions/listen streams only
         async with run.client.listen(tools_list_changed=True) as sub:
             triggered = await call(run, "tool_change")
             with anyio.move_on_after(NOTIFY_WAIT):

@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from only1mcp.protocol.modern import HTTP_STATUS
+from only1mcp.protocol.stateless import HTTP_STATUS
 
 from .conftest import FX_TIMEOUT, Front, open_front
-from .modern_wire import META, V, headers_for, tools_call
 from .rawwire import ANSWER_DEADLINE, RawStdio, encode, frame_ok, no_traceback_in, raw_http
+from .stateless_wire import META, V, headers_for, tools_call
 from .test_stateless import _config
 
 CONFIRM = "c__test_input_required_result_request_state"

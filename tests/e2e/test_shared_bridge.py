@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from .conftest import Front, fx_stdio_server, open_front, prompt_of, sampled, text_of, write_config
-from .modern_wire import V, headers_for, tools_call
+from .stateless_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 

@@ -33,7 +33,7 @@ from .conftest import (
     text_of,
     write_config,
 )
-from .modern_wire import META, V, headers_for, tools_call
+from .stateless_wire import META, V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 
@@ -68,7 +68,7 @@ def either_front(
 ) -> Iterator[Front]:
     """Each front in turn: the 2026 era is told apart by header on HTTP, by _meta on stdio."""
     kind: str = request.param
-    workdir = tmp_path_factory.mktemp(f"stateless-{kind}")
+    workdir = tmp_path_factory.mktemp(f"modern-{kind}")
     with open_front(kind, _config(workdir), workdir) as front:
         yield front
 

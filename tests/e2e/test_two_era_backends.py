@@ -37,7 +37,7 @@ from .conftest import (
     text_of,
     write_config,
 )
-from .test_modern_backends import NATIVE, NativeHttp
+from .test_stateless_backends import NATIVE, NativeHttp
 
 pytestmark = pytest.mark.anyio
 

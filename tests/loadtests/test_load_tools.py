@@ -25,7 +25,7 @@ import gate  # noqa: E402
 import harness  # noqa: E402
 import path_report  # noqa: E402
 
-MODERN = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo"}
+STATELESS = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo"}
 ACCEPT = {"accept": "application/json, text/event-stream"}
 
 
@@ -61,14 +61,14 @@ def test_backend_discover_is_what_only1mcp_calls_a_2026_server(backend: tuple[st
     body = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}}
     resp, answer = _post(url, body, {"mcp-protocol-version": "2026-07-28"})
     assert resp.headers["content-type"].startswith("text/event-stream" if sse else "application")
-    assert verdict(answer).era is Era.MODERN
+    assert verdict(answer).era is Era.STATELESS
 
 
 def test_backend_2026_call_needs_no_session(backend: tuple[str, bool]) -> None:
     url, _ = backend
-    params = {"name": "echo", "arguments": {"a": 1}, "_meta": harness.modern_meta()}
+    params = {"name": "echo", "arguments": {"a": 1}, "_meta": harness.stateless_meta()}
     _, answer = _post(
-        url, {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}, MODERN
+        url, {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}, STATELESS
     )
     assert answer["id"] == 7
     assert answer["result"]["content"][0]["text"] == '{"a":1}'

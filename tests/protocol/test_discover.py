@@ -7,7 +7,7 @@ import pytest
 from only1mcp.protocol.discover import HANDSHAKE, Era, Verdict, adopt, probe_params, verdict
 
 V = "2026-07-28"
-MODERN = Verdict(Era.MODERN, V)
+STATELESS = Verdict(Era.STATELESS, V)
 RETRY = Verdict(Era.RETRY, V)
 CAPS = {"tools": {"listChanged": True}}
 INFO = {"name": "srv", "version": "1"}
@@ -28,8 +28,8 @@ def _error(code: int, data: object = None) -> dict[str, object]:
     ("answer", "expected"),
     [
         # positive evidence: a version in common, capabilities present
-        (_result(supportedVersions=[V], capabilities=CAPS), MODERN),
-        (_result(supportedVersions=["2099-01-01", V], capabilities={}), MODERN),
+        (_result(supportedVersions=[V], capabilities=CAPS), STATELESS),
+        (_result(supportedVersions=["2099-01-01", V], capabilities={}), STATELESS),
         # discover answered, but only handshake versions (go-sdk's stateful default) or junk
         (_result(supportedVersions=["2025-11-25"], capabilities=CAPS), HANDSHAKE),
         (_result(supportedVersions="2026-07-28", capabilities=CAPS), HANDSHAKE),

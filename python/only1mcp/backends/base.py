@@ -8,7 +8,7 @@ answer to a server→client request); :meth:`Backend.abandon` and :meth:`Backend
 steer a call in flight; :meth:`Backend.start` and :meth:`Backend.close` bound its life;
 ``state`` and ``problem`` say whether it serves. Everything unsolicited goes to the
 :class:`Wiring` it was built with. Callers branch on the era the backend found
-(``modern``) — it decides how a request is framed — never on its transport.
+(``stateless``) — it decides how a request is framed — never on its transport.
 
 Implementations: :class:`~.server.ServerBackend` (one server over stdio, HTTP or legacy SSE,
 with its supervision, call guard and era probe as collaborators) and
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from only1mcp import __version__
 from only1mcp.errors import RequestCancelled
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import request_headers, with_envelope
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
+from only1mcp.protocol.stateless import request_headers, with_envelope
 from only1mcp.types import JsonObject
 
 if TYPE_CHECKING:
@@ -140,8 +140,8 @@ class Backend(ABC):
         self.next_id: IdSource = wiring.ids or itertools.count(1).__next__
         self.client_capabilities = wiring.client_capabilities or BACKEND_CLIENT_CAPABILITIES
         self.init_result: JsonObject = {}
-        # The era found: ``modern`` is read on every forwarded call, hence a plain attribute.
-        self.modern = False
+        # The era found: ``stateless`` is read on every forwarded call, hence a plain attribute.
+        self.stateless = False
         self.version = LATEST_HANDSHAKE
         # A 2026 server found under ``protocol: auto`` that may take the initialize handshake
         # as well (the SDK's servers speak both): handshake-era clients then get a handshake
@@ -228,7 +228,7 @@ class Backend(ABC):
         """Our own request for ``method``, framed for this server's era."""
         req_id = self.next_id()
         headers = None
-        if self.modern:
+        if self.stateless:
             params = with_envelope(params, self.version, self.client_capabilities, CLIENT_INFO)
             headers = request_headers(self.version, method, params)
         return Outbound(

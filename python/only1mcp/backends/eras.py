@@ -2,9 +2,9 @@
 
 Unless the config says ``protocol: handshake``, a ``server/discover`` request asks for the
 2026-07-28 revision (retried once at the version the server names when it offers another); a
-2026 answer makes the backend ``modern`` (no initialize; every request carries the envelope).
+2026 answer makes the backend ``stateless`` (no initialize; every request carries the envelope).
 Anything else falls back to the initialize handshake, unless the config says ``protocol:
-modern``. :class:`PipelinedProbe` (stdio) writes the probe and initialize together, so a server
+stateless``. :class:`PipelinedProbe` (stdio) writes the probe and initialize together, so a server
 that ignores a request before initialize costs no wait.
 """
 
@@ -20,8 +20,8 @@ from only1mcp.backends.base import CLIENT_INFO, IdSource, Outbound, Requester
 from only1mcp.config import Protocol
 from only1mcp.errors import UNSUPPORTED_VERSION, BackendError, RpcError
 from only1mcp.protocol import discover, jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, request_headers
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
+from only1mcp.protocol.stateless import LATEST_STATELESS, request_headers
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.backends")
@@ -42,7 +42,7 @@ class Probed(Requester, typing.Protocol):
     timeout: float
     client_capabilities: JsonObject
     init_result: JsonObject
-    modern: bool
+    stateless: bool
     version: str
     handshake_too: bool
     next_id: IdSource
@@ -66,28 +66,28 @@ class EraProbe:
     async def settle(self) -> None:
         """The discover probe (unless ``protocol: handshake``), else the initialize exchange."""
         backend = self.backend
-        backend.modern = False
+        backend.stateless = False
         backend.handshake_too = False
         backend.version = LATEST_HANDSHAKE
         backend.init_result = {}
         if self.protocol is not Protocol.HANDSHAKE:
-            version, retried = LATEST_MODERN, False
+            version, retried = LATEST_STATELESS, False
             answer = await self.probe(version)
             found = discover.verdict(answer)
             if found.era is discover.Era.RETRY:
                 version, retried = found.version, True
                 answer = await self.probe(version, retried)
                 found = discover.verdict(answer, retried)
-            if found.era is discover.Era.MODERN:
+            if found.era is discover.Era.STATELESS:
                 assert isinstance(answer, dict)
                 backend.init_result = discover.adopt(answer["result"], found.version)
-                backend.version, backend.modern = found.version, True
+                backend.version, backend.stateless = found.version, True
                 backend.handshake_too = self.protocol is Protocol.AUTO and self.takes_handshake()
                 return
-            if self.protocol is Protocol.MODERN:
+            if self.protocol is Protocol.STATELESS:
                 raise BackendError(
-                    f"server {backend.name!r} does not speak MCP {LATEST_MODERN} "
-                    f"(its config says protocol: {Protocol.MODERN}): {_said(answer)}"
+                    f"server {backend.name!r} does not speak MCP {LATEST_STATELESS} "
+                    f"(its config says protocol: {Protocol.STATELESS}): {_said(answer)}"
                 )
         if not backend.init_result:  # a pipelined probe may have run the handshake already
             await self.initialize()
@@ -107,7 +107,7 @@ class EraProbe:
         params = discover.probe_params(version, backend.client_capabilities, CLIENT_INFO)
         headers = request_headers(version, discover.DISCOVER, params)
         frame = jsonrpc.request(req_id, discover.DISCOVER, params)
-        timeout = backend.timeout if self.protocol is Protocol.MODERN else PROBE_TIMEOUT
+        timeout = backend.timeout if self.protocol is Protocol.STATELESS else PROBE_TIMEOUT
         call = Outbound(frame, req_id, discover.DISCOVER, headers=headers)
         try:
             answer = await backend.send_request(call, min(timeout, backend.timeout))
@@ -172,7 +172,7 @@ class PipelinedProbe(EraProbe):
                 return None
             await asyncio.wait({probing})
             answer = _answer(probing)
-            if discover.verdict(answer).era is discover.Era.MODERN:
+            if discover.verdict(answer).era is discover.Era.STATELESS:
                 # The initialize answer follows at once; a server that drops it waits no longer.
                 await asyncio.wait({initializing}, timeout=PIPELINE_GRACE)
                 self._refused_init = _refusal(initializing)

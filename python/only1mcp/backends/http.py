@@ -67,7 +67,7 @@ class HttpBackend(ServerBackend):
             self._client = Pool(self.config.url, self.config.headers, MAX_CONNECTIONS)
 
     def _headers(self) -> dict[str, str]:
-        if self.modern:
+        if self.stateless:
             return {"MCP-Protocol-Version": self.version}
         if self.session_id:
             version = self.init_result.get("protocolVersion", LATEST_HANDSHAKE)
@@ -231,7 +231,7 @@ class HttpBackend(ServerBackend):
 
     async def handshake(self) -> None:
         await super().handshake()
-        if self.modern:
+        if self.stateless:
             return  # a 2026 server has no session, so no standalone stream
         if self._standalone is not None:
             self._standalone.cancel()

@@ -27,7 +27,7 @@ from only1mcp.backends.base import Request
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.lists import LIST_CHANGED_FLAGS
-from only1mcp.protocol.modern import LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
+from only1mcp.protocol.stateless import LISTEN_ACKNOWLEDGED, META_SUBSCRIPTION
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.backends")

@@ -146,9 +146,9 @@ class ReplicaPool(Backend):
         # Requests are framed for the pool's era before a replica is picked, so the pool
         # speaks the era of its replicas; one that came up in another era gets no traffic.
         if not any(r.state is BackendState.READY for r in self.replicas if r is not replica):
-            self.modern, self.version = replica.modern, replica.version
+            self.stateless, self.version = replica.stateless, replica.version
             Backend.generation += 1  # what is cached per generation may depend on the era
-        elif replica.modern is not self.modern:
+        elif replica.stateless is not self.stateless:
             log.warning(
                 "server %r: replica %s speaks another protocol era than the others; it gets "
                 "no traffic (set `protocol` on the pool)",
@@ -232,7 +232,7 @@ class ReplicaPool(Backend):
         for i, replica in enumerate(self.replicas):
             if replica.state is not BackendState.READY or not replica.healthy or replica in tried:
                 continue
-            if replica.modern is not self.modern:
+            if replica.stateless is not self.stateless:
                 continue
             breaker = replica.breaker.state
             if breaker == "closed":
@@ -313,7 +313,7 @@ class ReplicaPool(Backend):
     def _listened(self, frame: bytes) -> None:
         """A frame of the pool's own listen stream (resource subscriptions of a 2026 pool)."""
         handler = self.wiring.on_message
-        found = self.watch.incoming(frame) if self.modern else frame
+        found = self.watch.incoming(frame) if self.stateless else frame
         if handler is not None and found is not None:
             self.spawn(handler(self, found))
 

@@ -150,7 +150,7 @@ class ServerBackend(Backend):
         self.guard.reconnected()
         if self.wiring.on_ready:
             await self.wiring.on_ready(self)
-        if self.modern:
+        if self.stateless:
             self.watch.start()
 
     async def handshake(self) -> None:
@@ -213,7 +213,7 @@ class ServerBackend(Backend):
         handler = self.wiring.on_message
         if handler is None:
             return
-        if self.modern:
+        if self.stateless:
             found = self.watch.incoming(frame)  # listen frames lose their subscription tag
             if found is None:
                 return

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from only1mcp.errors import RpcError
-from only1mcp.protocol.modern import LOG_LEVELS, Envelope
+from only1mcp.protocol.stateless import LOG_LEVELS, Envelope
 from only1mcp.relay import CLIENT_CAPABILITY, Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, RequestId
@@ -31,7 +31,7 @@ _FIRST_ROUND = object()  # progress_token: take it from the first round's reques
 Finish = Callable[[bytes], tuple[int, bytes]]
 
 
-class Stream(Reply, Protocol):
+class RoundReply(Reply, Protocol):
     """A round's channel to its client (the open POST): what precedes its answer (``push``),
     and the answer itself when a call's first round is answered from the side (``finish``)."""
 
@@ -86,7 +86,7 @@ class BridgedCall:
     changed: asyncio.Event | None = None  # set on anything a round waits for
     answered: asyncio.Event | None = None  # set once the first round's answer is out
     expiry: asyncio.TimerHandle | None = None
-    stream: Stream | None  # the open POST of the current round (None between rounds)
+    stream: RoundReply | None  # the open POST of the current round (None between rounds)
     progress_token: object = _FIRST_ROUND  # the current round's (the first's is in params)
     prefilled: dict[str, Any] | None = None  # answers given before their question
     asked: dict[str, Question]  # questions waiting for the client (made on the first one)
@@ -99,7 +99,7 @@ class BridgedCall:
         target: str,
         envelope: Envelope,
         session: Session,
-        first: Stream,
+        first: RoundReply,
         finish: Finish,
     ) -> None:
         self.bridge = bridge

@@ -35,7 +35,7 @@ from only1mcp.bridge.call import (
     Finish,
     Outcome,
     Question,
-    Stream,
+    RoundReply,
     invalid_answer,
     progress_token,
 )
@@ -48,8 +48,8 @@ from only1mcp.errors import (
     unexpected,
 )
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import LATEST_MODERN, Envelope
 from only1mcp.protocol.results import required_capabilities
+from only1mcp.protocol.stateless import LATEST_STATELESS, Envelope
 from only1mcp.relay import CLIENT_CAPABILITY
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, RequestId
@@ -88,7 +88,7 @@ class Bridge:
         self.sealer = StateSealer(state_keys)
 
     def serve(
-        self, msg: JsonObject, envelope: Envelope, target: str, stream: Stream, finish: Finish
+        self, msg: JsonObject, envelope: Envelope, target: str, stream: RoundReply, finish: Finish
     ) -> Awaitable[tuple[int, bytes] | None]:
         """One round of a bridged request: the awaitable of its answer frame with ``msg``'s id,
         as ``finish`` makes it (None when ``stream.finish`` sent it: the round asked, and the
@@ -109,7 +109,7 @@ class Bridge:
         self,
         call: BridgedCall,
         req_id: RequestId,
-        stream: Stream,
+        stream: RoundReply,
         params: JsonObject,
         responses: JsonObject | None,
         finish: Finish,
@@ -123,7 +123,7 @@ class Bridge:
         self,
         call: BridgedCall,
         req_id: RequestId,
-        stream: Stream,
+        stream: RoundReply,
         params: JsonObject,
         responses: JsonObject | None,
     ) -> bytes:
@@ -148,7 +148,7 @@ class Bridge:
         msg: JsonObject,
         envelope: Envelope,
         target: str,
-        stream: Stream,
+        stream: RoundReply,
         finish: Finish,
         responses: JsonObject | None = None,
         dispatch: Dispatch | None = None,
@@ -205,7 +205,7 @@ class Bridge:
             self._release(session)
 
     def _session(self) -> Session:
-        session = Session(id=f"bridge-{next(self._session_ids)}", protocol_version=LATEST_MODERN)
+        session = Session(id=f"bridge-{next(self._session_ids)}", protocol_version=LATEST_STATELESS)
         session.client_capabilities = _RELAY_ALL
         return session
 

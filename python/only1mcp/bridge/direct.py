@@ -24,7 +24,7 @@ from only1mcp.backends import Backend
 from only1mcp.bridge.calls import MAX_IDLE_SESSIONS
 from only1mcp.bridge.state import Claims, StateSealer, digest, invalid_state
 from only1mcp.catalog import Entry
-from only1mcp.protocol.modern import LATEST_MODERN, Envelope
+from only1mcp.protocol.stateless import LATEST_STATELESS, Envelope
 from only1mcp.relay import Reply
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -53,7 +53,7 @@ class Direct:
         self.sealer = sealer
         self._sessions = itertools.count(1)
         self._idle: list[Session] = []  # sessions of calls that ended, for the next calls
-        self._modern: tuple[int, bool] = (-1, False)  # (Backend.generation, any 2026 server)
+        self._stateless: tuple[int, bool] = (-1, False)  # (Backend.generation, any 2026 server)
 
     def route(self, msg: JsonObject) -> Claims | None:
         """The claims of a call this path serves (a retry of one, or a fresh call whose target
@@ -67,17 +67,17 @@ class Direct:
             return None
         server = self._owner(msg["method"], params).server
         backend = self._shared.get(server)
-        return Claims(server=server) if backend is not None and backend.modern else None
+        return Claims(server=server) if backend is not None and backend.stateless else None
 
     def _session(self) -> Session:
-        return Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_MODERN)
+        return Session(id=f"direct-{next(self._sessions)}", protocol_version=LATEST_STATELESS)
 
     def serves_any(self) -> bool:
         """Whether any shared server speaks 2026 (only then may a fresh call be this path's)."""
-        if self._modern[0] != Backend.generation:  # a backend changed: its era may have
+        if self._stateless[0] != Backend.generation:  # a backend changed: its era may have
             shared = self._shared.values()
-            self._modern = (Backend.generation, any(backend.modern for backend in shared))
-        return self._modern[1]
+            self._stateless = (Backend.generation, any(backend.stateless for backend in shared))
+        return self._stateless[1]
 
     async def serve(
         self, msg: JsonObject, envelope: Envelope, target: str, reply: Reply, claims: Claims

@@ -26,7 +26,7 @@ import orjson
 
 from only1mcp.bridge.state import TTL
 from only1mcp.errors import InternalError, RpcError
-from only1mcp.protocol.modern import META_SERVER_INFO
+from only1mcp.protocol.stateless import META_SERVER_INFO
 from only1mcp.relay import Exchange, Relay
 from only1mcp.types import JsonObject
 

@@ -214,7 +214,7 @@ class Protocol(enum.StrEnum):
     #: request, or choke on it).
     HANDSHAKE = "handshake"
     #: Stateless MCP 2026-07-28 only: ``server/discover``, no fallback.
-    MODERN = "2026-07-28"
+    STATELESS = "2026-07-28"
 
 
 class _Server(Strict):

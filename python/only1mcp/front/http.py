@@ -24,9 +24,9 @@ from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.drain import ANSWER_WAIT, Drain
 from only1mcp.front.http11 import http_protocol
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
-from only1mcp.front.modern import ModernEndpoint
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.server import DrainingServer
+from only1mcp.front.stateless import StatelessEndpoint
 from only1mcp.front.wire import (
     JSON_HEADERS,
     RETRY_MS,
@@ -41,8 +41,8 @@ from only1mcp.front.wire import (
 )
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import is_modern
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_HEADER_VALUES
+from only1mcp.protocol.stateless import is_stateless
 from only1mcp.router import Router
 from only1mcp.session import KEEPALIVE, PausedStream, Session
 from only1mcp.stateless import StatelessService
@@ -66,18 +66,18 @@ class McpEndpoint:
         self.router = router
         self.origins = origins
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
-        self.modern = ModernEndpoint(stateless, self.drain)
+        self.stateless = StatelessEndpoint(stateless, self.drain)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
         headers = _headers(scope)
         # A request inside a handshake session stays there, whatever version it names.
         if (
-            is_modern(headers.get(b"mcp-protocol-version"))
+            is_stateless(headers.get(b"mcp-protocol-version"))
             and b"mcp-session-id" not in headers
             and self.origins.allows(headers.get(b"origin"), headers.get(b"host"))
         ):
-            return self.modern.serve(scope, receive, send, headers)
+            return self.stateless.serve(scope, receive, send, headers)
         return self._handshake(scope, headers, receive, send)
 
     async def _handshake(
@@ -375,7 +375,7 @@ class HttpApp:
         its client's next round ends now (that client could not come back), the ``requests``
         in flight get the grace (see :mod:`only1mcp.front.drain`), then every session ends and
         its stream closes, so uvicorn has no task left to wait for."""
-        self.mcp.modern.service.close()
+        self.mcp.stateless.service.close()
         if self._draining is None:
             self._draining = asyncio.ensure_future(self._drain(requests))
 
@@ -391,7 +391,7 @@ class HttpApp:
         try:
             yield
         finally:
-            self.mcp.modern.service.close()
+            self.mcp.stateless.service.close()
             await self.gateway.stop()
 
     async def _healthz(self, request: Request) -> JSONResponse:

@@ -21,7 +21,7 @@ from only1mcp.errors import InvalidRequest, RpcError, unexpected
 from only1mcp.front.drain import Drain
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import error_frame_id, stateless_version
+from only1mcp.protocol.stateless import error_frame_id, stateless_version
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.stateless import StatelessService

@@ -13,14 +13,14 @@ import enum
 from dataclasses import dataclass
 
 from only1mcp.errors import UNSUPPORTED_VERSION
-from only1mcp.protocol.modern import META_SERVER_INFO, MODERN_REVISIONS, with_envelope
+from only1mcp.protocol.stateless import META_SERVER_INFO, STATELESS_REVISIONS, with_envelope
 from only1mcp.types import JsonObject
 
 DISCOVER = "server/discover"
 
 
 class Era(enum.Enum):
-    MODERN = "modern"  # speak ``Verdict.version`` statelessly
+    STATELESS = "stateless"  # speak ``Verdict.version`` statelessly
     RETRY = "retry"  # probe once more, at ``Verdict.version``
     HANDSHAKE = "handshake"  # fall back to initialize
 
@@ -48,7 +48,7 @@ def verdict(answer: object, retried: bool = False) -> Verdict:
         versions = result.get("supportedVersions")
         mutual = _mutual(versions)
         if mutual and isinstance(result.get("capabilities"), dict):
-            return Verdict(Era.MODERN, mutual)
+            return Verdict(Era.STATELESS, mutual)
         return HANDSHAKE
     error = answer.get("error")
     if isinstance(error, dict) and error.get("code") == UNSUPPORTED_VERSION and not retried:
@@ -63,7 +63,7 @@ def _mutual(versions: object) -> str:
     """Our newest stateless revision in ``versions`` ("" when none)."""
     if not isinstance(versions, list):
         return ""
-    return next((v for v in reversed(MODERN_REVISIONS) if v in versions), "")
+    return next((v for v in reversed(STATELESS_REVISIONS) if v in versions), "")
 
 
 def adopt(result: JsonObject, version: str) -> JsonObject:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from only1mcp import __version__
 from only1mcp.protocol.lists import LIST_METHODS
-from only1mcp.protocol.modern import META_SERVER_INFO
+from only1mcp.protocol.stateless import META_SERVER_INFO
 from only1mcp.types import JsonObject
 
 # Results that describe something a client may cache, and so must say for how long and for whom.

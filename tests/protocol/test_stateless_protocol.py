@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from only1mcp import __version__
 from only1mcp.errors import HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_VERSION, RpcError
-from only1mcp.protocol.modern import (
+from only1mcp.protocol.results import stamp, stamp_complete
+from only1mcp.protocol.stateless import (
     META_CAPABILITIES,
     META_LOG_LEVEL,
     META_SERVER_INFO,
@@ -21,11 +22,10 @@ from only1mcp.protocol.modern import (
     check_request,
     decode_header_value,
     encode_header_value,
-    is_modern,
+    is_stateless,
     request_headers,
     with_envelope,
 )
-from only1mcp.protocol.results import stamp, stamp_complete
 
 V = "2026-07-28"
 META = {META_VERSION: V, META_CAPABILITIES: {}}
@@ -50,9 +50,9 @@ def _code(headers: Headers, msg: dict[str, Any]) -> int:
 
 
 def test_routing_takes_every_non_handshake_version_to_the_2026_path() -> None:
-    assert is_modern(b"2026-07-28") and is_modern(b"v999.0.0")
-    assert not is_modern(b"2025-11-25") and not is_modern(b"2024-11-05")
-    assert not is_modern(None)
+    assert is_stateless(b"2026-07-28") and is_stateless(b"v999.0.0")
+    assert not is_stateless(b"2025-11-25") and not is_stateless(b"2024-11-05")
+    assert not is_stateless(None)
 
 
 def test_a_complete_request_passes_and_reads_its_envelope() -> None:

@@ -24,12 +24,12 @@ from only1mcp.front.wire import (
     wait_disconnect,
 )
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.modern import Headers, check_request, error_frame_id
+from only1mcp.protocol.stateless import Headers, check_request, error_frame_id
 from only1mcp.stateless import StatelessService
 from only1mcp.types import JsonObject, Receive, Scope, Send
 
 
-class ModernEndpoint:
+class StatelessEndpoint:
     def __init__(self, service: StatelessService, drain: Drain | None = None) -> None:
         self.service = service
         self.drain = drain or Drain(service.gateway.config.front.shutdown_grace)

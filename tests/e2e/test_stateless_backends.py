@@ -51,7 +51,7 @@ from .conftest import (
     wait_listening,
     write_config,
 )
-from .modern_wire import V, headers_for, tools_call
+from .stateless_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
 
@@ -123,7 +123,7 @@ def front(
 @pytest.fixture(scope="module")
 def http_front(native: NativeHttp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     """The 2026-07-28 front is HTTP only, and a backend restart needs one front to watch."""
-    with _front("http", native, tmp_path_factory.mktemp("modern-http-only")) as f:
+    with _front("http", native, tmp_path_factory.mktemp("stateless-http-only")) as f:
         yield f
 
 

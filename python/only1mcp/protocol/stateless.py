@@ -32,8 +32,8 @@ from only1mcp.errors import (
 from only1mcp.protocol.revisions import HANDSHAKE_HEADER_VALUES, HANDSHAKE_REVISIONS
 from only1mcp.types import JsonObject, RequestId
 
-MODERN_REVISIONS: tuple[str, ...] = ("2026-07-28",)
-LATEST_MODERN = MODERN_REVISIONS[-1]
+STATELESS_REVISIONS: tuple[str, ...] = ("2026-07-28",)
+LATEST_STATELESS = STATELESS_REVISIONS[-1]
 
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
@@ -72,7 +72,7 @@ HTTP_STATUS = {
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 _ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
-_LATEST_BYTES = LATEST_MODERN.encode()
+_LATEST_BYTES = LATEST_STATELESS.encode()
 _METHOD_BYTES = {method: method.encode() for method in (*NAMED_BY, "tools/list")}
 _PARAM_PREFIX = b"mcp-param-"
 _SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=")
@@ -94,7 +94,7 @@ def stateless_version(msg: JsonObject) -> str | None:
     return None
 
 
-def is_modern(version: bytes | None) -> bool:
+def is_stateless(version: bytes | None) -> bool:
     """Whether a request with this MCP-Protocol-Version header takes the 2026 path: any value
     that is not a handshake revision does, so unknown versions get the 2026 answer (-32022)."""
     return version is not None and version not in HANDSHAKE_HEADER_VALUES
@@ -165,10 +165,10 @@ def check_request(headers: Headers | None, msg: JsonObject) -> Envelope:
         raise InvalidParams(f"params._meta[{META_CAPABILITIES!r}] is required (an object)")
     if headers is not None:
         _check_routing_headers(headers.by_name, msg, version)
-    if version not in MODERN_REVISIONS:
+    if version not in STATELESS_REVISIONS:
         raise UnsupportedVersion(
             "Unsupported protocol version",
-            data={"supported": list(MODERN_REVISIONS), "requested": version},
+            data={"supported": list(STATELESS_REVISIONS), "requested": version},
         )
     info = meta.get(META_CLIENT_INFO)
     level = meta.get(META_LOG_LEVEL)
@@ -184,7 +184,7 @@ def _check_routing_headers(lines: dict[bytes, bytes], msg: JsonObject, version: 
     # Each header is first compared as the bytes a client sends for the value (the common
     # case, one comparison); only what differs is decoded, trimmed and unwrapped.
     sent = lines.get(b"mcp-protocol-version")
-    if (sent != _LATEST_BYTES or version != LATEST_MODERN) and (
+    if (sent != _LATEST_BYTES or version != LATEST_STATELESS) and (
         sent is None or sent.decode("latin-1") != version
     ):
         raise HeaderMismatch("MCP-Protocol-Version header does not match params._meta")
