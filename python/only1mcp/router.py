@@ -186,7 +186,7 @@ class Router:
             raise InvalidParams(f"Unknown tool: {params['name']}")
         return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
 
-    async def call_modern(
+    async def call_stateless(
         self, session: Session, msg: JsonObject, reply: Reply | None, entry: Entry
     ) -> bytes:
         """A 2026 client's plain ``tools/call`` of ``entry`` (looked up by the caller) on a

@@ -78,7 +78,7 @@ class StatelessService:
         keys = [key.get_secret_value() for key in gateway.config.front.state_keys]
         self.bridge = Bridge(router.handle, router.relay.from_client, keys, gateway.release)
         self.direct = Direct(
-            router.owner, router.handle, gateway.shared, self.bridge.sealer, router.call_modern
+            router.owner, router.handle, gateway.shared, self.bridge.sealer, router.call_stateless
         )
         self.listener = Listener(gateway.sessions, router.handle)
         self._sessions = itertools.count(1)
@@ -89,7 +89,7 @@ class StatelessService:
         # The tools fresh_call serves (and their routing header lines), as of _plain_at:
         # (tools catalog version, Backend.generation).
         self._plain: dict[str, frozenset[tuple[bytes, bytes]]] = {}
-        self._modern: dict[str, Entry] = {}  # those of _plain on a shared 2026 server
+        self._direct_tools: dict[str, Entry] = {}  # those of _plain on a shared 2026 server
         self._plain_at = (-1, -1)
         self._call = router.call_tool  # what fresh_call dispatches to (bound once)
 
@@ -160,7 +160,7 @@ class StatelessService:
             info if info.__class__ is dict else {},
             level if level in LOG_LEVELS else None,
         )
-        entry = self._modern.get(name)
+        entry = self._direct_tools.get(name)
         if entry is not None:
             return _finishing(msg, self.direct.fresh(msg, envelope, entry, stream))
         return self.bridge.carry(msg, envelope, name, stream, _finished_call, None, self._call)
@@ -170,14 +170,14 @@ class StatelessService:
         each comes with: those named in plain printable ASCII (their ``Mcp-Name`` is the
         name's bytes) that declare no ``Mcp-Param-*`` header; those of a shared 2026 server
         (whose calls go :mod:`~only1mcp.bridge.direct`, as :meth:`Direct.route` says) with
-        their catalog entry in ``_modern``. False (and nothing done) until the catalog is
+        their catalog entry in ``_direct_tools``. False (and nothing done) until the catalog is
         ready."""
         if not self._ready:
             if not self.gateway.ready.is_set():
                 return False
             self._ready = True
         self._plain_at = (self._tools.version, Backend.generation)
-        self._plain, self._modern = {}, {}
+        self._plain, self._direct_tools = {}, {}
         shared = self.gateway.shared
         names = {tool["name"] for tool in self._tools.merged()} - self._param_tool_names()
         for name in names:
@@ -187,7 +187,7 @@ class StatelessService:
             self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
             backend = shared.get(entry.server)
             if backend is not None and backend.stateless:
-                self._modern[name] = entry
+                self._direct_tools[name] = entry
         return True
 
     def _dispatch(

@@ -34,7 +34,7 @@ from only1mcp.types import JsonObject
 Owner = Callable[[str, JsonObject], Entry]
 Handle = Callable[[Session, JsonObject, Reply | None], Awaitable[bytes | None]]
 # The router's straight call of a fresh tools/call to a 2026 server (the entry it targets).
-CallModern = Callable[[Session, JsonObject, Reply | None, Entry], Awaitable[bytes]]
+CallStateless = Callable[[Session, JsonObject, Reply | None, Entry], Awaitable[bytes]]
 
 
 class Direct:
@@ -44,7 +44,7 @@ class Direct:
         handle: Handle,
         shared: Mapping[str, Backend],
         sealer: StateSealer,
-        call: CallModern | None = None,
+        call: CallStateless | None = None,
     ) -> None:
         self._owner = owner
         self._handle = handle
