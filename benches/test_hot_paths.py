@@ -33,9 +33,10 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from only1mcp._core import FrameReader, rewrite_id, split_response
-from only1mcp.backends.base import Backend, BackendState
+from only1mcp.backends.base import BackendState, Outbound, Wiring
+from only1mcp.backends.server import ServerBackend
 from only1mcp.catalog import Catalog
-from only1mcp.config import Config
+from only1mcp.config import Config, ServerConfig
 from only1mcp.front.http import McpEndpoint
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.gateway import Gateway
@@ -139,13 +140,14 @@ def test_response_line(benchmark: BenchmarkFixture) -> None:
 # ------------------------------------------------------- router and ASGI endpoint
 
 
-class StubBackend(Backend):
+class StubBackend(ServerBackend):
     """Answers every request through a future resolved on the next loop turn, like the stdio
-    reader does when the response line arrives; no process, no pipe. It is self-contained (it
-    uses no helper of the product's transports), so it measures the router and front only."""
+    reader does when the response line arrives; no process, no pipe. Its transport uses no
+    helper of the product's transports, so it measures the router, the call guard and the
+    front only."""
 
-    def __init__(self, name: str = "bench") -> None:
-        super().__init__(name, 10.0)
+    def __init__(self, name: str, config: ServerConfig, wiring: Wiring | None = None) -> None:
+        super().__init__(name, config, wiring)
         self.state = BackendState.READY
         self.init_result = {"capabilities": {"tools": {}}}
 
@@ -161,12 +163,10 @@ class StubBackend(Backend):
     def abandon(self, req_id: int) -> None:
         pass
 
-    async def send_request(  # extra arguments (a message sink, …) are accepted and unused
-        self, frame: bytes, req_id: int, method: str, timeout: float, *_: Any, **__: Any
-    ) -> bytes:
+    async def send_request(self, call: Outbound, timeout: float) -> bytes:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
-        line = b'{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":' % req_id
+        line = b'{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":' % call.id
         loop.call_soon(future.set_result, line + b'"{\\"text\\":\\"hello\\",\\"n\\":42}"}]}}')
         # Like the stdio backend: a timer armed per request, cancelled when the answer comes.
         timer = loop.call_later(timeout, future.cancel)
@@ -176,15 +176,17 @@ class StubBackend(Backend):
             timer.cancel()
 
 
+def _stub(
+    name: str, config: ServerConfig, wiring: Wiring | None = None, **_: object
+) -> StubBackend:
+    return StubBackend(name, config, wiring)
+
+
 def stub_gateway(names: tuple[str, ...] = ("bench",)) -> Gateway:
     """A gateway whose servers ``names`` are stub backends, each listing ``echo``."""
     servers = {name: {"command": "echo-backend"} for name in names}
-    gateway = Gateway(Config.model_validate({"servers": servers}))
+    gateway = Gateway(Config.model_validate({"servers": servers}), create=_stub)
     for name in names:
-        original, stub = gateway.backends[name], StubBackend(name)
-        for table in vars(gateway).values():  # every name → backend table of the gateway
-            if isinstance(table, dict) and table.get(name) is original:
-                table[name] = stub
         gateway.catalogs["tools"].set_items(name, [TOOL, {**TOOL, "name": "other"}])
     gateway.ready.set()
     return gateway
@@ -325,7 +327,9 @@ def test_endpoint_tools_call_2026(benchmark: BenchmarkFixture) -> None:
     """The same call from a 2026-07-28 client (``_meta`` envelope, routing headers): the
     stateless straight path and the bridge to the handshake-era server, no session."""
     gateway = stub_gateway()
-    endpoint = McpEndpoint(gateway, Router(gateway), OriginPolicy([], "127.0.0.1"))
+    router = Router(gateway)
+    stateless = StatelessService(gateway, router)
+    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
     call = AsgiCall(endpoint, STATELESS_HEADERS)
     call.message = {"type": "http.request", "body": STATELESS_BODY, "more_body": False}
     asyncio.run(call())
