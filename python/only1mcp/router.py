@@ -287,21 +287,16 @@ class Router:
         if token is not None:
             # The local id is unique per backend, so progress finds its way back.
             params["_meta"] = {**meta, "progressToken": local_id}  # type: ignore[dict-item]
-        method: str = msg["method"]
-        frame = _request_frame(local_id, method, params)
-        exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
-        sink = None
-        if reply is not None and backend.streams_per_request:
-            sink = _bind(self.gateway, self.relay, backend, exchange)
-        try:
-            answer = await backend.forward(
-                Outbound(frame, local_id, method, sink, params, None, session)
-            )
-        except asyncio.CancelledError:
-            await self._cancel_backend(backend, local_id, "client went away")
-            raise
-        finally:
-            self.relay.close(exchange)
+        request = Outbound(
+            _request_frame(local_id, msg["method"], params),
+            local_id,
+            msg["method"],
+            None,
+            params,
+            None,
+            session,
+        )
+        answer, _ = await self._send(session, msg, reply, backend, request, token)
         return rewrite_id(answer, msg["id"])
 
     async def _forward_stateless(
@@ -357,14 +352,27 @@ class Router:
             schema = tool.get("inputSchema") if tool is not None else None
         headers = request_headers(backend.version, method, sent, schema)
         frame = _request_frame(local_id, method, sent)
+        request = Outbound(frame, local_id, method, None, sent, headers, session)
+        return await self._send(session, msg, reply, backend, request, token)
+
+    async def _send(
+        self,
+        session: Session,
+        msg: JsonObject,
+        reply: Reply | None,
+        backend: Backend,
+        request: Outbound,
+        token: object,
+    ) -> tuple[bytes, Exchange]:
+        """Forward ``request`` (the client's ``msg``, framed for ``backend``) as one exchange:
+        what the backend sends meanwhile reaches ``reply``; a client that goes away cancels it
+        at the backend too. The answer keeps the backend's id."""
+        local_id = request.id
         exchange = self.relay.open(session, msg["id"], reply, backend, local_id, token)
-        sink = None
         if reply is not None and backend.streams_per_request:
-            sink = _bind(self.gateway, self.relay, backend, exchange)
+            request.sink = _bind(self.gateway, self.relay, backend, exchange)
         try:
-            answer = await backend.forward(
-                Outbound(frame, local_id, method, sink, sent, headers, session)
-            )
+            answer = await backend.forward(request)
         except asyncio.CancelledError:
             await self._cancel_backend(backend, local_id, "client went away")
             raise
