@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from only1mcp.errors import ShuttingDown
@@ -64,6 +64,20 @@ class Drain:
         if isinstance(item, dict) and "method" in item and jsonrpc.is_valid_id(item.get("id")):
             return jsonrpc.error(item["id"], ShuttingDown())
         return None
+
+    async def answer_batch(
+        self, batch: Iterable[object], answer: Callable[[object], Awaitable[bytes | None]]
+    ) -> list[bytes]:
+        """The answer frames of a batch's requests (notifications have none); a shutdown that
+        cuts the batch short answers each of its requests with the shutdown error instead."""
+        items = list(batch)
+        try:
+            answers = await asyncio.gather(*(answer(item) for item in items))
+        except asyncio.CancelledError:
+            if not self.ending:
+                raise
+            answers = [self.batch_error(item) for item in items]
+        return [a for a in answers if a is not None]
 
     async def run(self, calls: Callable[[], Collection[asyncio.Task[Any]]]) -> None:
         """Wait up to the grace for ``calls()`` to finish, then cancel those left and wait

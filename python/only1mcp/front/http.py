@@ -142,13 +142,7 @@ class McpEndpoint:
             )
         if not batch:
             raise InvalidRequest("Invalid Request: empty batch")
-        try:
-            answers = await asyncio.gather(*(self._batch_item(session, item) for item in batch))
-        except asyncio.CancelledError:
-            if not self.drain.ending:
-                raise
-            answers = [Drain.batch_error(item) for item in batch]
-        frames = [a for a in answers if a is not None]
+        frames = await self.drain.answer_batch(batch, lambda item: self._batch_item(session, item))
         if frames:
             await respond(send, 200, b"[" + b",".join(frames) + b"]", JSON_HEADERS)
         else:

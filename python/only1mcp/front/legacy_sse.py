@@ -207,13 +207,7 @@ class LegacySseEndpoint:
 
     async def _batch(self, stream: _Connection, batch: list[object]) -> None:
         """A batch's answers go out together, as one array in one event."""
-        try:
-            answers = await asyncio.gather(*(self._batch_item(stream, item) for item in batch))
-        except asyncio.CancelledError:
-            if not self.drain.ending:
-                raise
-            answers = [Drain.batch_error(item) for item in batch]
-        frames = [a for a in answers if a is not None]
+        frames = await self.drain.answer_batch(batch, lambda item: self._batch_item(stream, item))
         if frames:
             stream.session.events.push(b"[" + b",".join(frames) + b"]")
 
