@@ -23,8 +23,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "only1mcp"
 # Lowest first: a module prefix → its layer. The longest matching prefix decides.
 LAYERS: list[tuple[str, ...]] = [
     ("only1mcp", "only1mcp._core", "only1mcp.types", "only1mcp.errors"),
-    ("only1mcp.protocol", "only1mcp.catalog"),  # messages and names: pure data
+    # messages, names, who is calling: pure data
+    ("only1mcp.protocol", "only1mcp.catalog", "only1mcp.auth.principal"),
     ("only1mcp.config",),  # names its servers as the catalog does
+    ("only1mcp.auth",),  # credentials → principal (the fronts' middleware)
+    ("only1mcp.access", "only1mcp.audit"),  # what a principal may do; the record of it
     ("only1mcp.session",),  # what a backend may read of its caller
     ("only1mcp.backends",),
     ("only1mcp.relay", "only1mcp.leases"),  # traffic backends start; backends held per call

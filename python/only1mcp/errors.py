@@ -17,6 +17,8 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── HeaderMismatch       -32020 (2026-07-28) an Mcp-* header disagrees with the body
         ├── MissingCapability    -32021 (2026-07-28) the request needs a client capability
         ├── UnsupportedVersion   -32022 (2026-07-28) a protocol version we do not serve
+        ├── AccessDenied         -32003 the principal may not do this (HTTP 403)
+        ├── RateLimited          -32029 the principal's or tool's rate limit is spent (HTTP 429)
         └── BackendError         -32000 a backend failed, timed out or is down
             ├── BackendUnavailable -32000 refused before sending: down, unhealthy, breaker open
             └── BackendTimeout   -32001 the backend did not answer within its timeout
@@ -36,6 +38,8 @@ BACKEND_TIMEOUT = -32001
 REQUEST_CANCELLED = -32800
 HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021
+ACCESS_DENIED = -32003
+RATE_LIMITED = -32029
 UNSUPPORTED_VERSION = -32022  # LSP's code; MCP expects no answer, but an HTTP POST needs an end
 
 
@@ -142,3 +146,24 @@ class BackendUnavailable(BackendError):
 
 class BackendTimeout(BackendError):
     code = BACKEND_TIMEOUT
+
+
+class AccessDenied(RpcError):
+    """Refused by authorization; ``scopes`` are the scopes (roles) any one of which would
+    allow it, for the 403's ``WWW-Authenticate: Bearer error="insufficient_scope"``."""
+
+    code = ACCESS_DENIED
+
+    def __init__(self, message: str, scopes: tuple[str, ...] = ()) -> None:
+        super().__init__(message, {"scopes": list(scopes)} if scopes else None)
+        self.scopes = scopes
+
+
+class RateLimited(RpcError):
+    """A rate limit is spent; the client may retry after ``retry_after`` seconds."""
+
+    code = RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, {"retryAfter": retry_after})
+        self.retry_after = retry_after

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from only1mcp.auth.principal import ANONYMOUS, Principal
 from only1mcp.protocol.revisions import DEFAULT_HEADERLESS
 
 EVENT_LOG_LIMIT = 1000
@@ -124,6 +125,8 @@ class Session:
     # The level of the logs the client wants (logging/setLevel, or a 2026 request's _meta):
     # what a 2026 server is told with each request (None: never set).
     log_level: str | None = None
+    # Who opened the session (bound at initialize): a request from anyone else is refused.
+    principal: Principal = ANONYMOUS
 
     @property
     def events(self) -> EventLog:

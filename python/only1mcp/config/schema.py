@@ -32,6 +32,9 @@ from pydantic import (
 
 from only1mcp.catalog.naming import uri_scheme
 
+from .access import AccessConfig
+from .audit import AuditConfig
+from .auth import AuthConfig
 from .policies import (
     MASK,
     PROBLEM,
@@ -373,6 +376,9 @@ class Config(BaseModel):
     separator: str = "__"
     front: FrontConfig = Field(default_factory=lambda: FrontConfig())
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth: AuthConfig = AuthConfig()
+    access: AccessConfig = AccessConfig()
+    audit: AuditConfig = AuditConfig()
     #: The file this configuration was loaded from (set by the loader; never dumped).
     source: str = Field(default="", exclude=True)
 
