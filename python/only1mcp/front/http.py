@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from only1mcp.audit import AuditLog
 from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.drain import ANSWER_WAIT, Drain
 from only1mcp.front.http11 import http_protocol
@@ -346,8 +347,10 @@ class HttpApp:
         router: Router,
         stateless: StatelessService,
         origins: OriginPolicy,
+        audit: AuditLog | None = None,
     ) -> None:
         self.gateway = gateway
+        self.audit = audit or AuditLog(gateway.config.audit)
         self.drain = Drain(gateway.config.front.shutdown_grace)
         self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain)
         self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain)
@@ -387,6 +390,7 @@ class HttpApp:
         finally:
             self.mcp.stateless.service.close()
             await self.gateway.stop()
+            self.audit.close()
 
     async def _healthz(self, request: Request) -> JSONResponse:
         failures = self.gateway.failures()

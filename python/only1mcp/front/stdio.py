@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from only1mcp._core import FrameReader
+from only1mcp.audit import AuditLog
 from only1mcp.errors import InvalidRequest, RpcError, unexpected
 from only1mcp.front.drain import Drain
 from only1mcp.gateway import Gateway
@@ -50,8 +51,15 @@ class _StdinProtocol(asyncio.Protocol):
 
 
 class StdioFront:
-    def __init__(self, gateway: Gateway, router: Router, stateless: StatelessService) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        router: Router,
+        stateless: StatelessService,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.gateway = gateway
+        self.audit = audit or AuditLog(gateway.config.audit)
         self.router = router
         self.stateless = stateless
         self.session = Session(id="stdio")
@@ -168,5 +176,6 @@ class StdioFront:
             pump.cancel()
             self.stateless.close()
             await self.gateway.stop()
+            self.audit.close()
             with contextlib.suppress(OSError):
                 out.close()
