@@ -123,3 +123,17 @@ def test_secrets_are_redacted() -> None:
 def test_the_default_is_no_auth() -> None:
     assert not parse({}).auth.enabled
     assert parse({"modes": ["jwt"], "jwt": JWKS}).auth.enabled
+
+
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ({"url": "http://b/sse", "transport": "sse"}, "transport http only"),
+        ({"url": "http://b/mcp", "headers": {"Authorization": "Bearer x"}}, "not both"),
+    ],
+)
+def test_backend_oauth_mistakes(server: dict[str, Any], message: str) -> None:
+    oauth = {"token_url": "http://idp/token", "client_id": "c", "client_secret": "s"}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"servers": {"b": {**server, "oauth": oauth}}}, "cfg.yaml")
+    assert "servers.b.oauth" in str(info.value) and message in str(info.value)
