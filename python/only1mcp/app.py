@@ -10,14 +10,20 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuditLog(config.audit)             the record of security decisions, for the fronts
     HttpApp / StdioFront               a transport in front of all three
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
+    AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
+                                       its router times tool calls (ObservedRouter, CallStats)
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from only1mcp.admin.listener import AdminService
+from only1mcp.admin.observed import ObservedRouter
+from only1mcp.admin.stats import CallStats
 from only1mcp.audit import AuditLog
 from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.middleware import AuthMiddleware
@@ -43,7 +49,7 @@ class Core:
     audit: AuditLog
 
 
-def assemble(config: Config, router: type[Router] = Router) -> Core:
+def assemble(config: Config, router: Callable[[Gateway], Router] = Router) -> Core:
     """The parts behind the fronts (``router``: a subclass, for a test that needs one)."""
     gateway = Gateway(config)
     routing = router(gateway)
@@ -53,18 +59,27 @@ def assemble(config: Config, router: type[Router] = Router) -> Core:
 @dataclass(frozen=True, slots=True)
 class HttpService:
     """What the HTTP server runs: ``asgi`` (the front, behind the authentication middleware
-    when ``auth`` is on) and the ``front`` itself (its drain and shutdown)."""
+    when ``auth`` is on), the ``front`` itself (its drain and shutdown), and the ``admin``
+    listener's service when ``admin.enabled``."""
 
     asgi: ASGIApp
     front: HttpApp
+    admin: AdminService | None = None
 
 
 def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
-    core = assemble(config, router)
+    stats = CallStats()
+    observed = config.admin.enabled and router is Router
+    core = assemble(
+        config, (lambda gateway: ObservedRouter(gateway, stats)) if observed else router
+    )
     front = HttpApp(core.gateway, core.router, core.stateless, origins, core.audit)
+    admin = None
+    if config.admin.enabled:
+        admin = AdminService(config, core.gateway, core.router, stats, core.audit)
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
-        return HttpService(front, front)
+        return HttpService(front, front, admin)
     resource = config.auth.resource or f"http://{config.front.host}:{config.front.port}/mcp"
     audit = core.audit
 
@@ -77,7 +92,7 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         build_metadata(config.auth, resource, _role_names(config)),
         refused,
     )
-    return HttpService(guarded, front)
+    return HttpService(guarded, front, admin)
 
 
 def _role_names(config: Config) -> list[str]:

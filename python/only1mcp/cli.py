@@ -96,7 +96,14 @@ def start(
     except ConfigError as exc:
         err.print(f"[red]config error:[/red] {exc}", highlight=False, markup=True)
         raise typer.Exit(2) from exc
-    serve_http(service.front, bind, cfg.front.port if port is None else port, service.asgi)
+    admin = service.admin.bind() if service.admin is not None else None
+    serve_http(
+        service.front,
+        bind,
+        cfg.front.port if port is None else port,
+        service.asgi,
+        [admin] if admin is not None else [],
+    )
 
 
 def _check_exposure(bind: str, cfg: Config, open_ok: bool) -> None:

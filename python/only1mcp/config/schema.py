@@ -33,6 +33,7 @@ from pydantic import (
 from only1mcp.catalog.naming import uri_scheme
 
 from .access import AccessConfig
+from .admin import AdminConfig, is_loopback
 from .audit import AuditConfig
 from .auth import AuthConfig, BackendOAuthConfig
 from .policies import (
@@ -391,6 +392,7 @@ class Config(BaseModel):
     auth: AuthConfig = AuthConfig()
     access: AccessConfig = AccessConfig()
     audit: AuditConfig = AuditConfig()
+    admin: AdminConfig = AdminConfig()
     #: The file this configuration was loaded from (set by the loader; never dumped).
     source: str = Field(default="", exclude=True)
 
@@ -432,6 +434,23 @@ class Config(BaseModel):
                 )
             owner[prefix] = owner[scheme] = name
         return self
+
+    @model_validator(mode="after")
+    def _check_admin_exposure(self) -> Config:
+        admin = self.admin
+        auth = admin.auth or self.auth
+        if admin.enabled and not auth.enabled and not is_loopback(admin.host):
+            raise problem(
+                "a non-loopback admin listener needs authentication: configure `auth` (or "
+                "`admin.auth`), or bind 127.0.0.1",
+                ("admin", "host"),
+            )
+        return self
+
+    @property
+    def admin_auth(self) -> AuthConfig:
+        """The credentials the admin listener accepts: ``admin.auth``, else ``auth``."""
+        return self.admin.auth or self.auth
 
     def enabled_servers(self) -> dict[str, ServerConfig]:
         """The servers with ``enabled: true``, in file order."""
