@@ -24,6 +24,7 @@ run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:87
 	$(VENV)/bin/only1mcp start --config $(CONFIG)
 
 test: $(STAMP) conformance-deps js-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
+	@$(call need,chromium,chromium)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
