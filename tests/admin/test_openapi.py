@@ -25,6 +25,7 @@ def schemathesis_cli() -> str:
     return str(path)
 
 
+@pytest.mark.timeout(300)  # schemathesis restarts real servers it finds through the API
 def test_the_live_admin_api_matches_its_openapi_document(running: AdminAggregator) -> None:
     argv = [
         schemathesis_cli(),
