@@ -3,13 +3,16 @@ and its guards (Origin/Host; with authentication on, credentials and the admin r
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import yaml
+from e2e.conftest import EXIT_DEADLINE
 
 from only1mcp.config.auth import hash_key
 
@@ -247,3 +250,20 @@ def test_with_auth_on_the_admin_role_is_required(tmp_path: Path, web_server: str
         assert ops.status_code == 200 and len(ops.json()["servers"]) == 3
         page = admin.get("/", headers={"authorization": f"Bearer {OPS_KEY}"})
         assert page.status_code == 200 and "Only1MCP" in page.text
+
+
+def test_an_open_event_stream_does_not_hold_up_the_stop(tmp_path: Path, web_server: str) -> None:
+    with contextlib.ExitStack() as stack:
+        running = stack.enter_context(admin_aggregator(tmp_path, web_server))
+        admin = stack.enter_context(running.client())
+        events = stack.enter_context(admin.stream("GET", "/api/events"))
+        assert events.headers["content-type"].startswith("text/event-stream")
+        lines = events.iter_lines()
+        assert next(lines) == "event: snapshot"
+        snapshot = orjson.loads(next(lines).removeprefix("data: "))
+        assert {s["name"] for s in snapshot["servers"]} == {"fx", "web", "pl"}
+        started = time.monotonic()
+        problems = running.agg.stop()  # SIGTERM with the stream open
+        assert not problems, problems  # exited 0 in time, nothing left behind
+        assert time.monotonic() - started < EXIT_DEADLINE
+        assert running.agg.proc.returncode == 0
