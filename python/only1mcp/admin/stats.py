@@ -33,13 +33,15 @@ class _Second:
 
     def add(self, seconds: float, failed: bool) -> None:
         self.calls += 1
-        self.errors += failed
-        if len(self.latencies) < SAMPLES:
-            self.latencies.append(seconds)
+        if failed:
+            self.errors += 1
+        latencies = self.latencies
+        if len(latencies) < SAMPLES:
+            latencies.append(seconds)
         else:  # reservoir sampling: every call of the second equally likely to be kept
-            slot = random.randrange(self.calls)
+            slot = int(random.random() * self.calls)
             if slot < SAMPLES:
-                self.latencies[slot] = seconds
+                latencies[slot] = seconds
 
 
 class Rolling:
@@ -52,9 +54,10 @@ class Rolling:
         self.total = 0
 
     def add(self, now: int, seconds: float, failed: bool) -> None:
-        if not self._seconds or self._seconds[-1].at != now:
-            self._seconds.append(_Second(now))
-        self._seconds[-1].add(seconds, failed)
+        seconds_ = self._seconds
+        if not seconds_ or seconds_[-1].at != now:
+            seconds_.append(_Second(now))
+        seconds_[-1].add(seconds, failed)
         self.total += 1
 
     def summary(self, now: int) -> dict[str, Any]:
