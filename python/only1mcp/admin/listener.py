@@ -122,7 +122,7 @@ class AdminService:
             self.asgi,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan="on",  # the authentication middleware closes its HTTP client at the end
             timeout_graceful_shutdown=ADMIN_GRACE,
             proxy_headers=False,
             server_header=False,
