@@ -5,6 +5,9 @@ and no token passthrough (the HTTP backend sees only its own client-credentials 
 from __future__ import annotations
 
 import contextlib
+import signal
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import httpx2
 import pytest
 import yaml
 from backends.conftest import ThreadServer
-from e2e.conftest import HttpAggregator, fx_stdio_server, run_cli
+from e2e.conftest import HttpAggregator, free_port, fx_stdio_server, run_cli, venv_bin
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
@@ -49,6 +52,7 @@ def aggregator(
     config = {
         "servers": {
             "fx": fx_stdio_server(),
+            "plain": {"url": f"{idp_url}/plain/mcp", "protocol": "handshake"},
             "who": {
                 "url": f"{idp_url}/mcp",
                 "protocol": "handshake",
@@ -136,6 +140,8 @@ async def test_the_sdk_client_with_a_jwt_and_no_token_passthrough(
         echoed = await client.call_tool("fx__echo", {"text": "hi"})
         assert echoed.content[0].text == "hi"  # type: ignore[union-attr]
         seen = await client.call_tool("who__whoami", {})
+        plain = await client.call_tool("plain__whoami", {})
+    assert plain.content[0].text == ""  # type: ignore[union-attr]
     authorization = seen.content[0].text  # type: ignore[union-attr]
     # The backend got Only1MCP's own token from the client-credentials grant, never the client's.
     assert authorization.startswith("Bearer backend-")
@@ -143,8 +149,11 @@ async def test_the_sdk_client_with_a_jwt_and_no_token_passthrough(
     assert idp.mcp_headers, "the backend saw no request"
     for headers in idp.mcp_headers:
         assert token not in str(headers)
-        assert headers.get("authorization", "").startswith("Bearer backend-")
         assert "x-api-key" not in headers
+        if headers[":path"] == "/plain/mcp":  # no oauth: no Authorization at all
+            assert "authorization" not in headers
+        else:
+            assert headers["authorization"].startswith("Bearer backend-")
 
 
 async def test_the_sdk_client_with_an_api_key(aggregator: HttpAggregator, idp: Idp) -> None:
@@ -154,9 +163,44 @@ async def test_the_sdk_client_with_an_api_key(aggregator: HttpAggregator, idp: I
     assert seen.content[0].text.startswith("Bearer backend-")  # type: ignore[union-attr]
 
 
-def test_a_non_loopback_bind(tmp_path: Path) -> None:
+def test_a_non_loopback_bind_without_auth_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "open.yaml"
     path.write_text(yaml.safe_dump({"servers": {"fx": fx_stdio_server()}}))
     refused = run_cli(["start", "--config", str(path), "--host", "0.0.0.0"], tmp_path)
     assert refused.returncode == 2, refused.describe()
     assert "--i-know-this-is-open" in refused.stderr
+
+
+@pytest.mark.parametrize("auth", ["on", "open"])
+def test_a_non_loopback_bind_with_auth_or_the_flag(
+    tmp_path: Path, idp_server: tuple[Idp, ThreadServer[Starlette]], auth: str
+) -> None:
+    config: dict[str, Any] = {"servers": {"fx": fx_stdio_server()}}
+    flags = ["--i-know-this-is-open"] if auth == "open" else []
+    if auth == "on":
+        config["auth"] = auth_config(idp_server[1].url(""))
+    path = tmp_path / "exposed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    argv = [venv_bin("only1mcp"), "start", "--config", str(path), "--host", "0.0.0.0"]
+    proc = subprocess.Popen(
+        [*argv, "--port", str(port), *flags], stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        status = _wait_status(f"http://127.0.0.1:{port}/mcp", proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert status == (401 if auth == "on" else 405)  # 405: let in (a GET without a session)
+    assert ("WITHOUT AUTHENTICATION" in err.decode()) == (auth == "open")
+
+
+def _wait_status(url: str, proc: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "only1mcp start exited"
+        try:
+            return httpx.get(url).status_code
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("only1mcp start did not answer")
