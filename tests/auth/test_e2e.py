@@ -65,6 +65,7 @@ def aggregator(
             },
         },
         "auth": auth_config(idp_url),
+        "audit": {"path": str(work / "audit.log")},
     }
     path = work / "only1mcp.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -95,6 +96,41 @@ async def test_no_token_is_a_401_with_the_challenge(aggregator: HttpAggregator) 
         f'Bearer resource_metadata="{META}", scope="dev viewer"'
     )
     assert response.json()["error"] == {"code": -32000, "message": "Unauthorized: no credentials"}
+
+
+async def test_every_front_needs_a_token(aggregator: HttpAggregator) -> None:
+    stateless = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/list",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+    }
+    async with httpx.AsyncClient(base_url=aggregator.base) as http:
+        legacy = await http.get("/sse")
+        messages = await http.post("/messages?session_id=x", content=b"{}")
+        modern = await http.post(
+            "/mcp",
+            json=stateless,
+            headers={"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"},
+        )
+    for response in (legacy, messages, modern):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer resource_metadata=")
+
+
+async def test_a_refusal_is_audited_without_the_credential(aggregator: HttpAggregator) -> None:
+    async with httpx.AsyncClient() as http:
+        await http.post(aggregator.url, headers={"X-API-Key": "guessed-key-0123456789"})
+    audit = aggregator.config.parent / "audit.log"
+    deadline = time.monotonic() + 5
+    while "unknown API key" not in (audit.read_text() if audit.exists() else ""):
+        assert time.monotonic() < deadline, "no audit line"
+        time.sleep(0.05)
+    text = audit.read_text()
+    assert "guessed-key" not in text
+    line = next(x for x in text.splitlines() if "unknown API key" in x)
+    assert '"event":"authentication"' in line and '"decision":"deny"' in line
+    assert '"client":"127.0.0.1"' in line
 
 
 async def test_the_metadata_and_healthz_need_no_token(aggregator: HttpAggregator) -> None:
