@@ -66,7 +66,10 @@ class Matrix:
                     self.views[path.key] = View(only.view(path.key, ERA[path.era]), "path")
             for path in (p for p in stdio if p.auth):
                 self._auth(path)
-            if keys & {"2026/stdio", "handshake/stdio+auth"} and "handshake/stdio" not in self.views:
+            if (
+                keys & {"2026/stdio", "handshake/stdio+auth"}
+                and "handshake/stdio" not in self.views
+            ):
                 self.views["handshake/stdio"] = View(
                     only.view("handshake/stdio", "handshake"), "path"
                 )

@@ -60,14 +60,17 @@ class Authenticator:
         :meth:`authenticate`, which also says why a credential is refused."""
         if scope["query_string"]:
             return None
+        bearer = api_key = None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                if value[:7].lower() != b"bearer ":
-                    return None
-                return self.cache.get(token_hash(value[7:].strip().decode("latin-1")))
-            if name == b"x-api-key" and self.keys is not None:
-                return self.keys.find(value.decode("latin-1").strip())
-        return None
+                bearer = value
+            elif name == b"x-api-key":
+                api_key = value
+        if api_key is not None:  # as in authenticate(): the API key header wins
+            return self.keys.find(api_key.decode("latin-1").strip()) if self.keys else None
+        if bearer is None or bearer[:7].lower() != b"bearer ":
+            return None
+        return self.cache.get(token_hash(bearer[7:].strip()))
 
     async def authenticate(self, scope: Scope) -> Principal:
         """The request's principal, or :class:`Unauthenticated` saying why not."""
