@@ -8,6 +8,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     Router(gateway)                    handshake-era dispatch over the gateway
     StatelessService(gateway, router)  the 2026 era: bridge, direct path, listen
     AuditLog(config.audit)             the record of security decisions, for the fronts
+    Gate(config, audit, catalogs)      what each principal may see and call (authentication on,
+                                       or an audit log that records the calls; else none)
     HttpApp / StdioFront               a transport in front of all three
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from only1mcp.access.gate import Gate
 from only1mcp.audit import AuditLog
 from only1mcp.config import Config
 from only1mcp.front.http import HttpApp
@@ -36,22 +39,33 @@ class Core:
     router: Router
     stateless: StatelessService
     audit: AuditLog
+    gate: Gate | None
 
 
 def assemble(config: Config, router: type[Router] = Router) -> Core:
     """The parts behind the fronts (``router``: a subclass, for a test that needs one)."""
     gateway = Gateway(config)
-    routing = router(gateway)
-    return Core(gateway, routing, StatelessService(gateway, routing), AuditLog(config.audit))
+    audit = AuditLog(config.audit)
+    gate = build_gate(config, audit, gateway)
+    routing = router(gateway, gate)
+    return Core(gateway, routing, StatelessService(gateway, routing), audit, gate)
+
+
+def build_gate(config: Config, audit: AuditLog, gateway: Gateway) -> Gate | None:
+    """The gate, when there is something to check or record: without authentication and
+    without an audit log every request goes straight on (nothing on the hot path)."""
+    if config.auth.modes == ["none"] and not audit.enabled:
+        return None
+    return Gate(config, audit, gateway.catalogs)
 
 
 def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpApp:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
     core = assemble(config, router)
-    return HttpApp(core.gateway, core.router, core.stateless, origins, core.audit)
+    return HttpApp(core.gateway, core.router, core.stateless, origins, core.audit, core.gate)
 
 
 def stdio_front(config: Config) -> StdioFront:
     """The stdio front: one client on stdin/stdout."""
     core = assemble(config)
-    return StdioFront(core.gateway, core.router, core.stateless, core.audit)
+    return StdioFront(core.gateway, core.router, core.stateless, core.audit, core.gate)
