@@ -140,8 +140,8 @@ def test_a_call_outside_the_grants_names_every_role_that_would_allow_it(tmp_path
         made.admit(VIEWER, completion, None, "s1")
     assert made.admit(DEV, completion, None, "s1") is not None
     # Not a gated call (lists, ping), or malformed (the router answers it): no ticket.
-    assert made.admit(VIEWER, {"jsonrpc": "2.0", "id": 5, "method": "ping"}, None, "s") is None
-    assert made.admit(VIEWER, {"jsonrpc": "2.0", "id": 6, "method": "tools/call"}, None, "s") is None
+    for method in ("ping", "tools/list", "tools/call"):
+        assert made.admit(VIEWER, {"jsonrpc": "2.0", "id": 5, "method": method}, None, "s") is None
 
 
 def test_role_policies_govern_their_own_grants(tmp_path: Path) -> None:
