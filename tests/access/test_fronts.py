@@ -2,11 +2,11 @@
 2026 stateless ``/mcp`` and legacy ``/sse``; 403 with the Bearer challenge, 429 with
 Retry-After; the audit log.
 
-The HTTP front runs in this process on a real socket (uvicorn in a thread) in front of real
-backends over stdio: the SDK fixture server (``fx``, tools) and the conformance server (``cf``,
-tools, prompts, resources, templates). The principal of a request comes from a test-only ASGI
-wrapper (:class:`PrincipalFromHeader`) standing where the authentication middleware stands;
-``test_api_keys.py`` runs the same checks through the real middleware.
+The HTTP service (the authentication middleware with API keys in front of the fronts) runs in
+this process on a real socket (uvicorn in a thread) in front of real backends over stdio: the
+SDK fixture server (``fx``, tools) and the conformance server (``cf``, tools, prompts,
+resources, templates). Each principal is an API key (``X-API-Key``, or ``Authorization:
+Bearer``) bound to its roles.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,8 @@ from e2e.stateless_wire import META, headers_for
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from only1mcp.app import http_app
-from only1mcp.auth.principal import SCOPE_KEY, Principal
 from only1mcp.config import parse_config
 from only1mcp.front.origin import OriginPolicy
-from only1mcp.types import Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
 
@@ -56,8 +54,25 @@ ACCESS: dict[str, Any] = {
     },
     "tools": {"fx__add": {"rate": {"per_second": 0.2, "burst": 2}}},
 }
-VIEWER = "key:viewer viewer"
-DEV = "key:dev dev"
+# principal name → its roles; each key is "<name>-key-0123456789" (at least 16 characters)
+PRINCIPALS = {
+    "viewer": ["viewer"],
+    "dev": ["dev"],
+    "lan": ["lan"],
+    "hasty": ["viewer"],
+    "audited": ["viewer"],
+    "nobody": [],
+}
+VIEWER = "viewer"
+DEV = "dev"
+
+
+def key_of(who: str) -> str:
+    return f"{who}-key-0123456789"
+
+
+def credentials(who: str) -> dict[str, str]:
+    return {"X-API-Key": key_of(who)}
 
 
 def servers() -> dict[str, Any]:
@@ -68,22 +83,6 @@ def servers() -> dict[str, Any]:
         "timeout": 20,
     }
     return {"fx": {**fx_stdio_server(), "protocol": "handshake"}, "cf": conformance}
-
-
-class PrincipalFromHeader:
-    """Test only: ``X-Test-Principal: <id> <role>...`` becomes the request's principal."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"x-test-principal":
-                    ident, *roles = value.decode().split()
-                    scope = {**scope, SCOPE_KEY: Principal(ident, frozenset(roles))}
-        result: Awaitable[None] = self.app(scope, receive, send)
-        return result
 
 
 @contextlib.contextmanager
@@ -122,14 +121,20 @@ def base(audit_path: Path) -> Iterator[str]:
     config = parse_config(
         {
             "servers": servers(),
-            "auth": {"modes": ["api_key"]},
+            "auth": {
+                "modes": ["api_key"],
+                "api_keys": [
+                    {"name": who, "key": key_of(who), "roles": roles}
+                    for who, roles in PRINCIPALS.items()
+                ],
+            },
             "access": ACCESS,
             "audit": {"path": str(audit_path)},
         },
         "access-test",
     )
-    app = http_app(config, OriginPolicy([], "127.0.0.1"))
-    with serving(PrincipalFromHeader(app)) as url:
+    service = http_app(config, OriginPolicy([], "127.0.0.1"))
+    with serving(service.asgi) as url:
         yield url
 
 
@@ -141,7 +146,7 @@ class Handshake:
 
     def __init__(self, http: httpx.AsyncClient, who: str) -> None:
         self.http = http
-        self.headers = {"Accept": ACCEPT, "X-Test-Principal": who}
+        self.headers = {"Accept": ACCEPT, **credentials(who)}
         self.ids = 0
 
     async def open(self) -> None:
@@ -241,14 +246,14 @@ async def test_handshake_call_outside_the_grants_is_403_with_the_challenge(base:
 
 
 async def test_a_policy_refusal_names_its_reason(base: str) -> None:
-    async with handshake(base, "key:lan lan") as lan:
+    async with handshake(base, "lan") as lan:
         resp = await lan.send("tools/call", {"name": "fx__pid", "arguments": {}})
         assert resp.status_code == 403
         assert "not allowed from this network" in resp.json()["error"]["message"]
 
 
 async def test_over_the_rate_limit_is_429_with_retry_after(base: str) -> None:
-    async with handshake(base, "key:hasty viewer") as hasty:
+    async with handshake(base, "hasty") as hasty:
         add = {"name": "fx__add", "arguments": {"a": 1, "b": 2}}
         assert [(await hasty.send("tools/call", add)).status_code for _ in range(2)] == [200, 200]
         limited = await hasty.send("tools/call", add)
@@ -279,7 +284,7 @@ async def test_a_batch_item_refused_is_that_items_error(base: str) -> None:
 
 async def stateless(http: httpx.AsyncClient, who: str, method: str, **params: Any) -> Any:
     msg = {"jsonrpc": "2.0", "id": 9, "method": method, "params": {**params, "_meta": META}}
-    headers = {**headers_for(msg), "X-Test-Principal": who}
+    headers = {**headers_for(msg), "Authorization": f"Bearer {key_of(who)}"}
     with anyio.fail_after(DEADLINE):
         return await http.post("/mcp", json=msg, headers=headers)
 
@@ -299,7 +304,7 @@ async def test_stateless_lists_are_filtered_and_calls_refused(base: str) -> None
         assert refused.status_code == 403
         assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
         assert refused.json()["id"] == 9 and refused.json()["error"]["code"] == -32003
-        nobody = await stateless(http, "key:nobody", "tools/list")
+        nobody = await stateless(http, "nobody", "tools/list")
         assert nobody.json()["result"]["tools"] == []
 
 
@@ -317,7 +322,7 @@ async def next_message(events: Events) -> Any:
 
 
 async def test_legacy_sse_lists_are_filtered_and_refusals_come_on_the_stream(base: str) -> None:
-    headers = {"X-Test-Principal": VIEWER}
+    headers = credentials(VIEWER)
     async with (
         httpx.AsyncClient(base_url=base, timeout=DEADLINE, headers=headers) as http,
         aconnect_sse(http, "GET", "/sse") as source,
@@ -347,7 +352,7 @@ async def test_legacy_sse_lists_are_filtered_and_refusals_come_on_the_stream(bas
 
 
 async def test_calls_are_audited_allow_and_deny(base: str, audit_path: Path) -> None:
-    async with handshake(base, "key:audited viewer") as viewer:
+    async with handshake(base, "audited") as viewer:
         await viewer.send("tools/call", {"name": "fx__echo", "arguments": {"text": "a"}})
         await viewer.send("tools/call", {"name": "fx__sleep", "arguments": {"seconds": 0}})
         session = viewer.headers["Mcp-Session-Id"]

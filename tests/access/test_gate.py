@@ -50,16 +50,19 @@ def catalogs() -> dict[str, Catalog]:
     return made
 
 
-def gate(tmp_path: Path, modes: list[str] | None = None, **access: Any) -> Gate:
+KEYS = {"modes": ["api_key"], "api_keys": [{"name": "k", "key": "k-key-0123456789abcdef"}]}
+
+
+def gate(tmp_path: Path, auth: dict[str, Any] = KEYS, **access: Any) -> Gate:
     config = Config.model_validate(
         {
             "servers": SERVERS,
-            "auth": {"modes": modes or ["api_key"]},
+            "auth": auth,
             "access": access or ACCESS,
             "audit": {"path": str(tmp_path / "audit.log")},
         }
     )
-    return Gate(config, AuditLog(config.audit), catalogs(), clock=lambda: NOON)
+    return Gate(config, AuditLog(config.audit), catalogs(), "http://x/meta", clock=lambda: NOON)
 
 
 def audit_lines(made: Gate) -> list[dict[str, Any]]:
@@ -110,7 +113,7 @@ def test_lists_are_what_the_roles_grant_cached_per_role_set(tmp_path: Path) -> N
 
 
 def test_without_authentication_everything_is_seen_and_allowed(tmp_path: Path) -> None:
-    made = gate(tmp_path, modes=["none"])
+    made = gate(tmp_path, {"modes": ["none"]})
     assert made.view(ANONYMOUS) is None
     ticket = made.admit(ANONYMOUS, call("git__anything"), None, "s1")
     assert ticket is not None and ticket.reason == "authentication off"

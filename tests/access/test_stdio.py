@@ -29,7 +29,8 @@ def stdio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawStdio]:
     config = workdir / "only1mcp.yaml"
     document = {
         "servers": {"fx": {**fx_stdio_server(), "protocol": "handshake"}},
-        "auth": {"modes": ["api_key"]},
+        # The keys are for HTTP clients; a stdio client has the roles of access.stdio_roles.
+        "auth": {"modes": ["api_key"], "api_keys": [{"name": "k", "key": "k-key-0123456789abc"}]},
         "access": ACCESS,
     }
     config.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -20,7 +20,6 @@ import datetime
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -126,12 +125,13 @@ class Gate:
         config: Config,
         audit: AuditLog,
         catalogs: Mapping[str, Catalog],
+        resource_metadata: str = "",
         buckets: Buckets | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         access = config.access
         #: Authentication is on: what no role grants is refused (off: the gate only audits).
-        self.enforcing = config.auth.modes != ["none"]
+        self.enforcing = config.auth.enabled
         self.roles = Roles(access)
         self.audit = audit
         self._catalogs = catalogs
@@ -153,7 +153,7 @@ class Gate:
         self._views: dict[frozenset[str], View] = {}  # by the roles a principal was granted
         self._by_held: dict[frozenset[str], View] = {}  # by those with inherited ones
         #: Where a refusal's challenge points clients (RFC 9728 protected resource metadata).
-        self.resource_metadata = resource_metadata(config)
+        self.resource_metadata = resource_metadata
         stdio = access.stdio_roles if access.stdio_roles is not None else list(access.roles)
         #: Who a stdio client is once authentication is on (a pipe has no credentials).
         self.stdio_principal = Principal("stdio", frozenset(stdio)) if self.enforcing else ANONYMOUS
@@ -315,17 +315,6 @@ class Gate:
             latency_ms=round((time.perf_counter() - ticket.started) * 1000, 3),
             outcome=result,
         )
-
-
-def resource_metadata(config: Config) -> str:
-    """The protected resource metadata URL of ``/mcp`` (RFC 9728 §3.1: the well-known path,
-    then the resource's path)."""
-    front = config.front
-    host = f"[{front.host}]" if ":" in front.host else front.host
-    resource = urlsplit(f"http://{host}:{front.port}/mcp")
-    return (
-        f"{resource.scheme}://{resource.netloc}/.well-known/oauth-protected-resource{resource.path}"
-    )
 
 
 def outcome(answer: bytes | None) -> str:
