@@ -21,12 +21,16 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import orjson
 import pytest
 import uvicorn
 from e2e.conftest import REPO_ROOT, free_port, fx_stdio_server
 from e2e.stateless_wire import META, headers_for
 from httpx_sse import ServerSentEvent, aconnect_sse
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from only1mcp.app import http_app
 from only1mcp.config import parse_config
@@ -371,3 +375,22 @@ async def test_calls_are_audited_allow_and_deny(base: str, audit_path: Path) -> 
     assert allowed["session"] == session and allowed["reason"] == "role viewer"
     assert denied["decision"] == "deny" and denied["name"] == "fx__sleep"
     assert denied["outcome"] == "refused" and "may not call tool" in denied["reason"]
+
+
+# --------------------------------------------------------------- the official SDK client
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_the_sdk_client_sees_its_tools_and_gets_the_refusal(base: str, mode: str) -> None:
+    async with (
+        httpx2.AsyncClient(headers=credentials(VIEWER), timeout=DEADLINE) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http), mode=mode) as client,
+    ):
+        with anyio.fail_after(DEADLINE):
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            assert tools == VIEWER_SEES["tools"]
+            echoed = await client.call_tool("fx__echo", {"text": "sdk"})
+            assert echoed.content[0].text == "sdk"  # type: ignore[union-attr]
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("fx__pid", {})
+    assert refused.value.error.code == -32003

@@ -15,7 +15,7 @@ import math
 
 from only1mcp.access.gate import Gate, Ticket
 from only1mcp.auth.challenge import bearer_challenge
-from only1mcp.auth.principal import Principal
+from only1mcp.auth.principal import principal_of
 from only1mcp.errors import AccessDenied, RateLimited
 from only1mcp.front.wire import HttpError
 from only1mcp.types import JsonObject, Scope
@@ -27,12 +27,12 @@ def client_address(scope: Scope) -> str | None:
     return str(client[0]) if client else None
 
 
-def admit(
-    gate: Gate, principal: Principal, msg: JsonObject, scope: Scope, session: str | None
-) -> Ticket | None:
-    """:meth:`Gate.admit` for a request that came over HTTP; a refusal is an :class:`HttpError`."""
+def admit(gate: Gate, msg: JsonObject, scope: Scope, session: str | None) -> Ticket | None:
+    """:meth:`Gate.admit` for a request that came over HTTP, as the principal this request
+    proved (in a session, the one that opened it, unless the session was taken over: then the
+    caller's own rights, never the owner's); a refusal is an :class:`HttpError`."""
     try:
-        return gate.admit(principal, msg, client_address(scope), session)
+        return gate.admit(principal_of(scope), msg, client_address(scope), session)
     except AccessDenied as exc:
         challenge = bearer_challenge(gate.resource_metadata, exc.scopes, "insufficient_scope")
         raise HttpError(403, exc, [(b"www-authenticate", challenge)], msg.get("id")) from None

@@ -130,7 +130,7 @@ class McpEndpoint:
             return
         session = self._session(headers)
         gate = self.gate
-        ticket = None if gate is None else admit(gate, session.principal, msg, scope, session.id)
+        ticket = None if gate is None else admit(gate, msg, scope, session.id)
         reply = StreamingReply(send, _prefers_sse(headers), session)
         try:
             answer = await self.router.handle(session, msg, reply)
@@ -174,7 +174,7 @@ class McpEndpoint:
         if self.gate is None:
             return await self.router.handle(session, msg)
         try:  # a batch answers with one status: a refusal is its item's error
-            ticket = admit(self.gate, session.principal, msg, scope, session.id)
+            ticket = admit(self.gate, msg, scope, session.id)
         except HttpError as exc:
             return jsonrpc.error(msg.get("id"), exc.error)
         answer = await self.router.handle(session, msg)

@@ -221,7 +221,7 @@ class LegacySseEndpoint:
         that fails for a broken connection (the official SDK's stops sending)."""
         session = stream.session
         try:
-            ticket = admit(gate, session.principal, msg, scope, session.id)
+            ticket = admit(gate, msg, scope, session.id)
         except HttpError as exc:
             return jsonrpc.error(msg.get("id"), exc.error)
         answer = await self._routed(stream, msg)

@@ -108,7 +108,7 @@ class StatelessEndpoint:
 def _admitted(gate: Gate, scope: Scope, msg: JsonObject) -> tuple[Principal, Ticket | None]:
     """Who asks, and the gate's ticket for the call (raises HttpError when it is refused)."""
     principal = principal_of(scope)
-    return principal, admit(gate, principal, msg, scope, None)
+    return principal, admit(gate, msg, scope, None)
 
 
 def _message(body: bytes) -> JsonObject | tuple[int, bytes, list[tuple[bytes, bytes]]]:
