@@ -149,6 +149,10 @@ def _check_origin(origin: str) -> str:
     return origin
 
 
+def _check_cors_origin(origin: str) -> str:
+    return origin if origin == "*" else _check_origin(origin)
+
+
 Prefix = Annotated[str | None, AfterValidator(_check_prefix)]
 
 
@@ -349,6 +353,30 @@ ServerConfig = Annotated[
 ServerName = Annotated[str, AfterValidator(_check_name)]
 
 
+class CorsConfig(Strict):
+    """CORS for browser-based MCP clients on other origins.
+
+    Every origin listed here is also allowed by the DNS-rebinding check (``allowed_origins``):
+    one list decides whether a browser page may call, the CORS headers only tell the browser.
+    ``"*"`` allows any origin (never with credentials)."""
+
+    allow_origins: list[Annotated[str, AfterValidator(_check_cors_origin)]] = Field(min_length=1)
+    #: Let the browser send cookies / HTTP auth and read the answer (``Authorization`` headers
+    #: set by the page's script need no credentials mode).
+    allow_credentials: bool = False
+    #: Seconds a browser may cache a preflight's answer.
+    max_age: Annotated[int, BeforeValidator(not_bool), Field(ge=0)] = 600
+
+    @model_validator(mode="after")
+    def _check_wildcard(self) -> CorsConfig:
+        if "*" in self.allow_origins and self.allow_credentials:
+            raise problem(
+                "'*' cannot be combined with allow_credentials: true; list the origins",
+                ("allow_origins",),
+            )
+        return self
+
+
 class FrontConfig(BaseModel):
     """The endpoint that MCP clients connect to."""
 
@@ -365,6 +393,17 @@ class FrontConfig(BaseModel):
     #: Seconds the calls in flight at SIGTERM/SIGINT (or the end of stdin) get to finish
     #: before each is answered "Only1MCP is shutting down" (-32603).
     shutdown_grace: Seconds = 3.0
+    #: Seconds a handshake session may stay idle (no request, no open stream) before it ends
+    #: and what it holds (per-session backends, its event log) is freed.
+    session_ttl: Timeout = 3600.0
+    #: Sessions open at once; when full the least recently used idle one is ended, and when
+    #: none is idle an ``initialize`` is refused with HTTP 503.
+    max_sessions: Count = 10000
+    #: The same bound per principal (authenticated identity; every client shares one when
+    #: authentication is off); refused with HTTP 429 and ``Retry-After``.
+    max_sessions_per_principal: Count = 1000
+    #: Cross-origin access for browser clients (off by default: see :class:`CorsConfig`).
+    cors: CorsConfig | None = None
 
 
 class Config(BaseModel):

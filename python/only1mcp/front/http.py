@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from only1mcp.audit import AuditLog
+from only1mcp.auth.principal import Principal, principal_of
 from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.drain import ANSWER_WAIT, Drain
 from only1mcp.front.http11 import http_protocol
@@ -34,20 +35,22 @@ from only1mcp.front.wire import (
     SSE_HEADERS,
     HttpError,
     answer_or_end,
+    bound_session,
     follow,
     last_resort,
     read_body,
     respond,
+    session_refused,
     sse_message,
 )
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_HEADER_VALUES
 from only1mcp.protocol.stateless import is_stateless
-from only1mcp.router import Router
+from only1mcp.router import Router, initialize_without_id
 from only1mcp.session import KEEPALIVE, PausedStream, Session
 from only1mcp.stateless import StatelessService
-from only1mcp.types import Receive, Scope, Send
+from only1mcp.types import Receive, RequestId, Scope, Send
 
 log = logging.getLogger("only1mcp.front.http")
 
@@ -61,11 +64,13 @@ class McpEndpoint:
         router: Router,
         stateless: StatelessService,
         origins: OriginPolicy,
+        audit: AuditLog,
         drain: Drain | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
+        self.audit = audit
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
         self.stateless = StatelessEndpoint(stateless, self.drain)
 
@@ -87,16 +92,17 @@ class McpEndpoint:
         try:
             self._check_origin(headers)
             method = scope["method"]
+            principal = principal_of(scope)
             if method == "POST":
-                await self._post(headers, receive, send)
+                await self._post(headers, principal, receive, send)
             elif method == "GET":
-                await self._get(headers, receive, send)
+                await self._get(headers, principal, receive, send)
             elif method == "DELETE":
-                await self._delete(headers, send)
+                await self._delete(headers, principal, send)
             else:
                 await respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
         except HttpError as exc:
-            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+            await exc.respond(send)
         except Exception as exc:  # a bug: never a 500 or a traceback on the wire
             await last_resort(send, exc)
         except asyncio.CancelledError:
@@ -108,35 +114,42 @@ class McpEndpoint:
         if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):
             raise HttpError(403, InvalidRequest("Forbidden: Origin or Host not allowed"))
 
-    async def _post(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    async def _post(
+        self, headers: dict[bytes, bytes], principal: Principal, receive: Receive, send: Send
+    ) -> None:
         body = await read_body(receive)
         try:
             payload = jsonrpc.parse(body)
             if isinstance(payload, list):
-                await self._batch(payload, headers, send)
+                await self._batch(payload, headers, principal, send)
                 return
             msg = jsonrpc.check_message(payload)
         except RpcError as exc:
             raise HttpError(400, exc) from exc
         if msg.get("method") == "initialize":
-            await self._initialize(msg, headers, send)
+            await self._initialize(msg, headers, principal, send)
             return
-        session = self._session(headers)
+        session = self._session(headers, principal)
         reply = StreamingReply(send, _prefers_sse(headers), session)
+        session.hold()  # a call in flight: the session is not idle, whatever its age
         try:
             answer = await self.router.handle(session, msg, reply)
         except asyncio.CancelledError:
             if not self.drain.ending:
                 raise
             answer = self.drain.error(msg.get("id")) if "id" in msg else None
+        finally:
+            session.release()
         if answer is None:
             await respond(send, 202, b"", [])
         else:
             await reply.finish(answer)
 
-    async def _batch(self, batch: list[object], headers: dict[bytes, bytes], send: Send) -> None:
+    async def _batch(
+        self, batch: list[object], headers: dict[bytes, bytes], principal: Principal, send: Send
+    ) -> None:
         """JSON-RPC batches exist only in 2025-03-26; later revisions removed them."""
-        session = self._session(headers)
+        session = self._session(headers, principal)
         if session.protocol_version not in BATCH_REVISIONS:
             raise InvalidRequest(
                 f"Invalid Request: batches are not part of MCP {session.protocol_version}"
@@ -159,22 +172,35 @@ class McpEndpoint:
         return await self.router.handle(session, msg)
 
     async def _initialize(
-        self, msg: dict[str, object], headers: dict[bytes, bytes], send: Send
+        self,
+        msg: dict[str, object],
+        headers: dict[bytes, bytes],
+        principal: Principal,
+        send: Send,
     ) -> None:
-        session = self.gateway.sessions.create()
+        if "id" not in msg:
+            raise HttpError(400, initialize_without_id())
+        req_id: RequestId = msg["id"]  # type: ignore[assignment]
+        try:
+            session = self.gateway.sessions.open(principal)
+        except RpcError as exc:
+            raise session_refused(exc, req_id) from exc
         for name in self.gateway.hash_headers:
             if (value := headers.get(name.encode())) is not None:
                 session.hash_headers[name] = value.decode("latin-1")
-        answer = await self.router.handle(session, msg)
-        assert answer is not None
+        session.hold()
+        try:
+            answer = await self.router.handle(session, msg)
+        finally:
+            session.release()
         extra = [(b"mcp-session-id", session.id.encode())]
-        await respond(send, 200, answer, JSON_HEADERS + extra)
+        await respond(send, 200, answer or b"", JSON_HEADERS + extra)
 
-    def _session(self, headers: dict[bytes, bytes]) -> Session:
+    def _session(self, headers: dict[bytes, bytes], principal: Principal) -> Session:
         sid = headers.get(b"mcp-session-id")
         if sid is None:
             raise HttpError(400, InvalidRequest("Bad Request: Mcp-Session-Id header is required"))
-        session = self.gateway.sessions.get(sid.decode("latin-1"))
+        session = bound_session(self.gateway.sessions, sid.decode("latin-1"), principal, self.audit)
         if session is None:
             raise HttpError(404, InvalidRequest("Session not found; initialize again"))
         version = headers.get(b"mcp-protocol-version")
@@ -184,11 +210,13 @@ class McpEndpoint:
             )
         return session
 
-    async def _get(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    async def _get(
+        self, headers: dict[bytes, bytes], principal: Principal, receive: Receive, send: Send
+    ) -> None:
         if b"text/event-stream" not in headers.get(b"accept", b""):
             await respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
             return
-        session = self._session(headers)
+        session = self._session(headers, principal)
         stream, after = _resume_point(headers)
         paused = session.paused.get(stream) if stream is not None else None
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
@@ -197,14 +225,18 @@ class McpEndpoint:
             if paused is None
             else _resumed(session, stream or 0, paused, after or 0)
         )
-        with self.drain.stream():
-            async for chunk in events:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        session.hold()  # an open stream: the session is not idle while it lasts
+        try:
+            with self.drain.stream():
+                async for chunk in events:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            session.release()
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
-        session = self._session(headers)
+    async def _delete(self, headers: dict[bytes, bytes], principal: Principal, send: Send) -> None:
+        session = self._session(headers, principal)
         self.gateway.sessions.remove(session.id)
         await respond(send, 200, b"", [])
 
@@ -352,8 +384,8 @@ class HttpApp:
         self.gateway = gateway
         self.audit = audit or AuditLog(gateway.config.audit)
         self.drain = Drain(gateway.config.front.shutdown_grace)
-        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain)
-        self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain)
+        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.audit, self.drain)
+        self.legacy = LegacySseEndpoint(gateway, router, origins, self.audit, self.drain)
         self._draining: asyncio.Task[None] | None = None
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
 
