@@ -431,6 +431,7 @@ class HttpApp:
                 "status": "ok" if self.gateway.ready.is_set() else "starting",
                 "servers": {name: b.state.value for name, b in self.gateway.backends.items()},
                 "failures": failures,
+                "sessions": len(self.gateway.sessions),
             }
         )
 
