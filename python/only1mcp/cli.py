@@ -77,7 +77,7 @@ def start(
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
-    from only1mcp.front.origin import OriginPolicy
+    from only1mcp.front.origin import OriginPolicy, served_origins
 
     cfg = _load(config)
     bind = host or cfg.front.host
@@ -88,7 +88,7 @@ def start(
         )
         raise typer.Exit(2)
     _setup_logging(cfg.log_level)
-    policy = OriginPolicy(cfg.front.allowed_origins, bind)
+    policy = OriginPolicy(served_origins(cfg.front), bind)
     serve_http(http_app(cfg, policy), bind, cfg.front.port if port is None else port)
 
 

@@ -16,7 +16,7 @@ from only1mcp.app import http_app
 from only1mcp.auth.principal import ANONYMOUS, SCOPE_KEY, Principal
 from only1mcp.config import Config
 from only1mcp.front.http import HttpApp
-from only1mcp.front.origin import OriginPolicy
+from only1mcp.front.origin import OriginPolicy, served_origins
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_server.sh"
 INIT = {
@@ -132,7 +132,7 @@ async def running_app(
             "audit": {"path": str(audit_path)} if audit_path else {},
         }
     )
-    app = http_app(config, OriginPolicy(config.front.allowed_origins, config.front.host))
+    app = http_app(config, OriginPolicy(served_origins(config.front), config.front.host))
     await app.gateway.start()
     try:
         yield app

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import Principal, principal_of
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.cors import Cors
 from only1mcp.front.drain import ANSWER_WAIT, Drain
 from only1mcp.front.http11 import http_protocol
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
@@ -388,10 +389,17 @@ class HttpApp:
         self.legacy = LegacySseEndpoint(gateway, router, origins, self.audit, self.drain)
         self._draining: asyncio.Task[None] | None = None
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
+        cors = gateway.config.front.cors
+        self.cors = Cors(cors) if cors is not None else None
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine itself: handing back the chosen app's awaitable saves a frame on
         # every request.
+        if scope["type"] == "http" and self.cors is not None:
+            return self.cors.serve(scope, receive, send, self._route)
+        return self._route(scope, receive, send)
+
+    def _route(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http":
             if scope["path"] in MCP_PATHS:
                 return self.mcp(scope, receive, send)
