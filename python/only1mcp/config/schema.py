@@ -71,6 +71,7 @@ __all__ = [
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SEPARATOR_RE = re.compile(r"[A-Za-z0-9_.-]+")
+ENV_PATTERN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?|\*")
 ORIGIN_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 #: Accepted spellings of ``transport`` (and of its alias ``type``).
 TRANSPORTS = {
@@ -151,6 +152,14 @@ def _check_origin(origin: str) -> str:
 
 def _check_cors_origin(origin: str) -> str:
     return origin if origin == "*" else _check_origin(origin)
+
+
+def _check_env_pattern(pattern: str) -> str:
+    if not ENV_PATTERN_RE.fullmatch(pattern):
+        raise problem(
+            "an environment variable name (A-Z, a-z, 0-9, '_'), or a prefix ending in '*'"
+        )
+    return pattern
 
 
 Prefix = Annotated[str | None, AfterValidator(_check_prefix)]
@@ -245,6 +254,18 @@ class _Server(Strict):
         return self
 
 
+class RlimitsConfig(Strict):
+    """``setrlimit`` limits for a stdio server, set in the child before it runs."""
+
+    #: CPU seconds (RLIMIT_CPU): the kernel ends the process when it has used them.
+    cpu_seconds: Count | None = None
+    #: Open file descriptors (RLIMIT_NOFILE).
+    open_files: Count | None = None
+    #: Virtual address space in MiB (RLIMIT_AS). Runtimes that reserve much more than they use
+    #: (Node.js, the JVM) need a generous value.
+    address_space_mb: Count | None = None
+
+
 class _StdioTransport(Strict):
     """How to start a child process spoken to over stdin/stdout."""
 
@@ -256,6 +277,13 @@ class _StdioTransport(Strict):
     cwd: str | None = None
     #: Restart the process when its process group's resident memory exceeds this (MiB).
     memory_limit_mb: Count | None = None
+    #: The aggregator's environment variables the process inherits: names, or prefixes ending
+    #: in ``*`` (``LC_*``). None: a minimal safe list (see only1mcp.backends.child); nothing
+    #: else of the aggregator's environment (its secrets) reaches the server. ``env`` entries
+    #: are always passed.
+    env_inherit: list[Annotated[str, AfterValidator(_check_env_pattern)]] | None = None
+    #: Kernel limits applied to the process (and inherited by its children).
+    rlimits: RlimitsConfig | None = None
 
     _normalize = model_validator(mode="before")(_normalize_server)
 
