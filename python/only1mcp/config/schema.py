@@ -430,6 +430,9 @@ class FrontConfig(BaseModel):
     #: The same bound per principal (authenticated identity; every client shares one when
     #: authentication is off); refused with HTTP 429 and ``Retry-After``.
     max_sessions_per_principal: Count = 1000
+    #: Seconds a client has to send a whole request (head and body) once it begins it, or to
+    #: begin one on a new connection; a slower client is answered 408 and disconnected.
+    request_timeout: Timeout = 30.0
     #: Cross-origin access for browser clients (off by default: see :class:`CorsConfig`).
     cors: CorsConfig | None = None
 

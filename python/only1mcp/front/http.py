@@ -25,9 +25,9 @@ from only1mcp.auth.principal import Principal, principal_of
 from only1mcp.errors import InvalidRequest, RpcError
 from only1mcp.front.cors import Cors
 from only1mcp.front.drain import ANSWER_WAIT, Drain
-from only1mcp.front.http11 import http_protocol
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
 from only1mcp.front.origin import OriginPolicy
+from only1mcp.front.request_limits import guarded_protocol
 from only1mcp.front.server import DrainingServer
 from only1mcp.front.stateless import StatelessEndpoint
 from only1mcp.front.wire import (
@@ -454,7 +454,8 @@ def serve_http(app: HttpApp, host: str, port: int) -> None:
         access_log=False,
         lifespan="on",
         interface="asgi3",  # HttpApp.__call__ returns an awaitable rather than being async
-        http=http_protocol(),  # a sized response's head and body in one write
+        # A sized response's head and body in one write; header and slow-client limits.
+        http=guarded_protocol(app.gateway.config.front.request_timeout),
         # Ours ends every call first (HttpApp.closing); uvicorn's is a backstop.
         timeout_graceful_shutdown=int(app.drain.grace + ANSWER_WAIT + 3),
         # No X-Forwarded-* rewriting: nothing here uses the client's address.
