@@ -85,25 +85,28 @@ class GuardedProtocol(HttpToolsProtocol):
         self._headers = 0
 
     def on_url(self, url: bytes) -> None:
-        self._count(len(url), 0)
+        self._head += len(url)
+        if self._head > MAX_HEAD_BYTES:
+            self._refuse()
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value), 1)
+        # Counted inline: this runs for every header of every request.
+        self._head += len(name) + len(value)
+        self._headers += 1
+        if self._head > MAX_HEAD_BYTES or self._headers > MAX_HEADERS:
+            self._refuse()
         super().on_header(name, value)
 
     def on_message_complete(self) -> None:
         self.reading_since = None
         super().on_message_complete()
 
-    def _count(self, size: int, headers: int) -> None:
-        self._head += size
-        self._headers += headers
-        if self._head > MAX_HEAD_BYTES or self._headers > MAX_HEADERS:
-            self._refused = True
-            self.transport.write(TOO_LARGE)
-            self.transport.close()
-            raise _HeadTooLarge
+    def _refuse(self) -> None:
+        self._refused = True
+        self.transport.write(TOO_LARGE)
+        self.transport.close()
+        raise _HeadTooLarge
 
     def send_400_response(self, msg: str) -> None:
         if not self._refused:  # a refused head was answered 431 already
