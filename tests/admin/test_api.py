@@ -233,12 +233,14 @@ def test_with_auth_on_the_admin_role_is_required(tmp_path: Path, web_server: str
     auth = {
         "modes": ["api_key"],
         "api_keys": [
-            {"name": "ops", "hash": hash_key(OPS_KEY), "roles": ["admin"]},
+            {"name": "ops", "hash": hash_key(OPS_KEY), "roles": ["owner"]},
             {"name": "dev", "hash": hash_key(DEV_KEY), "roles": ["dev"]},
         ],
     }
+    # "owner" inherits "admin": it is an admin too. Access grants: none needed for the API.
+    access = {"roles": {"admin": {}, "owner": {"inherits": ["admin"]}, "dev": {"tools": ["*"]}}}
     with (
-        admin_aggregator(tmp_path, web_server, extra={"auth": auth}) as running,
+        admin_aggregator(tmp_path, web_server, extra={"auth": auth, "access": access}) as running,
         running.client() as admin,
     ):
         anonymous = admin.get("/api/servers")

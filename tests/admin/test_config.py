@@ -41,8 +41,9 @@ def test_a_non_loopback_admin_listener_needs_authentication(tmp_path: Path) -> N
 
 def test_with_auth_or_admin_auth_it_may_bind_anywhere(tmp_path: Path) -> None:
     keys = f"{{modes: [api_key], api_keys: [{{name: ops, hash: '{KEY}', roles: [admin]}}]}}"
-    assert load(tmp_path, f"auth: {keys}\nadmin: {{host: 0.0.0.0}}\n")
-    config = load(tmp_path, f"admin: {{host: 0.0.0.0, auth: {keys}}}\n")
+    roles = "access: {roles: {admin: {}}}\n"
+    assert load(tmp_path, f"{roles}auth: {keys}\nadmin: {{host: 0.0.0.0}}\n")
+    config = load(tmp_path, f"{roles}admin: {{host: 0.0.0.0, auth: {keys}}}\n")
     assert config.admin_auth.enabled and not config.auth.enabled
 
 

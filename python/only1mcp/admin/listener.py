@@ -2,7 +2,7 @@
 server in the aggregator's process and event loop.
 
 Guards, outermost first: authentication (the ``auth:`` section, or ``admin.auth``; none when
-off — the listener is then loopback-only, which the config enforces), then :class:`Gate`: a
+off — the listener is then loopback-only, which the config enforces), then :class:`AdminGate`: a
 browser request from a foreign Origin (or, on loopback, a foreign Host: DNS rebinding) is
 refused, and with authentication on the principal needs one of ``admin.roles``.
 """
@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from only1mcp.access.roles import Roles
 from only1mcp.admin.api import AdminApi
 from only1mcp.admin.dashboard import Dashboard
 from only1mcp.admin.stats import CallStats
@@ -40,16 +41,22 @@ log = logging.getLogger("only1mcp.admin")
 ADMIN_GRACE = 1
 
 
-class Gate:
+class AdminGate:
     """Origin/Host checks for every request; the admin role when authentication is on."""
 
     def __init__(
-        self, app: ASGIApp, origins: OriginPolicy, roles: frozenset[str] | None, audit: AuditLog
+        self,
+        app: ASGIApp,
+        origins: OriginPolicy,
+        roles: frozenset[str] | None,
+        audit: AuditLog,
+        inheritance: Roles,
     ) -> None:
         self.app = app
         self.origins = origins
         self.roles = roles  # None: authentication is off
         self.audit = audit
+        self.inheritance = inheritance  # a role that inherits an admin role is one too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +66,8 @@ class Gate:
             return await _refuse(send, "Origin or Host not allowed")
         if self.roles:
             principal = principal_of(scope)
-            if not principal.roles & self.roles:
+            held = principal.roles | self.inheritance.expand(principal.roles)
+            if not held & self.roles:
                 self.audit.record("admin", principal, decision="deny", reason="lacks an admin role")
                 wanted = ", ".join(sorted(self.roles))
                 return await _refuse(send, f"the admin API needs one of the roles: {wanted}")
@@ -90,9 +98,8 @@ class AdminService:
         )
         admin, auth = config.admin, config.admin_auth
         roles = frozenset(admin.roles) if auth.enabled else None
-        guarded: ASGIApp = Gate(
-            app, OriginPolicy(config.front.allowed_origins, admin.host), roles, audit
-        )
+        origins = OriginPolicy(config.front.allowed_origins, admin.host)
+        guarded: ASGIApp = AdminGate(app, origins, roles, audit, Roles(config.access))
         if auth.enabled:
             resource = auth.resource or f"http://{admin.host}:{admin.port}/"
             guarded = AuthMiddleware(
@@ -123,6 +130,7 @@ class AdminService:
             log_level="warning",
             access_log=False,
             lifespan="on",  # the authentication middleware closes its HTTP client at the end
+            interface="asgi3",
             timeout_graceful_shutdown=ADMIN_GRACE,
             proxy_headers=False,
             server_header=False,
@@ -145,7 +153,10 @@ class CompanionServer(uvicorn.Server):
         self._stopping = stopping
 
     async def run_beside(self) -> None:
-        await self.serve([self._sock])
+        try:
+            await self.serve([self._sock])
+        except (Exception, SystemExit) as exc:  # uvicorn exits on a failed startup
+            log.error("admin listener stopped: %r; the MCP endpoint serves on", exc)
 
     def stop(self) -> None:
         self.should_exit = True

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from only1mcp.access.gate import Gate
 from only1mcp.admin.stats import CallStats
 from only1mcp.catalog.catalog import Entry
 from only1mcp.errors import RpcError
@@ -28,8 +29,8 @@ MAX_MESSAGE = 300
 class ObservedRouter(Router):
     """A :class:`Router` that records every tool call in ``stats``."""
 
-    def __init__(self, gateway: Gateway, stats: CallStats) -> None:
-        super().__init__(gateway)
+    def __init__(self, gateway: Gateway, gate: Gate | None, stats: CallStats) -> None:
+        super().__init__(gateway, gate)
         self.stats = stats
 
     def _by_name(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
