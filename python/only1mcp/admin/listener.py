@@ -20,6 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from only1mcp.access.roles import Roles
 from only1mcp.admin.api import AdminApi
@@ -85,17 +86,23 @@ class AdminService:
     """The admin application over one running gateway, and the server that serves it."""
 
     def __init__(
-        self, config: Config, gateway: Gateway, router: Router, stats: CallStats, audit: AuditLog
+        self,
+        config: Config,
+        gateway: Gateway,
+        router: Router,
+        stats: CallStats,
+        audit: AuditLog,
+        scrape: ASGIApp | None = None,
     ) -> None:
+        """``scrape``: the Prometheus ``/metrics`` app, served here behind the same guards."""
         self.config = config
         self.stopping = asyncio.Event()
         api = AdminApi(gateway, router, stats, audit)
         self.dashboard = Dashboard(api, self.stopping)
-        app = Starlette(
-            routes=[*api.routes(), *self.dashboard.routes()],
-            # /metrics: the metrics helper's metrics_app(registry) is mounted here (issue 14).
-            exception_handlers={Exception: _last_resort},
-        )
+        routes: list[BaseRoute] = [*api.routes(), *self.dashboard.routes()]
+        if scrape is not None:
+            routes.append(Route("/metrics", _asgi_endpoint(scrape), methods=["GET", "HEAD"]))
+        app = Starlette(routes=routes, exception_handlers={Exception: _last_resort})
         admin, auth = config.admin, config.admin_auth
         roles = frozenset(admin.roles) if auth.enabled else None
         origins = OriginPolicy(config.front.allowed_origins, admin.host)
@@ -172,6 +179,16 @@ def _listen(host: str, port: int) -> socket.socket:
     sock = socket.create_server((host.strip("[]"), port), family=family, reuse_port=False)
     sock.setblocking(False)
     return sock
+
+
+def _asgi_endpoint(app: ASGIApp) -> ASGIApp:
+    """A plain ASGI app as a route's endpoint (Starlette calls a non-function as ASGI)."""
+
+    class Endpoint:
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await app(scope, receive, send)
+
+    return Endpoint()
 
 
 async def _last_resort(request: Request, exc: Exception) -> Response:
