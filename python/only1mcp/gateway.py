@@ -74,6 +74,8 @@ class Gateway:
         # restarts of the backends an operator's restart replaced (so the count survives).
         self.disabled: set[str] = set()
         self.restarts_before: dict[str, int] = {}
+        # One operator action per server at a time: two restarts must not both start one.
+        self._operating: dict[str, asyncio.Lock] = {}
         # What the backends that are not the catalog's own report (faces, isolated instances).
         self._messages_only = Wiring(self._on_backend_message)
         self.ready = asyncio.Event()
@@ -330,6 +332,10 @@ class Gateway:
         task.add_done_callback(self._closing.discard)
 
     # ------------------------------------------------------------ operator actions
+
+    def operating(self, name: str) -> asyncio.Lock:
+        """Held around an operator's action on server ``name``."""
+        return self._operating.setdefault(name, asyncio.Lock())
 
     async def restart(self, name: str) -> None:
         """Replace server ``name``'s shared backend by a fresh one (an operator's restart):

@@ -3,6 +3,7 @@ and its guards (Origin/Host; with authentication on, credentials and the admin r
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 import pytest
 import yaml
 from e2e.conftest import EXIT_DEADLINE
@@ -132,6 +134,27 @@ def test_restart_replaces_the_process(running: AdminAggregator) -> None:
         assert call(admin, "fx__add", a=2, b=3)["result"]["structuredContent"] == {"result": 5}
 
 
+def test_concurrent_restarts_leave_one_process(running: AdminAggregator) -> None:
+    with running.client() as admin:
+        before = by_name(admin)["fx"]["restarts"]
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: admin.post("/api/servers/fx/restart"), range(2)))
+        assert [a.status_code for a in answers] == [200, 200]
+        now = by_name(admin)["fx"]
+    assert now["restarts"] == before + 2
+    wait_for(lambda: fixture_pids(running.agg.proc.pid, "fx") == [now["pid"]])
+
+
+def fixture_pids(root: int, name: str) -> list[int]:
+    """The aggregator's fixture server processes named ``name`` (a process ending is skipped)."""
+    found = []
+    for child in psutil.Process(root).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline()[-2:] == ["--name", name] and child.status() != "zombie":
+                found.append(child.pid)
+    return found
+
+
 def test_disable_then_enable_a_server(running: AdminAggregator) -> None:
     with running.client() as admin:
         resp = admin.post("/api/servers/pl/disable")
@@ -237,8 +260,9 @@ def test_with_auth_on_the_admin_role_is_required(tmp_path: Path, web_server: str
             {"name": "dev", "hash": hash_key(DEV_KEY), "roles": ["dev"]},
         ],
     }
-    # "owner" inherits "admin": it is an admin too. Access grants: none needed for the API.
-    access = {"roles": {"admin": {}, "owner": {"inherits": ["admin"]}, "dev": {"tools": ["*"]}}}
+    # "owner" inherits "admin": an admin too, with admin's grants (fx's tools only).
+    roles = {"admin": {"tools": ["fx__*"]}, "owner": {"inherits": ["admin"]}, "dev": {}}
+    access = {"roles": roles}
     with (
         admin_aggregator(tmp_path, web_server, extra={"auth": auth, "access": access}) as running,
         running.client() as admin,
@@ -252,6 +276,11 @@ def test_with_auth_on_the_admin_role_is_required(tmp_path: Path, web_server: str
         assert ops.status_code == 200 and len(ops.json()["servers"]) == 3
         page = admin.get("/", headers={"authorization": f"Bearer {OPS_KEY}"})
         assert page.status_code == 200 and "Only1MCP" in page.text
+        admin.headers["authorization"] = f"Bearer {OPS_KEY}"
+        # The playground calls as the operator: the access grants decide, as on /mcp.
+        assert call(admin, "fx__echo", text="ok")["result"]["content"][0]["text"] == "ok"
+        denied = call(admin, "web__echo", text="no")["error"]
+        assert "web__echo" in denied["message"]
 
 
 def test_an_open_event_stream_does_not_hold_up_the_stop(tmp_path: Path, web_server: str) -> None:

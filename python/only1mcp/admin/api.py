@@ -25,11 +25,13 @@ from only1mcp.admin.stats import CallStats
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import principal_of
 from only1mcp.config import load_config, redacted
-from only1mcp.errors import ConfigError
+from only1mcp.errors import AccessDenied, ConfigError, RateLimited
 from only1mcp.gateway import Gateway
+from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 from only1mcp.router import Router
 from only1mcp.session import Session
+from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.admin")
 
@@ -113,24 +115,30 @@ class AdminApi:
     # ---------------------------------------------------------------- actions
 
     async def _restart(self, request: Request) -> Response:
-        name = self._running(request)
-        self._audit(request, "restart", name)
-        await self.gateway.restart(name)
+        name = self._name(request)
+        async with self.gateway.operating(name):
+            self._check_running(name)
+            self._audit(request, "restart", name)
+            await self.gateway.restart(name)
         return JSONResponse(views.server(self.gateway, name))
 
     async def _disable(self, request: Request) -> Response:
-        name = self._running(request)
-        self._audit(request, "disable", name)
-        await self.gateway.disable(name)
+        name = self._name(request)
+        async with self.gateway.operating(name):
+            self._check_running(name)
+            self._audit(request, "disable", name)
+            await self.gateway.disable(name)
         return JSONResponse(views.server(self.gateway, name))
 
     async def _enable(self, request: Request) -> Response:
         name = self._name(request)
-        if name not in self.gateway.disabled:
-            why = "it is running" if name in self.gateway.backends else "enabled: false in the file"
-            raise Refused(409, f"server {name!r} was not disabled by an operator", why)
-        self._audit(request, "enable", name)
-        await self.gateway.enable(name)
+        async with self.gateway.operating(name):
+            if name not in self.gateway.disabled:
+                running = name in self.gateway.backends
+                why = "it is running" if running else "enabled: false in the file"
+                raise Refused(409, f"server {name!r} was not disabled by an operator", why)
+            self._audit(request, "enable", name)
+            await self.gateway.enable(name)
         return JSONResponse(views.server(self.gateway, name))
 
     async def _call(self, request: Request) -> Response:
@@ -143,14 +151,30 @@ class AdminApi:
             initialized=True,
             principal=principal,
         )
-        msg = {
+        msg: JsonObject = {
             "jsonrpc": "2.0",
             "id": 1,
             "method": "tools/call",
             "params": {"name": body.name, "arguments": body.arguments},
         }
-        answer = orjson.loads(await self.router.handle(session, msg) or b"{}")
+        answer = orjson.loads(await self._gated(session, msg, request) or b"{}")
         return JSONResponse({key: answer[key] for key in ("result", "error") if key in answer})
+
+    async def _gated(self, session: Session, msg: JsonObject, request: Request) -> bytes | None:
+        """The call through the access gate as the MCP fronts make it (the operator's roles
+        decide, as the principal's would on /mcp): a refusal is the call's JSON-RPC error."""
+        gate = self.router.gate
+        if gate is None:
+            return await self.router.handle(session, msg)
+        client = request.client.host if request.client else None
+        try:
+            ticket = gate.admit(session.principal, msg, client, session.id)
+        except (AccessDenied, RateLimited) as exc:
+            return jsonrpc.error(msg["id"], exc)
+        answer = await self.router.handle(session, msg)
+        if ticket is not None:
+            gate.done(ticket, answer)
+        return answer
 
     async def _reload(self, request: Request) -> Response:
         """Hot reload is not built yet: this validates the file and says what would change."""
@@ -187,15 +211,13 @@ class AdminApi:
             raise Refused(404, f"no server named {name!r}")
         return name
 
-    def _running(self, request: Request) -> str:
-        name = self._name(request)
+    def _check_running(self, name: str) -> None:
         if name not in self.gateway.backends:
             raise Refused(
                 409,
                 f"server {name!r} is not running",
                 views.server(self.gateway, name)["last_error"],
             )
-        return name
 
     def _audit(self, request: Request, action: str, target: str) -> None:
         self.audit.record(
