@@ -46,3 +46,12 @@ def test_the_page_loads_only_its_own_script_and_style() -> None:
         )
         assert client.get("/static/../app.py").status_code == 404
         assert client.get("/static/nope.js").status_code == 404
+
+
+def test_unknown_routes_and_methods_answer_json() -> None:
+    with TestClient(service().asgi, base_url="http://127.0.0.1:8766") as client:
+        missing = client.get("/api/servers/a%2Fb")
+        assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
+        wrong = client.delete("/api/servers")
+        assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
+        assert wrong.json() == {"error": "Method Not Allowed"}

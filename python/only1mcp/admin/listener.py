@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -102,7 +103,8 @@ class AdminService:
         routes: list[BaseRoute] = [*api.routes(), *self.dashboard.routes()]
         if scrape is not None:
             routes.append(Route("/metrics", _asgi_endpoint(scrape), methods=["GET", "HEAD"]))
-        app = Starlette(routes=routes, exception_handlers={Exception: _last_resort})
+        handlers = {Exception: _last_resort, HTTPException: _http_error}
+        app = Starlette(routes=routes, exception_handlers=handlers)
         admin, auth = config.admin, config.admin_auth
         roles = frozenset(admin.roles) if auth.enabled else None
         origins = OriginPolicy(config.front.allowed_origins, admin.host)
@@ -189,6 +191,12 @@ def _asgi_endpoint(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
 
     return Endpoint()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route: 404, wrong method: 405) in the API's JSON."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, exc.status_code, exc.headers)
 
 
 async def _last_resort(request: Request, exc: Exception) -> Response:
