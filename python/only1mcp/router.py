@@ -172,19 +172,21 @@ class Router:
         kind = BY_NAME[msg["method"]]
         if not isinstance(name, str):
             raise InvalidParams(f"{msg['method']}: params.name must be a string")
-        entry = self.gateway.catalogs[kind].lookup(name)
+        catalog = self.gateway.catalogs[kind]
+        entry = catalog.lookup(name)
         if entry is None:
-            raise InvalidParams(f"Unknown {kind[:-1]}: {name}")
-        return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
+            raise catalog.unknown(kind[:-1], name)
+        return self._forward(session, msg, reply, entry.server, entry.params(params))
 
     def call_tool(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
         """:meth:`_by_name` for a ``tools/call`` whose ``params`` and ``params.name`` (a str)
         the caller checked: the 2026 straight path, which frames the errors raised itself."""
         params: JsonObject = msg["params"]
-        entry = self.gateway.catalogs["tools"].lookup(params["name"])
+        catalog = self.gateway.catalogs["tools"]
+        entry = catalog.lookup(params["name"])
         if entry is None:
-            raise InvalidParams(f"Unknown tool: {params['name']}")
-        return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
+            raise catalog.unknown("tool", params["name"])
+        return self._forward(session, msg, reply, entry.server, entry.params(params))
 
     async def call_stateless(
         self, session: Session, msg: JsonObject, reply: Reply | None, entry: Entry
@@ -192,7 +194,7 @@ class Router:
         """A 2026 client's plain ``tools/call`` of ``entry`` (looked up by the caller) on a
         2026 server: straight to :meth:`_round`, without the dispatch, the lookup and the
         era checks of :meth:`_forward` (the 2026 straight path; the caller frames errors)."""
-        params = {**msg["params"], "name": entry.name}
+        params = entry.params(msg["params"])
         server = entry.server
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
@@ -208,9 +210,10 @@ class Router:
         if method not in BY_NAME:
             return self._resolve_uri(str(params.get("uri")))
         name = str(params.get("name"))
-        entry = self.gateway.catalogs[BY_NAME[method]].lookup(name)
+        catalog = self.gateway.catalogs[BY_NAME[method]]
+        entry = catalog.lookup(name)
         if entry is None:
-            raise InvalidParams(f"Unknown {BY_NAME[method][:-1]}: {name}")
+            raise catalog.unknown(BY_NAME[method][:-1], name)
         return entry
 
     async def _by_uri(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
@@ -232,9 +235,10 @@ class Router:
         if not isinstance(ref, dict):
             raise InvalidParams("completion/complete: params.ref must be an object")
         if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
-            entry = self.gateway.catalogs["prompts"].lookup(ref["name"])
+            prompts = self.gateway.catalogs["prompts"]
+            entry = prompts.lookup(ref["name"])
             if entry is None:
-                raise InvalidParams(f"Unknown prompt: {ref['name']}")
+                raise prompts.unknown("prompt", ref["name"])
             ref = {**ref, "name": entry.name}
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             entry = self._resolve_uri(ref["uri"])
@@ -244,7 +248,14 @@ class Router:
         return await self._forward(session, msg, reply, entry.server, {**params, "ref": ref})
 
     def _resolve_uri(self, uri: str) -> Entry:
-        """The server and original URI behind an exposed resource URI (or template match)."""
+        """The server and original URI behind an exposed resource URI (or template match), if
+        the configuration exposes it."""
+        entry = self._find_uri(uri)
+        if not self.gateway.catalogs["resources"].allows(entry.server, entry.name):
+            raise InvalidParams(f"Resource {uri} is not exposed by the configuration", {"uri": uri})
+        return entry
+
+    def _find_uri(self, uri: str) -> Entry:
         for kind in ("resources", "templates"):
             entry = self.gateway.catalogs[kind].lookup(uri)
             if entry is not None:
