@@ -173,8 +173,42 @@ def _compact_item(item: JsonObject) -> None:
     if isinstance(description, str):
         item["description"] = compact_text(description)
     annotations = item.get("annotations")
-    if isinstance(annotations, dict) and "title" in annotations:
-        item["annotations"] = {k: v for k, v in annotations.items() if k != "title"}
+    if isinstance(annotations, dict):
+        _set_or_drop(item, "annotations", _meaningful_hints(annotations))
+    execution = item.get("execution")
+    if isinstance(execution, dict) and execution.get("taskSupport") == "forbidden":
+        # What an absent taskSupport means (MCP 2025-11-25 tasks).
+        _set_or_drop(item, "execution", {k: v for k, v in execution.items() if k != "taskSupport"})
     for key in ("inputSchema", "outputSchema"):
         if isinstance(item.get(key), dict):
             item[key] = compact(item[key])
+
+
+# ToolAnnotations hints as the spec reads them when absent.
+HINT_DEFAULTS = {
+    "readOnlyHint": False,
+    "destructiveHint": True,
+    "idempotentHint": False,
+    "openWorldHint": True,
+}
+# Meaningful only for a tool that is not read-only (the spec's words).
+WRITE_HINTS = ("destructiveHint", "idempotentHint")
+
+
+def _meaningful_hints(annotations: JsonObject) -> JsonObject:
+    """The annotations without the title and the hints that say what their absence says."""
+    read_only = annotations.get("readOnlyHint") is True
+    return {
+        k: v
+        for k, v in annotations.items()
+        if k != "title"
+        and not (k in HINT_DEFAULTS and v is HINT_DEFAULTS[k])
+        and not (read_only and k in WRITE_HINTS)
+    }
+
+
+def _set_or_drop(item: JsonObject, key: str, value: JsonObject) -> None:
+    if value:
+        item[key] = value
+    else:
+        item.pop(key, None)
