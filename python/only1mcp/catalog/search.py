@@ -15,6 +15,7 @@ measurement, and this does not need it.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import re
 from collections import Counter
@@ -32,83 +33,12 @@ ARGUMENT_DESCRIPTION_WEIGHT = 0.5
 
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "please",
-        "should",
-        "so",
-        "some",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "this",
-        "those",
-        "to",
-        "use",
-        "used",
-        "uses",
-        "using",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "want",
-        "need",
-        "let",
-        "lets",
-        "tell",
-        "give",
-        "just",
-        "also",
-        "any",
-        "all",
-    ]
+    """
+    a an and are as at be been but by can could do does for from had has have how i if in
+    into is it its me my of on or our please should so some than that the their them then
+    there these this those to use used uses using was we what when where which while who
+    will with would you your want need let lets tell give just also any all
+    """.split()
 )
 # Everyday words for what tools call otherwise (applied to queries; both sides are stemmed).
 SYNONYMS = {
@@ -224,7 +154,7 @@ def query_terms(query: str) -> list[str]:
     raw = [word.lower() for word in _WORDS.findall(query)]
     for word in raw:
         terms.extend(stem(synonym) for synonym in SYNONYMS.get(word, ()))
-    terms.extend(stem(a + b) for a, b in zip(raw, raw[1:], strict=False))
+    terms.extend(stem(a + b) for a, b in itertools.pairwise(raw))
     return terms
 
 
