@@ -32,14 +32,13 @@ ARGUMENT_WEIGHT = 1.5
 ARGUMENT_DESCRIPTION_WEIGHT = 0.5
 
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-STOP_WORDS = frozenset(
-    """
+_STOP = """
     a an and are as at be been but by can could do does for from had has have how i if in
     into is it its me my of on or our please should so some than that the their them then
     there these this those to use used uses using was we what when where which while who
     will with would you your want need let lets tell give just also any all
-    """.split()
-)
+"""
+STOP_WORDS = frozenset(_STOP.split())
 # Everyday words for what tools call otherwise (applied to queries; both sides are stemmed).
 SYNONYMS = {
     # files and folders, shell words included
