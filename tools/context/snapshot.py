@@ -4,6 +4,8 @@ Run once (``python tools/context/snapshot.py``); it writes ``docs/data/context/s
 (server → its tools, in the order it listed them), the checked-in snapshot that
 ``make context-report`` and the tests read. The servers: the npm ``server-everything`` and
 ``server-filesystem`` (tools/mcp-js), and ``mcp-server-git``, ``-time`` and ``-fetch`` (PyPI).
+``extra.json`` gets the npm ``server-memory``'s, which only the large catalog's generator
+(``catalog.py``) uses.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mcp.client.stdio import stdio_client
 
 ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "tools" / "mcp-js" / "node_modules" / "@modelcontextprotocol"
-OUT = ROOT / "docs" / "data" / "context" / "servers.json"
+DATA = ROOT / "docs" / "data" / "context"
 
 
 def servers(scratch: str) -> dict[str, StdioServerParameters]:
@@ -38,6 +40,12 @@ def servers(scratch: str) -> dict[str, StdioServerParameters]:
     }
 
 
+def extra(scratch: str) -> dict[str, StdioServerParameters]:
+    memory = str(JS / "server-memory" / "dist" / "index.js")
+    env = {"MEMORY_FILE_PATH": str(Path(scratch) / "memory.jsonl"), "PATH": "/usr/bin:/bin"}
+    return {"memory": StdioServerParameters(command="node", args=[memory], env=env)}
+
+
 async def tools_of(params: StdioServerParameters) -> list[dict[str, Any]]:
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -48,11 +56,12 @@ async def tools_of(params: StdioServerParameters) -> list[dict[str, Any]]:
 
 
 async def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        snapshot = {name: await tools_of(p) for name, p in servers(scratch).items()}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n")
-    print({name: len(tools) for name, tools in snapshot.items()})
+    DATA.mkdir(parents=True, exist_ok=True)
+    for file, which in (("servers.json", servers), ("extra.json", extra)):
+        with tempfile.TemporaryDirectory() as scratch:
+            snapshot = {name: await tools_of(p) for name, p in which(scratch).items()}
+        (DATA / file).write_text(json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n")
+        print(file, {name: len(tools) for name, tools in snapshot.items()})
 
 
 if __name__ == "__main__":

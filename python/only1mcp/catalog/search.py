@@ -192,23 +192,28 @@ class ToolIndex:
         documents: Counter[str] = Counter()
         for counts in frequencies:
             documents.update(counts.keys())
-        # term → [(position, weight)]: each term's whole BM25 contribution, precomputed.
-        self.postings: dict[str, list[tuple[int, float]]] = {}
+        # term → {position: weight}: each term's whole BM25 contribution, precomputed.
+        self.postings: dict[str, dict[int, float]] = {}
         for position, counts in enumerate(frequencies):
             norm = K1 * (1 - B + B * lengths[position] / average)
             for term, tf in counts.items():
                 df = documents[term]
                 idf = math.log(1 + (self.size - df + 0.5) / (df + 0.5))
                 weight = idf * tf * (K1 + 1) / (tf + norm)
-                self.postings.setdefault(term, []).append((position, weight))
+                self.postings.setdefault(term, {})[position] = weight
 
-    def search(self, query: str, limit: int) -> list[int]:
-        """Positions of the ``limit`` best tools for ``query``, best first (ties: list order);
-        tools that share no term with it are never returned."""
-        scores: dict[int, float] = {}
+    def search(self, query: str, limit: int, expand: bool = True) -> list[int]:
+        """Positions of the ``limit`` best tools for ``query``, best first (ties in a stable
+        order); tools that share no term with it are never returned. ``expand=False``: the
+        query's own words only (plain BM25, the report's baseline)."""
+        terms = dict.fromkeys(query_terms(query) if expand else words(query))  # ordered: stable
+        found = [self.postings[term] for term in terms if term in self.postings]
+        if not found:
+            return []
+        found.sort(key=len, reverse=True)
+        scores = dict(found[0])  # the longest list is copied in C, not looped over
         get = scores.get
-        for term in set(query_terms(query)):
-            for position, weight in self.postings.get(term, ()):
+        for postings in found[1:]:
+            for position, weight in postings.items():
                 scores[position] = get(position, 0.0) + weight
-        best = heapq.nlargest(limit, scores.items(), key=lambda hit: (hit[1], -hit[0]))
-        return [position for position, _ in best]
+        return heapq.nlargest(limit, scores, key=scores.__getitem__)
