@@ -1,4 +1,4 @@
-"""``make context-report``: catalog tokens (full, compact, lazy) and search quality → docs/CONTEXT.md.
+"""``make context-report``: catalog tokens (full, compact, lazy), search quality → docs/CONTEXT.md.
 
 Tokens are counted with o200k_base from the npm ``gpt-tokenizer`` package (its vocabulary
 ships inside it; tools/tokenizer, run with node), over the JSON of the ``tools`` array a client
@@ -20,18 +20,17 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import catalog as catalogs  # noqa: E402
+import catalog as catalogs
 
-from only1mcp.catalog import Catalog  # noqa: E402
-from only1mcp.catalog.discovery import LazyTools  # noqa: E402
-from only1mcp.catalog.search import ToolIndex  # noqa: E402
-from only1mcp.catalog.shaping import Shape  # noqa: E402
+from only1mcp.catalog import Catalog
+from only1mcp.catalog.discovery import LazyTools
+from only1mcp.catalog.search import ToolIndex
+from only1mcp.catalog.shaping import Shape
 
 ROOT = catalogs.ROOT
 TOKENIZER = ROOT / "tools" / "tokenizer"
@@ -200,10 +199,26 @@ def stale(report: dict[str, Any]) -> list[str]:
     return []
 
 
+def _pct(x: float) -> str:
+    return f"{x:.1%}"
+
+
+def _tokens_row(label: str, row: dict[str, int], savings: dict[str, float], name: str) -> str:
+    cells = [label, str(row["tools"]), *(f"{row[m]:,}" for m in ("full", "compact", "lazy"))]
+    cells += [_pct(savings[f"compact_saving_{name}"]), _pct(savings[f"lazy_saving_{name}"])]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _quality_row(label: str, q: dict[str, float]) -> str:
+    cells = [label, _pct(q["recall_at_1"]), _pct(q["recall_at_5"]), f"{q['mrr']:.3f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
 def markdown(report: dict[str, Any]) -> str:
     t, s, q, p = report["tokens"], report["savings"], report["search"], report["search_plain_bm25"]
     lat = report["latency"]
-    pct: Callable[[float], str] = lambda x: f"{x:.1%}"  # noqa: E731
+    five, large = t["five"], t["large"]
+    searched_once = _pct(1 - (five["lazy"] + five["search_answer"]) / five["full"])
     return f"""# Context efficiency: measured
 
 Written by `make context-report` (tools/context/report.py); `make test` checks these numbers
@@ -217,8 +232,8 @@ counted with o200k_base (npm `gpt-tokenizer`, vocabulary inside the package).
 
 | catalog | tools | full | compact | lazy | compact saves | lazy saves |
 |---|---:|---:|---:|---:|---:|---:|
-| five servers (snapshot) | {t["five"]["tools"]} | {t["five"]["full"]:,} | {t["five"]["compact"]:,} | {t["five"]["lazy"]:,} | {pct(s["compact_saving_five"])} | {pct(s["lazy_saving_five"])} |
-| large (generated) | {t["large"]["tools"]} | {t["large"]["full"]:,} | {t["large"]["compact"]:,} | {t["large"]["lazy"]:,} | {pct(s["compact_saving_large"])} | {pct(s["lazy_saving_large"])} |
+{_tokens_row("five servers (snapshot)", five, s, "five")}
+{_tokens_row("large (generated)", large, s, "large")}
 
 - **five servers**: the npm `server-everything` and `server-filesystem`, and `mcp-server-git`,
   `-time` and `-fetch` from PyPI, as the official SDK client listed them
@@ -227,8 +242,8 @@ counted with o200k_base (npm `gpt-tokenizer`, vocabulary inside the package).
   fetch) with scoped descriptions (tools/context/catalog.py, deterministic).
 - **lazy**: `search_tools` + `call_tool`, nothing pinned. The catalog is paid per search
   instead: one `search_tools` answer (5 full definitions) averages
-  {t["five"]["search_answer"]:,} tokens on the task set, still {pct(1 - (t["five"]["lazy"] + t["five"]["search_answer"]) / t["five"]["full"])} below `full`
-  for a turn that searches once.
+  {five["search_answer"]:,} tokens on the task set: a turn that searches once still reads
+  {searched_once} fewer tokens than `full`.
 - **compact**: titles, examples, `$comment`, defaults the description states, and annotation
   hints equal to their defaults dropped; every constraint kept
   (tests/catalog/test_compaction.py validates the same arguments against both forms).
@@ -236,12 +251,12 @@ counted with o200k_base (npm `gpt-tokenizer`, vocabulary inside the package).
 ## Search quality
 
 {q["tasks"]} tasks written the way users ask (docs/data/context/tasks.json, each labelled with the
-tool that serves it), searched over the five servers' {t["five"]["tools"]} tools.
+tool that serves it), searched over the five servers' {five["tools"]} tools.
 
 | ranking | recall@1 | recall@5 | MRR |
 |---|---:|---:|---:|
-| `search_tools` (BM25 + synonyms + joined word pairs) | {pct(q["recall_at_1"])} | {pct(q["recall_at_5"])} | {q["mrr"]:.3f} |
-| plain BM25 (the query's own words) | {pct(p["recall_at_1"])} | {pct(p["recall_at_5"])} | {p["mrr"]:.3f} |
+{_quality_row("`search_tools` (BM25, synonyms, joined word pairs)", q)}
+{_quality_row("plain BM25 (the query's own words)", p)}
 
 The synonym table (catalog/search.py) was written alongside the task set, so read the first
 row as an upper bound for everyday wording and the second as the floor.
@@ -258,10 +273,10 @@ change. `make bench` has the pytest-benchmark figure (benches/test_search_bench.
 
 | target | needed | measured |
 |---|---:|---:|
-| lazy vs full, five servers | ≥ 85% fewer | {pct(s["lazy_saving_five"])} |
-| lazy vs full, large catalog | ≥ 95% fewer | {pct(s["lazy_saving_large"])} |
-| compact vs full, five servers | ≥ 25% fewer | {pct(s["compact_saving_five"])} |
-| recall@5 | ≥ 95% | {pct(q["recall_at_5"])} |
+| lazy vs full, five servers | ≥ 85% fewer | {_pct(s["lazy_saving_five"])} |
+| lazy vs full, large catalog | ≥ 95% fewer | {_pct(s["lazy_saving_large"])} |
+| compact vs full, five servers | ≥ 25% fewer | {_pct(s["compact_saving_five"])} |
+| recall@5 | ≥ 95% | {_pct(q["recall_at_5"])} |
 | p99 per query, 1,000 tools (CPU / wall) | ≤ 1 ms | {lat["cpu_p99_us"]} µs / {lat["p99_us"]} µs |
 """
 

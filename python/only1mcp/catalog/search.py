@@ -14,6 +14,7 @@ measurement, and this does not need it.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -115,6 +116,7 @@ SYNONYMS = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light suffix stripper: the same stem for the usual forms of a word."""
     for suffix, keep in (
@@ -134,6 +136,11 @@ def stem(word: str) -> str:
     if word.endswith("e") and len(word) > 3:
         word = word[:-1]
     return word
+
+
+@functools.lru_cache(maxsize=8192)
+def _terms(text: str) -> tuple[str, ...]:
+    return tuple(words(text))
 
 
 def words(text: str) -> list[str]:
@@ -183,7 +190,7 @@ class ToolIndex:
         for tool in tools:
             counts: Counter[str] = Counter()
             for text, weight in fields(tool):
-                for term in words(text):
+                for term in _terms(text):
                     counts[term] += weight  # type: ignore[assignment]
             frequencies.append(counts)
         self.size = len(tools)
