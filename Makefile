@@ -92,7 +92,7 @@ $(TOKENIZER_STAMP): $(TOKENIZER_DIR)/package.json $(TOKENIZER_DIR)/package-lock.
 tokenizer-deps: $(TOKENIZER_STAMP) ## Install gpt-tokenizer (o200k_base inside the package) for the context report (npm ci, once)
 
 context-report: $(STAMP) tokenizer-deps ## Catalog tokens (full/compact/lazy), search recall and latency -> docs/CONTEXT.md
-	$(PY) tools/context/report.py
+	$(PY) tools/context/context_report.py
 
 .PHONY: tokenizer-deps context-report
 

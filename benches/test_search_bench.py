@@ -1,6 +1,6 @@
 """The cost of one ``search_tools`` query over a 1,000-tool catalog (issue 15: p99 ≤ 1 ms).
 
-The catalog is tools/context/catalog.py's large one at 1,000 tools (real servers' definitions,
+The catalog is tools/context/context_catalogs.py's large one at 1,000 tools (real servers' definitions,
 per-project instances); the queries are the 168 labelled tasks of docs/data/context/tasks.json,
 one round searching them all, so the reported time / 168 is the mean cost of one query.
 ``make context-report`` measures the p50/p99 per query (docs/CONTEXT.md).
@@ -21,7 +21,7 @@ from only1mcp.catalog.search import ToolIndex
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools" / "context"))
 
-import catalog  # noqa: E402
+import context_catalogs as catalog  # noqa: E402
 
 TOOLS = catalog.merged(catalog.large(1000))
 QUERIES = [task["task"] for task in json.loads((catalog.DATA / "tasks.json").read_text())]

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools" / "context"))
 
-import report  # noqa: E402
+import context_report as report  # noqa: E402
 
 
 @pytest.fixture(scope="module")

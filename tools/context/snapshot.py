@@ -5,7 +5,7 @@ Run once (``python tools/context/snapshot.py``); it writes ``docs/data/context/s
 ``make context-report`` and the tests read. The servers: the npm ``server-everything`` and
 ``server-filesystem`` (tools/mcp-js), and ``mcp-server-git``, ``-time`` and ``-fetch`` (PyPI).
 ``extra.json`` gets the npm ``server-memory``'s, which only the large catalog's generator
-(``catalog.py``) uses.
+(``context_catalogs.py``) uses.
 """
 
 from __future__ import annotations

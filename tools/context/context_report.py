@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import catalog as catalogs
+import context_catalogs as catalogs
 
 from only1mcp.catalog import Catalog
 from only1mcp.catalog.discovery import LazyTools
@@ -221,9 +221,9 @@ def markdown(report: dict[str, Any]) -> str:
     searched_once = _pct(1 - (five["lazy"] + five["search_answer"]) / five["full"])
     return f"""# Context efficiency: measured
 
-Written by `make context-report` (tools/context/report.py); `make test` checks these numbers
-against the targets of issue 15 (tests/test_context_report.py). How to configure each mode:
-[context.md](context.md).
+Written by `make context-report` (tools/context/context_report.py); `make test` checks
+these numbers against the targets of issue 15 (tests/test_context_report.py). How to configure
+each mode: [context.md](context.md).
 
 ## Catalog tokens
 
@@ -239,7 +239,7 @@ counted with o200k_base (npm `gpt-tokenizer`, vocabulary inside the package).
   `-time` and `-fetch` from PyPI, as the official SDK client listed them
   (docs/data/context/servers.json, recorded by tools/context/snapshot.py).
 - **large**: those five plus per-project instances of real servers (git, filesystem, memory,
-  fetch) with scoped descriptions (tools/context/catalog.py, deterministic).
+  fetch) with scoped descriptions (tools/context/context_catalogs.py, deterministic).
 - **lazy**: `search_tools` + `call_tool`, nothing pinned. The catalog is paid per search
   instead: one `search_tools` answer (5 full definitions) averages
   {five["search_answer"]:,} tokens on the task set: a turn that searches once still reads
