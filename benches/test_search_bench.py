@@ -1,8 +1,9 @@
 """The cost of one ``search_tools`` query over a 1,000-tool catalog (issue 15: p99 ≤ 1 ms).
 
-The catalog is tools/context/context_catalogs.py's large one at 1,000 tools (real servers' definitions,
-per-project instances); the queries are the 168 labelled tasks of docs/data/context/tasks.json,
-one round searching them all, so the reported time / 168 is the mean cost of one query.
+The catalog is the large one of tools/context/context_catalogs.py at 1,000 tools (real
+servers' definitions, per-project instances); the queries are the 168 labelled tasks of
+docs/data/context/tasks.json, one round searching them all, so the reported time / 168 is the
+mean cost of one query.
 ``make context-report`` measures the p50/p99 per query (docs/CONTEXT.md).
 
 Run with ``pytest benches/test_search_bench.py --benchmark-only`` (part of ``make bench``).
