@@ -22,7 +22,9 @@ from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
+from only1mcp.catalog.discovery import LazyTools
 from only1mcp.catalog.naming import split_uri, uri_scheme
+from only1mcp.config.shaping import Discovery
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
@@ -61,6 +63,13 @@ class Router:
         self._handlers.update(dict.fromkeys(BY_NAME, self._by_name))
         self._handlers.update(dict.fromkeys(BY_METHOD, self._merged_list))
         self._handlers.update(dict.fromkeys(BY_URI, self._by_uri))
+        discovery = gateway.config.discovery
+        # discovery: lazy — tools/list offers search_tools and call_tool (catalog/discovery.py)
+        self.lazy: LazyTools | None = None
+        if discovery.mode is Discovery.LAZY:
+            tools = gateway.catalogs["tools"]
+            self.lazy = LazyTools(tools, discovery.always_visible, discovery.limit)
+            self._handlers["tools/call"] = self._lazy_call
 
     async def handle(
         self, session: Session, msg: JsonObject, reply: Reply | None = None
@@ -143,7 +152,7 @@ class Router:
         params = msg.get("params") or {}
         catalog = self.gateway.catalogs[kind]
         failures = self.gateway.failures()
-        items = catalog.merged()
+        items = self.lazy.listed() if self.lazy and kind == "tools" else catalog.merged()
         start = pagination.decode(kind, params.get("cursor"), len(items))
         stamp = (catalog.version, failures)
         cached = self._pages.get((kind, start))
@@ -177,6 +186,15 @@ class Router:
         if entry is None:
             raise catalog.unknown(kind[:-1], name)
         return self._forward(session, msg, reply, entry.server, entry.params(params))
+
+    async def _lazy_call(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
+        """A tools/call in lazy mode: search_tools answered here, call_tool unwrapped."""
+        params = msg.get("params")
+        if isinstance(params, dict) and self.lazy is not None:
+            answered = self.lazy.intercept(params)
+            if answered is not None:
+                return jsonrpc.result(msg["id"], answered)
+        return await self._by_name(session, msg, reply)
 
     def call_tool(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
         """:meth:`_by_name` for a ``tools/call`` whose ``params`` and ``params.name`` (a str)

@@ -110,3 +110,12 @@ def test_bad_call_tool_is_invalid_params(
 ) -> None:
     with pytest.raises(InvalidParams, match=message):
         LazyTools(catalog).intercept({"name": CALL_TOOL, "arguments": arguments})
+
+
+def test_list_follows_the_catalog_version(catalog: Catalog) -> None:
+    lazy = LazyTools(catalog, ["time__*"])
+    assert len(lazy.listed()) == 4
+    catalog.set_items("time", [])
+    assert [t["name"] for t in lazy.listed()] == [SEARCH_TOOLS, CALL_TOOL]
+    catalog.set_items("time", SERVERS["time"])
+    assert len(lazy.listed()) == 4
