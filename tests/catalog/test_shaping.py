@@ -142,3 +142,12 @@ def test_merged_list_is_byte_stable_across_restarts_and_replicas() -> None:
         assert _five(order, shuffled) == first
     names = [json.loads(item)["name"] for item in first]
     assert names[0] == "everything__echo" and names[-1] == "fetch__fetch"
+
+
+def test_arguments_that_are_no_object_are_refused_with_fixed_ones() -> None:
+    entry = _git(Shape(overrides={"git_status": Override(fixed={"repo_path": "/r"})})).lookup(
+        "git__git_status"
+    )
+    assert entry is not None
+    with pytest.raises(InvalidParams, match="must be an object"):
+        entry.params({"name": "git__git_status", "arguments": ["/etc"]})

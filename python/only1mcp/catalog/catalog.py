@@ -33,8 +33,9 @@ class Entry:
         """A client's ``params`` as the server gets them: its own name, the fixed arguments."""
         if self.fixed is None:
             return {**params, key: self.name}
-        arguments = params.get("arguments")
-        given = arguments if isinstance(arguments, dict) else {}
+        given = params.get("arguments", {})
+        if not isinstance(given, dict):
+            raise InvalidParams(f"tools/call: arguments of {params.get(key)!r} must be an object")
         clash = sorted(given.keys() & self.fixed.keys())
         if clash:
             raise InvalidParams(
