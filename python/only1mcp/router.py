@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -18,11 +19,13 @@ from typing import Any
 import orjson
 
 from only1mcp._core import rewrite_id
+from only1mcp.access.gate import Gate, View
+from only1mcp.auth.principal import Principal
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
-from only1mcp.catalog.discovery import LazyTools
+from only1mcp.catalog.discovery import LazyTools, Visible
 from only1mcp.catalog.naming import split_uri, uri_scheme
 from only1mcp.config.shaping import Discovery
 from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
@@ -45,15 +48,18 @@ BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 # What a handshake-era client hears from a 2026 server when it never set a log level: all of
 # it, as a handshake server would send what it likes.
 HANDSHAKE_LOG_LEVEL = "debug"
+MAX_PAGES = 4096  # encoded list pages kept
 
 
 class Router:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, gate: Gate | None = None) -> None:
         self.gateway = gateway
         self.relay = gateway.relay
-        # (kind, page start) → ((catalog version, failures), encoded result): lists are read
-        # far more often than they change.
-        self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
+        # Filters the lists per principal (None: authentication is off, everyone sees all).
+        self.gate = gate
+        # (kind, page start, view) → ((catalog version, failures), encoded result): lists are
+        # read far more often than they change (view: what one set of roles sees; None: all).
+        self._pages: dict[tuple[str, int, object], tuple[tuple[int, dict[str, str]], bytes]] = {}
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -152,13 +158,19 @@ class Router:
         params = msg.get("params") or {}
         catalog = self.gateway.catalogs[kind]
         failures = self.gateway.failures()
-        items = self.lazy.listed() if self.lazy and kind == "tools" else catalog.merged()
+        view = None if self.gate is None else self.gate.view(session.principal)
+        if self.lazy is not None and kind == "tools":
+            items = self.lazy.listed(_visible(view))
+        else:
+            items = catalog.merged() if view is None else view.visible(kind, catalog)
         start = pagination.decode(kind, params.get("cursor"), len(items))
         stamp = (catalog.version, failures)
-        cached = self._pages.get((kind, start))
+        cached = self._pages.get((kind, start, view))
         if cached is None or cached[0] != stamp:
             cached = (stamp, orjson.dumps(self._page(kind, key, items, start, failures)))
-            self._pages[(kind, start)] = cached
+            if len(self._pages) >= MAX_PAGES:  # one set per view: bounded
+                self._pages.clear()
+            self._pages[(kind, start, view)] = cached
         return jsonrpc.result_raw(msg["id"], cached[1])
 
     @staticmethod
@@ -191,10 +203,14 @@ class Router:
         """A tools/call in lazy mode: search_tools answered here, call_tool unwrapped."""
         params = msg.get("params")
         if isinstance(params, dict) and self.lazy is not None:
-            answered = self.lazy.intercept(params)
+            answered = self.lazy.intercept(params, self.visible_tools(session.principal))
             if answered is not None:
                 return jsonrpc.result(msg["id"], answered)
         return await self._by_name(session, msg, reply)
+
+    def visible_tools(self, principal: Principal) -> Visible:
+        """Which tools ``principal`` may see (None: all), for lazy mode's search."""
+        return _visible(None if self.gate is None else self.gate.view(principal))
 
     def call_tool(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
         """:meth:`_by_name` for a ``tools/call`` whose ``params`` and ``params.name`` (a str)
@@ -437,6 +453,14 @@ class Router:
         # A backend that is gone has nothing left to cancel.
         with contextlib.suppress(RpcError):
             await backend.notify(jsonrpc.notification("notifications/cancelled", params))
+
+
+def _visible(view: View | None) -> Visible:
+    return None if view is None else functools.partial(_grants, view)
+
+
+def _grants(view: View, name: str) -> bool:
+    return bool(view.granting("tools", name))
 
 
 def _bind(

@@ -75,10 +75,13 @@ class LazyTools:
         self._tools: list[JsonObject] = []
         self._listed: list[JsonObject] = []
 
-    def listed(self) -> list[JsonObject]:
-        """What tools/list answers: the meta-tools, then the pinned tools in catalog order."""
+    def listed(self, visible: Visible = None) -> list[JsonObject]:
+        """What tools/list answers: the meta-tools, then the pinned tools (those ``visible``
+        lets through) in catalog order."""
         self._fresh()
-        return self._listed
+        if visible is None:
+            return self._listed
+        return [t for t in self._listed if t["name"] in META_NAMES or visible(t["name"])]
 
     def search(
         self, query: str, limit: int | None = None, visible: Visible = None
@@ -125,6 +128,22 @@ class LazyTools:
 
     def _pinned(self, name: str) -> bool:
         return name not in META_NAMES and any(fnmatchcase(name, p) for p in self.always_visible)
+
+
+def called(params: object) -> str | None:
+    """The tool a lazy-mode ``tools/call`` really calls, for authorization: the one a
+    ``call_tool`` wraps, the named one otherwise; None for ``search_tools`` (it answers only
+    what the caller may see) or a ``call_tool`` without a name (refused with -32602 later)."""
+    if not isinstance(params, dict):
+        return None
+    name = params.get("name")
+    if name == SEARCH_TOOLS:
+        return None
+    if name == CALL_TOOL:
+        args = params.get("arguments")
+        inner = args.get("name") if isinstance(args, dict) else None
+        return inner if isinstance(inner, str) and inner not in META_NAMES else None
+    return name if isinstance(name, str) else None
 
 
 def _unwrap(params: JsonObject) -> None:
