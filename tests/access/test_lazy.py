@@ -65,8 +65,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Router, Gate]]:
 
 
 async def _ask(router: Router, method: str, params: JsonObject) -> Any:
-    session = router.gateway.sessions.create()
-    session.principal = VIEWER
+    session = router.gateway.sessions.create(VIEWER)
     msg = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     answer = await router.handle(session, msg)
     assert answer is not None
