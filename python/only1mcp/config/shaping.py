@@ -30,6 +30,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from only1mcp.catalog.shaping import Override, Shape
 
+from .access import Pattern
 from .policies import Count, Strict, problem
 
 TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -41,13 +42,7 @@ def _check_tool_name(name: str) -> str:
     return name
 
 
-def _check_glob(pattern: str) -> str:
-    if not pattern:
-        raise problem("an empty glob matches nothing; use '*' for everything")
-    return pattern
-
-
-Glob = Annotated[str, AfterValidator(_check_glob)]
+Glob = Pattern  # the access section's: a glob, not empty
 ToolName = Annotated[str, AfterValidator(_check_tool_name)]
 
 
