@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +154,34 @@ def test_arguments_that_are_no_object_are_refused_with_fixed_ones() -> None:
     assert entry is not None
     with pytest.raises(InvalidParams, match="must be an object"):
         entry.params({"name": "git__git_status", "arguments": ["/etc"]})
+
+
+_PROCESS = """
+import hashlib, json, sys
+sys.path.insert(0, sys.argv[1])
+import context_catalogs as c
+from only1mcp.catalog import Catalog
+from only1mcp.catalog.discovery import LazyTools
+from only1mcp.catalog.shaping import Shape
+servers = c.large()
+catalog = Catalog(list(servers), {s: s for s in servers}, "__",
+                  shapes={s: Shape(compact=True) for s in servers})
+for server in reversed(list(servers)):
+    catalog.set_items(server, servers[server])
+lazy = LazyTools(catalog)
+found = [[t["name"] for t in lazy.search(q)] for q in ("git status", "read a file", "time")]
+print(hashlib.sha256(json.dumps([catalog.merged(), found]).encode()).hexdigest())
+"""
+
+
+def test_list_and_search_are_the_same_in_every_process() -> None:
+    """Another replica or a restart (another hash seed, servers answering in another order)
+    lists the same bytes and finds the same tools: client prompt caches hit."""
+    tools = Path(__file__).resolve().parents[2] / "tools" / "context"
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = [sys.executable, "-c", _PROCESS, str(tools)]
+        digests.add(subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout)
+    [digest] = digests
+    assert len(digest.strip()) == 64
