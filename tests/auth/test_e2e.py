@@ -80,12 +80,14 @@ def aggregator(
 
 
 @contextlib.asynccontextmanager
-async def sdk_client(url: str, headers: dict[str, str]) -> AsyncIterator[Client]:
+async def sdk_client(
+    url: str, headers: dict[str, str], mode: str = "legacy"
+) -> AsyncIterator[Client]:
     """The SDK client over an HTTP client that sends ``headers`` (closed by us: the SDK does
-    not own an HTTP client it is given)."""
+    not own an HTTP client it is given); ``auto`` negotiates the 2026-07-28 era."""
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http), mode="legacy", cache=None) as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode, cache=None) as client,
     ):
         yield client
 
@@ -195,8 +197,11 @@ async def test_the_sdk_client_with_a_jwt_and_no_token_passthrough(
             assert headers["authorization"].startswith("Bearer backend-")
 
 
-async def test_the_sdk_client_with_an_api_key(aggregator: HttpAggregator, idp: Idp) -> None:
-    async with sdk_client(aggregator.url, {"X-API-Key": ALICE_KEY}) as client:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_sdk_client_with_an_api_key(
+    aggregator: HttpAggregator, idp: Idp, mode: str
+) -> None:
+    async with sdk_client(aggregator.url, {"X-API-Key": ALICE_KEY}, mode) as client:
         seen = await client.call_tool("who__whoami", {})
     assert ALICE_KEY not in str(idp.mcp_headers)
     assert seen.content[0].text.startswith("Bearer backend-")  # type: ignore[union-attr]
