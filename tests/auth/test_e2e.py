@@ -32,6 +32,10 @@ META = "http://only1mcp.test/.well-known/oauth-protected-resource/mcp"
 ALICE_KEY = "alice-key-0123456789abcdef"
 
 
+# Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
+ACCESS = {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}}
+
+
 def auth_config(idp_url: str) -> dict[str, Any]:
     return {
         "modes": ["api_key", "jwt"],
@@ -66,8 +70,7 @@ def aggregator(
         },
         "auth": auth_config(idp_url),
         "audit": {"path": str(work / "audit.log")},
-        # Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
-        "access": {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}},
+        "access": ACCESS,
     }
     path = work / "only1mcp.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -217,6 +220,7 @@ def test_a_non_loopback_bind_with_auth_or_the_flag(
     flags = ["--i-know-this-is-open"] if auth == "open" else []
     if auth == "on":
         config["auth"] = auth_config(idp_server[1].url(""))
+        config["access"] = ACCESS
     path = tmp_path / "exposed.yaml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
