@@ -34,6 +34,10 @@ ALICE_KEY = "alice-key-0123456789abcdef"
 ACCESS = {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}}
 
 
+# Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
+ACCESS = {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}}
+
+
 def auth_config(idp_url: str) -> dict[str, Any]:
     return {
         "modes": ["api_key", "jwt"],
