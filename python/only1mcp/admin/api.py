@@ -115,30 +115,27 @@ class AdminApi:
     # ---------------------------------------------------------------- actions
 
     async def _restart(self, request: Request) -> Response:
-        name = self._name(request)
-        async with self.gateway.operating(name):
-            self._check_running(name)
-            self._audit(request, "restart", name)
-            await self.gateway.restart(name)
-        return JSONResponse(views.server(self.gateway, name))
+        return await self._act(request, "restart", self._check_running, self.gateway.restart)
 
     async def _disable(self, request: Request) -> Response:
-        name = self._name(request)
-        async with self.gateway.operating(name):
-            self._check_running(name)
-            self._audit(request, "disable", name)
-            await self.gateway.disable(name)
-        return JSONResponse(views.server(self.gateway, name))
+        return await self._act(request, "disable", self._check_running, self.gateway.disable)
 
     async def _enable(self, request: Request) -> Response:
+        return await self._act(request, "enable", self._check_disabled, self.gateway.enable)
+
+    async def _act(
+        self,
+        request: Request,
+        action: str,
+        check: Callable[[str], None],
+        act: Callable[[str], Awaitable[None]],
+    ) -> Response:
+        """One operator action on a server: checked, audited and done under its lock."""
         name = self._name(request)
         async with self.gateway.operating(name):
-            if name not in self.gateway.disabled:
-                running = name in self.gateway.backends
-                why = "it is running" if running else "enabled: false in the file"
-                raise Refused(409, f"server {name!r} was not disabled by an operator", why)
-            self._audit(request, "enable", name)
-            await self.gateway.enable(name)
+            check(name)
+            self._audit(request, action, name)
+            await act(name)
         return JSONResponse(views.server(self.gateway, name))
 
     async def _call(self, request: Request) -> Response:
@@ -210,6 +207,12 @@ class AdminApi:
         if name not in self.gateway.config.servers:
             raise Refused(404, f"no server named {name!r}")
         return name
+
+    def _check_disabled(self, name: str) -> None:
+        if name not in self.gateway.disabled:
+            running = name in self.gateway.backends
+            why = "it is running" if running else "enabled: false in the file"
+            raise Refused(409, f"server {name!r} was not disabled by an operator", why)
 
     def _check_running(self, name: str) -> None:
         if name not in self.gateway.backends:
