@@ -8,6 +8,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     Router(gateway)                    handshake-era dispatch over the gateway
     StatelessService(gateway, router)  the 2026 era: bridge, direct path, listen
     AuditLog(config.audit)             the record of security decisions, for the fronts
+    Metrics / Tracing / Observer       counted and traced through hooks given at construction
+                                       (metrics and tracing off: no hook at all)
     HttpApp / StdioFront               a transport in front of all three
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
 
@@ -17,37 +19,70 @@ The CLI and the tests build through here; nothing else constructs a front's coll
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from only1mcp.audit import AuditLog
 from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import ANONYMOUS
 from only1mcp.config import Config
+from only1mcp.errors import ConfigError
 from only1mcp.front.http import HttpApp
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway
+from only1mcp.gauges import gateway_state
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
+from only1mcp.telemetry.exposition import metrics_app
+from only1mcp.telemetry.metrics import Metrics
+from only1mcp.telemetry.observer import Observer
+from only1mcp.telemetry.tracing import Tracing
 from only1mcp.types import ASGIApp
 
 
 @dataclass(frozen=True, slots=True)
 class Core:
     """What every front serves: the running gateway, the handshake-era router over it, and the
-    2026 service over both."""
+    2026 service over both; the metrics (None: off) and what measures each request (None:
+    neither metrics nor tracing)."""
 
     gateway: Gateway
     router: Router
     stateless: StatelessService
     audit: AuditLog
+    metrics: Metrics | None = None
+    observer: Observer | None = None
 
 
-def assemble(config: Config, router: type[Router] = Router) -> Core:
-    """The parts behind the fronts (``router``: a subclass, for a test that needs one)."""
-    gateway = Gateway(config)
-    routing = router(gateway)
-    return Core(gateway, routing, StatelessService(gateway, routing), AuditLog(config.audit))
+def assemble(config: Config, router: type[Router] = Router, tracer_provider: Any = None) -> Core:
+    """The parts behind the fronts (``router``: a subclass, for a test that needs one;
+    ``tracer_provider``: where spans go, None: the global provider)."""
+    metrics = Metrics() if config.metrics.enabled else None
+    tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
+    gateway = Gateway(config, metrics=metrics)
+    routing = router(gateway, None if tracing is None else tracing.inject)
+    observer = None
+    if metrics is not None or tracing is not None:
+        catalogs = gateway.catalogs
+        observer = Observer(
+            metrics, tracing, lambda kind, name: catalogs[kind].lookup(name) is not None
+        )
+    if metrics is not None:
+        metrics.watch(lambda: gateway_state(gateway))
+    stateless = StatelessService(gateway, routing)
+    return Core(gateway, routing, stateless, AuditLog(config.audit), metrics, observer)
+
+
+def _tracing(config: Config, provider: Any) -> Tracing:
+    try:
+        return Tracing(provider)
+    except ImportError as exc:
+        raise ConfigError(
+            config.source,
+            "tracing.enabled",
+            f"needs OpenTelemetry ({exc.name} is missing): pip install 'only1mcp[otel]'",
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +97,12 @@ class HttpService:
 def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
     core = assemble(config, router)
-    front = HttpApp(core.gateway, core.router, core.stateless, origins, core.audit)
+    scrape = None
+    if core.metrics is not None and config.metrics.on_main:
+        scrape = metrics_app(core.metrics.registry)
+    front = HttpApp(
+        core.gateway, core.router, core.stateless, origins, core.audit, core.observer, scrape
+    )
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
         return HttpService(front, front)
     resource = config.auth.resource or f"http://{config.front.host}:{config.front.port}/mcp"
@@ -89,4 +129,4 @@ def _role_names(config: Config) -> list[str]:
 def stdio_front(config: Config) -> StdioFront:
     """The stdio front: one client on stdin/stdout."""
     core = assemble(config)
-    return StdioFront(core.gateway, core.router, core.stateless, core.audit)
+    return StdioFront(core.gateway, core.router, core.stateless, core.audit, core.observer)

@@ -45,9 +45,14 @@ BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 HANDSHAKE_LOG_LEVEL = "debug"
 
 
+# Puts the current trace context into a forwarded request's params (tracing on).
+Inject = Callable[[JsonObject], JsonObject]
+
+
 class Router:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, inject: Inject | None = None) -> None:
         self.gateway = gateway
+        self._inject = inject
         self.relay = gateway.relay
         # (kind, page start) → ((catalog version, failures), encoded result): lists are read
         # far more often than they change.
@@ -193,6 +198,8 @@ class Router:
         2026 server: straight to :meth:`_round`, without the dispatch, the lookup and the
         era checks of :meth:`_forward` (the 2026 straight path; the caller frames errors)."""
         params = {**msg["params"], "name": entry.name}
+        if self._inject is not None:
+            params = self._inject(params)
         server = entry.server
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
@@ -279,6 +286,8 @@ class Router:
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
         )
+        if self._inject is not None:
+            params = self._inject(params)
         if backend.stateless:
             return await self._forward_stateless(session, msg, reply, backend, params)
         local_id = backend.next_id()

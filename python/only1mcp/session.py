@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,6 +128,8 @@ class Session:
     log_level: str | None = None
     # Who opened the session (bound at initialize): a request from anyone else is refused.
     principal: Principal = ANONYMOUS
+    # When it began (time.monotonic): its duration is a metric.
+    created: float = field(default_factory=time.monotonic)
 
     @property
     def events(self) -> EventLog:

@@ -14,18 +14,32 @@ notification restarts, within that cap.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from only1mcp.backends.base import Outbound
 from only1mcp.backends.breaker import Breaker, Clock, make_breaker
 from only1mcp.config.policies import BreakerConfig, TimeoutsConfig
 from only1mcp.errors import BackendError, BackendTimeout
+from only1mcp.telemetry.metrics import (
+    KNOWN_METHODS,
+    OTHER,
+    Metrics,
+    bounded_version,
+    error_type,
+    failure_type,
+)
 from only1mcp.types import JsonObject
 
 # A transport's send: (the request, its timeout) → the response frame.
 Send = Callable[[Outbound, float], Awaitable[bytes]]
+# What the guard's ``call`` is: the plain or the measured one.
+GuardedCall = Callable[[Send, Outbound], Coroutine[Any, Any, bytes]]
+# A pool's replica is named "<pool>[<index>]".
+_REPLICA = re.compile(r"(.*)\[(\d+)\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,22 +70,74 @@ def breaker_of(config: BreakerConfig, clock: Clock = time.monotonic) -> Breaker:
 
 
 class CallGuard:
-    """Sends calls through a transport's ``send`` with their timeout, and keeps the breaker."""
+    """Sends calls through a transport's ``send`` with their timeout, and keeps the breaker.
 
-    def __init__(self, name: str, timeouts: Timeouts, breaker: Breaker) -> None:
+    With ``metrics``, each call is timed and counted (``mcp_client_operation_duration_seconds``
+    with the server and replica, the breaker's transitions, the calls in flight); without, the
+    plain path is the only one."""
+
+    def __init__(
+        self,
+        name: str,
+        timeouts: Timeouts,
+        breaker: Breaker,
+        metrics: Metrics | None = None,
+        version: Callable[[], str] = str,
+    ) -> None:
         self.name = name
         self.timeouts = timeouts
         self.breaker = breaker
         self.epoch = 0
         # request id → (its timeout scope, its timeout, the latest deadline progress may reach)
         self._extensible: dict[int, tuple[asyncio.Timeout, float, float]] = {}
+        self.in_flight = 0
+        self._metrics = metrics
+        self._version = version
+        found = _REPLICA.fullmatch(name)
+        self.labels = (found[1], found[2]) if found else (name, "")
+        self._breaker_seen = "closed"
+        self.call: GuardedCall = self._plain if metrics is None else self._measured
 
     def reconnected(self) -> None:
         """A fresh connection owes nothing to the old one's failures."""
         self.epoch += 1
         self.breaker.reset()
 
-    async def call(self, send: Send, call: Outbound) -> bytes:
+    async def _measured(self, send: Send, call: Outbound) -> bytes:
+        started = time.perf_counter()
+        self.in_flight += 1
+        error = "cancelled"
+        try:
+            answer = await self._plain(send, call)
+            error = error_type(answer)
+            return answer
+        except BaseException as exc:
+            error = failure_type(exc)
+            raise
+        finally:
+            self.in_flight -= 1
+            self._record(call, error, time.perf_counter() - started)
+
+    def _record(self, call: Outbound, error: str, seconds: float) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        method = call.method
+        tool = prompt = ""
+        if method == "tools/call" or method == "prompts/get":
+            name = call.params.get("name") if call.params is not None else None
+            # The server's own name, which only the catalog gave it: bounded.
+            named = name if isinstance(name, str) else OTHER
+            tool, prompt = (named, "") if method == "tools/call" else ("", named)
+        elif method not in KNOWN_METHODS:
+            method = OTHER
+        version = bounded_version(self._version())
+        metrics.client_op((*self.labels, method, tool, prompt, error, version), seconds)
+        state = self.breaker.state
+        if state != self._breaker_seen:
+            metrics.breaker_moved(self.labels, self._breaker_seen, state)
+            self._breaker_seen = state
+
+    async def _plain(self, send: Send, call: Outbound) -> bytes:
         """``send`` one call (its breaker slot already taken), recording how it went."""
         timeouts = self.timeouts
         timeout = timeouts.of_call(call.method, call.params) if timeouts.tools else timeouts.default

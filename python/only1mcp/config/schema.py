@@ -55,6 +55,7 @@ from .policies import (
     not_bool,
     problem,
 )
+from .telemetry import MetricsConfig, TracingConfig
 
 __all__ = [
     "PROBLEM",
@@ -391,6 +392,8 @@ class Config(BaseModel):
     auth: AuthConfig = AuthConfig()
     access: AccessConfig = AccessConfig()
     audit: AuditConfig = AuditConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
     #: The file this configuration was loaded from (set by the loader; never dumped).
     source: str = Field(default="", exclude=True)
 

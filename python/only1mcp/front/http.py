@@ -39,6 +39,7 @@ from only1mcp.front.wire import (
     read_body,
     respond,
     sse_message,
+    traceparent,
 )
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
@@ -47,6 +48,8 @@ from only1mcp.protocol.stateless import is_stateless
 from only1mcp.router import Router
 from only1mcp.session import KEEPALIVE, PausedStream, Session
 from only1mcp.stateless import StatelessService
+from only1mcp.telemetry.context import begin_request
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("only1mcp.front.http")
@@ -62,12 +65,14 @@ class McpEndpoint:
         stateless: StatelessService,
         origins: OriginPolicy,
         drain: Drain | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
-        self.stateless = StatelessEndpoint(stateless, self.drain)
+        self.stateless = StatelessEndpoint(stateless, self.drain, observer)
+        self.observer = observer
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
@@ -118,13 +123,22 @@ class McpEndpoint:
             msg = jsonrpc.check_message(payload)
         except RpcError as exc:
             raise HttpError(400, exc) from exc
+        begin_request()
         if msg.get("method") == "initialize":
             await self._initialize(msg, headers, send)
             return
         session = self._session(headers)
         reply = StreamingReply(send, _prefers_sse(headers), session)
         try:
-            answer = await self.router.handle(session, msg, reply)
+            if self.observer is None or "id" not in msg or "method" not in msg:
+                answer = await self.router.handle(session, msg, reply)
+            else:
+                answer = await self.observer.observed(
+                    msg,
+                    self.router.handle(session, msg, reply),
+                    lambda: session.protocol_version,
+                    traceparent(headers),
+                )
         except asyncio.CancelledError:
             if not self.drain.ending:
                 raise
@@ -165,7 +179,12 @@ class McpEndpoint:
         for name in self.gateway.hash_headers:
             if (value := headers.get(name.encode())) is not None:
                 session.hash_headers[name] = value.decode("latin-1")
-        answer = await self.router.handle(session, msg)
+        answering = self.router.handle(session, msg)
+        if self.observer is not None:
+            answering = self.observer.observed(
+                msg, answering, lambda: session.protocol_version, traceparent(headers)
+            )
+        answer = await answering
         assert answer is not None
         extra = [(b"mcp-session-id", session.id.encode())]
         await respond(send, 200, answer, JSON_HEADERS + extra)
@@ -348,14 +367,21 @@ class HttpApp:
         stateless: StatelessService,
         origins: OriginPolicy,
         audit: AuditLog | None = None,
+        observer: Observer | None = None,
+        metrics: ASGIApp | None = None,
     ) -> None:
+        """``observer``: what each request is measured by; ``metrics``: the app serving
+        ``/metrics`` here (None: not on this listener)."""
         self.gateway = gateway
         self.audit = audit or AuditLog(gateway.config.audit)
         self.drain = Drain(gateway.config.front.shutdown_grace)
-        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain)
+        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain, observer)
         self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain)
         self._draining: asyncio.Task[None] | None = None
-        self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
+        routes = [Route("/healthz", self._healthz)]
+        if metrics is not None:
+            routes.append(Route("/metrics", metrics))
+        self.other = Starlette(routes=routes, lifespan=self._lifespan)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine itself: handing back the chosen app's awaitable saves a frame on

@@ -21,18 +21,32 @@ from only1mcp.front.wire import (
     read_body,
     respond,
     sse_message,
+    traceparent,
     wait_disconnect,
 )
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.stateless import Headers, check_request, error_frame_id
+from only1mcp.protocol.stateless import (
+    Headers,
+    check_request,
+    error_frame_id,
+    stateless_version,
+)
 from only1mcp.stateless import StatelessService
+from only1mcp.telemetry.context import begin_request
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import JsonObject, Receive, Scope, Send
 
 
 class StatelessEndpoint:
-    def __init__(self, service: StatelessService, drain: Drain | None = None) -> None:
+    def __init__(
+        self,
+        service: StatelessService,
+        drain: Drain | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.service = service
         self.drain = drain or Drain(service.gateway.config.front.shutdown_grace)
+        self.observer = observer
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         return self.serve(scope, receive, send, dict(scope["headers"]))
@@ -60,6 +74,7 @@ class StatelessEndpoint:
         if isinstance(msg, tuple):  # an error, or 202 for a notification
             await respond(send, *msg)
             return
+        begin_request()
         reply = _Reply(send)
         raw = scope["headers"]
         # The common call first: it reads the header lines as they are (none twice).
@@ -71,13 +86,33 @@ class StatelessEndpoint:
                 return
             answering = self.service.answer(msg, headers, reply)
         try:
-            answered = await answering
+            if self.observer is None:
+                answered = await answering
+            else:
+                answered = await self._observed(msg, answering, by_name)
         except asyncio.CancelledError:
             if not self.drain.ending:
                 raise
             answered = 200, self.drain.error(msg["id"])
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
+
+    async def _observed(
+        self,
+        msg: JsonObject,
+        answering: Awaitable[tuple[int, bytes] | None],
+        by_name: dict[bytes, bytes],
+    ) -> tuple[int, bytes] | None:
+        observer = self.observer
+        assert observer is not None
+        begun = observer.begin(msg, traceparent(by_name))
+        answered = None
+        try:
+            answered = await answering
+            return answered
+        finally:
+            frame = None if answered is None else answered[1]
+            observer.end(begun, msg, frame, stateless_version(msg))
 
     async def _listen(
         self, msg: JsonObject, headers: Headers, receive: Receive, reply: _Reply

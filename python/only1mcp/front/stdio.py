@@ -26,6 +26,8 @@ from only1mcp.protocol.stateless import error_frame_id, stateless_version
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.stateless import StatelessService
+from only1mcp.telemetry.context import begin_request
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.front.stdio")
@@ -57,9 +59,11 @@ class StdioFront:
         router: Router,
         stateless: StatelessService,
         audit: AuditLog | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.gateway = gateway
         self.audit = audit or AuditLog(gateway.config.audit)
+        self.observer = observer
         self.router = router
         self.stateless = stateless
         self.session = Session(id="stdio")
@@ -105,8 +109,16 @@ class StdioFront:
             # may be waiting for this very client's answer).
             self.write(self.drain.error(msg["id"]))
             return
+        begin_request()
         try:
-            await self._handle(msg)
+            if is_request and self.observer is not None:
+                answer = await self.observer.observed(
+                    msg, self._handle(msg), lambda: self._version(msg)
+                )
+            else:
+                answer = await self._handle(msg)
+            if answer is not None:
+                self.write(answer)
         except Exception as exc:  # a bug: the client gets -32603, not silence
             log.exception("failed to handle %s", msg.get("method"))
             if is_request:
@@ -117,17 +129,18 @@ class StdioFront:
             if is_request:
                 self.write(self.drain.error(msg["id"]))
 
-    async def _handle(self, msg: JsonObject) -> None:
+    async def _handle(self, msg: JsonObject) -> bytes | None:
+        """The answer to ``msg`` (None: a notification, or one that went out already)."""
         if "id" in msg and "method" in msg and stateless_version(msg) is not None:
-            await self._stateless(msg)
-            return
+            return await self._stateless(msg)
         if msg.get("method") == "notifications/cancelled":
             self._end_listen((msg.get("params") or {}).get("requestId"))
-        answer = await self.router.handle(self.session, msg, self)
-        if answer is not None:
-            self.write(answer)
+        return await self.router.handle(self.session, msg, self)
 
-    async def _stateless(self, msg: JsonObject) -> None:
+    def _version(self, msg: JsonObject) -> str:
+        return stateless_version(msg) or self.session.protocol_version
+
+    async def _stateless(self, msg: JsonObject) -> bytes | None:
         if msg["method"] == "subscriptions/listen":
             gone = self._listens[msg["id"]] = asyncio.ensure_future(self.closed.wait())
             try:
@@ -136,10 +149,10 @@ class StdioFront:
                 gone.cancel()
                 if self._listens.get(msg["id"]) is gone:
                     del self._listens[msg["id"]]
-            return
+            return None
         answered = await self.stateless.answer(msg, None, self)
-        if answered is not None:  # None: the bridge sent it (finish) and went on
-            self.write(answered[1])
+        # None: the bridge sent it (finish) and went on
+        return None if answered is None else answered[1]
 
     def _end_listen(self, request_id: object) -> None:
         """On a pipe, a 2026 client ends a listen with ``notifications/cancelled`` naming it."""
