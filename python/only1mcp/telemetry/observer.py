@@ -6,6 +6,7 @@ answer; with neither metrics nor tracing on there is no observer, and the front 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,8 @@ from only1mcp.telemetry.metrics import (
 )
 from only1mcp.telemetry.tracing import Tracing
 from only1mcp.types import JsonObject
+
+log = logging.getLogger("only1mcp.requests")
 
 # Whether (catalog kind, exposed name) is in the catalog: a name that is not is no label value.
 Known = Callable[[str, str], bool]
@@ -66,6 +69,15 @@ class Observer:
             self.tracing.finish(begun[1], error)
         if self.metrics is not None and answer is not None:
             self.metrics.server_op(self._labels(msg, error, version), seconds)
+        if log.isEnabledFor(logging.DEBUG):  # one event per request, when asked for
+            target = self._target(msg)
+            log.debug(
+                "%s%s answered in %.2f ms%s",
+                msg["method"],
+                f" {target}" if target else "",
+                seconds * 1000,
+                f": {error}" if error else "",
+            )
 
     def _labels(
         self, msg: JsonObject, error: str, version: str | None
