@@ -91,10 +91,14 @@ class CallGuard:
         # request id → (its timeout scope, its timeout, the latest deadline progress may reach)
         self._extensible: dict[int, tuple[asyncio.Timeout, float, float]] = {}
         self.in_flight = 0
-        self._metrics = metrics
-        self._version = version
         found = _REPLICA.fullmatch(name)
         self.labels = (found[1], found[2]) if found else (name, "")
+        # The histogram each call goes to, and the protocol version label: read at each
+        # (re)connection, which is when it can change.
+        self._calls = None if metrics is None else metrics.client_ops
+        self._metrics = metrics
+        self._version = version
+        self._version_label = OTHER
         self._breaker_seen = "closed"
         self.call: GuardedCall = self._plain if metrics is None else self._measured
 
@@ -102,6 +106,7 @@ class CallGuard:
         """A fresh connection owes nothing to the old one's failures."""
         self.epoch += 1
         self.breaker.reset()
+        self._version_label = bounded_version(self._version())
 
     async def _measured(self, send: Send, call: Outbound) -> bytes:
         started = time.perf_counter()
@@ -119,22 +124,23 @@ class CallGuard:
             self._record(call, error, time.perf_counter() - started)
 
     def _record(self, call: Outbound, error: str, seconds: float) -> None:
-        metrics = self._metrics
-        assert metrics is not None
+        assert self._calls is not None and self._metrics is not None
         method = call.method
-        tool = prompt = ""
+        server, replica = self.labels
         if method == "tools/call" or method == "prompts/get":
-            name = call.params.get("name") if call.params is not None else None
+            params = call.params
+            name = params.get("name") if params is not None else None
             # The server's own name, which only the catalog gave it: bounded.
             named = name if isinstance(name, str) else OTHER
             tool, prompt = (named, "") if method == "tools/call" else ("", named)
-        elif method not in KNOWN_METHODS:
-            method = OTHER
-        version = bounded_version(self._version())
-        metrics.client_op((*self.labels, method, tool, prompt, error, version), seconds)
+            key = (server, replica, method, tool, prompt, error, self._version_label)
+        else:
+            known = method if method in KNOWN_METHODS else OTHER
+            key = (server, replica, known, "", "", error, self._version_label)
+        self._calls.observe(key, seconds)
         state = self.breaker.state
         if state != self._breaker_seen:
-            metrics.breaker_moved(self.labels, self._breaker_seen, state)
+            self._metrics.breaker_moved(self.labels, self._breaker_seen, state)
             self._breaker_seen = state
 
     async def _plain(self, send: Send, call: Outbound) -> bytes:

@@ -128,8 +128,8 @@ class Histogram:
     def observe(self, key: tuple[str, ...], value: float) -> None:
         counts = self.series.get(key)
         if counts is None:
-            counts = self.series[key] = [0] * (len(self.buckets) + 1) + [0.0]
-        counts[bisect_left(self.buckets, value)] += 1
+            counts = self.series[key] = [0] * (len(SEMCONV_BUCKETS) + 1) + [0.0]
+        counts[bisect_left(SEMCONV_BUCKETS, value)] += 1
         counts[-1] += value
 
     def family(self) -> HistogramMetricFamily:
@@ -248,14 +248,11 @@ class Metrics:
         """A request answered: (method, tool, prompt, error type, protocol version)."""
         self.server_ops.observe(key, seconds)
         error = key[3]
-        if error == ACCESS_DENIED_TYPE:
-            self.denied.inc((key[0],))
-        elif error == RATE_LIMITED_TYPE:
-            self.rate_limited.inc((key[0],))
-
-    def client_op(self, key: tuple[str, ...], seconds: float) -> None:
-        """A backend call done: (server, replica) + the operation labels."""
-        self.client_ops.observe(key, seconds)
+        if error:
+            if error == ACCESS_DENIED_TYPE:
+                self.denied.inc((key[0],))
+            elif error == RATE_LIMITED_TYPE:
+                self.rate_limited.inc((key[0],))
 
     def session_ended(self, version: str, seconds: float) -> None:
         self.sessions.observe((bounded_version(version),), seconds)

@@ -13,10 +13,10 @@ from typing import Any
 
 from only1mcp.telemetry.metrics import (
     KNOWN_METHODS,
+    KNOWN_VERSIONS,
     OTHER,
     UNKNOWN,
     Metrics,
-    bounded_version,
     error_type,
 )
 from only1mcp.telemetry.tracing import Tracing
@@ -70,29 +70,34 @@ class Observer:
         if self.metrics is not None and answer is not None:
             self.metrics.server_op(self._labels(msg, error, version), seconds)
         if log.isEnabledFor(logging.DEBUG):  # one event per request, when asked for
-            target = self._target(msg)
-            log.debug(
-                "%s%s answered in %.2f ms%s",
-                msg["method"],
-                f" {target}" if target else "",
-                seconds * 1000,
-                f": {error}" if error else "",
-            )
+            self._log(msg, error, seconds)
 
     def _labels(
         self, msg: JsonObject, error: str, version: str | None
     ) -> tuple[str, str, str, str, str]:
         method = msg["method"]
+        if version not in KNOWN_VERSIONS:
+            version = OTHER
         kind = NAMED.get(method)
         if kind is None:
-            known = method if method in KNOWN_METHODS else OTHER
-            return known, "", "", error, bounded_version(version)
-        name = self._target(msg)
-        if name is None or not self._known(kind, name):
+            return method if method in KNOWN_METHODS else OTHER, "", "", error, version
+        params = msg.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        if not isinstance(name, str) or not self._known(kind, name):
             name = UNKNOWN
         if kind == "tools":
-            return method, name, "", error, bounded_version(version)
-        return method, "", name, error, bounded_version(version)
+            return method, name, "", error, version
+        return method, "", name, error, version
+
+    def _log(self, msg: JsonObject, error: str, seconds: float) -> None:
+        target = self._target(msg)
+        log.debug(
+            "%s%s answered in %.2f ms%s",
+            msg["method"],
+            f" {target}" if target else "",
+            seconds * 1000,
+            f": {error}" if error else "",
+        )
 
     @staticmethod
     def _target(msg: JsonObject) -> str | None:
