@@ -120,7 +120,15 @@ def start(
 
 def _check_exposure(bind: str, cfg: Config, open_ok: bool) -> None:
     """A non-loopback bind needs authentication, or the explicit ``--i-know-this-is-open``."""
-    if bind in LOOPBACK_HOSTS or bind.startswith("127.") or cfg.auth.enabled:
+    if bind in LOOPBACK_HOSTS or bind.startswith("127."):
+        return
+    if cfg.auth.enabled:
+        if cfg.auth.resource is None:
+            err.print(
+                "note: auth.resource is not set; tokens must name "
+                f"http://{cfg.front.host}:{cfg.front.port}/mcp as their audience. Set it to the "
+                "URL clients use (docs/security.md)"
+            )
         return
     if not open_ok:
         err.print(

@@ -48,6 +48,7 @@ async def traced() -> AsyncIterator[tuple[httpx.AsyncClient, InMemorySpanExporte
         core.stateless,
         OriginPolicy([], "127.0.0.1"),
         None,
+        core.gate,
         core.observer,
     )
     await core.gateway.start()

@@ -12,7 +12,10 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any
 
+from only1mcp.access.gate import Gate, Ticket
+from only1mcp.auth.principal import ANONYMOUS, Principal, principal_of
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.admission import admit
 from only1mcp.front.drain import Drain
 from only1mcp.front.wire import (
     JSON_HEADERS,
@@ -42,10 +45,12 @@ class StatelessEndpoint:
         self,
         service: StatelessService,
         drain: Drain | None = None,
+        gate: Gate | None = None,
         observer: Observer | None = None,
     ) -> None:
         self.service = service
         self.drain = drain or Drain(service.gateway.config.front.shutdown_grace)
+        self.gate = gate  # None: authentication is off (and no audit), nothing to check
         self.observer = observer
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -65,16 +70,17 @@ class StatelessEndpoint:
             )
             await respond(send, 406, jsonrpc.error(None, error), JSON_HEADERS)
             return
-        try:
-            body = await read_body(receive)
-        except HttpError as exc:  # too large
-            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
-            return
-        msg = _message(body)
-        if isinstance(msg, tuple):  # an error, or 202 for a notification
-            await respond(send, *msg)
-            return
         begin_request()
+        try:
+            msg = _message(await read_body(receive))
+            if isinstance(msg, tuple):  # an error, or 202 for a notification
+                await respond(send, *msg)
+                return
+            # Authentication on: the call is admitted first, the lists are as it may see them.
+            principal, ticket = self._admit(scope, msg)
+        except HttpError as exc:  # too large, or refused
+            await exc.respond(send)
+            return
         reply = _Reply(send)
         raw = scope["headers"]
         # The common call first: it reads the header lines as they are (none twice).
@@ -84,7 +90,7 @@ class StatelessEndpoint:
             if msg["method"] == "subscriptions/listen":
                 await self._listen(msg, headers, receive, reply)
                 return
-            answering = self.service.answer(msg, headers, reply)
+            answering = self.service.answer(msg, headers, reply, principal)
         try:
             if self.observer is None:
                 answered = await answering
@@ -96,6 +102,19 @@ class StatelessEndpoint:
             answered = 200, self.drain.error(msg["id"])
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
+        if ticket is not None and self.gate is not None:
+            self.gate.done(ticket, answered[1] if answered is not None else None)
+
+    def _admit(self, scope: Scope, msg: JsonObject) -> tuple[Principal, Ticket | None]:
+        """Who asks, and the gate's ticket (none without a gate); a refusal is counted."""
+        if self.gate is None:
+            return ANONYMOUS, None
+        try:
+            return _admitted(self.gate, scope, msg)
+        except HttpError as exc:
+            if self.observer is not None:
+                self.observer.refused(msg, exc.error, stateless_version(msg))
+            raise
 
     async def _observed(
         self,
@@ -128,6 +147,12 @@ class StatelessEndpoint:
                 await self.service.listener.serve(msg, reply.emit, gone)
         finally:
             gone.cancel()
+
+
+def _admitted(gate: Gate, scope: Scope, msg: JsonObject) -> tuple[Principal, Ticket | None]:
+    """Who asks, and the gate's ticket for the call (raises HttpError when it is refused)."""
+    principal = principal_of(scope)
+    return principal, admit(gate, msg, scope, None)
 
 
 def _message(body: bytes) -> JsonObject | tuple[int, bytes, list[tuple[bytes, bytes]]]:

@@ -17,8 +17,9 @@ import sys
 from typing import Any
 
 from only1mcp._core import FrameReader
+from only1mcp.access.gate import Gate
 from only1mcp.audit import AuditLog
-from only1mcp.errors import InvalidRequest, RpcError, unexpected
+from only1mcp.errors import AccessDenied, InvalidRequest, RateLimited, RpcError, unexpected
 from only1mcp.front.drain import Drain
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
@@ -59,6 +60,7 @@ class StdioFront:
         router: Router,
         stateless: StatelessService,
         audit: AuditLog | None = None,
+        gate: Gate | None = None,
         observer: Observer | None = None,
     ) -> None:
         self.gateway = gateway
@@ -66,7 +68,10 @@ class StdioFront:
         self.observer = observer
         self.router = router
         self.stateless = stateless
+        self.gate = gate  # None: authentication is off (and no audit), nothing to check
         self.session = Session(id="stdio")
+        if gate is not None:  # a pipe has no credentials: its principal is configured
+            self.session.principal = gate.stdio_principal
         self.closed = asyncio.Event()
         self.drain = Drain(gateway.config.front.shutdown_grace)
         self._out: asyncio.WriteTransport | None = None
@@ -131,6 +136,24 @@ class StdioFront:
 
     async def _handle(self, msg: JsonObject) -> bytes | None:
         """The answer to ``msg`` (None: a notification, or one that went out already)."""
+        if self.gate is not None and "id" in msg:
+            return await self._gated(self.gate, msg)
+        return await self._serve(msg)
+
+    async def _gated(self, gate: Gate, msg: JsonObject) -> bytes | None:
+        """:meth:`_serve` for a request once authentication is on: admitted first (a pipe
+        has no status: a refusal is its JSON-RPC error)."""
+        try:
+            ticket = gate.admit(self.session.principal, msg, None, self.session.id)
+        except (AccessDenied, RateLimited) as exc:
+            return jsonrpc.error(msg["id"], exc)
+        answer = await self._serve(msg)
+        if ticket is not None:
+            gate.done(ticket, answer)
+        return answer
+
+    async def _serve(self, msg: JsonObject) -> bytes | None:
+        """Serve one message: its answer (None: none, or the bridge sent it)."""
         if "id" in msg and "method" in msg and stateless_version(msg) is not None:
             return await self._stateless(msg)
         if msg.get("method") == "notifications/cancelled":
@@ -150,7 +173,7 @@ class StdioFront:
                 if self._listens.get(msg["id"]) is gone:
                     del self._listens[msg["id"]]
             return None
-        answered = await self.stateless.answer(msg, None, self)
+        answered = await self.stateless.answer(msg, None, self, self.session.principal)
         # None: the bridge sent it (finish) and went on
         return None if answered is None else answered[1]
 

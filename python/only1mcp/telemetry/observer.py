@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from only1mcp.errors import RpcError
+from only1mcp.protocol import jsonrpc
 from only1mcp.telemetry.metrics import (
     KNOWN_METHODS,
     KNOWN_VERSIONS,
@@ -60,6 +62,10 @@ class Observer:
         if self.tracing is None:
             return started
         return started, self.tracing.start(msg, self._target(msg), traceparent)
+
+    def refused(self, msg: JsonObject, error: RpcError, version: str | None) -> None:
+        """Request ``msg`` was refused before it was served (access policy, rate limit)."""
+        self.end(self.begin(msg), msg, jsonrpc.error(msg.get("id"), error), version)
 
     def end(self, begun: Any, msg: JsonObject, answer: bytes | None, version: str | None) -> None:
         """The request was answered with ``answer`` (None: it was not, e.g. cut short)."""
