@@ -1,5 +1,5 @@
-"""A stdio MCP server whose one tool, ``meta``, answers the ``_meta`` its call arrived with (as
-JSON text): what a test reads to see what Only1MCP put there (the trace context)."""
+"""A stdio MCP server whose tools (``meta``, ``other``) answer the ``_meta`` their call arrived
+with (as JSON text): what a test reads to see what Only1MCP put there (the trace context)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-TOOLS = [{"name": "meta", "inputSchema": {"type": "object"}}]
+TOOLS = [{"name": name, "inputSchema": {"type": "object"}} for name in ("meta", "other")]
 
 
 def answer(msg: dict[str, Any]) -> dict[str, Any] | None:
