@@ -19,6 +19,7 @@ import statistics
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,22 +45,24 @@ def start(name: str, backend: list[str], enabled: bool) -> h.Target:
     return target
 
 
-def main() -> None:
-    args = parse_args()
-    backend = h.backend_command(args.backend)
-    targets = {"on": start("metrics-on", backend, True), "off": start("metrics-off", backend, False)}
+def measure(backend: list[str], rounds: int, duration: int, conns: int) -> dict[str, Any]:
+    """Interleaved wrk runs of both aggregators: the summary (medians, ratios) and each run."""
+    targets = {
+        "on": start("metrics-on", backend, True),
+        "off": start("metrics-off", backend, False),
+    }
     runs: dict[str, list[h.Run]] = {"on": [], "off": []}
     try:
-        for round_ in range(args.rounds):
+        for round_ in range(rounds):
             order = ["on", "off"] if round_ % 2 == 0 else ["off", "on"]
             for state in order:
-                run = h.wrk(targets[state], args.conns, args.duration)
+                run = h.wrk(targets[state], conns, duration)
                 runs[state].append(run)
                 h.log(f"round {round_ + 1} metrics {state:<3} {run.row()}")
     finally:
         for target in targets.values():
             target.stop()
-    summary = {
+    summary: dict[str, Any] = {
         state: {
             "rps_median": statistics.median(r.rps for r in done),
             "server_cpu_us_median": statistics.median(r.server_cpu_us for r in done),
@@ -75,13 +78,17 @@ def main() -> None:
         f"server CPU per call x{summary['cpu_per_call_ratio_on_off']:.3f} "
         f"({on['server_cpu_us_median']:.1f} vs {off['server_cpu_us_median']:.1f} us)"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    out = {
-        "machine": h.machine_facts(),
-        "args": vars(args),
+    return {
         "summary": summary,
         "runs": {state: [asdict(r) for r in done] for state, done in runs.items()},
     }
+
+
+def main() -> None:
+    args = parse_args()
+    measured = measure(h.backend_command(args.backend), args.rounds, args.duration, args.conns)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    out = {"machine": h.machine_facts(), "args": vars(args), **measured}
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
 
 
