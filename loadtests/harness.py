@@ -544,7 +544,7 @@ def _cpu_seconds(procs: list[psutil.Process]) -> float:
     return total
 
 
-class _RssSampler(threading.Thread):
+class RssSampler(threading.Thread):
     def __init__(self, proc: psutil.Process | None, every: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.proc, self.every, self.peak = proc, every, 0
@@ -589,7 +589,7 @@ def wrk(
         *(f"{name}: {value}" for name, value in target.headers.items()),
     ]
     main, children = target.processes()
-    sampler = _RssSampler(main)
+    sampler = RssSampler(main)
     sampler.start()
     cpu_main, cpu_children = _cpu_seconds([main] if main else []), _cpu_seconds(children)
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -103,13 +103,13 @@ def start(
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
-    from only1mcp.front.origin import OriginPolicy
+    from only1mcp.front.origin import OriginPolicy, served_origins
 
     cfg = _load(config)
     bind = host or cfg.front.host
     _check_exposure(bind, cfg, open_ok)
     _setup_logging(cfg.log_level, log_format)
-    policy = OriginPolicy(cfg.front.allowed_origins, bind)
+    policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
         service = http_app(cfg, policy)
     except ConfigError as exc:

@@ -28,6 +28,8 @@ def frame(**fields: object) -> bytes:
         (frame(result={"structuredContent": {"error": {"code": -1}, "isError": True}}), ""),
         (frame(result={"content": [{"type": "text", "text": '"error": "isError"'}]}), ""),
         (b'{"jsonrpc":"2.0","id":1,"result":{"isError": true}}', "tool_error"),
+        (b'{"jsonrpc": "2.0", "id": 1, "error" : {"code": -32601}}', "-32601"),
+        (b'{"id":1,"result":{"a":"error","isError":false},"jsonrpc":"2.0"}', ""),
     ],
 )
 def test_error_type_of_a_frame(answer: bytes, expected: str) -> None:

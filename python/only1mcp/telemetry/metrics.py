@@ -73,10 +73,23 @@ def error_type(frame: bytes) -> str:
     """The ``error_type`` of a response frame: "" on success, the JSON-RPC code of an error,
     ``tool_error`` for a result with ``isError: true``.
 
-    One scan for ``rror"`` (the end of both ``"error"`` and ``"isError"``) rules out nearly
-    every success; only a frame that has it is decoded."""
-    if frame.find(b'rror"') == -1:
-        return ""
+    A scan for ``rror"`` (the end of both ``"error"`` and ``"isError"``) rules out most
+    successes; where it is found, only ``"error": {`` or ``"isError": true`` has the frame
+    decoded (many servers send ``"isError": false`` with every result)."""
+    at = frame.find(b'rror"')
+    while at != -1:
+        after = frame[at + 5 : at + 16].lstrip()
+        if after[:1] == b":":
+            value = after[1:].lstrip()
+            if (value[:1] == b"{" and frame[at - 2 : at] == b'"e') or (
+                value[:4] == b"true" and frame[at - 4 : at] == b'"isE'
+            ):
+                return _decoded_error_type(frame)
+        at = frame.find(b'rror"', at + 5)
+    return ""
+
+
+def _decoded_error_type(frame: bytes) -> str:
     try:
         msg = orjson.loads(frame)
     except orjson.JSONDecodeError:
