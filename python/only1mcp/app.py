@@ -71,10 +71,7 @@ def assemble(config: Config, router: type[Router] = Router, tracer_provider: Any
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
     observer = None
     if metrics is not None or tracing is not None:
-        catalogs = gateway.catalogs
-        observer = Observer(
-            metrics, tracing, lambda kind, name: catalogs[kind].lookup(name) is not None
-        )
+        observer = Observer(metrics, tracing, gateway.catalogs)
     if metrics is not None:
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)

@@ -7,6 +7,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from only1mcp.catalog import Catalog
 from only1mcp.errors import BackendTimeout, BackendUnavailable, InvalidParams
 from only1mcp.telemetry.metrics import Histogram, Metrics, error_type, failure_type
 from only1mcp.telemetry.observer import Observer
@@ -59,7 +60,9 @@ def test_histogram_buckets_are_cumulative_with_the_sum() -> None:
 
 def test_labels_are_bounded() -> None:
     metrics = Metrics()
-    observer = Observer(metrics, None, lambda kind, name: name == "known")
+    tools = Catalog(["s"], {"s": ""}, "__", "name")
+    tools.set_items("s", [{"name": "known"}])
+    observer = Observer(metrics, None, {"tools": tools, "prompts": Catalog([], {}, "__", "name")})
     answer = frame(result={})
     for method, params, version in [
         ("tools/call", {"name": "known"}, "2025-11-25"),

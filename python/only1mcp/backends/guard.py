@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from only1mcp.backends.base import Outbound
 from only1mcp.backends.breaker import Breaker, Clock, make_breaker
@@ -27,6 +27,7 @@ from only1mcp.errors import BackendError, BackendTimeout
 from only1mcp.telemetry.metrics import (
     KNOWN_METHODS,
     OTHER,
+    SEMCONV_BUCKETS,
     Metrics,
     bounded_version,
     error_type,
@@ -36,8 +37,6 @@ from only1mcp.types import JsonObject
 
 # A transport's send: (the request, its timeout) → the response frame.
 Send = Callable[[Outbound, float], Awaitable[bytes]]
-# What the guard's ``call`` is: the plain or the measured one.
-GuardedCall = Callable[[Send, Outbound], Coroutine[Any, Any, bytes]]
 # A pool's replica is named "<pool>[<index>]".
 _REPLICA = re.compile(r"(.*)\[(\d+)\]")
 
@@ -100,7 +99,6 @@ class CallGuard:
         self._version = version
         self._version_label = OTHER
         self._breaker_seen = "closed"
-        self.call: GuardedCall = self._plain if metrics is None else self._measured
 
     def reconnected(self) -> None:
         """A fresh connection owes nothing to the old one's failures."""
@@ -108,23 +106,43 @@ class CallGuard:
         self.breaker.reset()
         self._version_label = bounded_version(self._version())
 
-    async def _measured(self, send: Send, call: Outbound) -> bytes:
-        started = time.perf_counter()
-        self.in_flight += 1
-        error = "cancelled"
+    async def call(self, send: Send, call: Outbound) -> bytes:
+        """``send`` one call (its breaker slot already taken), recording how it went (and,
+        with metrics, how long it took: no frame of its own around the call)."""
+        timeouts = self.timeouts
+        timeout = timeouts.of_call(call.method, call.params) if timeouts.tools else timeouts.default
+        epoch = self.epoch
+        breaker = self.breaker
+        started = 0.0
+        if self._calls is not None:
+            started = time.perf_counter()
+            self.in_flight += 1
         try:
-            answer = await self._plain(send, call)
-            error = error_type(answer)
-            return answer
-        except BaseException as exc:
-            error = failure_type(exc)
+            if timeouts.max_with_progress is not None and _reports_progress(call.params):
+                answer = await self._extensible_call(send, call, timeout)
+            else:
+                answer = await send(call, timeout)
+        except BackendError as exc:
+            if epoch == self.epoch:
+                breaker.record_failure()
+            if self._calls is not None:
+                self._record(call, failure_type(exc), started)
             raise
-        finally:
-            self.in_flight -= 1
-            self._record(call, error, time.perf_counter() - started)
+        except BaseException as exc:
+            breaker.record_success()  # cancelled by the client: frees a probe slot
+            if self._calls is not None:
+                self._record(call, failure_type(exc), started)
+            raise
+        breaker.record_success()
+        if self._calls is not None:
+            self._record(call, error_type(answer), started)
+        return answer
 
-    def _record(self, call: Outbound, error: str, seconds: float) -> None:
-        assert self._calls is not None and self._metrics is not None
+    def _record(self, call: Outbound, error: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.in_flight -= 1
+        calls = self._calls
+        assert calls is not None and self._metrics is not None
         method = call.method
         server, replica = self.labels
         if method == "tools/call" or method == "prompts/get":
@@ -137,32 +155,13 @@ class CallGuard:
         else:
             known = method if method in KNOWN_METHODS else OTHER
             key = (server, replica, known, "", "", error, self._version_label)
-        self._calls.observe(key, seconds)
+        counts = calls.series.get(key) or calls.new(key)  # Histogram.observe, inlined
+        counts[bisect_left(SEMCONV_BUCKETS, seconds)] += 1
+        counts[-1] += seconds
         state = self.breaker.state
         if state != self._breaker_seen:
             self._metrics.breaker_moved(self.labels, self._breaker_seen, state)
             self._breaker_seen = state
-
-    async def _plain(self, send: Send, call: Outbound) -> bytes:
-        """``send`` one call (its breaker slot already taken), recording how it went."""
-        timeouts = self.timeouts
-        timeout = timeouts.of_call(call.method, call.params) if timeouts.tools else timeouts.default
-        epoch = self.epoch
-        breaker = self.breaker
-        try:
-            if timeouts.max_with_progress is not None and _reports_progress(call.params):
-                answer = await self._extensible_call(send, call, timeout)
-            else:
-                answer = await send(call, timeout)
-        except BackendError:
-            if epoch == self.epoch:
-                breaker.record_failure()
-            raise
-        except BaseException:
-            breaker.record_success()  # cancelled by the client: frees a probe slot
-            raise
-        breaker.record_success()
-        return answer
 
     async def _extensible_call(self, send: Send, call: Outbound, timeout: float) -> bytes:
         """A send whose timeout each progress notification restarts, within the cap."""

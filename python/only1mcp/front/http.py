@@ -45,7 +45,6 @@ from only1mcp.front.wire import (
     respond,
     session_refused,
     sse_message,
-    traceparent,
 )
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
@@ -150,22 +149,20 @@ class McpEndpoint:
         ticket = None if gate is None else self._admit(gate, msg, scope, session)
         reply = StreamingReply(send, _prefers_sse(headers), session)
         session.hold()  # a call in flight: the session is not idle, whatever its age
+        observer = self.observer
+        # Measured in place (not through Observer.observed): a frame less on the hot path.
+        begun = None if observer is None or "id" not in msg else observer.begin(msg, headers)
+        answer = None
         try:
-            if self.observer is None or "id" not in msg or "method" not in msg:
-                answer = await self.router.handle(session, msg, reply)
-            else:
-                answer = await self.observer.observed(
-                    msg,
-                    self.router.handle(session, msg, reply),
-                    lambda: session.protocol_version,
-                    traceparent(headers),
-                )
+            answer = await self.router.handle(session, msg, reply)
         except asyncio.CancelledError:
             if not self.drain.ending:
                 raise
             answer = self.drain.error(msg.get("id")) if "id" in msg else None
         finally:
             session.release()
+            if begun is not None and observer is not None:
+                observer.end(begun, msg, answer, session.protocol_version)
         if ticket is not None and gate is not None:
             gate.done(ticket, answer)
         if answer is None:
@@ -246,7 +243,7 @@ class McpEndpoint:
             answering = self.router.handle(session, msg)
             if self.observer is not None:
                 answering = self.observer.observed(
-                    msg, answering, lambda: session.protocol_version, traceparent(headers)
+                    msg, answering, lambda: session.protocol_version, headers
                 )
             answer = await answering
         finally:

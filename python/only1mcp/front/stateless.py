@@ -24,7 +24,6 @@ from only1mcp.front.wire import (
     read_body,
     respond,
     sse_message,
-    traceparent,
     wait_disconnect,
 )
 from only1mcp.protocol import jsonrpc
@@ -124,7 +123,7 @@ class StatelessEndpoint:
     ) -> tuple[int, bytes] | None:
         observer = self.observer
         assert observer is not None
-        begun = observer.begin(msg, traceparent(by_name))
+        begun = observer.begin(msg, by_name)
         answered = None
         try:
             answered = await answering

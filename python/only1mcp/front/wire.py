@@ -152,9 +152,3 @@ async def answer_or_end(send: Send, frame: bytes) -> None:
     except Exception:
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def traceparent(headers: dict[bytes, bytes]) -> str | None:
-    """The W3C ``traceparent`` header, for a span's parent when ``_meta`` names none."""
-    value = headers.get(b"traceparent")
-    return None if value is None else value.decode("latin-1")

@@ -139,11 +139,15 @@ class Histogram:
         self.series: dict[tuple[str, ...], list[float]] = {}
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
-        counts = self.series.get(key)
-        if counts is None:
-            counts = self.series[key] = [0] * (len(SEMCONV_BUCKETS) + 1) + [0.0]
+        # The hot paths (the observer, the call guard) inline these lines: a call less.
+        counts = self.series.get(key) or self.new(key)
         counts[bisect_left(SEMCONV_BUCKETS, value)] += 1
         counts[-1] += value
+
+    def new(self, key: tuple[str, ...]) -> list[float]:
+        """The counts of a series seen for the first time."""
+        counts = self.series[key] = [0] * (len(SEMCONV_BUCKETS) + 1) + [0.0]
+        return counts
 
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
@@ -260,12 +264,16 @@ class Metrics:
     def server_op(self, key: tuple[str, str, str, str, str], seconds: float) -> None:
         """A request answered: (method, tool, prompt, error type, protocol version)."""
         self.server_ops.observe(key, seconds)
+        if key[3]:
+            self.failed(key)
+
+    def failed(self, key: tuple[str, str, str, str, str]) -> None:
+        """A request answered with an error: refusals have counters of their own."""
         error = key[3]
-        if error:
-            if error == ACCESS_DENIED_TYPE:
-                self.denied.inc((key[0],))
-            elif error == RATE_LIMITED_TYPE:
-                self.rate_limited.inc((key[0],))
+        if error == ACCESS_DENIED_TYPE:
+            self.denied.inc((key[0],))
+        elif error == RATE_LIMITED_TYPE:
+            self.rate_limited.inc((key[0],))
 
     def session_ended(self, version: str, seconds: float) -> None:
         self.sessions.observe((bounded_version(version),), seconds)
