@@ -424,6 +424,9 @@ AUTH_CONFIG = [
     "    issuer: loadtest",
     f"    secret: {AUTH_SECRET}",
     "    algorithms: [HS256]",
+    "access:",  # deny by default once auth is on: the token's role may call everything
+    "  roles:",
+    '    bench: {tools: ["*"]}',
 ]
 
 
@@ -432,7 +435,13 @@ def auth_headers() -> dict[str, str]:
     import jwt  # the project's dependency: the load test runs in the project's venv
 
     now = int(time.time())
-    claims = {"iss": "loadtest", "sub": "bench", "aud": AUTH_RESOURCE, "exp": now + 7200}
+    claims = {
+        "iss": "loadtest",
+        "sub": "bench",
+        "aud": AUTH_RESOURCE,
+        "exp": now + 7200,
+        "roles": ["bench"],
+    }
     return {"Authorization": "Bearer " + jwt.encode(claims, AUTH_SECRET, "HS256")}
 
 
@@ -544,7 +553,7 @@ def _cpu_seconds(procs: list[psutil.Process]) -> float:
     return total
 
 
-class _RssSampler(threading.Thread):
+class RssSampler(threading.Thread):
     def __init__(self, proc: psutil.Process | None, every: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.proc, self.every, self.peak = proc, every, 0
@@ -589,7 +598,7 @@ def wrk(
         *(f"{name}: {value}" for name, value in target.headers.items()),
     ]
     main, children = target.processes()
-    sampler = _RssSampler(main)
+    sampler = RssSampler(main)
     sampler.start()
     cpu_main, cpu_children = _cpu_seconds([main] if main else []), _cpu_seconds(children)
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)

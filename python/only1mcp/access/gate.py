@@ -26,9 +26,11 @@ import orjson
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import ANONYMOUS, Principal
 from only1mcp.catalog import Catalog
+from only1mcp.catalog.discovery import called
 from only1mcp.catalog.naming import split_uri, uri_scheme
 from only1mcp.config.access import RateConfig
 from only1mcp.config.schema import Config
+from only1mcp.config.shaping import Discovery
 from only1mcp.errors import AccessDenied, RateLimited
 from only1mcp.protocol.lists import BY_KIND
 from only1mcp.types import JsonObject
@@ -138,6 +140,8 @@ class Gate:
         access = config.access
         #: Authentication is on: what no role grants is refused (off: the gate only audits).
         self.enforcing = config.auth.enabled
+        #: discovery: lazy — a call_tool is the call of the tool it wraps (catalog/discovery).
+        self._lazy = config.discovery.mode is Discovery.LAZY
         self.roles = Roles(access)
         self.audit = audit
         self._auditing = audit.enabled  # else admitted calls need no ticket
@@ -204,9 +208,11 @@ class Gate:
         audit log, or not a gated call)."""
         params = msg.get("params")
         if msg.get("method") == "tools/call" and isinstance(params, dict):
-            name = params.get("name")  # the common call, without a frame for target()
+            # The common call, without a frame for target(). In lazy discovery a call_tool is
+            # the call of the tool it wraps (search: no tool at all).
+            name = called(params) if self._lazy else params.get("name")
             if not isinstance(name, str):
-                return None  # malformed: the router says so
+                return None  # malformed (the router says so), or lazy discovery's search
             named = ("tools", name)
         else:
             found = target(msg)
