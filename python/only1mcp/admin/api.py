@@ -163,7 +163,7 @@ class AdminApi:
         gate = self.router.gate
         if gate is None:
             return await self.router.handle(session, msg)
-        client = request.client.host if request.client else None
+        client = request.scope.get("client")
         try:
             ticket = gate.admit(session.principal, msg, client, session.id)
         except (AccessDenied, RateLimited) as exc:

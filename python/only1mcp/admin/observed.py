@@ -19,7 +19,7 @@ from only1mcp.catalog.catalog import Entry
 from only1mcp.errors import RpcError
 from only1mcp.gateway import Gateway
 from only1mcp.relay import Reply
-from only1mcp.router import Router
+from only1mcp.router import Inject, Router
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
 
@@ -29,8 +29,15 @@ MAX_MESSAGE = 300
 class ObservedRouter(Router):
     """A :class:`Router` that records every tool call in ``stats``."""
 
-    def __init__(self, gateway: Gateway, gate: Gate | None, stats: CallStats) -> None:
-        super().__init__(gateway, gate)
+    def __init__(
+        self,
+        gateway: Gateway,
+        gate: Gate | None = None,
+        inject: Inject | None = None,
+        *,
+        stats: CallStats,
+    ) -> None:
+        super().__init__(gateway, gate, inject)
         self.stats = stats
 
     def _by_name(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
