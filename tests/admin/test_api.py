@@ -298,3 +298,13 @@ def test_an_open_event_stream_does_not_hold_up_the_stop(tmp_path: Path, web_serv
         assert not problems, problems  # exited 0 in time, nothing left behind
         assert time.monotonic() - started < EXIT_DEADLINE
         assert running.agg.proc.returncode == 0
+
+
+def test_the_admin_listener_serves_the_metrics(running: AdminAggregator) -> None:
+    with running.client() as admin:
+        call(admin, "fx__echo", text="counted")
+        scrape = admin.get("/metrics")
+        refused = admin.get("/metrics", headers={"origin": "https://evil.example"})
+    assert scrape.status_code == 200
+    assert "mcp_client_operation_duration_seconds" in scrape.text
+    assert refused.status_code == 403
