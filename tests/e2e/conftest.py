@@ -220,10 +220,10 @@ def _kill_group(pid: int) -> None:
 class HttpAggregator:
     """``only1mcp start`` as a subprocess on a free port, ready once ``/healthz`` says ok."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, port: int | None = None) -> None:
         self.config = config
         self.log = log
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/mcp"
         argv = [

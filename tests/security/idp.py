@@ -196,7 +196,8 @@ class IdentityProvider:
         return kid
 
     def state(self) -> dict[str, Any]:
-        """``{"signing_kid": ..., "published": [...]}``."""
+        """``{"signing_kid": ..., "published": [...], "jwks_fetches": n}`` (``n``: the key set
+        served so far)."""
         doc: dict[str, Any] = self._json(self.http.get(f"{self.issuer}/_control/state"))
         return doc
 

@@ -92,7 +92,7 @@ def test_rotation_publishes_and_signs_with_the_second_key(
     rotating_idp: IdentityProvider,
 ) -> None:
     idp = rotating_idp
-    assert idp.state() == {"signing_kid": "k1", "published": ["k1"]}
+    assert idp.state() == {"signing_kid": "k1", "published": ["k1"], "jwks_fetches": 0}
     assert [key["kid"] for key in idp.jwks()["keys"]] == ["k1"]
     before = idp.token("alice", resource=RESOURCE)
     assert idp.rotate() == "k2"
@@ -102,6 +102,7 @@ def test_rotation_publishes_and_signs_with_the_second_key(
     assert verify(idp, after)["sub"] == "alice"
     assert verify(idp, before)["sub"] == "alice"  # the old key stays published
     assert all("d" not in key for key in idp.jwks()["keys"])  # never a private part
+    assert idp.state()["jwks_fetches"] == 5
 
 
 def test_unknown_client_is_refused(idp: IdentityProvider) -> None:

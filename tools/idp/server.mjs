@@ -18,7 +18,7 @@
 //
 // Test control endpoints (the provider listens on loopback only):
 //   POST /_control/rotate  the next key signs from now on and is published in /jwks
-//   GET  /_control/state   {"signing_kid": ..., "published": [...]}
+//   GET  /_control/state   {"signing_kid": ..., "published": [...], "jwks_fetches": <count>}
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -79,6 +79,7 @@ class Rotation {
       throw new Error(`--signing-kid ${signingKid} is not in --keys (${kids.join(', ')})`);
     }
     this.shown = new Set(kids.slice(0, this.index + 1));
+    this.jwksFetches = 0;
   }
 
   get signingKid() { return this.kids[this.index]; }
@@ -90,7 +91,9 @@ class Rotation {
     this.shown.add(this.signingKid);
   }
 
-  state() { return { signing_kid: this.signingKid, published: this.published }; }
+  state() {
+    return { signing_kid: this.signingKid, published: this.published, jwks_fetches: this.jwksFetches };
+  }
 }
 
 function admits(known, resource) {
@@ -162,6 +165,7 @@ function controls(rotation) {
     }
     await next();
     if (ctx.path === '/jwks' && ctx.body?.keys) {
+      rotation.jwksFetches += 1;
       const published = new Set(rotation.published);
       ctx.body = { keys: ctx.body.keys.filter((key) => published.has(key.kid)) };
     }
