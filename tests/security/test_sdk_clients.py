@@ -105,7 +105,7 @@ async def test_listing_is_filtered_per_principal(gw: Gateway, mode: str) -> None
 
 @pytest.mark.parametrize("mode", list(MODES))
 async def test_sdk_client_without_a_token_is_refused(gw: Gateway, mode: str) -> None:
-    with anyio.fail_after(DEADLINE), pytest.raises(Exception) as caught:  # noqa: PT011
+    with anyio.fail_after(DEADLINE), pytest.raises(Exception) as caught:
         async with sdk_client(gw, mode) as client:
             await client.list_tools()
     assert "401" in repr(caught.value) or "Unauthorized" in repr(caught.value), caught.value
@@ -127,7 +127,7 @@ async def test_legacy_sse_front_with_bearer_filters_per_principal(gw: Gateway) -
         assert "fx__pid" in await tool_names(session)
     async with sse_session(gw, gw.token("bob")) as session:
         assert await tool_names(session) == VIEWER_TOOLS
-    with anyio.fail_after(DEADLINE), pytest.raises(Exception) as caught:  # noqa: PT011
+    with anyio.fail_after(DEADLINE), pytest.raises(Exception) as caught:
         async with sse_session(gw, "not-a-token-7f3a"):
             pass
     assert "401" in repr(caught.value), caught.value
