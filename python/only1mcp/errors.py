@@ -17,6 +17,7 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── HeaderMismatch       -32020 (2026-07-28) an Mcp-* header disagrees with the body
         ├── MissingCapability    -32021 (2026-07-28) the request needs a client capability
         ├── UnsupportedVersion   -32022 (2026-07-28) a protocol version we do not serve
+        ├── Unauthenticated      -32000 no or refused credentials (HTTP 401)
         ├── AccessDenied         -32003 the principal may not do this (HTTP 403)
         ├── RateLimited          -32029 the principal's or tool's rate limit is spent (HTTP 429)
         └── BackendError         -32000 a backend failed, timed out or is down
@@ -146,6 +147,18 @@ class BackendUnavailable(BackendError):
 
 class BackendTimeout(BackendError):
     code = BACKEND_TIMEOUT
+
+
+class Unauthenticated(RpcError):
+    """No usable credentials: the HTTP front answers 401. ``refused``: a token or key was
+    presented and refused (the challenge then says ``error="invalid_token"``)."""
+
+    code = BACKEND_ERROR  # -32000: the code the MCP authorization examples use for a 401
+
+    def __init__(self, why: str, refused: bool = True) -> None:
+        super().__init__(f"Unauthorized: {why}")
+        self.why = why
+        self.refused = refused
 
 
 class AccessDenied(RpcError):

@@ -47,7 +47,7 @@ from only1mcp.protocol.stateless import is_stateless
 from only1mcp.router import Router
 from only1mcp.session import KEEPALIVE, PausedStream, Session
 from only1mcp.stateless import StatelessService
-from only1mcp.types import Receive, Scope, Send
+from only1mcp.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("only1mcp.front.http")
 
@@ -403,10 +403,11 @@ class HttpApp:
         )
 
 
-def serve_http(app: HttpApp, host: str, port: int) -> None:
-    """Run the HTTP front until SIGTERM/SIGINT; backends stop with it."""
+def serve_http(app: HttpApp, host: str, port: int, asgi: ASGIApp | None = None) -> None:
+    """Run the HTTP front until SIGTERM/SIGINT; backends stop with it. ``asgi``: what the
+    server calls, when the front sits behind middleware (authentication)."""
     config = uvicorn.Config(
-        app,
+        app if asgi is None else asgi,
         host=host,
         port=port,
         log_level="warning",
