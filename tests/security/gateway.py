@@ -71,6 +71,8 @@ def auth_section(idp: IdentityProvider, resource: str, modes: Sequence[str]) -> 
         "modes": list(modes),
         "resource": resource,
         "authorization_servers": [idp.issuer],
+        # What a client asks the provider for after a 401 (the challenge's scope).
+        "scopes_supported": ["tools.read", "git.write"],
     }
     if "jwt" in modes:
         auth["jwt"] = {

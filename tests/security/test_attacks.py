@@ -20,6 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from e2e.rawwire import encode, frame_ok, raw_http
 from jwt.algorithms import HMACAlgorithm, RSAAlgorithm
 from jwt.utils import base64url_encode
 
@@ -47,6 +48,9 @@ def gw(idp: IdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=15.0) as client:
         yield client
+
+
+ACCEPT_LINE = b"Accept: application/json, text/event-stream\r\n"
 
 
 def init_with(http: httpx.Client, gw: Gateway, token: str) -> httpx.Response:
@@ -108,14 +112,36 @@ def test_no_token(http: httpx.Client, gw: Gateway, era: str) -> None:
         "Bearer not-a-jwt-at-all-7f3a",
         "Bearer eyJhbGciOiJSUzI1NiJ9.bm90LWpzb24tN2YzYQ.c2ln",
         "Bearer a.b.c.d.e.f7f3a",
-        "Bearer ",
+        "Bearer",
         "Basic YWxpY2U6YWxpY2Utc2VjcmV0",
-        "Bearer\tnot-a-jwt-7f3a",
+        "Token not-a-jwt-7f3a",
     ],
 )
 def test_malformed_credentials(http: httpx.Client, gw: Gateway, authorization: str) -> None:
     resp = post(http, gw.url, INIT, {"Authorization": authorization})
     assert_unauthorized(resp, gw)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Authorization: Bearer \r\n", b"Authorization: Bearer\tx7f3a\r\n", b"Authorization:\r\n"],
+)
+def test_malformed_headers_on_the_wire(gw: Gateway, header: bytes) -> None:
+    resp = raw_http(
+        gw.agg.port, b"Content-Type: application/json\r\n" + ACCEPT_LINE + header, encode(INIT)
+    )
+    assert resp.status == 401, resp
+    assert frame_ok(resp.body)["error"]["code"] == -32000
+
+
+def test_two_authorization_headers(gw: Gateway) -> None:
+    """Authorization is not a list header: two of them (another principal's token behind a
+    valid one) are refused, not resolved by picking one."""
+    alice, bob = gw.token("alice"), gw.token("bob")
+    head = b"Content-Type: application/json\r\n" + ACCEPT_LINE
+    head += f"Authorization: Bearer {alice}\r\nAuthorization: Bearer {bob}\r\n".encode()
+    resp = raw_http(gw.agg.port, head, encode(INIT))
+    assert resp.status in (400, 401), resp
 
 
 def test_alg_none(http: httpx.Client, gw: Gateway, idp: IdentityProvider) -> None:

@@ -84,4 +84,17 @@ def test_jwt_the_provider_cannot_introspect(http: httpx.Client, gw: Gateway) -> 
     # oidc-provider refuses to introspect structured tokens (400 unsupported_token_type): the
     # gateway must refuse the token, not fail.
     token = gw.token("alice")
+    resp = post(http, gw.url, INIT, bearer(token))
+    assert_unauthorized(resp, gw)
+    assert token not in resp.text
+
+
+def test_active_token_issued_for_no_resource(
+    http: httpx.Client, gw: Gateway, idp: IdentityProvider
+) -> None:
+    # Asked for without `resource`, the token has no audience: it was not issued for this MCP
+    # server, which must not accept it (MCP authorization spec, RFC 8707).
+    token = idp.token("alice-opaque")
+    answer = idp.introspect(token)
+    assert answer["active"] is True and "aud" not in answer
     assert_unauthorized(post(http, gw.url, INIT, bearer(token)), gw, presented=token)
