@@ -2,13 +2,14 @@
 // the authorization server of an MCP resource (client credentials, RFC 8707 resource indicators,
 // RS256 JWT access tokens, RFC 7662 introspection, RFC 7009 revocation).
 //
-//   node server.mjs --keys keys.json --resource http://127.0.0.1:8765/mcp [--clients clients.json]
-//                   [--port 0] [--host 127.0.0.1] [--signing-kid k1]
+//   node server.mjs --resource http://127.0.0.1:8765/mcp [--keys keys.json]
+//                   [--clients clients.json] [--port 0] [--host 127.0.0.1] [--signing-kid k1]
 //
 // --keys      a private JWKS ({"keys": [...]}) with one or more RSA signing keys; the first signs
 //             (or the one named by --signing-kid). Keys after the signing one are not published in
 //             /jwks until a rotation reaches them, so a resource server's cached key set really
-//             meets an unknown kid after a rotation.
+//             meets an unknown kid after a rotation. Default: two fresh RSA-2048 keys, k1 and k2,
+//             kept in memory only.
 // --resource  a resource indicator tokens may be issued for (repeatable); `aud` is the resource.
 //             A value ending in `*` admits every resource starting with what precedes it
 //             (`http://127.0.0.1:*`: any loopback resource, for tests that start many).
@@ -20,6 +21,7 @@
 //   POST /_control/rotate  the next key signs from now on and is published in /jwks
 //   GET  /_control/state   {"signing_kid": ..., "published": [...], "jwks_fetches": <count>}
 import { createServer } from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -56,13 +58,19 @@ function options() {
       'signing-kid': { type: 'string' },
     },
   });
-  if (!values.keys) {
-    throw new Error('--keys <private JWKS file> is required');
-  }
   if (values.resource.length === 0) {
     throw new Error('at least one --resource <URL> is required');
   }
   return values;
+}
+
+// Two RSA signing keys made for this run (nothing is written to disk).
+function freshKeys() {
+  const keys = ['k1', 'k2'].map((kid) => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
+  });
+  return { keys };
 }
 
 function readJSON(path) {
@@ -174,7 +182,7 @@ function controls(rotation) {
 
 async function main() {
   const opts = options();
-  const keys = readJSON(opts.keys);
+  const keys = opts.keys ? readJSON(opts.keys) : freshKeys();
   const clients = opts.clients ? readJSON(opts.clients) : DEFAULT_CLIENTS;
   const rotation = new Rotation(keys.keys.map((key) => key.kid), opts['signing-kid']);
 
