@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from .gateway import Gateway, secured_gateway
 from .idp import IdentityProvider, IdpError, running_idp
 
 
@@ -24,3 +26,25 @@ def rotating_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityP
     """A provider of the module's own, for tests that rotate its signing key."""
     with running_idp(tmp_path_factory.mktemp("idp-rotating")) as provider:
         yield provider
+
+
+@pytest.fixture(scope="module")
+def gw(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """``only1mcp start`` for the module: ``auth.modes`` as its ``GATEWAY_MODES`` say (default
+    ``("jwt",)``), on the provider fixture its ``GATEWAY_IDP`` names (default ``idp``)."""
+    modes: tuple[str, ...] = getattr(request.module, "GATEWAY_MODES", ("jwt",))
+    provider: IdentityProvider = request.getfixturevalue(
+        getattr(request.module, "GATEWAY_IDP", "idp")
+    )
+    workdir = tmp_path_factory.mktemp(f"gateway-{'-'.join(modes)}")
+    with secured_gateway(provider, workdir, modes) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """A plain HTTP client for raw requests."""
+    with httpx.Client(timeout=15.0) as client:
+        yield client

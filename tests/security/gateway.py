@@ -116,7 +116,13 @@ def secured_gateway(
     port = free_port()
     resource = f"http://127.0.0.1:{port}/mcp"
     config = write_secured_config(workdir / "only1mcp.yaml", idp, resource, modes)
-    agg = HttpAggregator(config, workdir / "only1mcp.log", port=port)
+    with serving(HttpAggregator(config, workdir / "only1mcp.log", port), idp, resource) as gw:
+        yield gw
+
+
+@contextlib.contextmanager
+def serving(agg: HttpAggregator, idp: IdentityProvider, resource: str) -> Iterator[Gateway]:
+    """``agg`` once healthy, as the gateway of ``resource``; on exit it must stop cleanly."""
     try:
         agg.wait_healthy()
         yield Gateway(agg, idp, resource)
@@ -149,6 +155,13 @@ def post(
 def modern_call(name: str = "fx__echo", text: str = "hi") -> dict[str, Any]:
     """A 2026-07-28 ``tools/call`` (stateless: no session, no handshake)."""
     return tools_call(name, {"text": text})
+
+
+def assert_echoes(http: httpx.Client, gw: Gateway, token: str, text: str) -> None:
+    """``token`` opens the gateway: a 2026 ``fx__echo`` call answers ``text``."""
+    resp = post(http, gw.url, modern_call(text=text), bearer(token))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["result"]["content"][0]["text"] == text
 
 
 def assert_unauthorized(resp: httpx.Response, gw: Gateway, *, presented: str | None = None) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -29,26 +28,13 @@ from .gateway import (
     INIT,
     OTHER_RESOURCE,
     Gateway,
+    assert_echoes,
     assert_unauthorized,
     bearer,
     modern_call,
     post,
-    secured_gateway,
 )
 from .idp import IdentityProvider
-
-
-@pytest.fixture(scope="module")
-def gw(idp: IdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with secured_gateway(idp, tmp_path_factory.mktemp("jwt-gateway"), ("jwt",)) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=15.0) as client:
-        yield client
-
 
 ACCEPT_LINE = b"Accept: application/json, text/event-stream\r\n"
 
@@ -71,9 +57,7 @@ def test_valid_token_opens_both_eras(http: httpx.Client, gw: Gateway) -> None:
     resp = init_with(http, gw, token)
     assert resp.status_code == 200, resp.text
     assert resp.json()["result"]["protocolVersion"] == HANDSHAKE
-    call = post(http, gw.url, modern_call(text="authorized"), bearer(token))
-    assert call.status_code == 200, call.text
-    assert call.json()["result"]["content"][0]["text"] == "authorized"
+    assert_echoes(http, gw, token, "authorized")
 
 
 def test_expiry_within_the_configured_leeway_is_accepted(

@@ -16,7 +16,7 @@ from e2e.stateless_wire import tools_call
 
 from only1mcp.config import load_config
 
-from .gateway import Gateway, bearer, post
+from .gateway import Gateway, bearer, post, serving
 from .idp import IdentityProvider
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "enterprise.yaml"
@@ -58,12 +58,8 @@ def enterprise(idp: IdentityProvider, git_repo: Path, enterprise_dir: Path) -> I
         "ONLY1MCP_AUDIT_LOG": str(workdir / "audit.log"),
     }
     agg = HttpAggregator(EXAMPLE, workdir / "only1mcp.log", port, cwd=git_repo, env=env)
-    try:
-        agg.wait_healthy()
-        yield Gateway(agg, idp, resource)
-    finally:
-        problems = agg.stop()
-    assert not problems, problems
+    with serving(agg, idp, resource) as gateway:
+        yield gateway
 
 
 def call(gw: Gateway, token: str, name: str, arguments: dict[str, object]) -> httpx.Response:

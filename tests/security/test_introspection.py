@@ -5,44 +5,29 @@ working."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from .gateway import (
     INIT,
     INTROSPECTION_CACHE_TTL,
     OTHER_RESOURCE,
     Gateway,
+    assert_echoes,
     assert_unauthorized,
     bearer,
     modern_call,
     post,
-    secured_gateway,
 )
 from .idp import IdentityProvider
 
-
-@pytest.fixture(scope="module")
-def gw(idp: IdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    workdir = tmp_path_factory.mktemp("introspection-gateway")
-    with secured_gateway(idp, workdir, ("introspection",)) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=15.0) as client:
-        yield client
+GATEWAY_MODES = ("introspection",)
 
 
 def test_active_opaque_token_is_accepted(http: httpx.Client, gw: Gateway) -> None:
     token = gw.token("alice-opaque")
     assert "." not in token
-    resp = post(http, gw.url, modern_call(text="introspected"), bearer(token))
-    assert resp.status_code == 200, resp.text
-    assert resp.json()["result"]["content"][0]["text"] == "introspected"
+    assert_echoes(http, gw, token, "introspected")
 
 
 def test_token_revoked_before_first_use(

@@ -5,26 +5,16 @@ accepts tokens signed by the new key, while tokens of the old key stay valid."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import jwt
-import pytest
 
-from .gateway import INIT, Gateway, bearer, post, secured_gateway
+from .gateway import INIT, Gateway, bearer, post
 from .idp import IdentityProvider
 
 REFRESH_INTERVAL = 30.0
 """Least seconds between two fetches of the key set (issue 13)."""
-
-
-@pytest.fixture(scope="module")
-def gw(
-    rotating_idp: IdentityProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gateway]:
-    workdir = tmp_path_factory.mktemp("rotation-gateway")
-    with secured_gateway(rotating_idp, workdir, ("jwt",)) as gateway:
-        yield gateway
+GATEWAY_IDP = "rotating_idp"
 
 
 def test_token_of_a_rotated_in_key_is_accepted(gw: Gateway, rotating_idp: IdentityProvider) -> None:

@@ -7,7 +7,7 @@ metadata → token with ``resource`` → retry)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx2
@@ -22,7 +22,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.shared.exceptions import MCPError
 
-from .gateway import HANDSHAKE, VIEWER_TOOLS, Gateway, bearer, secured_gateway
+from .gateway import HANDSHAKE, VIEWER_TOOLS, Gateway, bearer
 from .idp import CLIENTS, IdentityProvider
 
 MODERN = "2026-07-28"
@@ -31,12 +31,6 @@ MODES = {"legacy": HANDSHAKE, "auto": MODERN}
 DEADLINE = 30.0
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def gw(idp: IdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with secured_gateway(idp, tmp_path_factory.mktemp("sdk-gateway"), ("jwt",)) as gateway:
-        yield gateway
 
 
 class MemoryTokens:
