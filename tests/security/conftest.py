@@ -28,13 +28,22 @@ def rotating_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityP
         yield provider
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module's ``gw`` runs once per ``auth.modes`` its ``GATEWAY_MODES`` lists (default: jwt
+    only), the tests of the module against each."""
+    if "gw" in metafunc.fixturenames:
+        variants = getattr(metafunc.module, "GATEWAY_MODES", [("jwt",)])
+        ids = ["+".join(modes) for modes in variants]
+        metafunc.parametrize("gw", variants, ids=ids, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
 def gw(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    """``only1mcp start`` for the module: ``auth.modes`` as its ``GATEWAY_MODES`` say (default
-    ``("jwt",)``), on the provider fixture its ``GATEWAY_IDP`` names (default ``idp``)."""
-    modes: tuple[str, ...] = getattr(request.module, "GATEWAY_MODES", ("jwt",))
+    """``only1mcp start`` for the module with the ``auth.modes`` of the parameter, on the
+    provider fixture its ``GATEWAY_IDP`` names (default ``idp``)."""
+    modes: tuple[str, ...] = request.param
     provider: IdentityProvider = request.getfixturevalue(
         getattr(request.module, "GATEWAY_IDP", "idp")
     )

@@ -36,6 +36,10 @@ from .gateway import (
 )
 from .idp import IdentityProvider
 
+#: Every attack against local JWT verification, then with introspection as a fallback too (a
+#: token refused locally must not be let in by the other mode).
+GATEWAY_MODES = [("jwt",), ("jwt", "introspection")]
+
 ACCEPT_LINE = b"Accept: application/json, text/event-stream\r\n"
 
 

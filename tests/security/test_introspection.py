@@ -21,7 +21,7 @@ from .gateway import (
 )
 from .idp import IdentityProvider
 
-GATEWAY_MODES = ("introspection",)
+GATEWAY_MODES = [("introspection",)]
 
 
 def test_active_opaque_token_is_accepted(http: httpx.Client, gw: Gateway) -> None:
