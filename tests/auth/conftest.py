@@ -37,12 +37,12 @@ def idp_server() -> Iterator[tuple[Idp, ThreadServer[Starlette]]]:
 def idp(
     idp_server: tuple[Idp, ThreadServer[Starlette]], rsa_key: SigningKey, ec_key: SigningKey
 ) -> Idp:
-    """The server's state, reset for each test: keys rsa-1 and ec-1 published."""
+    """The server's state, reset for each test (``issued`` is kept: the module's log of the
+    backend tokens): keys rsa-1 and ec-1 published."""
     state = idp_server[0]
     state.keys[:] = [rsa_key, ec_key]
     state.jwks_fetches = state.introspections = 0
     state.tokens.clear()
-    state.issued.clear()
     state.mcp_headers.clear()
     state.token_lifetime = 3600
     return state

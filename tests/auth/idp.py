@@ -58,9 +58,7 @@ class SigningKey:
 
     def public_pem(self) -> bytes:
         return bytes(
-            self.private.public_key().public_bytes(
-                Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-            )
+            self.private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
         )
 
     def sign(self, claims: dict[str, Any], **header: Any) -> str:
@@ -162,4 +160,3 @@ _MCP_ANSWERS: dict[str, dict[str, Any]] = {
     },
     "ping": {},
 }
-

@@ -108,7 +108,9 @@ async def test_a_tampered_payload_is_refused(rsa_key: SigningKey) -> None:
     ],
     ids=["expired", "nbf-future", "wrong-iss", "wrong-aud", "wrong-aud-list"],
 )
-async def test_bad_claims_are_refused(rsa_key: SigningKey, change: dict[str, Any], why: str) -> None:
+async def test_bad_claims_are_refused(
+    rsa_key: SigningKey, change: dict[str, Any], why: str
+) -> None:
     await refused(static(rsa_key), rsa_key.sign(claims(AUD, **change)), why)
 
 
@@ -144,7 +146,9 @@ async def test_jku_and_x5u_headers_are_never_followed(
     assert idp.jwks_fetches == fetches, "a refused kid within 30 s must not refetch"
 
 
-async def test_an_embedded_jwk_header_is_not_trusted(rsa_key: SigningKey, rsa_key_2: SigningKey) -> None:
+async def test_an_embedded_jwk_header_is_not_trusted(
+    rsa_key: SigningKey, rsa_key_2: SigningKey
+) -> None:
     evil = SigningKey("rsa-1", "RS256", rsa_key_2.private)
     token = evil.sign(claims(AUD), jwk=evil.jwk())
     await refused(static(rsa_key), token, "signature")

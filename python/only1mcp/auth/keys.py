@@ -54,10 +54,11 @@ def load_api_keys(config: AuthConfig, source: str) -> ApiKeys:
     entries = list(config.api_keys)
     if config.api_keys_file is not None:
         entries += _read_file(config.api_keys_file, source)
-    names = [entry.name for entry in entries]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError(source, "auth.api_keys_file", f"API key name {name!r} given twice")
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name in seen:
+            raise ConfigError(source, "auth.api_keys_file", f"API key {entry.name!r} given twice")
+        seen.add(entry.name)
     return ApiKeys(entries)
 
 

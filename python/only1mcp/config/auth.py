@@ -193,3 +193,15 @@ class AuthConfig(Strict):
     def enabled(self) -> bool:
         """Whether requests must authenticate (any mode but ``none``)."""
         return self.modes != ["none"]
+
+
+class BackendOAuthConfig(Strict):
+    """A backend's own OAuth client (``servers.<name>.oauth``): Only1MCP gets a token with the
+    client-credentials grant and sends it to that backend (never a client's token)."""
+
+    token_url: Url
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret: SecretStr
+    scope: str | None = None
+    #: RFC 8707 resource indicator: the backend's canonical URI, if its server wants one.
+    resource: Url | None = None

@@ -34,7 +34,7 @@ from only1mcp.catalog.naming import uri_scheme
 
 from .access import AccessConfig
 from .audit import AuditConfig
-from .auth import AuthConfig
+from .auth import AuthConfig, BackendOAuthConfig
 from .policies import (
     MASK,
     PROBLEM,
@@ -263,8 +263,20 @@ class _HttpTransport(Strict):
     transport: Literal["http", "sse"] = "http"
     url: Annotated[str, AfterValidator(_check_url)]
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Client credentials for a token of this backend's own (Streamable HTTP only).
+    oauth: BackendOAuthConfig | None = None
 
     _normalize = model_validator(mode="before")(_normalize_server)
+
+    @model_validator(mode="after")
+    def _check_oauth(self) -> Any:
+        if self.oauth is None:
+            return self
+        if self.transport != "http":
+            raise problem("`oauth` is supported for transport http only", ("oauth",))
+        if any(name.lower() == "authorization" for name in self.headers):
+            raise problem("give an Authorization header or `oauth`, not both", ("oauth",))
+        return self
 
 
 class StdioServerConfig(_Server, _StdioTransport):
