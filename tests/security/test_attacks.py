@@ -122,12 +122,13 @@ def test_malformed_headers_on_the_wire(gw: Gateway, header: bytes) -> None:
     assert frame_ok(resp.body)["error"]["code"] == -32000
 
 
-def test_two_authorization_headers(gw: Gateway) -> None:
-    """Authorization is not a list header: two of them (another principal's token behind a
-    valid one) are refused, not resolved by picking one."""
+@pytest.mark.parametrize("second", ["Authorization: Bearer {bob}", "X-API-Key: {bob}"])
+def test_two_credentials(gw: Gateway, second: str) -> None:
+    """Authorization is not a list header, and a request carries one credential: another
+    principal's next to a valid one is refused, not resolved by picking one."""
     alice, bob = gw.token("alice"), gw.token("bob")
     head = b"Content-Type: application/json\r\n" + ACCEPT_LINE
-    head += f"Authorization: Bearer {alice}\r\nAuthorization: Bearer {bob}\r\n".encode()
+    head += f"Authorization: Bearer {alice}\r\n{second.format(bob=bob)}\r\n".encode()
     resp = raw_http(gw.agg.port, head, encode(INIT))
     assert resp.status in (400, 401), resp
 
