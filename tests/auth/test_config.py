@@ -13,8 +13,13 @@ from only1mcp.errors import ConfigError
 JWKS = {"issuer": "http://idp", "jwks_url": "http://idp/jwks"}
 
 
+# The roles the keys of these tests name (an API key's roles must be configured roles).
+ACCESS = {"roles": {"dev": {}, "viewer": {}, "ops": {}}}
+
+
 def parse(auth: dict[str, Any], environ: dict[str, str] | None = None) -> Any:
-    return parse_config({"servers": {"a": {"command": "x"}}, "auth": auth}, "cfg.yaml", environ)
+    document = {"servers": {"a": {"command": "x"}}, "auth": auth, "access": ACCESS}
+    return parse_config(document, "cfg.yaml", environ)
 
 
 @pytest.mark.parametrize(

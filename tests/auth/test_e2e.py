@@ -61,6 +61,8 @@ def aggregator(
             },
         },
         "auth": auth_config(idp_url),
+        # Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
+        "access": {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}},
     }
     path = work / "only1mcp.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -433,6 +433,13 @@ class Config(BaseModel):
             owner[prefix] = owner[scheme] = name
         return self
 
+    @model_validator(mode="after")
+    def _check_key_roles(self) -> Config:
+        """An API key's roles are roles of ``access.roles`` (a typo would deny it everything)."""
+        for index, key in enumerate(self.auth.api_keys):
+            self.access.check_roles(key.roles, ("auth", "api_keys", index, "roles"))
+        return self
+
     def enabled_servers(self) -> dict[str, ServerConfig]:
         """The servers with ``enabled: true``, in file order."""
         return {name: server for name, server in self.servers.items() if server.enabled}

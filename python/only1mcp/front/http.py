@@ -20,8 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from only1mcp.access.gate import Gate
 from only1mcp.audit import AuditLog
+from only1mcp.auth.principal import principal_of
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.admission import admit
 from only1mcp.front.drain import ANSWER_WAIT, Drain
 from only1mcp.front.http11 import http_protocol
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
@@ -62,12 +65,14 @@ class McpEndpoint:
         stateless: StatelessService,
         origins: OriginPolicy,
         drain: Drain | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
-        self.stateless = StatelessEndpoint(stateless, self.drain)
+        self.gate = gate  # None: authentication is off (and no audit), nothing to check
+        self.stateless = StatelessEndpoint(stateless, self.drain, gate)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
@@ -88,7 +93,7 @@ class McpEndpoint:
             self._check_origin(headers)
             method = scope["method"]
             if method == "POST":
-                await self._post(headers, receive, send)
+                await self._post(scope, headers, receive, send)
             elif method == "GET":
                 await self._get(headers, receive, send)
             elif method == "DELETE":
@@ -96,7 +101,7 @@ class McpEndpoint:
             else:
                 await respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
         except HttpError as exc:
-            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+            await exc.respond(send)
         except Exception as exc:  # a bug: never a 500 or a traceback on the wire
             await last_resort(send, exc)
         except asyncio.CancelledError:
@@ -108,20 +113,24 @@ class McpEndpoint:
         if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):
             raise HttpError(403, InvalidRequest("Forbidden: Origin or Host not allowed"))
 
-    async def _post(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    async def _post(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive, send: Send
+    ) -> None:
         body = await read_body(receive)
         try:
             payload = jsonrpc.parse(body)
             if isinstance(payload, list):
-                await self._batch(payload, headers, send)
+                await self._batch(scope, payload, headers, send)
                 return
             msg = jsonrpc.check_message(payload)
         except RpcError as exc:
             raise HttpError(400, exc) from exc
         if msg.get("method") == "initialize":
-            await self._initialize(msg, headers, send)
+            await self._initialize(scope, msg, headers, send)
             return
         session = self._session(headers)
+        gate = self.gate
+        ticket = None if gate is None else admit(gate, msg, scope, session.id)
         reply = StreamingReply(send, _prefers_sse(headers), session)
         try:
             answer = await self.router.handle(session, msg, reply)
@@ -129,12 +138,16 @@ class McpEndpoint:
             if not self.drain.ending:
                 raise
             answer = self.drain.error(msg.get("id")) if "id" in msg else None
+        if ticket is not None and gate is not None:
+            gate.done(ticket, answer)
         if answer is None:
             await respond(send, 202, b"", [])
         else:
             await reply.finish(answer)
 
-    async def _batch(self, batch: list[object], headers: dict[bytes, bytes], send: Send) -> None:
+    async def _batch(
+        self, scope: Scope, batch: list[object], headers: dict[bytes, bytes], send: Send
+    ) -> None:
         """JSON-RPC batches exist only in 2025-03-26; later revisions removed them."""
         session = self._session(headers)
         if session.protocol_version not in BATCH_REVISIONS:
@@ -143,25 +156,37 @@ class McpEndpoint:
             )
         if not batch:
             raise InvalidRequest("Invalid Request: empty batch")
-        frames = await self.drain.answer_batch(batch, lambda item: self._batch_item(session, item))
+        frames = await self.drain.answer_batch(
+            batch, lambda item: self._batch_item(scope, session, item)
+        )
         if frames:
             await respond(send, 200, b"[" + b",".join(frames) + b"]", JSON_HEADERS)
         else:
             await respond(send, 202, b"", [])
 
-    async def _batch_item(self, session: Session, item: object) -> bytes | None:
+    async def _batch_item(self, scope: Scope, session: Session, item: object) -> bytes | None:
         try:
             msg = jsonrpc.check_message(item)
         except RpcError as exc:
             return jsonrpc.error(None, exc)
         if msg.get("method") == "initialize":
             return jsonrpc.error(msg.get("id"), InvalidRequest("initialize cannot be batched"))
-        return await self.router.handle(session, msg)
+        if self.gate is None:
+            return await self.router.handle(session, msg)
+        try:  # a batch answers with one status: a refusal is its item's error
+            ticket = admit(self.gate, msg, scope, session.id)
+        except HttpError as exc:
+            return jsonrpc.error(msg.get("id"), exc.error)
+        answer = await self.router.handle(session, msg)
+        if ticket is not None:
+            self.gate.done(ticket, answer)
+        return answer
 
     async def _initialize(
-        self, msg: dict[str, object], headers: dict[bytes, bytes], send: Send
+        self, scope: Scope, msg: dict[str, object], headers: dict[bytes, bytes], send: Send
     ) -> None:
         session = self.gateway.sessions.create()
+        session.principal = principal_of(scope)
         for name in self.gateway.hash_headers:
             if (value := headers.get(name.encode())) is not None:
                 session.hash_headers[name] = value.decode("latin-1")
@@ -348,12 +373,13 @@ class HttpApp:
         stateless: StatelessService,
         origins: OriginPolicy,
         audit: AuditLog | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.gateway = gateway
         self.audit = audit or AuditLog(gateway.config.audit)
         self.drain = Drain(gateway.config.front.shutdown_grace)
-        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain)
-        self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain)
+        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain, gate)
+        self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain, gate)
         self._draining: asyncio.Task[None] | None = None
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
 

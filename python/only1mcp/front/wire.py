@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from only1mcp.errors import InvalidRequest, RpcError, unexpected
 from only1mcp.protocol import jsonrpc
 from only1mcp.session import KEEPALIVE, Session
-from only1mcp.types import Receive, Send
+from only1mcp.types import Receive, RequestId, Send
 
 log = logging.getLogger("only1mcp.front")
 
@@ -30,11 +30,25 @@ SSE_HEADERS = [
 
 
 class HttpError(Exception):
-    """Ends a request with an HTTP status and a JSON-RPC error body."""
+    """Ends a request with an HTTP status and a JSON-RPC error body (with ``request_id``, when
+    the request was read), and any ``headers`` the status calls for."""
 
-    def __init__(self, status: int, error: RpcError) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: RpcError,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        request_id: RequestId | None = None,
+    ) -> None:
         self.status = status
         self.error = error
+        self.headers = headers or []
+        self.request_id = request_id
+
+    def respond(self, send: Send) -> Awaitable[None]:
+        """Send it as the response."""
+        frame = jsonrpc.error(self.request_id, self.error)
+        return respond(send, self.status, frame, [*JSON_HEADERS, *self.headers])
 
 
 def sse_message(frame: bytes) -> bytes:
