@@ -84,13 +84,13 @@ def start(
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
-    from only1mcp.front.origin import OriginPolicy
+    from only1mcp.front.origin import OriginPolicy, served_origins
 
     cfg = _load(config)
     bind = host or cfg.front.host
     _check_exposure(bind, cfg, open_ok)
     _setup_logging(cfg.log_level)
-    policy = OriginPolicy(cfg.front.allowed_origins, bind)
+    policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
         service = http_app(cfg, policy)
     except ConfigError as exc:
@@ -101,7 +101,15 @@ def start(
 
 def _check_exposure(bind: str, cfg: Config, open_ok: bool) -> None:
     """A non-loopback bind needs authentication, or the explicit ``--i-know-this-is-open``."""
-    if bind in LOOPBACK_HOSTS or bind.startswith("127.") or cfg.auth.enabled:
+    if bind in LOOPBACK_HOSTS or bind.startswith("127."):
+        return
+    if cfg.auth.enabled:
+        if cfg.auth.resource is None:
+            err.print(
+                "note: auth.resource is not set; tokens must name "
+                f"http://{cfg.front.host}:{cfg.front.port}/mcp as their audience. Set it to the "
+                "URL clients use (docs/security.md)"
+            )
         return
     if not open_ok:
         err.print(

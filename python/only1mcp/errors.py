@@ -20,6 +20,7 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── Unauthenticated      -32000 no or refused credentials (HTTP 401)
         ├── AccessDenied         -32003 the principal may not do this (HTTP 403)
         ├── RateLimited          -32029 the principal's or tool's rate limit is spent (HTTP 429)
+        ├── TooManySessions      -32030 every session slot is taken by a busy session (HTTP 503)
         └── BackendError         -32000 a backend failed, timed out or is down
             ├── BackendUnavailable -32000 refused before sending: down, unhealthy, breaker open
             └── BackendTimeout   -32001 the backend did not answer within its timeout
@@ -41,6 +42,7 @@ HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021
 ACCESS_DENIED = -32003
 RATE_LIMITED = -32029
+TOO_MANY_SESSIONS = -32030
 UNSUPPORTED_VERSION = -32022  # LSP's code; MCP expects no answer, but an HTTP POST needs an end
 
 
@@ -180,3 +182,9 @@ class RateLimited(RpcError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message, {"retryAfter": retry_after})
         self.retry_after = retry_after
+
+
+class TooManySessions(RpcError):
+    """The gateway holds as many sessions as it may, none of them idle: retry later."""
+
+    code = TOO_MANY_SESSIONS

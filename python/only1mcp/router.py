@@ -24,7 +24,7 @@ from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import split_uri, uri_scheme
-from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
+from only1mcp.errors import InvalidParams, InvalidRequest, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.lists import BY_METHOD
@@ -45,6 +45,11 @@ BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 # it, as a handshake server would send what it likes.
 HANDSHAKE_LOG_LEVEL = "debug"
 MAX_PAGES = 4096  # encoded list pages kept
+
+
+def initialize_without_id() -> InvalidRequest:
+    """The error for an ``initialize`` sent as a notification: it needs an answer."""
+    return InvalidRequest("Invalid Request: initialize is a request and needs an id")
 
 
 class Router:
@@ -69,7 +74,8 @@ class Router:
     async def handle(
         self, session: Session, msg: JsonObject, reply: Reply | None = None
     ) -> bytes | None:
-        """Answer one validated message; None for notifications and responses."""
+        """Answer one validated message; None for notifications and responses (but for an
+        ``initialize`` without an id: it cannot be a notification, and says so)."""
         if not self.gateway.ready.is_set():
             await self.gateway.ready.wait()  # the catalog is empty until every server started
         method = msg.get("method")
@@ -77,6 +83,8 @@ class Router:
             await self.relay.from_client(session, msg)
             return None
         if "id" not in msg:
+            if method == "initialize":
+                return jsonrpc.error(None, initialize_without_id())
             await self._notification(session, msg)
             return None
         handler = self._handlers.get(method)

@@ -87,7 +87,7 @@ class Idp:
     introspections: int = 0
     issued: list[str] = field(default_factory=list)
     token_lifetime: int = 3600
-    #: Headers of every request the MCP backend got.
+    #: Headers of every request the MCP backend got (and its path, as ``:path``).
     mcp_headers: list[dict[str, str]] = field(default_factory=list)
 
     def app(self) -> Starlette:
@@ -97,6 +97,7 @@ class Idp:
                 Route("/introspect", self._introspect, methods=["POST"]),
                 Route("/token", self._token, methods=["POST"]),
                 Route("/mcp", self._mcp, methods=["POST", "GET", "DELETE"]),
+                Route("/plain/mcp", self._mcp, methods=["POST", "GET", "DELETE"]),
             ]
         )
 
@@ -132,7 +133,7 @@ class Idp:
         )
 
     async def _mcp(self, request: Request) -> Response:
-        self.mcp_headers.append(dict(request.headers))
+        self.mcp_headers.append({**request.headers, ":path": request.url.path})
         if request.method == "GET":
             return Response(status_code=405)
         if request.method == "DELETE":

@@ -5,6 +5,9 @@ and no token passthrough (the HTTP backend sees only its own client-credentials 
 from __future__ import annotations
 
 import contextlib
+import signal
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import httpx2
 import pytest
 import yaml
 from backends.conftest import ThreadServer
-from e2e.conftest import HttpAggregator, fx_stdio_server, run_cli
+from e2e.conftest import HttpAggregator, free_port, fx_stdio_server, run_cli, venv_bin
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
@@ -49,6 +52,7 @@ def aggregator(
     config = {
         "servers": {
             "fx": fx_stdio_server(),
+            "plain": {"url": f"{idp_url}/plain/mcp", "protocol": "handshake"},
             "who": {
                 "url": f"{idp_url}/mcp",
                 "protocol": "handshake",
@@ -61,6 +65,7 @@ def aggregator(
             },
         },
         "auth": auth_config(idp_url),
+        "audit": {"path": str(work / "audit.log")},
         # Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
         "access": {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}},
     }
@@ -93,6 +98,41 @@ async def test_no_token_is_a_401_with_the_challenge(aggregator: HttpAggregator) 
         f'Bearer resource_metadata="{META}", scope="dev viewer"'
     )
     assert response.json()["error"] == {"code": -32000, "message": "Unauthorized: no credentials"}
+
+
+async def test_every_front_needs_a_token(aggregator: HttpAggregator) -> None:
+    stateless = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/list",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+    }
+    async with httpx.AsyncClient(base_url=aggregator.base) as http:
+        legacy = await http.get("/sse")
+        messages = await http.post("/messages?session_id=x", content=b"{}")
+        modern = await http.post(
+            "/mcp",
+            json=stateless,
+            headers={"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"},
+        )
+    for response in (legacy, messages, modern):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer resource_metadata=")
+
+
+async def test_a_refusal_is_audited_without_the_credential(aggregator: HttpAggregator) -> None:
+    async with httpx.AsyncClient() as http:
+        await http.post(aggregator.url, headers={"X-API-Key": "guessed-key-0123456789"})
+    audit = aggregator.config.parent / "audit.log"
+    deadline = time.monotonic() + 5
+    while "unknown API key" not in (audit.read_text() if audit.exists() else ""):
+        assert time.monotonic() < deadline, "no audit line"
+        time.sleep(0.05)
+    text = audit.read_text()
+    assert "guessed-key" not in text
+    line = next(x for x in text.splitlines() if "unknown API key" in x)
+    assert '"event":"authentication"' in line and '"decision":"deny"' in line
+    assert '"client":"127.0.0.1"' in line
 
 
 async def test_the_metadata_and_healthz_need_no_token(aggregator: HttpAggregator) -> None:
@@ -138,6 +178,8 @@ async def test_the_sdk_client_with_a_jwt_and_no_token_passthrough(
         echoed = await client.call_tool("fx__echo", {"text": "hi"})
         assert echoed.content[0].text == "hi"  # type: ignore[union-attr]
         seen = await client.call_tool("who__whoami", {})
+        plain = await client.call_tool("plain__whoami", {})
+    assert plain.content[0].text == ""  # type: ignore[union-attr]
     authorization = seen.content[0].text  # type: ignore[union-attr]
     # The backend got Only1MCP's own token from the client-credentials grant, never the client's.
     assert authorization.startswith("Bearer backend-")
@@ -145,8 +187,11 @@ async def test_the_sdk_client_with_a_jwt_and_no_token_passthrough(
     assert idp.mcp_headers, "the backend saw no request"
     for headers in idp.mcp_headers:
         assert token not in str(headers)
-        assert headers.get("authorization", "").startswith("Bearer backend-")
         assert "x-api-key" not in headers
+        if headers[":path"] == "/plain/mcp":  # no oauth: no Authorization at all
+            assert "authorization" not in headers
+        else:
+            assert headers["authorization"].startswith("Bearer backend-")
 
 
 async def test_the_sdk_client_with_an_api_key(aggregator: HttpAggregator, idp: Idp) -> None:
@@ -156,9 +201,44 @@ async def test_the_sdk_client_with_an_api_key(aggregator: HttpAggregator, idp: I
     assert seen.content[0].text.startswith("Bearer backend-")  # type: ignore[union-attr]
 
 
-def test_a_non_loopback_bind(tmp_path: Path) -> None:
+def test_a_non_loopback_bind_without_auth_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "open.yaml"
     path.write_text(yaml.safe_dump({"servers": {"fx": fx_stdio_server()}}))
     refused = run_cli(["start", "--config", str(path), "--host", "0.0.0.0"], tmp_path)
     assert refused.returncode == 2, refused.describe()
     assert "--i-know-this-is-open" in refused.stderr
+
+
+@pytest.mark.parametrize("auth", ["on", "open"])
+def test_a_non_loopback_bind_with_auth_or_the_flag(
+    tmp_path: Path, idp_server: tuple[Idp, ThreadServer[Starlette]], auth: str
+) -> None:
+    config: dict[str, Any] = {"servers": {"fx": fx_stdio_server()}}
+    flags = ["--i-know-this-is-open"] if auth == "open" else []
+    if auth == "on":
+        config["auth"] = auth_config(idp_server[1].url(""))
+    path = tmp_path / "exposed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    argv = [venv_bin("only1mcp"), "start", "--config", str(path), "--host", "0.0.0.0"]
+    proc = subprocess.Popen(
+        [*argv, "--port", str(port), *flags], stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        status = _wait_status(f"http://127.0.0.1:{port}/mcp", proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert status == (401 if auth == "on" else 405)  # 405: let in (a GET without a session)
+    assert ("WITHOUT AUTHENTICATION" in err.decode()) == (auth == "open")
+
+
+def _wait_status(url: str, proc: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "only1mcp start exited"
+        try:
+            return httpx.get(url).status_code
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("only1mcp start did not answer")

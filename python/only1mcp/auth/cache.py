@@ -13,8 +13,10 @@ import time
 from only1mcp.auth.principal import Principal
 
 
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+def token_hash(token: str | bytes) -> bytes:
+    """The cache key of a token: its SHA-256 (a header's bytes, or their latin-1 text)."""
+    raw = token if isinstance(token, bytes) else token.encode("latin-1", "replace")
+    return hashlib.sha256(raw).digest()
 
 
 class TokenCache:

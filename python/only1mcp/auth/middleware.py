@@ -14,7 +14,7 @@ loopback gateway pays nothing for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -49,18 +49,24 @@ class AuthMiddleware:
         self._metadata_paths = metadata.paths
         self._document = metadata.document()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] != "lifespan":
-                return await self.app(scope, receive, send)
-            try:
-                return await self.app(scope, receive, send)
-            finally:  # the server has stopped
-                await self.authenticator.aclose()
-        path = scope["path"]
-        if path in self._metadata_paths:
-            return await self._serve_metadata(scope, send)
-        if path in OPEN_PATHS or _is_preflight(scope):
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine itself (as HttpApp): a request whose principal is known at once goes
+        # straight to the app's awaitable, with no frame of ours around its whole life.
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path in self._metadata_paths:
+                return self._serve_metadata(scope, send)
+            if path not in OPEN_PATHS:
+                principal = self.authenticator.known(scope)
+                if principal is None:
+                    return self._authenticate(scope, receive, send)
+                scope[SCOPE_KEY] = principal
+        elif scope["type"] == "lifespan":
+            return self._lifespan(scope, receive, send)
+        return self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_preflight(scope):
             return await self.app(scope, receive, send)
         try:
             principal = await self.authenticator.authenticate(scope)
@@ -68,6 +74,12 @@ class AuthMiddleware:
             return await self._refuse(scope, send, exc)
         scope[SCOPE_KEY] = principal
         await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:  # the server has stopped
+            await self.authenticator.aclose()
 
     async def _refuse(self, scope: Scope, send: Send, exc: Unauthenticated) -> None:
         if self._on_refused is not None:

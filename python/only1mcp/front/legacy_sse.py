@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from only1mcp.access.gate import Gate
-from only1mcp.auth.principal import principal_of
+from only1mcp.audit import AuditLog
+from only1mcp.auth.principal import Principal, principal_of
 from only1mcp.errors import InternalError, InvalidRequest, RpcError
 from only1mcp.front.admission import admit
 from only1mcp.front.drain import Drain
@@ -30,15 +31,17 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.wire import (
     SSE_HEADERS,
     HttpError,
+    bound_session,
     follow,
     last_resort,
     read_body,
     respond,
+    session_refused,
 )
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
-from only1mcp.router import Router
+from only1mcp.router import Router, initialize_without_id
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, Receive, RequestId, Scope, Send
 
@@ -75,12 +78,14 @@ class LegacySseEndpoint:
         gateway: Gateway,
         router: Router,
         origins: OriginPolicy,
+        audit: AuditLog,
         drain: Drain | None = None,
         gate: Gate | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
+        self.audit = audit
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
         self.gate = gate  # None: authentication is off (and no audit), nothing to check
         self._streams: dict[str, _Connection] = {}  # by session id
@@ -112,9 +117,12 @@ class LegacySseEndpoint:
     # ------------------------------------------------------------------ GET /sse
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
-        session = self.gateway.sessions.create()
+        try:
+            session = self.gateway.sessions.open(principal_of(scope))
+        except RpcError as exc:
+            raise session_refused(exc, None) from exc
         session.protocol_version = LEGACY_REVISION
-        session.principal = principal_of(scope)
+        session.hold()  # lives as long as its stream: never idle, ends with it
         stream = self._streams[session.id] = _Connection(session)
         # Relative, so the client posts to the origin it is connected to (behind a mount too).
         root = str(scope.get("root_path", "")).rstrip("/")
@@ -141,7 +149,7 @@ class LegacySseEndpoint:
     # ------------------------------------------------------------- POST /messages
 
     async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stream = self._find(scope)
+        stream = self._find(scope, principal_of(scope))
         body = await read_body(receive)
         try:
             payload = jsonrpc.parse(body)
@@ -155,13 +163,16 @@ class LegacySseEndpoint:
             raise HttpError(400, exc) from exc
         await respond(send, 202, b"", [])
 
-    def _find(self, scope: Scope) -> _Connection:
+    def _find(self, scope: Scope, principal: Principal) -> _Connection:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         ids = query.get("session_id") or query.get("sessionId")
         if not ids:
             raise HttpError(400, InvalidRequest("Bad Request: session_id is required in the query"))
         stream = self._streams.get(ids[0])
-        if stream is None:
+        if (
+            stream is None
+            or bound_session(self.gateway.sessions, ids[0], principal, self.audit) is None
+        ):
             raise HttpError(404, InvalidRequest("Session not found; open a new one with GET /sse"))
         return stream
 
@@ -171,6 +182,8 @@ class LegacySseEndpoint:
         if "method" in msg and "id" in msg:
             self._start(stream, self._answer(stream, msg, scope))
             return
+        if msg.get("method") == "initialize":
+            raise initialize_without_id()  # the client gets it as the POST's answer: a 400
         if msg.get("method") == "notifications/cancelled":
             cancelled = (msg.get("params") or {}).get("requestId")
             if jsonrpc.is_valid_id(cancelled) and cancelled in stream.answering:

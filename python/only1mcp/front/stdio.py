@@ -190,6 +190,7 @@ class StdioFront:
         self._out = out
         await loop.connect_read_pipe(lambda: _StdinProtocol(self), sys.stdin.buffer)
         self.gateway.sessions.add(self.session)
+        self.session.hold()  # the one client is connected as long as stdin is open
         pump = asyncio.ensure_future(self._pump_outbound())
         await self.gateway.start()
         try:
