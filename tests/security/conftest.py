@@ -8,17 +8,15 @@ import httpx
 import pytest
 
 from .gateway import Gateway, secured_gateway
-from .idp import IdentityProvider, IdpError, running_idp
+from .idp import IdentityProvider, running_idp
 
 
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityProvider]:
-    """The provider shared by the session (its signing key never rotates)."""
-    try:
-        with running_idp(tmp_path_factory.mktemp("idp")) as provider:
-            yield provider
-    except IdpError as exc:
-        pytest.fail(str(exc))
+    """The provider shared by the session (its signing key never rotates). A provider that
+    cannot start fails the tests that need it with its log (:class:`.idp.IdpError`)."""
+    with running_idp(tmp_path_factory.mktemp("idp")) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="module")
