@@ -317,3 +317,21 @@ def test_call_outside_the_grants_is_forbidden(http: httpx.Client, gw: Gateway) -
     assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
     assert refused.json()["error"]["code"] == -32003
     assert refused.json()["id"] == 1
+
+
+def test_legacy_sse_session_of_another_principal_is_not_found(
+    http: httpx.Client, gw: Gateway
+) -> None:
+    alice, bob = gw.token("alice"), gw.token("bob")
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    sse = {**bearer(alice), "Accept": "text/event-stream"}
+    with http.stream("GET", f"{gw.base}/sse", headers=sse) as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()  # kept: a closed iterator would end the stream (and session)
+        endpoint = next(line for line in lines if line.startswith("data:"))
+        url = f"{gw.base}{endpoint.removeprefix('data:').strip()}"
+        assert "/messages?session_id=" in url
+        stolen = http.post(url, json=ping, headers=bearer(bob))
+        assert stolen.status_code == 404, stolen.text
+        assert_unauthorized(http.post(url, json=ping), gw)
+        assert http.post(url, json=ping, headers=bearer(alice)).status_code == 202
