@@ -217,7 +217,7 @@ def test_a_non_loopback_bind_with_auth_or_the_flag(
     flags = ["--i-know-this-is-open"] if auth == "open" else []
     if auth == "on":
         config["auth"] = auth_config(idp_server[1].url(""))
-        config["access"] = {"roles": {"dev": {"tools": ["*"]}}}  # the API key's role
+        config["access"] = {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}}
     path = tmp_path / "exposed.yaml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
