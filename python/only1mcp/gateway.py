@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -31,6 +32,7 @@ from only1mcp.protocol.results import mirrored
 from only1mcp.protocol.stateless import STATELESS_REVISIONS
 from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
+from only1mcp.telemetry.metrics import Metrics
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.gateway")
@@ -45,9 +47,15 @@ CreateBackend = Callable[..., Backend]
 
 
 class Gateway:
-    def __init__(self, config: Config, create: CreateBackend = create_backend) -> None:
+    def __init__(
+        self,
+        config: Config,
+        create: CreateBackend = create_backend,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.config = config
         self._create = create
+        self._metrics = metrics
         servers = config.enabled_servers()
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
@@ -66,12 +74,14 @@ class Gateway:
         )
         self._sweeper: asyncio.Task[None] | None = None
         self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
-        wiring = Wiring(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
+        wiring = Wiring(
+            self._on_backend_message, self._on_backend_ready, self._on_crash_loop, metrics=metrics
+        )
         self.backends: dict[str, Backend] = {
             name: create(name, server, wiring) for name, server in servers.items()
         }
         # What the backends that are not the catalog's own report (faces, isolated instances).
-        self._messages_only = Wiring(self._on_backend_message)
+        self._messages_only = Wiring(self._on_backend_message, metrics=metrics)
         self.ready = asyncio.Event()
         self._failures: tuple[int, dict[str, str]] = (-1, {})
         # (server, session id) → that session's own instance of an `isolation: session` server
@@ -276,7 +286,11 @@ class Gateway:
         backend = self._create(
             server,
             self.config.servers[server],
-            Wiring(self._on_backend_message, client_capabilities=capabilities),
+            Wiring(
+                self._on_backend_message,
+                client_capabilities=capabilities,
+                metrics=self._metrics,
+            ),
             safe_tools=self.backends[server].safe_tools,
         )
         if owner is not None:
@@ -314,6 +328,10 @@ class Gateway:
                 await backend.notify(frame)
 
     def _end_session(self, session: Session) -> None:
+        if self._metrics is not None and session.mirror is None:  # not a bridged call
+            self._metrics.session_ended(
+                session.protocol_version, time.monotonic() - session.created
+            )
         for key in [k for k in self._isolated if k[1] == session.id]:
             task = self._isolated.pop(key)
             self._background(_close_started(task))

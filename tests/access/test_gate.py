@@ -123,7 +123,7 @@ def test_without_authentication_everything_is_seen_and_allowed(tmp_path: Path) -
 def test_a_call_outside_the_grants_names_every_role_that_would_allow_it(tmp_path: Path) -> None:
     made = gate(tmp_path)
     with pytest.raises(AccessDenied) as refused:
-        made.admit(VIEWER, call("git__git_status"), "127.0.0.1", "s1")
+        made.admit(VIEWER, call("git__git_status"), ("127.0.0.1", 5000), "s1")
     assert refused.value.code == -32003
     assert set(refused.value.scopes) == {"dev"}
     assert "key:viewer may not call tool 'git__git_status'" in refused.value.message
@@ -156,9 +156,9 @@ def test_role_policies_govern_their_own_grants(tmp_path: Path) -> None:
     ticket = made.admit(both, call("git__git_log"), None, "s")
     assert ticket is not None and ticket.reason == "role dev"
     office = Principal("key:office", frozenset({"office"}))
-    assert made.admit(office, call("git__git_push"), "10.2.3.4", "s") is not None
+    assert made.admit(office, call("git__git_push"), ("10.2.3.4", 5000), "s") is not None
     with pytest.raises(AccessDenied, match="not allowed from this network"):
-        made.admit(office, call("git__git_push"), "8.8.8.8", "s")
+        made.admit(office, call("git__git_push"), ("8.8.8.8", 5000), "s")
 
 
 def test_a_tool_policy_and_rate_apply_to_every_role(tmp_path: Path) -> None:
@@ -186,11 +186,11 @@ def test_the_per_principal_limit_counts_every_call(tmp_path: Path) -> None:
 
 def test_every_decision_is_audited_without_the_arguments(tmp_path: Path) -> None:
     made = gate(tmp_path)
-    ticket = made.admit(DEV, call("git__git_log"), "127.0.0.1", "sess-1")
+    ticket = made.admit(DEV, call("git__git_log"), ("127.0.0.1", 5000), "sess-1")
     assert ticket is not None
     made.done(ticket, b'{"jsonrpc":"2.0","id":1,"result":{"content":[]}}')
     with pytest.raises(AccessDenied):
-        made.admit(VIEWER, call("git__git_log"), "127.0.0.1", "sess-2")
+        made.admit(VIEWER, call("git__git_log"), ("127.0.0.1", 5000), "sess-2")
     allowed, denied = audit_lines(made)
     assert allowed["event"] == "call" and denied["event"] == "call"
     assert allowed["principal"] == "key:dev" and allowed["session"] == "sess-1"
@@ -214,3 +214,18 @@ def test_stdio_gets_every_role_unless_configured(tmp_path: Path) -> None:
     assert gate(tmp_path).stdio_principal.roles == {"viewer", "dev", "night", "office"}
     limited = gate(tmp_path, **{**ACCESS, "stdio_roles": ["viewer"]})
     assert limited.stdio_principal == Principal("stdio", frozenset({"viewer"}))
+
+
+def test_a_plain_grant_is_cleared_once_a_tool_with_rules_never(tmp_path: Path) -> None:
+    made = gate(tmp_path)
+    view = made.view(DEV)
+    assert view is not None and view.cleared == {}
+    made.admit(DEV, call("git__git_log"), None, "s")
+    assert view.cleared == {("tools", "git__git_log"): "role dev"}
+    strong = Principal("iss dev", frozenset({"dev"}), {"amr": ["otp"]})
+    made.admit(strong, call("git__git_commit"), None, "s")  # a tool rule: checked every time
+    assert ("tools", "git__git_commit") not in view.cleared
+    owl = Principal("key:owl", frozenset({"night", "office"}))  # role policies: every time
+    with pytest.raises(AccessDenied):
+        made.admit(owl, call("git__git_push"), None, "s")
+    assert made.view(owl).cleared == {}  # type: ignore[union-attr]

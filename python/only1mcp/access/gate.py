@@ -46,14 +46,17 @@ _BY_URI = ("resources/read", "resources/subscribe")
 _VERBS = {"tools": "call tool", "prompts": "get prompt", "resources": "read resource"}
 
 
-def target(method: str, params: object) -> tuple[str, str] | None:
-    """(kind, exposed name or URI) a gated request names; None for a method that names none
+def target(msg: JsonObject) -> tuple[str, str] | None:
+    """(kind, exposed name or URI) a gated request names; None for a message that names none
     (or a malformed one, which the router refuses with -32602)."""
+    method = msg.get("method")
+    params = msg.get("params")
     if not isinstance(params, dict):
         return None
-    if method in _BY_NAME:
+    kind = _BY_NAME.get(method) if method.__class__ is str else None
+    if kind is not None:
         name = params.get("name")
-        return (_BY_NAME[method], name) if isinstance(name, str) else None
+        return (kind, name) if name.__class__ is str else None
     if method in _BY_URI:
         uri = params.get("uri")
         return ("resources", uri) if isinstance(uri, str) else None
@@ -74,8 +77,8 @@ class Ticket:
     principal: Principal
     session: str | None
     method: str
+    kind: str
     name: str
-    server: str | None
     reason: str
     started: float
 
@@ -83,12 +86,15 @@ class Ticket:
 class View:
     """What one set of roles may see, and which of them grant a name (both cached)."""
 
-    __slots__ = ("_granting", "_lists", "roles")
+    __slots__ = ("_granting", "_lists", "cleared", "roles")
 
     def __init__(self, roles: tuple[Role, ...]) -> None:
         self.roles = roles
         self._granting: dict[tuple[str, str], tuple[Role, ...]] = {}
         self._lists: dict[str, tuple[int, list[JsonObject]]] = {}
+        #: (kind, name) → why a call of it may always go ahead: a role without a policy grants
+        #: it and no tool rule applies (the gate's fast path; filled as calls come).
+        self.cleared: dict[tuple[str, str], str] = {}
 
     def granting(self, kind: str, name: str) -> tuple[Role, ...]:
         """The roles of this view whose own grants cover ``name``."""
@@ -138,6 +144,7 @@ class Gate:
         self._lazy = config.discovery.mode is Discovery.LAZY
         self.roles = Roles(access)
         self.audit = audit
+        self._auditing = audit.enabled  # else admitted calls need no ticket
         self._catalogs = catalogs
         self._buckets: Buckets = buckets if buckets is not None else LocalBuckets()
         self._clock = clock
@@ -168,6 +175,9 @@ class Gate:
         """What ``principal`` may see; None: everything (authentication is off)."""
         if not self.enforcing:
             return None
+        return self._views.get(principal.roles) or self._view(principal)
+
+    def _view(self, principal: Principal) -> View:
         view = self._views.get(principal.roles)
         if view is None:
             held = self.roles.expand(principal.roles)
@@ -185,50 +195,64 @@ class Gate:
     # ----------------------------------------------------------------- calling
 
     def admit(
-        self, principal: Principal, msg: JsonObject, address: str | None, session: str | None
+        self,
+        principal: Principal,
+        msg: JsonObject,
+        client: tuple[str, int] | None,
+        session: str | None,
     ) -> Ticket | None:
-        """Check a request before it is served; None for one that is not a gated call.
+        """Check a request before it is served (``client``: the peer's (address, port), as
+        the ASGI scope has it). Raises AccessDenied or RateLimited (audited).
 
-        Raises AccessDenied or RateLimited (audited)."""
-        method = msg.get("method")
-        if not isinstance(method, str):
-            return None
+        A ticket for :meth:`done` when the call is to be audited; None when it is not (no
+        audit log, or not a gated call)."""
         params = msg.get("params")
-        if self._lazy and method == "tools/call":  # the tool call_tool wraps; search: no
-            called_tool = called(params)
-            named = None if called_tool is None else ("tools", called_tool)
+        if msg.get("method") == "tools/call" and isinstance(params, dict):
+            # The common call, without a frame for target(). In lazy discovery a call_tool is
+            # the call of the tool it wraps (search: no tool at all).
+            name = called(params) if self._lazy else params.get("name")
+            if not isinstance(name, str):
+                return None  # malformed (the router says so), or lazy discovery's search
+            named = ("tools", name)
         else:
-            named = target(method, params)
-        if named is None:
-            return None
-        kind, name = named
-        ticket = Ticket(
-            principal,
-            session,
-            method,
-            name,
-            self._server(kind, name),
-            "authentication off",
-            time.perf_counter(),
-        )
+            found = target(msg)
+            if found is None:
+                return None
+            named = found
+        started = time.perf_counter() if self._auditing else 0.0
+        reason = "authentication off"
         if self.enforcing:
             try:
-                ticket.reason = self._decide(principal, kind, name, address)
+                reason = self._decide(principal, named, client)
             except (AccessDenied, RateLimited) as exc:
-                self._record(ticket, "deny", exc.message, "refused")
+                refused = Ticket(principal, session, msg["method"], *named, reason, started)
+                self._record(refused, "deny", exc.message, "refused")
                 raise
-        return ticket
+        if not self._auditing:
+            return None
+        return Ticket(principal, session, msg["method"], *named, reason, started)
 
-    def _decide(self, principal: Principal, kind: str, name: str, address: str | None) -> str:
+    def _decide(
+        self, principal: Principal, named: tuple[str, str], client: tuple[str, int] | None
+    ) -> str:
         """Why the call may go ahead (for the audit), or raise why not."""
-        view = self.view(principal)
-        assert view is not None  # enforcing
+        view = self._views.get(principal.roles) or self._view(principal)
+        cleared = view.cleared.get(named)
+        if cleared is None:
+            return self._judge(view, principal, *named, client[0] if client else None)
+        if self._per_principal is not None:
+            self._spend(principal, named[1], ())
+        return cleared
+
+    def _judge(
+        self, view: View, principal: Principal, kind: str, name: str, address: str | None
+    ) -> str:
+        """:meth:`_decide` the long way: grants, the policies of the roles that grant it and
+        of the tool, the buckets; a call that needs none of those is cleared for next time."""
         roles = view.granting(kind, name)
-        who = principal.id or "an anonymous client"
-        what = f"{_VERBS[kind]} {name!r}"
         if not roles:
             raise AccessDenied(
-                f"Forbidden: {who} may not {what}", self.roles.scopes_for(kind, name)
+                f"Forbidden: {_what(principal, kind, name)}", self.roles.scopes_for(kind, name)
             )
         now: datetime.datetime | None = None
         granted_by: Role | None = None
@@ -245,7 +269,7 @@ class Gate:
             refusal = refusal or f"role {role.name}: {found}"
         if granted_by is None:
             raise AccessDenied(
-                f"Forbidden: {who} may not {what} now: {refusal}",
+                f"Forbidden: {_what(principal, kind, name)} now: {refusal}",
                 self.roles.scopes_for(kind, name),
             )
         rules = self._rules(name) if kind == "tools" else ()
@@ -253,9 +277,14 @@ class Gate:
             if rule.policy is not None:
                 found = rule.policy.refusal(principal, address, now or _utc(self._clock()))
                 if found is not None:
-                    raise AccessDenied(f"Forbidden: {who} may not {what} now: {found}")
+                    raise AccessDenied(f"Forbidden: {_what(principal, kind, name)} now: {found}")
         self._spend(principal, name, rules)
-        return f"role {granted_by.name}"
+        reason = f"role {granted_by.name}"
+        if granted_by.policy is None and not rules:
+            if len(view.cleared) >= _CACHE_LIMIT:
+                view.cleared.clear()
+            view.cleared[(kind, name)] = reason
+        return reason
 
     def _spend(self, principal: Principal, name: str, rules: tuple[_ToolRule, ...]) -> None:
         """Take a token from each bucket the call counts against (the tool's first)."""
@@ -308,8 +337,7 @@ class Gate:
 
     def done(self, ticket: Ticket, answer: bytes | None) -> None:
         """Audit an admitted call with its answer (None: it went out another way)."""
-        if self.audit.enabled:
-            self._record(ticket, "allow", ticket.reason, outcome(answer))
+        self._record(ticket, "allow", ticket.reason, outcome(answer))
 
     def _record(self, ticket: Ticket, decision: str, reason: str, result: str) -> None:
         self.audit.record(
@@ -318,7 +346,7 @@ class Gate:
             session=ticket.session,
             method=ticket.method,
             name=ticket.name,
-            server=ticket.server,
+            server=self._server(ticket.kind, ticket.name),
             decision=decision,
             reason=reason,
             latency_ms=round((time.perf_counter() - ticket.started) * 1000, 3),
@@ -337,6 +365,11 @@ def outcome(answer: bytes | None) -> str:
     except orjson.JSONDecodeError:
         return "ok"
     return "error" if isinstance(decoded, dict) and "error" in decoded else "ok"
+
+
+def _what(principal: Principal, kind: str, name: str) -> str:
+    """Who may not do what, for a refusal's message."""
+    return f"{principal.id or 'an anonymous client'} may not {_VERBS[kind]} {name!r}"
 
 
 def _utc(now: float) -> datetime.datetime:

@@ -21,18 +21,13 @@ from only1mcp.front.wire import HttpError
 from only1mcp.types import JsonObject, Scope
 
 
-def client_address(scope: Scope) -> str | None:
-    """The peer's IP address as the server saw it (no X-Forwarded-For: it is not trusted)."""
-    client = scope.get("client")
-    return str(client[0]) if client else None
-
-
 def admit(gate: Gate, msg: JsonObject, scope: Scope, session: str | None) -> Ticket | None:
     """:meth:`Gate.admit` for a request that came over HTTP, as the principal this request
     proved (in a session, the one that opened it, unless the session was taken over: then the
     caller's own rights, never the owner's); a refusal is an :class:`HttpError`."""
     try:
-        return gate.admit(principal_of(scope), msg, client_address(scope), session)
+        # The peer as the server saw it (no X-Forwarded-For: it is not trusted).
+        return gate.admit(principal_of(scope), msg, scope.get("client"), session)
     except AccessDenied as exc:
         challenge = bearer_challenge(gate.resource_metadata, exc.scopes, "insufficient_scope")
         raise HttpError(403, exc, [(b"www-authenticate", challenge)], msg.get("id")) from None
