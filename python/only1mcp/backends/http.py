@@ -157,8 +157,8 @@ class HttpBackend(ServerBackend):
 
     async def _read_response(self, response: Response, req_id: int, sink: Sink | None) -> bytes:
         if response.status >= 400:
-            body = (await response.read())[:500].decode("utf-8", "replace")
-            raise BackendError(f"server {self.name!r} answered HTTP {response.status}: {body}")
+            text = (await response.read())[:500].decode("utf-8", "replace")
+            raise BackendError(f"server {self.name!r} answered HTTP {response.status}: {text}")
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             body = response.body()  # almost always complete by now: no waiting
             if body is None:

@@ -119,9 +119,9 @@ def answer_whole(send: Send, status: int, lines: bytes, body: bytes) -> bool:
     cycle = getattr(send, "__self__", None)
     if type(cycle) is not RequestResponseCycle:
         return False  # a middleware's send, or not uvicorn's protocol
-    transport = cycle.transport
+    transport: object = cycle.transport  # ours (HeadWithBody) unless HEAD or stock uvicorn
     if (
-        type(transport) is not HeadWithBody  # HEAD, or the stock protocol
+        type(transport) is not HeadWithBody
         or cycle.response_started
         or cycle.disconnected
         or cycle.flow.write_paused  # uvicorn's send waits for the drain: let it
