@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from only1mcp.front.http11 import OneWriteProtocol, http_protocol
+from only1mcp.front.http11 import TASK_NAME, OneWriteProtocol, http_protocol
 from only1mcp.front.wire import JSON_HEADERS, respond
 from only1mcp.types import Receive, Scope, Send
 
@@ -32,11 +32,14 @@ class App:
     def __init__(self) -> None:
         self.release: asyncio.Event | None = None
         self.wrapped = 0  # messages that went through a wrapped send
+        self.task_names: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path = scope["path"]
+        task = asyncio.current_task()
+        self.task_names.append(task.get_name() if task is not None else "")
         if path == "/stream":
             self.release = asyncio.Event()
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -216,3 +219,11 @@ def test_a_json_answer_to_a_closing_client_says_so_and_closes(server: Server) ->
         while chunk := conn.recv(65536):
             data += chunk
         assert b"\r\nconnection: close\r\n" in data and data.endswith(b"\r\n\r\n" + BODY)
+
+
+def test_a_request_runs_in_a_task_named_once_for_all(server: Server) -> None:
+    """Named by us: CPython 3.11 formats a "Task-<n>" name for every unnamed task."""
+    with server.connect() as conn:
+        conn.sendall(request("POST", "/whole"))
+        read_response(conn, BODY)
+    assert server.app.task_names[-1] == TASK_NAME
