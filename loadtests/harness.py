@@ -230,6 +230,8 @@ class Target:
     started_at: float = 0.0
     ready_after: float = 0.0
     origin: Target | None = None  # the target this one is a view of (see view())
+    #: Sent with every request (an Authorization header when the target has auth on).
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -291,7 +293,7 @@ class Target:
     def open_session(self) -> str | None:
         """initialize + notifications/initialized; keeps the session id and negotiated version.
         A 2026-era target has no session: one checked call with the envelope instead."""
-        headers = {"accept": "application/json, text/event-stream"}
+        headers = {"accept": "application/json, text/event-stream", **self.headers}
         if self.era == STATELESS:
             self.session, self.version = None, STATELESS
             with httpx.Client(timeout=30, trust_env=False) as client:
@@ -412,8 +414,31 @@ def only1mcp_target(name: str, config: Path, port: int | None = None) -> Target:
     return Target(name, [str(exe), "start", "--config", str(config), "--port", str(port)], port)
 
 
-def write_config(path: Path, backend: list[str], servers: int = 1) -> Path:
-    """An Only1MCP config: ``bench`` (1 server) or ``s000`` … (many), all the echo backend."""
+AUTH_SECRET = "only1mcp-loadtest-secret-0123456789abcdef"
+AUTH_RESOURCE = "http://only1mcp.loadtest/mcp"
+AUTH_CONFIG = [
+    "auth:",
+    "  modes: [jwt]",
+    f"  resource: {AUTH_RESOURCE}",
+    "  jwt:",
+    "    issuer: loadtest",
+    f"    secret: {AUTH_SECRET}",
+    "    algorithms: [HS256]",
+]
+
+
+def auth_headers() -> dict[str, str]:
+    """A bearer JWT for a config written with ``auth=True``, valid for two hours."""
+    import jwt  # the project's dependency: the load test runs in the project's venv
+
+    now = int(time.time())
+    claims = {"iss": "loadtest", "sub": "bench", "aud": AUTH_RESOURCE, "exp": now + 7200}
+    return {"Authorization": "Bearer " + jwt.encode(claims, AUTH_SECRET, "HS256")}
+
+
+def write_config(path: Path, backend: list[str], servers: int = 1, auth: bool = False) -> Path:
+    """An Only1MCP config: ``bench`` (1 server) or ``s000`` … (many), all the echo backend;
+    with ``auth``, JWT bearer authentication on (see :func:`auth_headers`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     names = ["bench"] if servers == 1 else [f"s{i:03d}" for i in range(servers)]
     lines = ["log_level: warning", "servers:"]
@@ -424,6 +449,8 @@ def write_config(path: Path, backend: list[str], servers: int = 1) -> Path:
             f"    args: {json.dumps(backend[1:])}",
             "    timeout: 10",
         ]
+    if auth:
+        lines += AUTH_CONFIG
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -517,7 +544,7 @@ def _cpu_seconds(procs: list[psutil.Process]) -> float:
     return total
 
 
-class _RssSampler(threading.Thread):
+class RssSampler(threading.Thread):
     def __init__(self, proc: psutil.Process | None, every: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.proc, self.every, self.peak = proc, every, 0
@@ -559,9 +586,10 @@ def wrk(
         method,
         target.tool,
         "stateless" if target.era == STATELESS else "handshake",
+        *(f"{name}: {value}" for name, value in target.headers.items()),
     ]
     main, children = target.processes()
-    sampler = _RssSampler(main)
+    sampler = RssSampler(main)
     sampler.start()
     cpu_main, cpu_children = _cpu_seconds([main] if main else []), _cpu_seconds(children)
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -62,14 +62,28 @@ class Matrix:
             only = self.stdio_only1mcp = h.only1mcp_target("only1mcp stdio", config)
             self.processes.append(only)
             for path in stdio:
-                if path.wrk:
+                if path.wrk and not path.auth:
                     self.views[path.key] = View(only.view(path.key, ERA[path.era]), "path")
-            if "2026/stdio" in keys and "handshake/stdio" not in self.views:
+            for path in (p for p in stdio if p.auth):
+                self._auth(path)
+            if (
+                keys & {"2026/stdio", "handshake/stdio+auth"}
+                and "handshake/stdio" not in self.views
+            ):
                 self.views["handshake/stdio"] = View(
                     only.view("handshake/stdio", "handshake"), "path"
                 )
         for kind in ("http-json", "http-sse"):
             self._http(kind, [p for p in self.paths if p.backend == kind])
+
+    def _auth(self, path: pr.PathDef) -> None:
+        """The same stdio path on an Only1MCP of its own with auth on: every request carries
+        a JWT (HS256), verified on its first use and then found in the token cache."""
+        config = h.write_config(self.scratch / "paths-stdio-auth.yaml", self.backend, auth=True)
+        only = h.only1mcp_target(f"only1mcp {path.key}", config)
+        only.headers = h.auth_headers()
+        self.processes.append(only)
+        self.views[path.key] = View(only.view(path.key, ERA[path.era]), "path")
 
     def _http(self, kind: str, paths: list[pr.PathDef]) -> None:
         if not paths:

@@ -55,6 +55,12 @@ function init(args)
   if version and version ~= "" and version ~= "-" then
     wrk.headers["MCP-Protocol-Version"] = version
   end
+  for i = 6, #args do  -- extra "Name: value" headers (an Authorization)
+    local name, value = string.match(args[i], "^([^:]+):%s*(.*)$")
+    if name then
+      wrk.headers[name] = value
+    end
+  end
   if stateless then
     wrk.headers["Mcp-Method"] = method
     if method == "tools/call" then

@@ -36,6 +36,7 @@ class PathDef:
     scale_64: float | None = None  # calls/s at 64 connections ≥ this × at 16
     front: str = "http"  # "http" (wrk) | "legacy-sse" | "stdio" (own drivers, no target)
     backend_era: str | None = None  # the era Only1MCP speaks to an HTTP backend (None: era's)
+    auth: bool = False  # an Only1MCP with auth on (JWT bearer, verified once, then cached)
 
     @property
     def wrk(self) -> bool:
@@ -86,6 +87,16 @@ PATHS = [
         "ceiling",
         min_ratio=0.90,
         max_p99_ms=2.0,
+    ),
+    PathDef(
+        "handshake/stdio+auth",
+        "handshake client → stdio backend, auth on (JWT, cached)",
+        "handshake",
+        "stdio",
+        "handshake/stdio",
+        "handshake/stdio",
+        min_ratio=0.85,  # issue 13: auth costs at most 15% of the same path without it
+        auth=True,
     ),
     _http("handshake", "http-json", 0.50, json=True),
     _http("2026", "http-json", 0.50, json=True),

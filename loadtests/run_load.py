@@ -13,7 +13,7 @@ Scenarios: the concurrency matrix (targets interleaved, best of --repeat), every
 era x backend kind and the legacy-SSE and stdio fronts, each beside its own reference: see
 path_report.py and matrix_paths.py), 100 stdio backends
 (RSS, cached tools/list, tools/call vs 1 backend), cold start, locust (max rate and a realistic
-mix), and with --profile a py-spy profile of only1mcp under load. Results go to
+mix), the initialize storm (RSS before and after 15 s of re-initializing clients, storm.py), and with --profile a py-spy profile of only1mcp under load. Results go to
 loadtests/results/latest.json; report.py renders docs/PERFORMANCE.md and docs/performance.png.
 
     .venv/bin/python loadtests/run_load.py                 # everything, ~15 minutes
@@ -46,6 +46,7 @@ import harness as h
 import matrix_paths
 import nginx
 import path_report as pr
+import storm
 
 RESULTS = h.LOADTESTS / "results" / "latest.json"
 ALL_TARGETS = ["null", "ceiling", "bare-relay", "only1mcp", "mcp-proxy"]
@@ -68,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--skip",
         default="",
-        help="comma list of scenarios to skip: matrix,paths,many,cold,locust",
+        help="comma list of scenarios to skip: matrix,paths,many,cold,locust,storm",
     )
     p.add_argument("--paths", default="", help="subset of paths (path_report.PATHS keys)")
     p.add_argument("--path-duration", type=int, default=3, help="seconds per path run (3)")
@@ -621,13 +622,15 @@ def main(argv: list[str] | None = None) -> int:
         results["cold"] = cold_start("c" if h.build_c_backend() else "python", scratch)
     if "locust" not in opts.skip:
         results["locust"] = locust_runs(backend, scratch)
+    if "storm" not in opts.skip:
+        results["storm"] = storm.storm(backend, scratch)
     results["finished"] = time.time()
     results["machine"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     previous: dict[str, Any] = {}
     if opts.out.exists():
         with contextlib.suppress(ValueError):
             previous = json.loads(opts.out.read_text())
-    for section in ("matrix", "paths", "many", "cold", "locust"):  # a partial run keeps the rest
+    for section in ("matrix", "paths", "many", "cold", "locust", "storm"):  # a partial run keeps the rest
         if section not in results and section in previous:
             results[section] = previous[section]
             results.setdefault("carried_over", []).append(section)

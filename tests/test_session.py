@@ -1,11 +1,15 @@
-"""The per-session event log behind GET streams and Last-Event-ID replay."""
+"""The per-session event log behind GET streams and Last-Event-ID replay, and the store's
+bounds: unguessable ids, idle expiry, LRU eviction, refusals when every session is busy."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 
+from only1mcp.auth.principal import Principal
+from only1mcp.errors import RateLimited, TooManySessions
 from only1mcp.session import EVENT_LOG_LIMIT, Session, SessionStore
 
 pytestmark = pytest.mark.anyio
@@ -39,3 +43,90 @@ async def test_wait_wakes_on_push_and_on_close() -> None:
     assert await session.events.wait(5)
     assert session.events.closed
     assert store.get("s") is None
+
+
+# ---------------------------------------------------------------- the bounded store
+
+ALICE = Principal("key:alice")
+BOB = Principal("key:bob")
+
+
+def test_session_ids_carry_256_bits_of_randomness() -> None:
+    store = SessionStore()
+    ids = [store.create().id for _ in range(200)]
+    assert len(set(ids)) == len(ids)
+    for sid in ids:
+        raw = base64.urlsafe_b64decode(sid + "=" * (-len(sid) % 4))
+        assert len(raw) * 8 >= 256  # the issue asks for at least 128
+        assert sid.isascii() and sid.isprintable()
+    # Not a counter in disguise: the bytes of two ids share no long prefix.
+    first, second = sorted(ids)[:2]
+    shared = next((n for n, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), 0)
+    assert shared < 8
+
+
+def test_a_full_store_evicts_its_least_recently_used_idle_session() -> None:
+    ended: list[str] = []
+    store = SessionStore(on_remove=lambda s: ended.append(s.id), max_sessions=3)
+    first, second, third = (store.open(ALICE) for _ in range(3))
+    assert store.use(first.id) is first  # first is now the most recently used
+    fourth = store.open(BOB)
+    assert ended == [second.id]
+    assert store.get(second.id) is None and second.events.closed
+    assert {s.id for s in store} == {first.id, third.id, fourth.id}
+
+
+def test_busy_sessions_are_never_evicted_and_a_full_store_refuses() -> None:
+    store = SessionStore(max_sessions=2)
+    for _ in range(2):
+        store.open(ALICE).hold()  # each has an open stream or a call in flight
+    with pytest.raises(TooManySessions):
+        store.open(BOB)
+    assert len(store) == 2
+
+
+def test_the_bound_per_principal_evicts_only_that_principals_sessions() -> None:
+    store = SessionStore(max_sessions=100, max_per_principal=2)
+    bob = store.open(BOB)
+    a1, a2 = store.open(ALICE), store.open(ALICE)
+    a3 = store.open(ALICE)
+    assert store.get(a1.id) is None and store.get(bob.id) is bob
+    assert store.count(ALICE) == 2 and store.count(BOB) == 1
+    a2.hold()
+    a3.hold()
+    with pytest.raises(RateLimited) as refused:
+        store.open(ALICE)
+    assert refused.value.retry_after >= 1
+    assert store.open(BOB).principal is BOB  # Bob's share is his own
+
+
+def test_idle_sessions_expire_after_the_ttl_and_busy_ones_stay() -> None:
+    ended: list[str] = []
+    store = SessionStore(on_remove=lambda s: ended.append(s.id), ttl=60)
+    idle, busy, fresh = store.create(), store.create(), store.create()
+    busy.hold()
+    idle.last_seen -= 61
+    busy.last_seen -= 61
+    assert store.expire() == 1
+    assert ended == [idle.id]
+    assert store.get(busy.id) is busy and store.get(fresh.id) is fresh
+    busy.release()  # the stream closed just now: idle from now on, not since long ago
+    assert store.expire() == 0
+
+
+def test_a_lookup_of_an_expired_session_finds_nothing() -> None:
+    store = SessionStore(ttl=60)
+    session = store.create()
+    session.last_seen -= 61
+    assert store.use(session.id) is None
+    assert len(store) == 0
+
+
+def test_close_all_forgets_every_principal() -> None:
+    store = SessionStore(max_per_principal=1)
+    store.open(ALICE)
+    store.close_all()
+    assert len(store) == 0 and store.count(ALICE) == 0
+    store.open(ALICE).hold()
+    with pytest.raises(RateLimited):
+        store.open(ALICE)

@@ -8,7 +8,10 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     Router(gateway)                    handshake-era dispatch over the gateway
     StatelessService(gateway, router)  the 2026 era: bridge, direct path, listen
     AuditLog(config.audit)             the record of security decisions, for the fronts
+    Gate(config, audit, catalogs)      what each principal may see and call (authentication on,
+                                       or an audit log that records the calls; else none)
     HttpApp / StdioFront               a transport in front of all three
+    AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -17,7 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from only1mcp.access.gate import Gate
 from only1mcp.audit import AuditLog
+from only1mcp.auth.factory import build_authenticator, build_metadata
+from only1mcp.auth.metadata import ResourceMetadata
+from only1mcp.auth.middleware import AuthMiddleware
+from only1mcp.auth.principal import ANONYMOUS
 from only1mcp.config import Config
 from only1mcp.front.http import HttpApp
 from only1mcp.front.origin import OriginPolicy
@@ -25,6 +33,7 @@ from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
+from only1mcp.types import ASGIApp
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +45,65 @@ class Core:
     router: Router
     stateless: StatelessService
     audit: AuditLog
+    gate: Gate | None
 
 
 def assemble(config: Config, router: type[Router] = Router) -> Core:
     """The parts behind the fronts (``router``: a subclass, for a test that needs one)."""
     gateway = Gateway(config)
-    routing = router(gateway)
-    return Core(gateway, routing, StatelessService(gateway, routing), AuditLog(config.audit))
+    audit = AuditLog(config.audit)
+    gate = build_gate(config, audit, gateway)
+    routing = router(gateway, gate)
+    return Core(gateway, routing, StatelessService(gateway, routing), audit, gate)
 
 
-def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpApp:
+def build_gate(config: Config, audit: AuditLog, gateway: Gateway) -> Gate | None:
+    """The gate, when there is something to check or record: without authentication and
+    without an audit log every request goes straight on (nothing on the hot path)."""
+    if not config.auth.enabled and not audit.enabled:
+        return None
+    return Gate(config, audit, gateway.catalogs, resource_metadata(config).url)
+
+
+def resource_metadata(config: Config) -> ResourceMetadata:
+    """This MCP resource's RFC 9728 metadata: its URI (``auth.resource``, default the front's
+    ``/mcp``), its authorization servers, and the scopes a client may ask for (by default the
+    names of the configured roles)."""
+    resource = config.auth.resource or f"http://{config.front.host}:{config.front.port}/mcp"
+    return build_metadata(config.auth, resource, sorted(config.access.roles))
+
+
+@dataclass(frozen=True, slots=True)
+class HttpService:
+    """What the HTTP server runs: ``asgi`` (the front, behind the authentication middleware
+    when ``auth`` is on) and the ``front`` itself (its drain and shutdown)."""
+
+    asgi: ASGIApp
+    front: HttpApp
+
+
+def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
     core = assemble(config, router)
-    return HttpApp(core.gateway, core.router, core.stateless, origins, core.audit)
+    front = HttpApp(core.gateway, core.router, core.stateless, origins, core.audit, core.gate)
+    if not config.auth.enabled:  # no middleware at all: nothing on the hot path
+        return HttpService(front, front)
+    metadata = resource_metadata(config)
+    audit = core.audit
+
+    def refused(reason: str, client: str) -> None:
+        audit.record("authentication", ANONYMOUS, decision="deny", reason=reason, client=client)
+
+    guarded = AuthMiddleware(
+        front,
+        build_authenticator(config.auth, metadata.resource, config.source),
+        metadata,
+        refused,
+    )
+    return HttpService(guarded, front)
 
 
 def stdio_front(config: Config) -> StdioFront:
     """The stdio front: one client on stdin/stdout."""
     core = assemble(config)
-    return StdioFront(core.gateway, core.router, core.stateless, core.audit)
+    return StdioFront(core.gateway, core.router, core.stateless, core.audit, core.gate)

@@ -73,23 +73,57 @@ def start(
     config: ConfigOption,
     host: Annotated[str | None, typer.Option(help="Address to bind (default from config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default from config).")] = None,
+    open_ok: Annotated[
+        bool,
+        typer.Option(
+            "--i-know-this-is-open",
+            help="Allow a non-loopback bind without authentication (anyone may call any tool).",
+        ),
+    ] = False,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
-    from only1mcp.front.origin import OriginPolicy
+    from only1mcp.front.origin import OriginPolicy, served_origins
 
     cfg = _load(config)
     bind = host or cfg.front.host
-    if bind not in LOOPBACK_HOSTS and not bind.startswith("127."):
+    _check_exposure(bind, cfg, open_ok)
+    _setup_logging(cfg.log_level)
+    policy = OriginPolicy(served_origins(cfg.front), bind)
+    try:
+        service = http_app(cfg, policy)
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}", highlight=False, markup=True)
+        raise typer.Exit(2) from exc
+    serve_http(service.front, bind, cfg.front.port if port is None else port, service.asgi)
+
+
+def _check_exposure(bind: str, cfg: Config, open_ok: bool) -> None:
+    """A non-loopback bind needs authentication, or the explicit ``--i-know-this-is-open``."""
+    if bind in LOOPBACK_HOSTS or bind.startswith("127."):
+        return
+    if cfg.auth.enabled:
+        if cfg.auth.resource is None:
+            err.print(
+                "note: auth.resource is not set; tokens must name "
+                f"http://{cfg.front.host}:{cfg.front.port}/mcp as their audience. Set it to the "
+                "URL clients use (docs/security.md)"
+            )
+        return
+    if not open_ok:
         err.print(
             f"refusing to bind {bind!r}: it is not a loopback address and no authentication is "
-            "configured; bind 127.0.0.1 and put an authenticating proxy in front"
+            "configured (auth.modes: [none]); configure `auth` (docs/security.md), bind "
+            "127.0.0.1 behind an authenticating proxy, or pass --i-know-this-is-open"
         )
         raise typer.Exit(2)
-    _setup_logging(cfg.log_level)
-    policy = OriginPolicy(cfg.front.allowed_origins, bind)
-    serve_http(http_app(cfg, policy), bind, cfg.front.port if port is None else port)
+    err.print(
+        f"[bold red]WARNING: serving {bind!r} WITHOUT AUTHENTICATION: anyone who can reach "
+        "this address can call every tool of every server[/bold red]",
+        highlight=False,
+        markup=True,
+    )
 
 
 @app.command()

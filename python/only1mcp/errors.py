@@ -17,8 +17,10 @@ reach a client know their JSON-RPC code; foreign exceptions are translated at th
         ├── HeaderMismatch       -32020 (2026-07-28) an Mcp-* header disagrees with the body
         ├── MissingCapability    -32021 (2026-07-28) the request needs a client capability
         ├── UnsupportedVersion   -32022 (2026-07-28) a protocol version we do not serve
+        ├── Unauthenticated      -32000 no or refused credentials (HTTP 401)
         ├── AccessDenied         -32003 the principal may not do this (HTTP 403)
         ├── RateLimited          -32029 the principal's or tool's rate limit is spent (HTTP 429)
+        ├── TooManySessions      -32030 every session slot is taken by a busy session (HTTP 503)
         └── BackendError         -32000 a backend failed, timed out or is down
             ├── BackendUnavailable -32000 refused before sending: down, unhealthy, breaker open
             └── BackendTimeout   -32001 the backend did not answer within its timeout
@@ -40,6 +42,7 @@ HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021
 ACCESS_DENIED = -32003
 RATE_LIMITED = -32029
+TOO_MANY_SESSIONS = -32030
 UNSUPPORTED_VERSION = -32022  # LSP's code; MCP expects no answer, but an HTTP POST needs an end
 
 
@@ -148,6 +151,18 @@ class BackendTimeout(BackendError):
     code = BACKEND_TIMEOUT
 
 
+class Unauthenticated(RpcError):
+    """No usable credentials: the HTTP front answers 401. ``refused``: a token or key was
+    presented and refused (the challenge then says ``error="invalid_token"``)."""
+
+    code = BACKEND_ERROR  # -32000: the code the MCP authorization examples use for a 401
+
+    def __init__(self, why: str, refused: bool = True) -> None:
+        super().__init__(f"Unauthorized: {why}")
+        self.why = why
+        self.refused = refused
+
+
 class AccessDenied(RpcError):
     """Refused by authorization; ``scopes`` are the scopes (roles) any one of which would
     allow it, for the 403's ``WWW-Authenticate: Bearer error="insufficient_scope"``."""
@@ -167,3 +182,9 @@ class RateLimited(RpcError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message, {"retryAfter": retry_after})
         self.retry_after = retry_after
+
+
+class TooManySessions(RpcError):
+    """The gateway holds as many sessions as it may, none of them idle: retry later."""
+
+    code = TOO_MANY_SESSIONS

@@ -57,7 +57,14 @@ class Gateway:
             spec.kind: Catalog(order, prefixes, config.separator, spec.id_field)
             for spec in LIST_KINDS
         }
-        self.sessions = SessionStore(on_remove=self._end_session)
+        front = config.front
+        self.sessions = SessionStore(
+            on_remove=self._end_session,
+            ttl=front.session_ttl,
+            max_sessions=front.max_sessions,
+            max_per_principal=front.max_sessions_per_principal,
+        )
+        self._sweeper: asyncio.Task[None] | None = None
         self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
         wiring = Wiring(self._on_backend_message, self._on_backend_ready, self._on_crash_loop)
         self.backends: dict[str, Backend] = {
@@ -111,6 +118,7 @@ class Gateway:
         # each time (4k → 19k instructions per call from 16 to 64 connections, callgrind).
         # Collected less often, most of them are freed by their reference counts first.
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+        self._sweeper = asyncio.ensure_future(self._sweep_sessions())
         self.ready.set()
         up = sum(b.state is BackendState.READY for b in self.backends.values())
         log.info("ready: %d of %d servers up", up, len(self.backends))
@@ -123,7 +131,18 @@ class Gateway:
             for catalog in self.catalogs.values():
                 catalog.set_error(backend.name, exc.message)
 
+    async def _sweep_sessions(self) -> None:
+        """End idle sessions as they pass the ttl (at most a tenth of it late, within a
+        minute): what a client forgot to DELETE is freed even if no one comes back for it."""
+        every = min(self.sessions.ttl / 10, 60.0)
+        while True:
+            await asyncio.sleep(every)
+            if ended := self.sessions.expire():
+                log.info("%d idle session(s) expired", ended)
+
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         self.sessions.close_all()
         mirrors = [_close_started(task) for task in self._mirrors.values()]
         leased = self._leases.close()

@@ -45,6 +45,7 @@ class Listener:
         wanted = wanted if isinstance(wanted, dict) else {}
         session = self._sessions.create()
         session.protocol_version = LATEST_STATELESS
+        session.hold()  # followed until the listen ends, which removes it
         honoured: JsonObject = {}
         try:
             honoured = await self._honour(session, wanted)

@@ -18,12 +18,13 @@ from typing import Any
 import orjson
 
 from only1mcp._core import rewrite_id
+from only1mcp.access.gate import Gate
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
 from only1mcp.catalog.naming import split_uri, uri_scheme
-from only1mcp.errors import InvalidParams, MethodNotFound, RpcError, unexpected
+from only1mcp.errors import InvalidParams, InvalidRequest, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
 from only1mcp.protocol.lists import BY_METHOD
@@ -43,15 +44,23 @@ BY_URI = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 # What a handshake-era client hears from a 2026 server when it never set a log level: all of
 # it, as a handshake server would send what it likes.
 HANDSHAKE_LOG_LEVEL = "debug"
+MAX_PAGES = 4096  # encoded list pages kept
+
+
+def initialize_without_id() -> InvalidRequest:
+    """The error for an ``initialize`` sent as a notification: it needs an answer."""
+    return InvalidRequest("Invalid Request: initialize is a request and needs an id")
 
 
 class Router:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, gate: Gate | None = None) -> None:
         self.gateway = gateway
         self.relay = gateway.relay
-        # (kind, page start) → ((catalog version, failures), encoded result): lists are read
-        # far more often than they change.
-        self._pages: dict[tuple[str, int], tuple[tuple[int, dict[str, str]], bytes]] = {}
+        # Filters the lists per principal (None: authentication is off, everyone sees all).
+        self.gate = gate
+        # (kind, page start, view) → ((catalog version, failures), encoded result): lists are
+        # read far more often than they change (view: what one set of roles sees; None: all).
+        self._pages: dict[tuple[str, int, object], tuple[tuple[int, dict[str, str]], bytes]] = {}
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -65,7 +74,8 @@ class Router:
     async def handle(
         self, session: Session, msg: JsonObject, reply: Reply | None = None
     ) -> bytes | None:
-        """Answer one validated message; None for notifications and responses."""
+        """Answer one validated message; None for notifications and responses (but for an
+        ``initialize`` without an id: it cannot be a notification, and says so)."""
         if not self.gateway.ready.is_set():
             await self.gateway.ready.wait()  # the catalog is empty until every server started
         method = msg.get("method")
@@ -73,6 +83,8 @@ class Router:
             await self.relay.from_client(session, msg)
             return None
         if "id" not in msg:
+            if method == "initialize":
+                return jsonrpc.error(None, initialize_without_id())
             await self._notification(session, msg)
             return None
         handler = self._handlers.get(method)
@@ -143,13 +155,16 @@ class Router:
         params = msg.get("params") or {}
         catalog = self.gateway.catalogs[kind]
         failures = self.gateway.failures()
-        items = catalog.merged()
+        view = None if self.gate is None else self.gate.view(session.principal)
+        items = catalog.merged() if view is None else view.visible(kind, catalog)
         start = pagination.decode(kind, params.get("cursor"), len(items))
         stamp = (catalog.version, failures)
-        cached = self._pages.get((kind, start))
+        cached = self._pages.get((kind, start, view))
         if cached is None or cached[0] != stamp:
             cached = (stamp, orjson.dumps(self._page(kind, key, items, start, failures)))
-            self._pages[(kind, start)] = cached
+            if len(self._pages) >= MAX_PAGES:  # one set per view: bounded
+                self._pages.clear()
+            self._pages[(kind, start, view)] = cached
         return jsonrpc.result_raw(msg["id"], cached[1])
 
     @staticmethod

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from only1mcp.auth.principal import ANONYMOUS, Principal
+from only1mcp.errors import RateLimited, TooManySessions
 from only1mcp.protocol.revisions import DEFAULT_HEADERLESS
 
 EVENT_LOG_LIMIT = 1000
@@ -127,6 +129,18 @@ class Session:
     log_level: str | None = None
     # Who opened the session (bound at initialize): a request from anyone else is refused.
     principal: Principal = ANONYMOUS
+    # When the client last used the session (monotonic seconds) and what it has open now (a
+    # stream, a call in flight): a session with nothing open for the store's ttl has expired.
+    last_seen: float = field(default_factory=time.monotonic)
+    busy: int = 0
+
+    def hold(self) -> None:
+        """A stream or a call of this session opened: it is not idle until :meth:`release`."""
+        self.busy += 1
+
+    def release(self) -> None:
+        self.busy -= 1
+        self.last_seen = time.monotonic()
 
     @property
     def events(self) -> EventLog:
@@ -136,30 +150,115 @@ class Session:
         return self._events
 
 
+#: Seconds a full store tells a refused client to wait (what frees a slot is another
+#: session's end or expiry, which the store cannot foresee).
+RETRY_AFTER = 5
+
+
 class SessionStore:
-    def __init__(self, on_remove: Callable[[Session], None] | None = None) -> None:
-        self._sessions: dict[str, Session] = {}
+    """The live sessions by id, least recently used first (per principal too), bounded."""
+
+    def __init__(
+        self,
+        on_remove: Callable[[Session], None] | None = None,
+        *,
+        ttl: float = float("inf"),
+        max_sessions: int | None = None,
+        max_per_principal: int | None = None,
+    ) -> None:
+        self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
+        # principal id → its sessions, least recently used first (for its own bound).
+        self._by_principal: dict[str, collections.OrderedDict[str, Session]] = {}
         # Told when a session ends, so what belongs to it (per-session backends) can go.
         self._on_remove = on_remove
+        self.ttl = ttl
+        self.max_sessions = max_sessions
+        self.max_per_principal = max_per_principal
 
-    def create(self) -> Session:
-        session = Session(id=secrets.token_urlsafe(32))
-        self._sessions[session.id] = session
+    def create(self, principal: Principal = ANONYMOUS) -> Session:
+        """A new session, not subject to the bounds (the gateway's own, e.g. a listen's)."""
+        session = Session(id=secrets.token_urlsafe(32), principal=principal)
+        self.add(session)
         return session
+
+    def open(self, principal: Principal) -> Session:
+        """A new client session for ``principal``, within the bounds: when full, the least
+        recently used idle session (the principal's own when its bound is reached) makes
+        room. Raises :class:`RateLimited` (per principal) or :class:`TooManySessions`."""
+        own = self._by_principal.get(principal.id)
+        if (
+            self.max_per_principal is not None
+            and own is not None
+            and len(own) >= self.max_per_principal
+            and not self._evict_from(own)
+        ):
+            raise RateLimited(
+                "Too many sessions for this principal: end one (DELETE) or retry later",
+                RETRY_AFTER,
+            )
+        if (
+            self.max_sessions is not None
+            and len(self._sessions) >= self.max_sessions
+            and not self._evict_from(self._sessions)
+        ):
+            raise TooManySessions("Too many sessions: the gateway is full, retry later")
+        return self.create(principal)
+
+    def _evict_from(self, sessions: collections.OrderedDict[str, Session]) -> bool:
+        """End the least recently used idle session of ``sessions``; False when all are busy."""
+        for session in sessions.values():
+            if not session.busy:
+                self.remove(session.id)
+                return True
+        return False
 
     def add(self, session: Session) -> None:
         self._sessions[session.id] = session
+        self._by_principal.setdefault(session.principal.id, collections.OrderedDict())[
+            session.id
+        ] = session
 
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
+    def use(self, session_id: str) -> Session | None:
+        """The session a client request names, now its most recently used (None when there
+        is none, or it had expired)."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        now = time.monotonic()
+        if not session.busy and now - session.last_seen > self.ttl:
+            self.remove(session_id)
+            return None
+        session.last_seen = now
+        self._sessions.move_to_end(session_id)
+        self._by_principal[session.principal.id].move_to_end(session_id)
+        return session
+
+    def expire(self) -> int:
+        """End every session idle for longer than the ttl; how many ended."""
+        deadline = time.monotonic() - self.ttl
+        idle = [s.id for s in self._sessions.values() if not s.busy and s.last_seen < deadline]
+        for session_id in idle:
+            self.remove(session_id)
+        return len(idle)
+
     def remove(self, session_id: str) -> Session | None:
         session = self._sessions.pop(session_id, None)
         if session is not None:
+            own = self._by_principal[session.principal.id]
+            del own[session_id]
+            if not own:
+                del self._by_principal[session.principal.id]
             session.events.close()
             if self._on_remove is not None:
                 self._on_remove(session)
         return session
+
+    def count(self, principal: Principal) -> int:
+        """How many sessions ``principal`` has open."""
+        return len(self._by_principal.get(principal.id, ()))
 
     def close_all(self) -> None:
         for session_id in list(self._sessions):

@@ -19,6 +19,7 @@ from collections.abc import Awaitable
 import orjson
 
 from only1mcp import __version__
+from only1mcp.auth.principal import ANONYMOUS, Principal
 from only1mcp.backends import Backend
 from only1mcp.bridge.call import RoundReply
 from only1mcp.bridge.calls import Bridge
@@ -94,31 +95,37 @@ class StatelessService:
         self._call = router.call_tool  # what fresh_call dispatches to (bound once)
 
     def answer(
-        self, msg: JsonObject, headers: Headers | None, stream: RoundReply
+        self,
+        msg: JsonObject,
+        headers: Headers | None,
+        stream: RoundReply,
+        principal: Principal = ANONYMOUS,
     ) -> Awaitable[tuple[int, bytes] | None]:
         """The HTTP status and the response frame for one request (not a listen); None when
         the answer went out through ``stream.finish`` already (a bridged call that asked: the
         awaiting task carries its backend call on, see :mod:`only1mcp.bridge.calls`).
+        ``principal`` is who asks: the lists it gets are what it may see (its calls were
+        admitted by the front).
 
         Not a coroutine: it validates now and hands back the awaitable of the path that serves
         the request, so a 2026 call runs in as many frames as a handshake one."""
         if not self._ready:
             if not self.gateway.ready.is_set():
-                return self._when_ready(msg, headers, stream)
+                return self._when_ready(msg, headers, stream, principal)
             self._ready = True
         try:
             envelope = check_request(headers, msg)
-            return self._dispatch(msg, envelope, headers, stream)
+            return self._dispatch(msg, envelope, headers, stream, principal)
         except RpcError as exc:
             return _now(_finished(msg, jsonrpc.error(msg["id"], exc)))
         except Exception as exc:  # a bug: the client gets -32603, never a 500 or a traceback
             return _now(_finished(msg, _unexpected(msg, exc)))
 
     async def _when_ready(
-        self, msg: JsonObject, headers: Headers | None, stream: RoundReply
+        self, msg: JsonObject, headers: Headers | None, stream: RoundReply, principal: Principal
     ) -> tuple[int, bytes] | None:
         await self.gateway.ready.wait()  # the catalog is empty until every server started
-        return await self.answer(msg, headers, stream)
+        return await self.answer(msg, headers, stream, principal)
 
     def fresh_call(
         self, msg: JsonObject, lines: dict[bytes, bytes], repeats: bool, stream: RoundReply
@@ -191,7 +198,12 @@ class StatelessService:
         return True
 
     def _dispatch(
-        self, msg: JsonObject, envelope: Envelope, headers: Headers | None, stream: RoundReply
+        self,
+        msg: JsonObject,
+        envelope: Envelope,
+        headers: Headers | None,
+        stream: RoundReply,
+        principal: Principal,
     ) -> Awaitable[tuple[int, bytes] | None]:
         method: str = msg["method"]
         params: JsonObject = msg["params"]  # an object with _meta: check_request saw to it
@@ -215,6 +227,7 @@ class StatelessService:
         if method in REMOVED or method not in ROUTED:
             raise MethodNotFound(f"Method not found: {method}")
         session = Session(id=f"stateless-{next(self._sessions)}", protocol_version=LATEST_STATELESS)
+        session.principal = principal
         session.client_capabilities = envelope.capabilities
         session.log_level = envelope.log_level
         return _finishing(msg, self.router.handle(session, msg))

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from only1mcp.audit import AuditLog
 from only1mcp.config import Config
 from only1mcp.front.http import McpEndpoint
 from only1mcp.front.origin import OriginPolicy
@@ -70,7 +71,8 @@ async def test_the_http_front_answers_a_bug_with_32603_not_500(
     gateway = _gateway()
     router = BuggyRouter(gateway)
     stateless = StatelessService(gateway, router)
-    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
+    audit = AuditLog(gateway.config.audit)
+    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"), audit)
     session = gateway.sessions.create()
     body = orjson.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/list"})
     scope = {

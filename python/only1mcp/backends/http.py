@@ -29,6 +29,7 @@ from only1mcp.backends.base import (
     cancelled_by_client,
     log,
 )
+from only1mcp.backends.credentials import ClientCredentials
 from only1mcp.backends.eventstream import EventParser
 from only1mcp.backends.http1 import Pool, Response
 from only1mcp.backends.server import ServerBackend
@@ -60,6 +61,8 @@ class HttpBackend(ServerBackend):
         self._calls: dict[int, asyncio.Task[object]] = {}  # in flight: the tasks waiting
         self._stopped: dict[int, str] = {}  # calls cancelled by us: TIMED_OUT or ABANDONED
         self._standalone: asyncio.Task[None] | None = None  # following the GET stream
+        # This backend's own OAuth token (never a client's): see backends/credentials.py.
+        self._oauth = ClientCredentials(name, config.oauth) if config.oauth else None
 
     async def connect(self) -> None:
         self.session_id = None
@@ -67,6 +70,12 @@ class HttpBackend(ServerBackend):
             self._client = Pool(self.config.url, self.config.headers, MAX_CONNECTIONS)
 
     def _headers(self) -> dict[str, str]:
+        headers = self._session_headers()
+        if self._oauth is not None and self._oauth.current is not None:
+            headers["Authorization"] = self._oauth.current
+        return headers
+
+    def _session_headers(self) -> dict[str, str]:
         if self.stateless:
             return {"MCP-Protocol-Version": self.version}
         if self.session_id:
@@ -141,6 +150,8 @@ class HttpBackend(ServerBackend):
     async def _post(self, frame: bytes, extra: Headers = None) -> Response:
         if self._client is None:
             raise self.down_error()
+        if self._oauth is not None:
+            await self._oauth.authorization()  # renewed here; _headers() sends it
         headers = {"Accept": ACCEPT, "Content-Type": "application/json", **self._headers()}
         if extra is not None:
             headers.update(extra)
@@ -153,6 +164,8 @@ class HttpBackend(ServerBackend):
             raise BackendError(f"server {self.name!r} is unreachable: {exc}") from exc
         if sid := response.headers.get("mcp-session-id"):
             self.session_id = sid
+        if response.status == 401 and self._oauth is not None:
+            self._oauth.drop()  # refused: the next request fetches a new token
         return response
 
     async def _read_response(self, response: Response, req_id: int, sink: Sink | None) -> bytes:

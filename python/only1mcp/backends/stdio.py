@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -19,6 +18,7 @@ from typing import cast
 
 from only1mcp._core import FrameReader
 from only1mcp.backends.base import BackendState, Wiring, log
+from only1mcp.backends.child import child_env, child_setup
 from only1mcp.backends.eras import PipelinedProbe
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
 from only1mcp.config import StdioServerConfig
@@ -27,12 +27,6 @@ from only1mcp.errors import BackendError
 SHUTDOWN_GRACE = 2.0
 # After the child exits, bytes already in the pipe still get this long to arrive.
 EXIT_DRAIN = 0.3
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: if the aggregator is SIGKILLed, the kernel ends the child."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class _Pipes(asyncio.SubprocessProtocol):
@@ -79,10 +73,10 @@ class StdioBackend(MultiplexedBackend):
                 lambda: _Pipes(self),
                 command,
                 *self.config.args,
-                env={**os.environ, **self.config.env},
+                env=child_env(self.config),
                 cwd=self.config.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=child_setup(self.config.rlimits),
             )
         except OSError as exc:
             raise BackendError(f"server {self.name!r} could not start {command!r}: {exc}") from exc

@@ -34,7 +34,7 @@ from only1mcp.catalog.naming import uri_scheme
 
 from .access import AccessConfig
 from .audit import AuditConfig
-from .auth import AuthConfig
+from .auth import AuthConfig, BackendOAuthConfig
 from .policies import (
     MASK,
     PROBLEM,
@@ -71,6 +71,7 @@ __all__ = [
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SEPARATOR_RE = re.compile(r"[A-Za-z0-9_.-]+")
+ENV_PATTERN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?|\*")
 ORIGIN_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 #: Accepted spellings of ``transport`` (and of its alias ``type``).
 TRANSPORTS = {
@@ -147,6 +148,18 @@ def _check_origin(origin: str) -> str:
             "an Origin is scheme://host[:port] with no path, e.g. 'https://app.example.com'"
         )
     return origin
+
+
+def _check_cors_origin(origin: str) -> str:
+    return origin if origin == "*" else _check_origin(origin)
+
+
+def _check_env_pattern(pattern: str) -> str:
+    if not ENV_PATTERN_RE.fullmatch(pattern):
+        raise problem(
+            "an environment variable name (A-Z, a-z, 0-9, '_'), or a prefix ending in '*'"
+        )
+    return pattern
 
 
 Prefix = Annotated[str | None, AfterValidator(_check_prefix)]
@@ -241,6 +254,18 @@ class _Server(Strict):
         return self
 
 
+class RlimitsConfig(Strict):
+    """``setrlimit`` limits for a stdio server, set in the child before it runs."""
+
+    #: CPU seconds (RLIMIT_CPU): the kernel ends the process when it has used them.
+    cpu_seconds: Count | None = None
+    #: Open file descriptors (RLIMIT_NOFILE).
+    open_files: Count | None = None
+    #: Virtual address space in MiB (RLIMIT_AS). Runtimes that reserve much more than they use
+    #: (Node.js, the JVM) need a generous value.
+    address_space_mb: Count | None = None
+
+
 class _StdioTransport(Strict):
     """How to start a child process spoken to over stdin/stdout."""
 
@@ -252,6 +277,13 @@ class _StdioTransport(Strict):
     cwd: str | None = None
     #: Restart the process when its process group's resident memory exceeds this (MiB).
     memory_limit_mb: Count | None = None
+    #: The aggregator's environment variables the process inherits: names, or prefixes ending
+    #: in ``*`` (``LC_*``). None: a minimal safe list (see only1mcp.backends.child); nothing
+    #: else of the aggregator's environment (its secrets) reaches the server. ``env`` entries
+    #: are always passed.
+    env_inherit: list[Annotated[str, AfterValidator(_check_env_pattern)]] | None = None
+    #: Kernel limits applied to the process (and inherited by its children).
+    rlimits: RlimitsConfig | None = None
 
     _normalize = model_validator(mode="before")(_normalize_server)
 
@@ -263,8 +295,20 @@ class _HttpTransport(Strict):
     transport: Literal["http", "sse"] = "http"
     url: Annotated[str, AfterValidator(_check_url)]
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Client credentials for a token of this backend's own (Streamable HTTP only).
+    oauth: BackendOAuthConfig | None = None
 
     _normalize = model_validator(mode="before")(_normalize_server)
+
+    @model_validator(mode="after")
+    def _check_oauth(self) -> Any:
+        if self.oauth is None:
+            return self
+        if self.transport != "http":
+            raise problem("`oauth` is supported for transport http only", ("oauth",))
+        if any(name.lower() == "authorization" for name in self.headers):
+            raise problem("give an Authorization header or `oauth`, not both", ("oauth",))
+        return self
 
 
 class StdioServerConfig(_Server, _StdioTransport):
@@ -349,6 +393,30 @@ ServerConfig = Annotated[
 ServerName = Annotated[str, AfterValidator(_check_name)]
 
 
+class CorsConfig(Strict):
+    """CORS for browser-based MCP clients on other origins.
+
+    Every origin listed here is also allowed by the DNS-rebinding check (``allowed_origins``):
+    one list decides whether a browser page may call, the CORS headers only tell the browser.
+    ``"*"`` allows any origin (never with credentials)."""
+
+    allow_origins: list[Annotated[str, AfterValidator(_check_cors_origin)]] = Field(min_length=1)
+    #: Let the browser send cookies / HTTP auth and read the answer (``Authorization`` headers
+    #: set by the page's script need no credentials mode).
+    allow_credentials: bool = False
+    #: Seconds a browser may cache a preflight's answer.
+    max_age: Annotated[int, BeforeValidator(not_bool), Field(ge=0)] = 600
+
+    @model_validator(mode="after")
+    def _check_wildcard(self) -> CorsConfig:
+        if "*" in self.allow_origins and self.allow_credentials:
+            raise problem(
+                "'*' cannot be combined with allow_credentials: true; list the origins",
+                ("allow_origins",),
+            )
+        return self
+
+
 class FrontConfig(BaseModel):
     """The endpoint that MCP clients connect to."""
 
@@ -365,6 +433,20 @@ class FrontConfig(BaseModel):
     #: Seconds the calls in flight at SIGTERM/SIGINT (or the end of stdin) get to finish
     #: before each is answered "Only1MCP is shutting down" (-32603).
     shutdown_grace: Seconds = 3.0
+    #: Seconds a handshake session may stay idle (no request, no open stream) before it ends
+    #: and what it holds (per-session backends, its event log) is freed.
+    session_ttl: Timeout = 3600.0
+    #: Sessions open at once; when full the least recently used idle one is ended, and when
+    #: none is idle an ``initialize`` is refused with HTTP 503.
+    max_sessions: Count = 10000
+    #: The same bound per principal (authenticated identity; every client shares one when
+    #: authentication is off); refused with HTTP 429 and ``Retry-After``.
+    max_sessions_per_principal: Count = 1000
+    #: Seconds a client has to send a whole request (head and body) once it begins it, or to
+    #: begin one on a new connection; a slower client is answered 408 and disconnected.
+    request_timeout: Timeout = 30.0
+    #: Cross-origin access for browser clients (off by default: see :class:`CorsConfig`).
+    cors: CorsConfig | None = None
 
 
 class Config(BaseModel):
@@ -419,6 +501,13 @@ class Config(BaseModel):
                     key,
                 )
             owner[prefix] = owner[scheme] = name
+        return self
+
+    @model_validator(mode="after")
+    def _check_key_roles(self) -> Config:
+        """An API key's roles are roles of ``access.roles`` (a typo would deny it everything)."""
+        for index, key in enumerate(self.auth.api_keys):
+            self.access.check_roles(key.roles, ("auth", "api_keys", index, "roles"))
         return self
 
     def enabled_servers(self) -> dict[str, ServerConfig]:

@@ -20,12 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from only1mcp.access.gate import Gate
 from only1mcp.audit import AuditLog
+from only1mcp.auth.principal import Principal, principal_of
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.admission import admit
+from only1mcp.front.cors import Cors
 from only1mcp.front.drain import ANSWER_WAIT, Drain
-from only1mcp.front.http11 import http_protocol
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
 from only1mcp.front.origin import OriginPolicy
+from only1mcp.front.request_limits import guarded_protocol
 from only1mcp.front.server import DrainingServer
 from only1mcp.front.stateless import StatelessEndpoint
 from only1mcp.front.wire import (
@@ -34,20 +38,22 @@ from only1mcp.front.wire import (
     SSE_HEADERS,
     HttpError,
     answer_or_end,
+    bound_session,
     follow,
     last_resort,
     read_body,
     respond,
+    session_refused,
     sse_message,
 )
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_HEADER_VALUES
 from only1mcp.protocol.stateless import is_stateless
-from only1mcp.router import Router
+from only1mcp.router import Router, initialize_without_id
 from only1mcp.session import KEEPALIVE, PausedStream, Session
 from only1mcp.stateless import StatelessService
-from only1mcp.types import Receive, Scope, Send
+from only1mcp.types import ASGIApp, Receive, RequestId, Scope, Send
 
 log = logging.getLogger("only1mcp.front.http")
 
@@ -61,13 +67,17 @@ class McpEndpoint:
         router: Router,
         stateless: StatelessService,
         origins: OriginPolicy,
+        audit: AuditLog,
         drain: Drain | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
+        self.audit = audit
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
-        self.stateless = StatelessEndpoint(stateless, self.drain)
+        self.gate = gate  # None: authentication is off (and no audit), nothing to check
+        self.stateless = StatelessEndpoint(stateless, self.drain, gate)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a 2026 request goes on to the stateless endpoint's, a frame less.
@@ -87,16 +97,17 @@ class McpEndpoint:
         try:
             self._check_origin(headers)
             method = scope["method"]
+            principal = principal_of(scope)
             if method == "POST":
-                await self._post(headers, receive, send)
+                await self._post(scope, headers, principal, receive, send)
             elif method == "GET":
-                await self._get(headers, receive, send)
+                await self._get(headers, principal, receive, send)
             elif method == "DELETE":
-                await self._delete(headers, send)
+                await self._delete(headers, principal, send)
             else:
                 await respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
         except HttpError as exc:
-            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+            await exc.respond(send)
         except Exception as exc:  # a bug: never a 500 or a traceback on the wire
             await last_resort(send, exc)
         except asyncio.CancelledError:
@@ -108,73 +119,118 @@ class McpEndpoint:
         if not self.origins.allows(headers.get(b"origin"), headers.get(b"host")):
             raise HttpError(403, InvalidRequest("Forbidden: Origin or Host not allowed"))
 
-    async def _post(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    async def _post(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        principal: Principal,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         body = await read_body(receive)
         try:
             payload = jsonrpc.parse(body)
             if isinstance(payload, list):
-                await self._batch(payload, headers, send)
+                await self._batch(scope, payload, headers, principal, send)
                 return
             msg = jsonrpc.check_message(payload)
         except RpcError as exc:
             raise HttpError(400, exc) from exc
         if msg.get("method") == "initialize":
-            await self._initialize(msg, headers, send)
+            await self._initialize(msg, headers, principal, send)
             return
-        session = self._session(headers)
+        session = self._session(headers, principal)
+        gate = self.gate
+        ticket = None if gate is None else admit(gate, msg, scope, session.id)
         reply = StreamingReply(send, _prefers_sse(headers), session)
+        session.hold()  # a call in flight: the session is not idle, whatever its age
         try:
             answer = await self.router.handle(session, msg, reply)
         except asyncio.CancelledError:
             if not self.drain.ending:
                 raise
             answer = self.drain.error(msg.get("id")) if "id" in msg else None
+        finally:
+            session.release()
+        if ticket is not None and gate is not None:
+            gate.done(ticket, answer)
         if answer is None:
             await respond(send, 202, b"", [])
         else:
             await reply.finish(answer)
 
-    async def _batch(self, batch: list[object], headers: dict[bytes, bytes], send: Send) -> None:
+    async def _batch(
+        self,
+        scope: Scope,
+        batch: list[object],
+        headers: dict[bytes, bytes],
+        principal: Principal,
+        send: Send,
+    ) -> None:
         """JSON-RPC batches exist only in 2025-03-26; later revisions removed them."""
-        session = self._session(headers)
+        session = self._session(headers, principal)
         if session.protocol_version not in BATCH_REVISIONS:
             raise InvalidRequest(
                 f"Invalid Request: batches are not part of MCP {session.protocol_version}"
             )
         if not batch:
             raise InvalidRequest("Invalid Request: empty batch")
-        frames = await self.drain.answer_batch(batch, lambda item: self._batch_item(session, item))
+        frames = await self.drain.answer_batch(
+            batch, lambda item: self._batch_item(scope, session, item)
+        )
         if frames:
             await respond(send, 200, b"[" + b",".join(frames) + b"]", JSON_HEADERS)
         else:
             await respond(send, 202, b"", [])
 
-    async def _batch_item(self, session: Session, item: object) -> bytes | None:
+    async def _batch_item(self, scope: Scope, session: Session, item: object) -> bytes | None:
         try:
             msg = jsonrpc.check_message(item)
         except RpcError as exc:
             return jsonrpc.error(None, exc)
         if msg.get("method") == "initialize":
             return jsonrpc.error(msg.get("id"), InvalidRequest("initialize cannot be batched"))
-        return await self.router.handle(session, msg)
+        if self.gate is None:
+            return await self.router.handle(session, msg)
+        try:  # a batch answers with one status: a refusal is its item's error
+            ticket = admit(self.gate, msg, scope, session.id)
+        except HttpError as exc:
+            return jsonrpc.error(msg.get("id"), exc.error)
+        answer = await self.router.handle(session, msg)
+        if ticket is not None:
+            self.gate.done(ticket, answer)
+        return answer
 
     async def _initialize(
-        self, msg: dict[str, object], headers: dict[bytes, bytes], send: Send
+        self,
+        msg: dict[str, object],
+        headers: dict[bytes, bytes],
+        principal: Principal,
+        send: Send,
     ) -> None:
-        session = self.gateway.sessions.create()
+        if "id" not in msg:
+            raise HttpError(400, initialize_without_id())
+        req_id: RequestId = msg["id"]  # type: ignore[assignment]
+        try:
+            session = self.gateway.sessions.open(principal)
+        except RpcError as exc:
+            raise session_refused(exc, req_id) from exc
         for name in self.gateway.hash_headers:
             if (value := headers.get(name.encode())) is not None:
                 session.hash_headers[name] = value.decode("latin-1")
-        answer = await self.router.handle(session, msg)
-        assert answer is not None
+        session.hold()
+        try:
+            answer = await self.router.handle(session, msg)
+        finally:
+            session.release()
         extra = [(b"mcp-session-id", session.id.encode())]
-        await respond(send, 200, answer, JSON_HEADERS + extra)
+        await respond(send, 200, answer or b"", JSON_HEADERS + extra)
 
-    def _session(self, headers: dict[bytes, bytes]) -> Session:
+    def _session(self, headers: dict[bytes, bytes], principal: Principal) -> Session:
         sid = headers.get(b"mcp-session-id")
         if sid is None:
             raise HttpError(400, InvalidRequest("Bad Request: Mcp-Session-Id header is required"))
-        session = self.gateway.sessions.get(sid.decode("latin-1"))
+        session = bound_session(self.gateway.sessions, sid.decode("latin-1"), principal, self.audit)
         if session is None:
             raise HttpError(404, InvalidRequest("Session not found; initialize again"))
         version = headers.get(b"mcp-protocol-version")
@@ -184,11 +240,13 @@ class McpEndpoint:
             )
         return session
 
-    async def _get(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    async def _get(
+        self, headers: dict[bytes, bytes], principal: Principal, receive: Receive, send: Send
+    ) -> None:
         if b"text/event-stream" not in headers.get(b"accept", b""):
             await respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
             return
-        session = self._session(headers)
+        session = self._session(headers, principal)
         stream, after = _resume_point(headers)
         paused = session.paused.get(stream) if stream is not None else None
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
@@ -197,14 +255,18 @@ class McpEndpoint:
             if paused is None
             else _resumed(session, stream or 0, paused, after or 0)
         )
-        with self.drain.stream():
-            async for chunk in events:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        session.hold()  # an open stream: the session is not idle while it lasts
+        try:
+            with self.drain.stream():
+                async for chunk in events:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            session.release()
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
-        session = self._session(headers)
+    async def _delete(self, headers: dict[bytes, bytes], principal: Principal, send: Send) -> None:
+        session = self._session(headers, principal)
         self.gateway.sessions.remove(session.id)
         await respond(send, 200, b"", [])
 
@@ -348,18 +410,26 @@ class HttpApp:
         stateless: StatelessService,
         origins: OriginPolicy,
         audit: AuditLog | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.gateway = gateway
         self.audit = audit or AuditLog(gateway.config.audit)
         self.drain = Drain(gateway.config.front.shutdown_grace)
-        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.drain)
-        self.legacy = LegacySseEndpoint(gateway, router, origins, self.drain)
+        self.mcp = McpEndpoint(gateway, router, stateless, origins, self.audit, self.drain, gate)
+        self.legacy = LegacySseEndpoint(gateway, router, origins, self.audit, self.drain, gate)
         self._draining: asyncio.Task[None] | None = None
         self.other = Starlette(routes=[Route("/healthz", self._healthz)], lifespan=self._lifespan)
+        cors = gateway.config.front.cors
+        self.cors = Cors(cors) if cors is not None else None
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine itself: handing back the chosen app's awaitable saves a frame on
         # every request.
+        if scope["type"] == "http" and self.cors is not None:
+            return self.cors.serve(scope, receive, send, self._route)
+        return self._route(scope, receive, send)
+
+    def _route(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http":
             if scope["path"] in MCP_PATHS:
                 return self.mcp(scope, receive, send)
@@ -399,21 +469,24 @@ class HttpApp:
                 "status": "ok" if self.gateway.ready.is_set() else "starting",
                 "servers": {name: b.state.value for name, b in self.gateway.backends.items()},
                 "failures": failures,
+                "sessions": len(self.gateway.sessions),
             }
         )
 
 
-def serve_http(app: HttpApp, host: str, port: int) -> None:
-    """Run the HTTP front until SIGTERM/SIGINT; backends stop with it."""
+def serve_http(app: HttpApp, host: str, port: int, asgi: ASGIApp | None = None) -> None:
+    """Run the HTTP front until SIGTERM/SIGINT; backends stop with it. ``asgi``: what the
+    server calls, when the front sits behind middleware (authentication)."""
     config = uvicorn.Config(
-        app,
+        app if asgi is None else asgi,
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
         lifespan="on",
         interface="asgi3",  # HttpApp.__call__ returns an awaitable rather than being async
-        http=http_protocol(),  # a sized response's head and body in one write
+        # A sized response's head and body in one write; header and slow-client limits.
+        http=guarded_protocol(app.gateway.config.front.request_timeout),
         # Ours ends every call first (HttpApp.closing); uvicorn's is a backstop.
         timeout_graceful_shutdown=int(app.drain.grace + ANSWER_WAIT + 3),
         # No X-Forwarded-* rewriting: nothing here uses the client's address.

@@ -16,27 +16,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from only1mcp.access.gate import Gate
+from only1mcp.audit import AuditLog
+from only1mcp.auth.principal import Principal, principal_of
 from only1mcp.errors import InternalError, InvalidRequest, RpcError
+from only1mcp.front.admission import admit
 from only1mcp.front.drain import Drain
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.wire import (
-    JSON_HEADERS,
     SSE_HEADERS,
     HttpError,
+    bound_session,
     follow,
     last_resort,
     read_body,
     respond,
+    session_refused,
 )
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import BATCH_REVISIONS, HANDSHAKE_REVISIONS
-from only1mcp.router import Router
+from only1mcp.router import Router, initialize_without_id
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, Receive, RequestId, Scope, Send
 
@@ -69,12 +74,20 @@ class _Connection:
 
 class LegacySseEndpoint:
     def __init__(
-        self, gateway: Gateway, router: Router, origins: OriginPolicy, drain: Drain | None = None
+        self,
+        gateway: Gateway,
+        router: Router,
+        origins: OriginPolicy,
+        audit: AuditLog,
+        drain: Drain | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
+        self.audit = audit
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
+        self.gate = gate  # None: authentication is off (and no audit), nothing to check
         self._streams: dict[str, _Connection] = {}  # by session id
 
     def calls(self) -> Iterator[asyncio.Task[None]]:
@@ -97,15 +110,19 @@ class LegacySseEndpoint:
             else:
                 await self._post(scope, receive, send)
         except HttpError as exc:
-            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
+            await exc.respond(send)
         except Exception as exc:  # a bug: never a 500 or a traceback on the wire
             await last_resort(send, exc)
 
     # ------------------------------------------------------------------ GET /sse
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
-        session = self.gateway.sessions.create()
+        try:
+            session = self.gateway.sessions.open(principal_of(scope))
+        except RpcError as exc:
+            raise session_refused(exc, None) from exc
         session.protocol_version = LEGACY_REVISION
+        session.hold()  # lives as long as its stream: never idle, ends with it
         stream = self._streams[session.id] = _Connection(session)
         # Relative, so the client posts to the origin it is connected to (behind a mount too).
         root = str(scope.get("root_path", "")).rstrip("/")
@@ -132,36 +149,41 @@ class LegacySseEndpoint:
     # ------------------------------------------------------------- POST /messages
 
     async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stream = self._find(scope)
+        stream = self._find(scope, principal_of(scope))
         body = await read_body(receive)
         try:
             payload = jsonrpc.parse(body)
             if isinstance(payload, list):
                 self._check_batch(stream, payload)
-                self._start(stream, self._batch(stream, payload))
+                self._start(stream, self._batch(stream, payload, scope))
             else:
                 msg = jsonrpc.check_message(payload)
-                await self._accept(stream, msg)
+                await self._accept(stream, msg, scope)
         except RpcError as exc:
             raise HttpError(400, exc) from exc
         await respond(send, 202, b"", [])
 
-    def _find(self, scope: Scope) -> _Connection:
+    def _find(self, scope: Scope, principal: Principal) -> _Connection:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         ids = query.get("session_id") or query.get("sessionId")
         if not ids:
             raise HttpError(400, InvalidRequest("Bad Request: session_id is required in the query"))
         stream = self._streams.get(ids[0])
-        if stream is None:
+        if (
+            stream is None
+            or bound_session(self.gateway.sessions, ids[0], principal, self.audit) is None
+        ):
             raise HttpError(404, InvalidRequest("Session not found; open a new one with GET /sse"))
         return stream
 
-    async def _accept(self, stream: _Connection, msg: JsonObject) -> None:
+    async def _accept(self, stream: _Connection, msg: JsonObject, scope: Scope) -> None:
         """A request is answered later, on the stream; a notification or a response to one of
         our requests is handled before the 202, so the client's messages keep their order."""
         if "method" in msg and "id" in msg:
-            self._start(stream, self._answer(stream, msg))
+            self._start(stream, self._answer(stream, msg, scope))
             return
+        if msg.get("method") == "initialize":
+            raise initialize_without_id()  # the client gets it as the POST's answer: a 400
         if msg.get("method") == "notifications/cancelled":
             cancelled = (msg.get("params") or {}).get("requestId")
             if jsonrpc.is_valid_id(cancelled) and cancelled in stream.answering:
@@ -173,11 +195,11 @@ class LegacySseEndpoint:
         stream.calls.add(call)
         call.add_done_callback(stream.calls.discard)
 
-    async def _answer(self, stream: _Connection, msg: JsonObject) -> None:
+    async def _answer(self, stream: _Connection, msg: JsonObject, scope: Scope) -> None:
         req_id = msg["id"]
         stream.answering.add(req_id)
         try:
-            answer = await self._handle(stream, msg)
+            answer = await self._handle(stream, msg, scope)
         finally:
             stream.answering.discard(req_id)
         if req_id in stream.cancelled:
@@ -185,7 +207,14 @@ class LegacySseEndpoint:
         elif answer is not None:
             stream.session.events.push(answer)
 
-    async def _handle(self, stream: _Connection, msg: JsonObject) -> bytes | None:
+    def _handle(
+        self, stream: _Connection, msg: JsonObject, scope: Scope
+    ) -> Awaitable[bytes | None]:
+        if self.gate is not None:
+            return self._gated(self.gate, stream, msg, scope)
+        return self._routed(stream, msg)
+
+    async def _routed(self, stream: _Connection, msg: JsonObject) -> bytes | None:
         try:
             return await self.router.handle(stream.session, msg, stream)
         except Exception:
@@ -197,6 +226,22 @@ class LegacySseEndpoint:
                 raise
             return self.drain.error(msg.get("id")) if "id" in msg else None
 
+    async def _gated(
+        self, gate: Gate, stream: _Connection, msg: JsonObject, scope: Scope
+    ) -> bytes | None:
+        """:meth:`_handle` once authentication is on. A refusal is answered on the stream like
+        any error: this transport answers every request there, and its clients take a POST
+        that fails for a broken connection (the official SDK's stops sending)."""
+        session = stream.session
+        try:
+            ticket = admit(gate, msg, scope, session.id)
+        except HttpError as exc:
+            return jsonrpc.error(msg.get("id"), exc.error)
+        answer = await self._routed(stream, msg)
+        if ticket is not None:
+            gate.done(ticket, answer)
+        return answer
+
     @staticmethod
     def _check_batch(stream: _Connection, batch: list[object]) -> None:
         version = stream.session.protocol_version
@@ -205,17 +250,19 @@ class LegacySseEndpoint:
         if not batch:
             raise InvalidRequest("Invalid Request: empty batch")
 
-    async def _batch(self, stream: _Connection, batch: list[object]) -> None:
+    async def _batch(self, stream: _Connection, batch: list[object], scope: Scope) -> None:
         """A batch's answers go out together, as one array in one event."""
-        frames = await self.drain.answer_batch(batch, lambda item: self._batch_item(stream, item))
+        frames = await self.drain.answer_batch(
+            batch, lambda item: self._batch_item(stream, item, scope)
+        )
         if frames:
             stream.session.events.push(b"[" + b",".join(frames) + b"]")
 
-    async def _batch_item(self, stream: _Connection, item: object) -> bytes | None:
+    async def _batch_item(self, stream: _Connection, item: object, scope: Scope) -> bytes | None:
         try:
             msg = jsonrpc.check_message(item)
         except RpcError as exc:
             return jsonrpc.error(None, exc)
         if msg.get("method") == "initialize":
             return jsonrpc.error(msg.get("id"), InvalidRequest("initialize cannot be batched"))
-        return await self._handle(stream, msg)
+        return await self._handle(stream, msg, scope)

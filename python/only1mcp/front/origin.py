@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from only1mcp.config.schema import FrontConfig
+
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 DECIDED_LIMIT = 1024
 
 
 class OriginPolicy:
+    """``allowed_origins``: origins served besides loopback ones (``"*"``: any; the Host check
+    still applies). See :mod:`only1mcp.front.cors` for how CORS origins join them."""
+
     def __init__(self, allowed_origins: list[str], bind_host: str) -> None:
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
+        self.any_origin = "*" in self.allowed_origins
         self.bind_host = bind_host
         # Only a loopback-bound server checks Host: behind a proxy the Host is the public name.
         self.check_host = bind_host in LOOPBACK_HOSTS
@@ -34,7 +40,7 @@ class OriginPolicy:
     def origin_ok(self, origin: str | None) -> bool:
         if origin is None:
             return True  # not a browser
-        if origin.rstrip("/") in self.allowed_origins:
+        if self.any_origin or origin.rstrip("/") in self.allowed_origins:
             return True
         try:
             host = urlsplit(origin).hostname
@@ -46,6 +52,13 @@ class OriginPolicy:
         if not self.check_host or host is None:
             return True
         return _loopback_host_header(host)
+
+
+def served_origins(front: FrontConfig) -> list[str]:
+    """The origins a front serves besides loopback ones: ``allowed_origins`` and the CORS
+    origins (a browser page CORS lets read the answers must be served in the first place)."""
+    cors = front.cors.allow_origins if front.cors is not None else []
+    return [*front.allowed_origins, *cors]
 
 
 def _text(value: bytes | None) -> str | None:

@@ -12,7 +12,10 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any
 
+from only1mcp.access.gate import Gate, Ticket
+from only1mcp.auth.principal import ANONYMOUS, Principal, principal_of
 from only1mcp.errors import InvalidRequest, RpcError
+from only1mcp.front.admission import admit
 from only1mcp.front.drain import Drain
 from only1mcp.front.wire import (
     JSON_HEADERS,
@@ -30,9 +33,12 @@ from only1mcp.types import JsonObject, Receive, Scope, Send
 
 
 class StatelessEndpoint:
-    def __init__(self, service: StatelessService, drain: Drain | None = None) -> None:
+    def __init__(
+        self, service: StatelessService, drain: Drain | None = None, gate: Gate | None = None
+    ) -> None:
         self.service = service
         self.drain = drain or Drain(service.gateway.config.front.shutdown_grace)
+        self.gate = gate  # None: authentication is off (and no audit), nothing to check
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         return self.serve(scope, receive, send, dict(scope["headers"]))
@@ -51,14 +57,16 @@ class StatelessEndpoint:
             )
             await respond(send, 406, jsonrpc.error(None, error), JSON_HEADERS)
             return
+        gate = self.gate
         try:
-            body = await read_body(receive)
-        except HttpError as exc:  # too large
-            await respond(send, exc.status, jsonrpc.error(None, exc.error), JSON_HEADERS)
-            return
-        msg = _message(body)
-        if isinstance(msg, tuple):  # an error, or 202 for a notification
-            await respond(send, *msg)
+            msg = _message(await read_body(receive))
+            if isinstance(msg, tuple):  # an error, or 202 for a notification
+                await respond(send, *msg)
+                return
+            # Authentication on: the call is admitted first, the lists are as it may see them.
+            principal, ticket = (ANONYMOUS, None) if gate is None else _admitted(gate, scope, msg)
+        except HttpError as exc:  # too large, or refused
+            await exc.respond(send)
             return
         reply = _Reply(send)
         raw = scope["headers"]
@@ -69,7 +77,7 @@ class StatelessEndpoint:
             if msg["method"] == "subscriptions/listen":
                 await self._listen(msg, headers, receive, reply)
                 return
-            answering = self.service.answer(msg, headers, reply)
+            answering = self.service.answer(msg, headers, reply, principal)
         try:
             answered = await answering
         except asyncio.CancelledError:
@@ -78,6 +86,8 @@ class StatelessEndpoint:
             answered = 200, self.drain.error(msg["id"])
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
+        if ticket is not None and gate is not None:
+            gate.done(ticket, answered[1] if answered is not None else None)
 
     async def _listen(
         self, msg: JsonObject, headers: Headers, receive: Receive, reply: _Reply
@@ -93,6 +103,12 @@ class StatelessEndpoint:
                 await self.service.listener.serve(msg, reply.emit, gone)
         finally:
             gone.cancel()
+
+
+def _admitted(gate: Gate, scope: Scope, msg: JsonObject) -> tuple[Principal, Ticket | None]:
+    """Who asks, and the gate's ticket for the call (raises HttpError when it is refused)."""
+    principal = principal_of(scope)
+    return principal, admit(gate, msg, scope, None)
 
 
 def _message(body: bytes) -> JsonObject | tuple[int, bytes, list[tuple[bytes, bytes]]]:

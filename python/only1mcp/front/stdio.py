@@ -17,8 +17,9 @@ import sys
 from typing import Any
 
 from only1mcp._core import FrameReader
+from only1mcp.access.gate import Gate
 from only1mcp.audit import AuditLog
-from only1mcp.errors import InvalidRequest, RpcError, unexpected
+from only1mcp.errors import AccessDenied, InvalidRequest, RateLimited, RpcError, unexpected
 from only1mcp.front.drain import Drain
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
@@ -57,12 +58,16 @@ class StdioFront:
         router: Router,
         stateless: StatelessService,
         audit: AuditLog | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.gateway = gateway
         self.audit = audit or AuditLog(gateway.config.audit)
         self.router = router
         self.stateless = stateless
+        self.gate = gate  # None: authentication is off (and no audit), nothing to check
         self.session = Session(id="stdio")
+        if gate is not None:  # a pipe has no credentials: its principal is configured
+            self.session.principal = gate.stdio_principal
         self.closed = asyncio.Event()
         self.drain = Drain(gateway.config.front.shutdown_grace)
         self._out: asyncio.WriteTransport | None = None
@@ -118,16 +123,35 @@ class StdioFront:
                 self.write(self.drain.error(msg["id"]))
 
     async def _handle(self, msg: JsonObject) -> None:
-        if "id" in msg and "method" in msg and stateless_version(msg) is not None:
-            await self._stateless(msg)
+        if self.gate is not None and "id" in msg:
+            await self._gated(self.gate, msg)
             return
+        await self._serve(msg)
+
+    async def _gated(self, gate: Gate, msg: JsonObject) -> None:
+        """:meth:`_serve` for a request once authentication is on: admitted first (a pipe
+        has no status: a refusal is its JSON-RPC error)."""
+        try:
+            ticket = gate.admit(self.session.principal, msg, None, self.session.id)
+        except (AccessDenied, RateLimited) as exc:
+            self.write(jsonrpc.error(msg["id"], exc))
+            return
+        answer = await self._serve(msg)
+        if ticket is not None:
+            gate.done(ticket, answer)
+
+    async def _serve(self, msg: JsonObject) -> bytes | None:
+        """Serve one message; the answer written (None: none, or the bridge sent it)."""
+        if "id" in msg and "method" in msg and stateless_version(msg) is not None:
+            return await self._stateless(msg)
         if msg.get("method") == "notifications/cancelled":
             self._end_listen((msg.get("params") or {}).get("requestId"))
         answer = await self.router.handle(self.session, msg, self)
         if answer is not None:
             self.write(answer)
+        return answer
 
-    async def _stateless(self, msg: JsonObject) -> None:
+    async def _stateless(self, msg: JsonObject) -> bytes | None:
         if msg["method"] == "subscriptions/listen":
             gone = self._listens[msg["id"]] = asyncio.ensure_future(self.closed.wait())
             try:
@@ -136,10 +160,12 @@ class StdioFront:
                 gone.cancel()
                 if self._listens.get(msg["id"]) is gone:
                     del self._listens[msg["id"]]
-            return
-        answered = await self.stateless.answer(msg, None, self)
-        if answered is not None:  # None: the bridge sent it (finish) and went on
-            self.write(answered[1])
+            return None
+        answered = await self.stateless.answer(msg, None, self, self.session.principal)
+        if answered is None:  # the bridge sent it (finish) and went on
+            return None
+        self.write(answered[1])
+        return answered[1]
 
     def _end_listen(self, request_id: object) -> None:
         """On a pipe, a 2026 client ends a listen with ``notifications/cancelled`` naming it."""
@@ -164,6 +190,7 @@ class StdioFront:
         self._out = out
         await loop.connect_read_pipe(lambda: _StdinProtocol(self), sys.stdin.buffer)
         self.gateway.sessions.add(self.session)
+        self.session.hold()  # the one client is connected as long as stdin is open
         pump = asyncio.ensure_future(self._pump_outbound())
         await self.gateway.start()
         try:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Awaitable
 
-from only1mcp.errors import InvalidRequest, RpcError, unexpected
+from only1mcp.audit import AuditLog
+from only1mcp.auth.principal import Principal
+from only1mcp.errors import InvalidRequest, RateLimited, RpcError, unexpected
 from only1mcp.front.http11 import answer_whole
 from only1mcp.protocol import jsonrpc
-from only1mcp.session import KEEPALIVE, Session
-from only1mcp.types import Receive, Send
+from only1mcp.session import KEEPALIVE, RETRY_AFTER, Session, SessionStore
+from only1mcp.types import Receive, RequestId, Send
 
 log = logging.getLogger("only1mcp.front")
 
@@ -32,11 +35,55 @@ SSE_HEADERS = [
 
 
 class HttpError(Exception):
-    """Ends a request with an HTTP status and a JSON-RPC error body."""
+    """Ends a request with an HTTP status and a JSON-RPC error body (with ``request_id``, when
+    the request was read), and any ``headers`` the status calls for."""
 
-    def __init__(self, status: int, error: RpcError) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: RpcError,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        request_id: RequestId | None = None,
+    ) -> None:
         self.status = status
         self.error = error
+        self.headers = headers or []
+        self.request_id = request_id
+
+    def respond(self, send: Send) -> Awaitable[None]:
+        """Send it as the response."""
+        frame = jsonrpc.error(self.request_id, self.error)
+        return respond(send, self.status, frame, [*JSON_HEADERS, *self.headers])
+
+
+def session_refused(exc: RpcError, id: RequestId | None) -> HttpError:
+    """The answer to an initialize (or a GET /sse) the full session store refused: 429 with
+    ``Retry-After`` when the principal has its share, else 503."""
+    if isinstance(exc, RateLimited):
+        retry = [(b"retry-after", b"%d" % max(1, math.ceil(exc.retry_after)))]
+        return HttpError(429, exc, retry, id)
+    return HttpError(503, exc, [(b"retry-after", b"%d" % RETRY_AFTER)], id)
+
+
+def bound_session(
+    sessions: SessionStore, session_id: str, principal: Principal, audit: AuditLog
+) -> Session | None:
+    """The session ``session_id`` names, now its most recently used, when ``principal``
+    opened it. Another principal's session is as unknown to it as a missing one (the client
+    hears 404 either way), and the attempt is audited."""
+    session = sessions.get(session_id)
+    if session is not None and session.principal is not principal:
+        if session.principal.id != principal.id:
+            audit.record(
+                "session_mismatch",
+                principal,
+                session=session_id,
+                decision="deny",
+                reason="the session belongs to another principal",
+            )
+            return None
+        session.principal = principal  # the same identity with a fresher credential
+    return sessions.use(session_id)
 
 
 def sse_message(frame: bytes) -> bytes:

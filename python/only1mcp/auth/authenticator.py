@@ -1,0 +1,126 @@
+"""From a request's headers to its principal, by the modes ``auth.modes`` lists.
+
+Credentials are read from ``Authorization: Bearer <token>`` or ``X-API-Key: <key>`` only: a
+token in the query string (``?access_token=``, ``?token=``, ``?api_key=``…) is refused, since
+URLs end up in logs and browser history (OAuth 2.1 §5.1.1, MCP authorization spec). A bearer
+value is tried as an API key (cheap, in memory), then as a JWT when it has the shape of one,
+then introspected.
+
+A principal proved by a JWT or by introspection is remembered by the token's hash until its
+``exp``: the next request with the same token is one hash and one dict lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+import httpx
+
+from only1mcp.auth.cache import TokenCache, token_hash
+from only1mcp.auth.introspection import Introspector
+from only1mcp.auth.keys import ApiKeys
+from only1mcp.auth.principal import Principal
+from only1mcp.auth.tokens import JwtVerifier
+from only1mcp.errors import Unauthenticated
+from only1mcp.types import Scope
+
+_BEARER = "bearer "
+# Query parameter names that carry a credential (lower case; any name containing "token" too).
+_SECRET_PARAMS = frozenset({"api_key", "apikey", "key", "access_key", "auth", "authorization"})
+# A verified token's principal is remembered at most this long when it has no exp (opaque
+# tokens whose introspection answer gave none keep the introspection cache's own TTL).
+NO_EXP_TTL = 300.0
+
+
+class Authenticator:
+    """The configured credential checks, in order of cost."""
+
+    def __init__(
+        self,
+        keys: ApiKeys | None,
+        jwt: JwtVerifier | None,
+        introspector: Introspector | None,
+        cache_size: int,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.keys = keys
+        self.jwt = jwt
+        self.introspector = introspector
+        self.cache = TokenCache(cache_size)
+        self._client = client  # the JWKS and introspection fetches'
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def known(self, scope: Scope) -> Principal | None:
+        """The request's principal when it needs no I/O: a bearer token verified before (one
+        hash, one dict lookup) or a good API key; None sends the request to
+        :meth:`authenticate`, which also says why a credential is refused."""
+        if scope["query_string"]:
+            return None
+        bearer = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                bearer = value
+            elif name == b"x-api-key":
+                api_key = value
+        if api_key is not None:  # as in authenticate(): the API key header wins
+            return self.keys.find(api_key.decode("latin-1").strip()) if self.keys else None
+        if bearer is None or bearer[:7].lower() != b"bearer ":
+            return None
+        return self.cache.get(token_hash(bearer[7:].strip()))
+
+    async def authenticate(self, scope: Scope) -> Principal:
+        """The request's principal, or :class:`Unauthenticated` saying why not."""
+        if scope["query_string"]:
+            _refuse_query_credentials(scope["query_string"])
+        bearer, api_key = _credentials(scope)
+        if api_key is not None:
+            return self._key(api_key)
+        if bearer is None:
+            raise Unauthenticated("no credentials", refused=False)
+        key = token_hash(bearer)
+        principal = self.cache.get(key)
+        if principal is not None:
+            return principal
+        return await self._token(bearer, key)
+
+    def _key(self, presented: str) -> Principal:
+        principal = self.keys.find(presented) if self.keys is not None else None
+        if principal is None:
+            raise Unauthenticated("unknown API key")
+        return principal
+
+    async def _token(self, token: str, key: bytes) -> Principal:
+        if self.keys is not None and (principal := self.keys.find(token)) is not None:
+            return principal
+        if self.jwt is not None and token.count(".") == 2:
+            principal = await self.jwt.verify(token)
+            exp = principal.expires_at
+            self.cache.put(key, principal, exp if exp is not None else time.time() + NO_EXP_TTL)
+            return principal
+        if self.introspector is not None:
+            return await self.introspector.introspect(token)
+        raise Unauthenticated("token not accepted")
+
+
+def _credentials(scope: Scope) -> tuple[str | None, str | None]:
+    bearer = api_key = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() != _BEARER or not text[7:].strip():
+                raise Unauthenticated("Authorization must be 'Bearer <token>'")
+            bearer = text[7:].strip()
+        elif name == b"x-api-key":
+            api_key = value.decode("latin-1").strip()
+    return bearer, api_key
+
+
+def _refuse_query_credentials(query: bytes) -> None:
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        lowered = name.lower()
+        if "token" in lowered or lowered in _SECRET_PARAMS:
+            raise Unauthenticated("credentials are not accepted in the query string")

@@ -1,0 +1,130 @@
+"""Limits on how a client sends a request, enforced in the HTTP protocol before the app runs.
+
+* **Header size**: a request's line and headers together may hold :data:`MAX_HEAD_BYTES`
+  bytes in at most :data:`MAX_HEADERS` headers; beyond that the answer is ``431`` and the
+  connection closes (httptools itself has no bound).
+* **Slow clients** (slowloris): once a request has begun — or a connection opened — the client
+  has ``front.request_timeout`` seconds to send the whole of it, head and body; a slower one is
+  answered ``408`` (when no response has started) and disconnected. uvicorn's own keep-alive
+  timeout ends connections idle between requests.
+* The body (:data:`~only1mcp.front.wire.MAX_BODY`) and JSON nesting (orjson's 1024 levels; 254
+  to forward) are bounded where they are read.
+
+The deadline costs a timestamp per request: one timer per server walks the open connections
+once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from only1mcp.front.http11 import http_protocol
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 128
+TICK = 1.0  # seconds between two looks at the open connections
+
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-length: 0\r\nconnection: close\r\n\r\n"
+)
+TOO_SLOW = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class _HeadTooLarge(Exception):
+    """Stops the parser (httptools re-raises it as a parser error, which uvicorn handles)."""
+
+
+class _Watch:
+    """The connections still reading a request, looked at every :data:`TICK` seconds."""
+
+    def __init__(self) -> None:
+        self.connections: set[GuardedProtocol] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, protocol: GuardedProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        self.connections.add(protocol)
+        if self._timer is None:
+            self._timer = loop.call_later(TICK, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = time.monotonic()
+        for protocol in list(self.connections):
+            since = protocol.reading_since
+            if since is not None and now - since > protocol.request_timeout:
+                protocol.too_slow()
+        self._timer = loop.call_later(TICK, self._tick, loop) if self.connections else None
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """Made by :func:`guarded_protocol` (over the project's one-write protocol)."""
+
+    request_timeout: ClassVar[float] = 30.0
+    watch: ClassVar[_Watch]
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.reading_since: float | None = time.monotonic()  # the first request is due
+        self._head = 0
+        self._headers = 0
+        self._refused = False
+        self.watch.add(self, self.loop)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.watch.connections.discard(self)
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.reading_since = time.monotonic()
+        self._head = 0
+        self._headers = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._head += len(url)
+        if self._head > MAX_HEAD_BYTES:
+            self._refuse()
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Counted inline: this runs for every header of every request.
+        self._head += len(name) + len(value)
+        self._headers += 1
+        if self._head > MAX_HEAD_BYTES or self._headers > MAX_HEADERS:
+            self._refuse()
+        super().on_header(name, value)
+
+    def on_message_complete(self) -> None:
+        self.reading_since = None
+        super().on_message_complete()
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self.transport.write(TOO_LARGE)
+        self.transport.close()
+        raise _HeadTooLarge
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # a refused head was answered 431 already
+            super().send_400_response(msg)
+
+    def too_slow(self) -> None:
+        self.reading_since = None
+        self.watch.connections.discard(self)
+        if self.cycle is None or not self.cycle.response_started:
+            self.transport.write(TOO_SLOW)
+        self.transport.close()
+
+
+def guarded_protocol(request_timeout: float) -> type[asyncio.Protocol] | str:
+    """The protocol class for ``uvicorn.Config(http=...)``: the project's (see
+    :mod:`only1mcp.front.http11`) with these limits; each server its own watch."""
+    base = http_protocol()
+    if isinstance(base, str):  # uvicorn without the hook: the limits ride on stock httptools
+        base = HttpToolsProtocol
+    attrs: dict[str, Any] = {"request_timeout": request_timeout, "watch": _Watch()}
+    return type("Guarded" + base.__name__, (GuardedProtocol, base), attrs)
