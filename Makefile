@@ -23,7 +23,7 @@ install: $(STAMP) ## Create .venv, build the Rust extension, install with dev+de
 run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:8765/mcp)
 	$(VENV)/bin/only1mcp start --config $(CONFIG)
 
-test: $(STAMP) conformance-deps js-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
+test: $(STAMP) conformance-deps js-deps tokenizer-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
@@ -82,7 +82,21 @@ js-deps: $(JS_STAMP) ## Install the TypeScript SDK, reference servers and Inspec
 
 .PHONY: js-deps
 
+TOKENIZER_DIR := tools/tokenizer
+TOKENIZER_STAMP := $(TOKENIZER_DIR)/node_modules/.installed
+
+$(TOKENIZER_STAMP): $(TOKENIZER_DIR)/package.json $(TOKENIZER_DIR)/package-lock.json
+	npm ci --prefix $(TOKENIZER_DIR) --no-audit --no-fund
+	touch $(TOKENIZER_STAMP)
+
+tokenizer-deps: $(TOKENIZER_STAMP) ## Install gpt-tokenizer (o200k_base inside the package) for the context report (npm ci, once)
+
+context-report: $(STAMP) tokenizer-deps ## Catalog tokens (full/compact/lazy), search recall and latency -> docs/CONTEXT.md
+	$(PY) tools/context/context_report.py
+
+.PHONY: tokenizer-deps context-report
+
 clean: ## Remove the venv and build output
-	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules
+	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules
 
 .PHONY: help install run test lint format bench bench-gate loadtest build clean

@@ -33,6 +33,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from only1mcp._core import FrameReader, rewrite_id, split_response
+from only1mcp.audit import AuditLog
 from only1mcp.backends.base import BackendState, Outbound, Wiring
 from only1mcp.backends.server import ServerBackend
 from only1mcp.catalog import Catalog
@@ -286,6 +287,12 @@ class AsgiCall:
         assert body["id"] == CALL["id"] and "result" in body, body
 
 
+def mcp_endpoint(gateway: Gateway, router: Router, stateless: StatelessService) -> McpEndpoint:
+    """The handshake endpoint as the HTTP front builds it (no audit log, no gate)."""
+    origins = OriginPolicy([], "127.0.0.1")
+    return McpEndpoint(gateway, router, stateless, origins, AuditLog(gateway.config.audit))
+
+
 def session_headers(session_id: str) -> list[tuple[bytes, bytes]]:
     return [
         *HEADERS,
@@ -299,7 +306,7 @@ def test_endpoint_tools_call(benchmark: BenchmarkFixture) -> None:
     gateway = stub_gateway()
     router = Router(gateway)
     stateless = StatelessService(gateway, router)
-    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
+    endpoint = mcp_endpoint(gateway, router, stateless)
     session = gateway.sessions.create()
     call = AsgiCall(endpoint, session_headers(session.id))
     asyncio.run(call())
@@ -326,14 +333,19 @@ def test_endpoint_tools_call_auth(benchmark: BenchmarkFixture) -> None:
     gateway = stub_gateway()
     router = Router(gateway)
     stateless = StatelessService(gateway, router)
-    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
+    endpoint = mcp_endpoint(gateway, router, stateless)
     guarded = AuthMiddleware(
         endpoint,
         build_authenticator(auth, resource, ""),
         build_metadata(auth, resource, []),
     )
-    session = gateway.sessions.create()
-    call = AsgiCall(guarded, [*session_headers(session.id), (b"authorization", bearer)])
+    # The session is bound to the token's principal, as an initialize with it would bind it.
+    headers = [(b"authorization", bearer)]
+    principal = asyncio.run(
+        guarded.authenticator.authenticate({"query_string": b"", "headers": headers})
+    )
+    session = gateway.sessions.create(principal)
+    call = AsgiCall(guarded, [*session_headers(session.id), *headers])
     asyncio.run(call())
     call.check()
     run_batches(benchmark, call)
@@ -361,7 +373,7 @@ def test_endpoint_tools_call_2026(benchmark: BenchmarkFixture) -> None:
     gateway = stub_gateway()
     router = Router(gateway)
     stateless = StatelessService(gateway, router)
-    endpoint = McpEndpoint(gateway, router, stateless, OriginPolicy([], "127.0.0.1"))
+    endpoint = mcp_endpoint(gateway, router, stateless)
     call = AsgiCall(endpoint, STATELESS_HEADERS)
     call.message = {"type": "http.request", "body": STATELESS_BODY, "more_body": False}
     asyncio.run(call())

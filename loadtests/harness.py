@@ -424,6 +424,9 @@ AUTH_CONFIG = [
     "    issuer: loadtest",
     f"    secret: {AUTH_SECRET}",
     "    algorithms: [HS256]",
+    "access:",  # deny by default once auth is on: the token's role may call everything
+    "  roles:",
+    '    bench: {tools: ["*"]}',
 ]
 
 
@@ -432,7 +435,13 @@ def auth_headers() -> dict[str, str]:
     import jwt  # the project's dependency: the load test runs in the project's venv
 
     now = int(time.time())
-    claims = {"iss": "loadtest", "sub": "bench", "aud": AUTH_RESOURCE, "exp": now + 7200}
+    claims = {
+        "iss": "loadtest",
+        "sub": "bench",
+        "aud": AUTH_RESOURCE,
+        "exp": now + 7200,
+        "roles": ["bench"],
+    }
     return {"Authorization": "Bearer " + jwt.encode(claims, AUTH_SECRET, "HS256")}
 
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -54,8 +54,12 @@ def _load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"[red]config error:[/red] {exc}", highlight=False, markup=True)
-        raise typer.Exit(2) from exc
+        _config_error(exc)
+
+
+def _config_error(exc: ConfigError) -> NoReturn:
+    err.print(f"[red]config error:[/red] {exc}", highlight=False, markup=True)
+    raise typer.Exit(2) from exc
 
 
 def _setup_logging(level: str) -> None:
@@ -92,10 +96,9 @@ def start(
     _setup_logging(cfg.log_level)
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
-        service = http_app(cfg, policy)
+        service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
     except ConfigError as exc:
-        err.print(f"[red]config error:[/red] {exc}", highlight=False, markup=True)
-        raise typer.Exit(2) from exc
+        _config_error(exc)
     serve_http(service.front, bind, cfg.front.port if port is None else port, service.asgi)
 
 
@@ -150,7 +153,13 @@ def stdio(config: ConfigOption) -> None:
 @app.command()
 def validate(file: Annotated[Path, typer.Argument(help="Config file to check.")]) -> None:
     """Check a config file without starting any server."""
+    from only1mcp.auth.factory import check_files
+
     cfg = _load(file)
+    try:
+        check_files(cfg.auth, cfg.source)
+    except ConfigError as exc:
+        _config_error(exc)
     servers = cfg.enabled_servers()
     typer.echo(f"{file}: ok ({len(servers)} enabled servers: {', '.join(servers)})")
 

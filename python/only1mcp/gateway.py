@@ -54,7 +54,9 @@ class Gateway:
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
         self.catalogs = {
-            spec.kind: Catalog(order, prefixes, config.separator, spec.id_field)
+            spec.kind: Catalog(
+                order, prefixes, config.separator, spec.id_field, config.shapes(spec.kind)
+            )
             for spec in LIST_KINDS
         }
         front = config.front

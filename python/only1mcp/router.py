@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -18,12 +19,15 @@ from typing import Any
 import orjson
 
 from only1mcp._core import rewrite_id
-from only1mcp.access.gate import Gate
+from only1mcp.access.gate import Gate, View
+from only1mcp.auth.principal import Principal
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import CLIENT_INFO, STREAM_BREAK, Outbound
 from only1mcp.bridge import reverse
 from only1mcp.catalog import Entry
+from only1mcp.catalog.discovery import LazyTools, Visible
 from only1mcp.catalog.naming import split_uri, uri_scheme
+from only1mcp.config.shaping import Discovery
 from only1mcp.errors import InvalidParams, InvalidRequest, MethodNotFound, RpcError, unexpected
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc, pagination
@@ -70,6 +74,13 @@ class Router:
         self._handlers.update(dict.fromkeys(BY_NAME, self._by_name))
         self._handlers.update(dict.fromkeys(BY_METHOD, self._merged_list))
         self._handlers.update(dict.fromkeys(BY_URI, self._by_uri))
+        discovery = gateway.config.discovery
+        # discovery: lazy — tools/list offers search_tools and call_tool (catalog/discovery.py)
+        self.lazy: LazyTools | None = None
+        if discovery.mode is Discovery.LAZY:
+            tools = gateway.catalogs["tools"]
+            self.lazy = LazyTools(tools, discovery.always_visible, discovery.limit)
+            self._handlers["tools/call"] = self._lazy_call
 
     async def handle(
         self, session: Session, msg: JsonObject, reply: Reply | None = None
@@ -156,7 +167,10 @@ class Router:
         catalog = self.gateway.catalogs[kind]
         failures = self.gateway.failures()
         view = None if self.gate is None else self.gate.view(session.principal)
-        items = catalog.merged() if view is None else view.visible(kind, catalog)
+        if self.lazy is not None and kind == "tools":
+            items = self.lazy.listed(_visible(view))
+        else:
+            items = catalog.merged() if view is None else view.visible(kind, catalog)
         start = pagination.decode(kind, params.get("cursor"), len(items))
         stamp = (catalog.version, failures)
         cached = self._pages.get((kind, start, view))
@@ -187,19 +201,34 @@ class Router:
         kind = BY_NAME[msg["method"]]
         if not isinstance(name, str):
             raise InvalidParams(f"{msg['method']}: params.name must be a string")
-        entry = self.gateway.catalogs[kind].lookup(name)
+        catalog = self.gateway.catalogs[kind]
+        entry = catalog.lookup(name)
         if entry is None:
-            raise InvalidParams(f"Unknown {kind[:-1]}: {name}")
-        return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
+            raise catalog.unknown(kind[:-1], name)
+        return self._forward(session, msg, reply, entry.server, entry.params(params))
+
+    async def _lazy_call(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
+        """A tools/call in lazy mode: search_tools answered here, call_tool unwrapped."""
+        params = msg.get("params")
+        if isinstance(params, dict) and self.lazy is not None:
+            answered = self.lazy.intercept(params, self.visible_tools(session.principal))
+            if answered is not None:
+                return jsonrpc.result(msg["id"], answered)
+        return await self._by_name(session, msg, reply)
+
+    def visible_tools(self, principal: Principal) -> Visible:
+        """Which tools ``principal`` may see (None: all), for lazy mode's search."""
+        return _visible(None if self.gate is None else self.gate.view(principal))
 
     def call_tool(self, session: Session, msg: JsonObject, reply: Reply | None) -> Awaitable[bytes]:
         """:meth:`_by_name` for a ``tools/call`` whose ``params`` and ``params.name`` (a str)
         the caller checked: the 2026 straight path, which frames the errors raised itself."""
         params: JsonObject = msg["params"]
-        entry = self.gateway.catalogs["tools"].lookup(params["name"])
+        catalog = self.gateway.catalogs["tools"]
+        entry = catalog.lookup(params["name"])
         if entry is None:
-            raise InvalidParams(f"Unknown tool: {params['name']}")
-        return self._forward(session, msg, reply, entry.server, {**params, "name": entry.name})
+            raise catalog.unknown("tool", params["name"])
+        return self._forward(session, msg, reply, entry.server, entry.params(params))
 
     async def call_stateless(
         self, session: Session, msg: JsonObject, reply: Reply | None, entry: Entry
@@ -207,7 +236,7 @@ class Router:
         """A 2026 client's plain ``tools/call`` of ``entry`` (looked up by the caller) on a
         2026 server: straight to :meth:`_round`, without the dispatch, the lookup and the
         era checks of :meth:`_forward` (the 2026 straight path; the caller frames errors)."""
-        params = {**msg["params"], "name": entry.name}
+        params = entry.params(msg["params"])
         server = entry.server
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
@@ -223,9 +252,10 @@ class Router:
         if method not in BY_NAME:
             return self._resolve_uri(str(params.get("uri")))
         name = str(params.get("name"))
-        entry = self.gateway.catalogs[BY_NAME[method]].lookup(name)
+        catalog = self.gateway.catalogs[BY_NAME[method]]
+        entry = catalog.lookup(name)
         if entry is None:
-            raise InvalidParams(f"Unknown {BY_NAME[method][:-1]}: {name}")
+            raise catalog.unknown(BY_NAME[method][:-1], name)
         return entry
 
     async def _by_uri(self, session: Session, msg: JsonObject, reply: Reply | None) -> bytes:
@@ -247,9 +277,10 @@ class Router:
         if not isinstance(ref, dict):
             raise InvalidParams("completion/complete: params.ref must be an object")
         if ref.get("type") == "ref/prompt" and isinstance(ref.get("name"), str):
-            entry = self.gateway.catalogs["prompts"].lookup(ref["name"])
+            prompts = self.gateway.catalogs["prompts"]
+            entry = prompts.lookup(ref["name"])
             if entry is None:
-                raise InvalidParams(f"Unknown prompt: {ref['name']}")
+                raise prompts.unknown("prompt", ref["name"])
             ref = {**ref, "name": entry.name}
         elif ref.get("type") == "ref/resource" and isinstance(ref.get("uri"), str):
             entry = self._resolve_uri(ref["uri"])
@@ -259,7 +290,14 @@ class Router:
         return await self._forward(session, msg, reply, entry.server, {**params, "ref": ref})
 
     def _resolve_uri(self, uri: str) -> Entry:
-        """The server and original URI behind an exposed resource URI (or template match)."""
+        """The server and original URI behind an exposed resource URI (or template match), if
+        the configuration exposes it."""
+        entry = self._find_uri(uri)
+        if not self.gateway.catalogs["resources"].allows(entry.server, entry.name):
+            raise InvalidParams(f"Resource {uri} is not exposed by the configuration", {"uri": uri})
+        return entry
+
+    def _find_uri(self, uri: str) -> Entry:
         for kind in ("resources", "templates"):
             entry = self.gateway.catalogs[kind].lookup(uri)
             if entry is not None:
@@ -423,6 +461,14 @@ class Router:
         # A backend that is gone has nothing left to cancel.
         with contextlib.suppress(RpcError):
             await backend.notify(jsonrpc.notification("notifications/cancelled", params))
+
+
+def _visible(view: View | None) -> Visible:
+    return None if view is None else functools.partial(_grants, view)
+
+
+def _grants(view: View, name: str) -> bool:
+    return bool(view.granting("tools", name))
 
 
 def _bind(

@@ -214,6 +214,11 @@ class StatelessService:
         if method in NAMED_BY:
             if method == "tools/call" and headers is not None:
                 self._check_param_headers(params, headers)
+            lazy = self.router.lazy
+            if method == "tools/call" and lazy is not None:  # search_tools, call_tool
+                answered = lazy.intercept(params, self.router.visible_tools(principal))
+                if answered is not None:
+                    return _now(_finished(msg, jsonrpc.result(msg["id"], answered)))
             target = params.get(NAMED_BY[method])
             if not isinstance(target, str):
                 raise InvalidParams(f"{method}: params.{NAMED_BY[method]} must be a string")

@@ -31,4 +31,5 @@ def test_the_doc_has_snippets() -> None:
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=range(len(SNIPPETS)))
 def test_a_snippet_is_a_valid_config(snippet: str) -> None:
-    parse_config(yaml.safe_load(snippet), str(DOC), ENV)
+    config = parse_config(yaml.safe_load(snippet), str(DOC), ENV)
+    assert config.auth.enabled or config.servers

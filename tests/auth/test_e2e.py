@@ -30,6 +30,12 @@ pytestmark = pytest.mark.anyio
 RESOURCE = "http://only1mcp.test/mcp"
 META = "http://only1mcp.test/.well-known/oauth-protected-resource/mcp"
 ALICE_KEY = "alice-key-0123456789abcdef"
+# Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
+ACCESS = {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}}
+
+
+# Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
+ACCESS = {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}}
 
 
 def auth_config(idp_url: str) -> dict[str, Any]:
@@ -66,8 +72,7 @@ def aggregator(
         },
         "auth": auth_config(idp_url),
         "audit": {"path": str(work / "audit.log")},
-        # Deny by default once auth is on: `dev` (the key's and the token's role) may call all.
-        "access": {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}},
+        "access": ACCESS,
     }
     path = work / "only1mcp.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -79,12 +84,14 @@ def aggregator(
 
 
 @contextlib.asynccontextmanager
-async def sdk_client(url: str, headers: dict[str, str]) -> AsyncIterator[Client]:
+async def sdk_client(
+    url: str, headers: dict[str, str], mode: str = "legacy"
+) -> AsyncIterator[Client]:
     """The SDK client over an HTTP client that sends ``headers`` (closed by us: the SDK does
-    not own an HTTP client it is given)."""
+    not own an HTTP client it is given); ``auto`` negotiates the 2026-07-28 era."""
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http), mode="legacy", cache=None) as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode, cache=None) as client,
     ):
         yield client
 
@@ -194,8 +201,11 @@ async def test_the_sdk_client_with_a_jwt_and_no_token_passthrough(
             assert headers["authorization"].startswith("Bearer backend-")
 
 
-async def test_the_sdk_client_with_an_api_key(aggregator: HttpAggregator, idp: Idp) -> None:
-    async with sdk_client(aggregator.url, {"X-API-Key": ALICE_KEY}) as client:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_sdk_client_with_an_api_key(
+    aggregator: HttpAggregator, idp: Idp, mode: str
+) -> None:
+    async with sdk_client(aggregator.url, {"X-API-Key": ALICE_KEY}, mode) as client:
         seen = await client.call_tool("who__whoami", {})
     assert ALICE_KEY not in str(idp.mcp_headers)
     assert seen.content[0].text.startswith("Bearer backend-")  # type: ignore[union-attr]
@@ -217,7 +227,7 @@ def test_a_non_loopback_bind_with_auth_or_the_flag(
     flags = ["--i-know-this-is-open"] if auth == "open" else []
     if auth == "on":
         config["auth"] = auth_config(idp_server[1].url(""))
-        config["access"] = {"roles": {"dev": {"tools": ["*"]}, "viewer": {"tools": ["fx__*"]}}}
+        config["access"] = ACCESS
     path = tmp_path / "exposed.yaml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
@@ -230,14 +240,17 @@ def test_a_non_loopback_bind_with_auth_or_the_flag(
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
+    assert status is not None, err.decode()
     assert status == (401 if auth == "on" else 405)  # 405: let in (a GET without a session)
     assert ("WITHOUT AUTHENTICATION" in err.decode()) == (auth == "open")
 
 
-def _wait_status(url: str, proc: subprocess.Popen[bytes]) -> int:
+def _wait_status(url: str, proc: subprocess.Popen[bytes]) -> int | None:
+    """The status of a GET at ``url`` once the server answers; None if it exited first."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "only1mcp start exited"
+        if proc.poll() is not None:
+            return None
         try:
             return httpx.get(url).status_code
         except httpx.TransportError:

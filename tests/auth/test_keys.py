@@ -13,6 +13,8 @@ from only1mcp.config import load_config
 from only1mcp.config.auth import ApiKeyConfig, AuthConfig, hash_key
 from only1mcp.errors import ConfigError
 
+from .idp import SigningKey
+
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef"
 
@@ -101,3 +103,29 @@ def test_a_key_named_twice_across_config_and_file(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="given twice"):
         load_api_keys(auth, str(tmp_path / "only1mcp.yaml"))
+
+
+def test_validate_reads_the_files_auth_names(tmp_path: Path, rsa_key: SigningKey) -> None:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+    from typer.testing import CliRunner
+
+    from only1mcp.cli import app
+
+    private = rsa_key.private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    (tmp_path / "private.pem").write_bytes(private)
+    (tmp_path / "public.pem").write_bytes(rsa_key.public_pem())
+    jwt = "modes: [jwt], jwt: {issuer: i, key_file: "
+    cases = [
+        ("modes: [api_key], api_keys_file: missing.yaml", "auth.api_keys_file", 2),
+        (jwt + "private.pem}", "auth.jwt.key_file", 2),
+        (jwt + "public.pem}", "ok", 0),
+    ]
+    for auth, expected, code in cases:
+        config = write(tmp_path, "servers: {a: {command: x}}\nauth: {" + auth + "}\n")
+        result = CliRunner().invoke(app, ["validate", str(config)])
+        assert result.exit_code == code, result.output
+        assert expected in result.output

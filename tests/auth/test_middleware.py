@@ -12,6 +12,7 @@ import jwt
 import orjson
 import pytest
 
+from only1mcp.auth import authenticator
 from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import principal_of
@@ -181,6 +182,20 @@ async def test_a_cached_token_is_verified_again_after_its_exp(
     time.sleep(0.5)
     # Past exp (inside the leeway, so still accepted): the cache entry is gone, the signature
     # and claims are checked again.
+    assert (await http.post("/mcp", headers=bearer(value))).status_code == 200
+    assert len(decoded) == 2
+
+
+async def test_a_long_lived_token_is_checked_again_after_the_cache_limit(
+    guarded: Any, decoded: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(authenticator, "TOKEN_CACHE_MAX", 0.2)
+    _, http = guarded
+    value = token()  # exp in 5 minutes
+    assert (await http.post("/mcp", headers=bearer(value))).status_code == 200
+    assert (await http.post("/mcp", headers=bearer(value))).status_code == 200
+    assert len(decoded) == 1
+    time.sleep(0.25)
     assert (await http.post("/mcp", headers=bearer(value))).status_code == 200
     assert len(decoded) == 2
 

@@ -217,3 +217,21 @@ async def test_a_symmetric_key_in_the_jwks_is_ignored(
         jwks_keys = verifier._jwks
         assert jwks_keys is not None
         assert await jwks_keys.key("oct") is None
+
+
+async def test_a_withdrawn_key_stops_verifying_once_the_set_is_old(
+    idp: Idp,
+    idp_url: str,
+    rsa_key: SigningKey,
+    rsa_key_2: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jwks, "REFRESH_INTERVAL", 0.2)
+    monkeypatch.setattr(jwks, "MAX_AGE", 0.3)
+    async with from_jwks(idp_url) as verifier:
+        assert (await verifier.verify(rsa_key.sign(claims(AUD)))).id
+        idp.keys[:] = [rsa_key_2]  # rsa-1 withdrawn; no token names an unknown kid
+        assert (await verifier.verify(rsa_key.sign(claims(AUD)))).id  # the set is fresh
+        time.sleep(0.35)
+        await refused(verifier, rsa_key.sign(claims(AUD)), "unknown key")
+    assert idp.jwks_fetches == 2

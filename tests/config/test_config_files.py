@@ -283,3 +283,12 @@ def test_claude_desktop_example_equals_solo() -> None:
     solo = load_config(EXAMPLES / "solo.yaml", environ={})
     claude = load_config(EXAMPLES / "claude_desktop.json", environ={})
     assert claude == solo
+
+
+def test_context_example() -> None:
+    config = load_config(EXAMPLES / "context.yaml", environ={})
+    assert config.discovery.always_visible == ["time__get_current_time"]
+    git = config.shapes("tools")["git"]
+    assert git.compact and git.deny == ("git_reset", "git_commit")
+    assert dict(git.overrides["git_log"].fixed) == {"repo_path": "."}
+    assert set(config.shapes("tools")) == {"time", "git"}  # compact applies to both

@@ -26,9 +26,11 @@ import orjson
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import ANONYMOUS, Principal
 from only1mcp.catalog import Catalog
+from only1mcp.catalog.discovery import called
 from only1mcp.catalog.naming import split_uri, uri_scheme
 from only1mcp.config.access import RateConfig
 from only1mcp.config.schema import Config
+from only1mcp.config.shaping import Discovery
 from only1mcp.errors import AccessDenied, RateLimited
 from only1mcp.protocol.lists import BY_KIND
 from only1mcp.types import JsonObject
@@ -132,6 +134,8 @@ class Gate:
         access = config.access
         #: Authentication is on: what no role grants is refused (off: the gate only audits).
         self.enforcing = config.auth.enabled
+        #: discovery: lazy — a call_tool is the call of the tool it wraps (catalog/discovery).
+        self._lazy = config.discovery.mode is Discovery.LAZY
         self.roles = Roles(access)
         self.audit = audit
         self._catalogs = catalogs
@@ -189,7 +193,12 @@ class Gate:
         method = msg.get("method")
         if not isinstance(method, str):
             return None
-        named = target(method, msg.get("params"))
+        params = msg.get("params")
+        if self._lazy and method == "tools/call":  # the tool call_tool wraps; search: no
+            called_tool = called(params)
+            named = None if called_tool is None else ("tools", called_tool)
+        else:
+            named = target(method, params)
         if named is None:
             return None
         kind, name = named

@@ -6,8 +6,9 @@ URLs end up in logs and browser history (OAuth 2.1 §5.1.1, MCP authorization sp
 value is tried as an API key (cheap, in memory), then as a JWT when it has the shape of one,
 then introspected.
 
-A principal proved by a JWT or by introspection is remembered by the token's hash until its
-``exp``: the next request with the same token is one hash and one dict lookup.
+A principal proved by a JWT is remembered by the token's hash until its ``exp`` (at most
+:data:`TOKEN_CACHE_MAX`): the next request with the same token is one hash and one dict lookup
+(introspection answers have their own cache, see :mod:`.introspection`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from only1mcp.types import Scope
 _BEARER = "bearer "
 # Query parameter names that carry a credential (lower case; any name containing "token" too).
 _SECRET_PARAMS = frozenset({"api_key", "apikey", "key", "access_key", "auth", "authorization"})
-# A verified token's principal is remembered at most this long when it has no exp (opaque
-# tokens whose introspection answer gave none keep the introspection cache's own TTL).
-NO_EXP_TTL = 300.0
+#: Seconds a verified JWT is remembered at most (then checked again: a key the issuer has
+#: since withdrawn stops working within this time, not at the token's far-off exp).
+TOKEN_CACHE_MAX = 300.0
 
 
 class Authenticator:
@@ -98,8 +99,9 @@ class Authenticator:
             return principal
         if self.jwt is not None and token.count(".") == 2:
             principal = await self.jwt.verify(token)
-            exp = principal.expires_at
-            self.cache.put(key, principal, exp if exp is not None else time.time() + NO_EXP_TTL)
+            until = time.time() + TOKEN_CACHE_MAX
+            exp = principal.expires_at  # always set: the verifier requires exp
+            self.cache.put(key, principal, until if exp is None else min(exp, until))
             return principal
         if self.introspector is not None:
             return await self.introspector.introspect(token)

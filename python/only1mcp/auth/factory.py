@@ -38,6 +38,15 @@ def build_authenticator(config: AuthConfig, resource: str, source: str) -> Authe
     return Authenticator(keys, verifier, introspector, config.token_cache_size, client)
 
 
+def check_files(config: AuthConfig, source: str) -> None:
+    """Read the files ``config`` names (API keys, the JWT public key), as building would:
+    ``only1mcp validate`` reports their problems without starting anything."""
+    if "api_key" in config.modes:
+        load_api_keys(config, source)
+    if config.jwt is not None and config.jwt.key_file is not None:
+        _public_key(config.jwt.key_file, source)
+
+
 def build_metadata(config: AuthConfig, resource: str, scopes: list[str]) -> ResourceMetadata:
     """The RFC 9728 document (``scopes``: the default when ``scopes_supported`` is empty)."""
     return ResourceMetadata(

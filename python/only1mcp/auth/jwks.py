@@ -1,6 +1,7 @@
 """A JSON Web Key Set fetched from the issuer's ``jwks_uri``, cached.
 
-A token whose ``kid`` is not in the cached set triggers a refetch, at most once per
+The set is fetched again once it is :data:`MAX_AGE` old. A token whose ``kid`` is not in the
+cached set triggers a refetch, at most once per
 :data:`REFRESH_INTERVAL` seconds (so a flood of made-up ``kid`` values costs the issuer one
 request per interval, not one per token); a key the issuer rotates in is found by that refetch.
 Keys come only from the configured URL: a token's ``jku``/``x5u`` headers are never followed.
@@ -19,6 +20,9 @@ log = logging.getLogger("only1mcp.auth")
 
 #: Least seconds between two fetches of the key set.
 REFRESH_INTERVAL = 30.0
+#: The key set is fetched again when a token comes after it is this old, so a key the issuer
+#: withdraws stops verifying even if no unknown ``kid`` ever shows up.
+MAX_AGE = 3600.0
 FETCH_TIMEOUT = 5.0
 MAX_JWKS_BYTES = 1 << 20
 
@@ -39,7 +43,8 @@ class JwksKeys:
         """The key named ``kid`` (the only key when the token names none), refetching the set
         when it is unknown and the last fetch is old enough."""
         found = self._pick(kid)
-        if found is None and self._may_refresh():
+        stale = time.monotonic() - self._fetched_at >= MAX_AGE
+        if (found is None or stale) and self._may_refresh():
             async with self._lock:
                 if self._may_refresh():  # another task may have refreshed meanwhile
                     await self._refresh()

@@ -2,16 +2,21 @@
 
 Each server's part is replaced whole when that server (re)initializes or says its list changed;
 the merged list is rebuilt lazily and cached until the next change. Order is deterministic:
-servers in config order, each server's items in the order it listed them.
+servers in config order, each server's items in the order it listed them (client prompt caches
+hit across restarts and replicas). A server's :class:`~only1mcp.catalog.shaping.Shape`, when it
+has one, decides what of its list is exposed and how.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from only1mcp.catalog.naming import disambiguate, expose, expose_uri
+from only1mcp.catalog.shaping import Shape, Shown
+from only1mcp.errors import InvalidParams
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.catalog")
@@ -21,6 +26,23 @@ log = logging.getLogger("only1mcp.catalog")
 class Entry:
     server: str
     name: str
+    #: Arguments every call of it gets (hidden from the client by configuration).
+    fixed: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    def params(self, params: JsonObject, key: str = "name") -> JsonObject:
+        """A client's ``params`` as the server gets them: its own name, the fixed arguments."""
+        if self.fixed is None:
+            return {**params, key: self.name}
+        given = params.get("arguments", {})
+        if not isinstance(given, dict):
+            raise InvalidParams(f"tools/call: arguments of {params.get(key)!r} must be an object")
+        clash = sorted(given.keys() & self.fixed.keys())
+        if clash:
+            raise InvalidParams(
+                f"argument {clash[0]!r} of tool {params.get(key)!r} is fixed by the gateway's "
+                "configuration; call it without that argument"
+            )
+        return {**params, key: self.name, "arguments": {**given, **self.fixed}}
 
 
 class Catalog:
@@ -32,9 +54,15 @@ class Catalog:
     """
 
     def __init__(
-        self, order: list[str], prefixes: dict[str, str], separator: str, key: str = "name"
+        self,
+        order: list[str],
+        prefixes: dict[str, str],
+        separator: str,
+        key: str = "name",
+        shapes: Mapping[str, Shape] | None = None,
     ) -> None:
         self.order = order
+        self.shapes = dict(shapes or {})
         self.prefixes = prefixes
         self.separator = separator
         self.key = key
@@ -43,6 +71,7 @@ class Catalog:
         self.collisions: list[str] = []
         self._entries: dict[str, Entry] = {}
         self._originals: dict[str, JsonObject] = {}  # exposed name → the server's own item
+        self._refused: dict[str, str] = {}  # the name it would have → why it is not exposed
         self._merged: list[JsonObject] | None = None
         self.version = 0  # bumps on every change, for caches of what is built from the list
 
@@ -69,6 +98,21 @@ class Catalog:
             self._rebuild()
         return self._originals.get(exposed)
 
+    def allows(self, server: str, name: str) -> bool:
+        """Whether ``server``'s shape lets its item ``name`` through (listed or not)."""
+        shape = self.shapes.get(server)
+        return shape is None or shape.allows(name)
+
+    def unknown(self, noun: str, exposed: str) -> InvalidParams:
+        """The error for a call of the ``noun`` (tool, prompt…) ``exposed`` that :meth:`lookup`
+        did not find: unknown, or not exposed and why."""
+        if self._merged is None:
+            self._rebuild()
+        reason = self._refused.get(exposed)
+        if reason is None:
+            return InvalidParams(f"Unknown {noun}: {exposed}")
+        return InvalidParams(f"{noun.capitalize()} {exposed} is {reason}")
+
     def merged(self) -> list[JsonObject]:
         if self._merged is None:
             self._rebuild()
@@ -80,24 +124,33 @@ class Catalog:
         originals: dict[str, JsonObject] = {}
         merged: list[JsonObject] = []
         collisions: list[str] = []
+        self._refused = {}
         for server in self.order:
-            for item in self.items.get(server, ()):
-                name = item.get(self.key)
-                if not isinstance(name, str):
-                    continue
-                exposed = self._expose(self.prefixes[server], name)
+            prefix = self.prefixes[server]
+            for shown in self._shown(server):
+                exposed = self._expose(prefix, shown.item[self.key])
                 if exposed in entries:
                     other = entries[exposed].server
-                    collisions.append(f"{server}:{name} collides with {other} as {exposed!r}")
+                    collisions.append(f"{server}:{shown.name} collides with {other} as {exposed!r}")
                     exposed = disambiguate(exposed, server)
-                entries[exposed] = Entry(server, name)
-                originals[exposed] = item
-                merged.append(_renamed(item, self.key, exposed))
+                entries[exposed] = Entry(server, shown.name, shown.fixed)
+                originals[exposed] = shown.original
+                merged.append(_renamed(shown.item, self.key, exposed))
         for message in collisions:
             if message not in self.collisions:
                 log.warning("name collision: %s; renamed with a hash suffix", message)
         self._entries, self._merged, self.collisions = entries, merged, collisions
         self._originals = originals
+
+    def _shown(self, server: str) -> list[Shown]:
+        items = self.items.get(server, ())
+        shape = self.shapes.get(server)
+        if shape is None:
+            return [Shown(i[self.key], i, i) for i in items if isinstance(i.get(self.key), str)]
+        shown, refused = shape.apply(items)
+        for name, reason in refused.items():
+            self._refused[self._expose(self.prefixes[server], name)] = reason
+        return shown
 
     def _expose(self, prefix: str, name: str) -> str:
         if self.key == "name":

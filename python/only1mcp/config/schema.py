@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from only1mcp.catalog.naming import uri_scheme
+from only1mcp.catalog.shaping import Shape
 
 from .access import AccessConfig
 from .audit import AuditConfig
@@ -55,6 +56,7 @@ from .policies import (
     not_bool,
     problem,
 )
+from .shaping import DiscoveryConfig, DiscoveryField, Schemas, Shaping
 
 __all__ = [
     "PROBLEM",
@@ -233,8 +235,8 @@ class Protocol(enum.StrEnum):
     STATELESS = "2026-07-28"
 
 
-class _Server(Strict):
-    """What every server kind shares besides its transport."""
+class _Server(Shaping):
+    """What every server kind shares besides its transport (and the shaping keys)."""
 
     #: None: the server's name; "": no prefix.
     prefix: Prefix = None
@@ -461,6 +463,10 @@ class Config(BaseModel):
     auth: AuthConfig = AuthConfig()
     access: AccessConfig = AccessConfig()
     audit: AuditConfig = AuditConfig()
+    #: Schema detail in lists for servers that do not set their own ``schemas``.
+    schemas: Schemas = Schemas.FULL
+    #: ``lazy``: tools are found with search_tools (see config/shaping.py).
+    discovery: DiscoveryField = DiscoveryConfig()
     #: The file this configuration was loaded from (set by the loader; never dumped).
     source: str = Field(default="", exclude=True)
 
@@ -513,6 +519,15 @@ class Config(BaseModel):
     def enabled_servers(self) -> dict[str, ServerConfig]:
         """The servers with ``enabled: true``, in file order."""
         return {name: server for name, server in self.servers.items() if server.enabled}
+
+    def shapes(self, kind: str) -> dict[str, Shape]:
+        """Server → the Shape of its list of ``kind`` (servers without shaping are absent)."""
+        found: dict[str, Shape] = {}
+        for name, server in self.enabled_servers().items():
+            shapes = server.shapes(self.schemas)
+            if shapes is not None:
+                found[name] = shapes[kind]
+        return found
 
     def exposed_prefix(self, name: str) -> str:
         """The prefix put before the names of server ``name``'s tools: its prefix or its name."""
