@@ -76,17 +76,15 @@ class Response:
         """The whole body."""
         while not self._done:
             await self._wait()
-        chunks = self._chunks
-        if len(chunks) == 1:
-            return chunks.popleft()
-        body = b"".join(chunks)
-        chunks.clear()
-        return body
+        return self._joined()
 
     def body(self) -> bytes | None:
         """The whole body if it has all arrived (as :meth:`read` would give it), else None."""
         if not self._done or self._error is not None:
             return None
+        return self._joined()
+
+    def _joined(self) -> bytes:
         chunks = self._chunks
         if len(chunks) == 1:
             return chunks.popleft()
