@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h
 import matrix_paths
+import metrics_overhead
 import nginx
 import path_report as pr
 import storm
@@ -69,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--skip",
         default="",
-        help="comma list of scenarios to skip: matrix,paths,many,cold,locust,storm",
+        help="comma list of scenarios to skip: matrix,paths,many,cold,locust,storm,metrics",
     )
     p.add_argument("--paths", default="", help="subset of paths (path_report.PATHS keys)")
     p.add_argument("--path-duration", type=int, default=3, help="seconds per path run (3)")
@@ -587,20 +588,10 @@ def cpu_availability(seconds: float = 2.0) -> dict[str, float]:
     return {"one_busy": probe(1), "all_busy": probe(os.cpu_count() or 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    opts = parse_args(argv)
-    if opts.render_only:
-        return render(opts.out)
-    h.ensure_wrk()
-    if "paths" not in opts.skip:
-        nginx.ensure_nginx()
-    scratch = h.scratch_dir()
-    results: dict[str, Any] = {"machine": h.machine_facts(), "started": time.time()}
-    results["machine"]["cpu_availability"] = cpu_availability()
-    h.log(f"machine: {results['machine']}")
-    kind, results["backend"] = choose_backend(opts.backend)
-    backend = h.backend_command(kind)
-    h.log(f"echo backend used: {kind} ({' '.join(backend)})")
+def scenarios(
+    opts: argparse.Namespace, backend: list[str], scratch: Path, results: dict[str, Any]
+) -> None:
+    """Run every scenario not skipped, each into its section of ``results``."""
     if "matrix" not in opts.skip:
         results["matrix"] = matrix(opts, backend, scratch)
     if "paths" not in opts.skip:
@@ -624,13 +615,33 @@ def main(argv: list[str] | None = None) -> int:
         results["locust"] = locust_runs(backend, scratch)
     if "storm" not in opts.skip:
         results["storm"] = storm.storm(backend, scratch)
+    if "metrics" not in opts.skip:  # the cost of the metrics: on versus off, handshake/stdio
+        results["metrics"] = metrics_overhead.measure(backend, opts.path_repeat + 1, 3, 16)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    if opts.render_only:
+        return render(opts.out)
+    h.ensure_wrk()
+    if "paths" not in opts.skip:
+        nginx.ensure_nginx()
+    scratch = h.scratch_dir()
+    results: dict[str, Any] = {"machine": h.machine_facts(), "started": time.time()}
+    results["machine"]["cpu_availability"] = cpu_availability()
+    h.log(f"machine: {results['machine']}")
+    kind, results["backend"] = choose_backend(opts.backend)
+    backend = h.backend_command(kind)
+    h.log(f"echo backend used: {kind} ({' '.join(backend)})")
+    scenarios(opts, backend, scratch, results)
     results["finished"] = time.time()
     results["machine"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     previous: dict[str, Any] = {}
     if opts.out.exists():
         with contextlib.suppress(ValueError):
             previous = json.loads(opts.out.read_text())
-    for section in ("matrix", "paths", "many", "cold", "locust", "storm"):  # a partial run keeps the rest
+    sections = ("matrix", "paths", "many", "cold", "locust", "storm", "metrics")
+    for section in sections:  # a partial run keeps the rest
         if section not in results and section in previous:
             results[section] = previous[section]
             results.setdefault("carried_over", []).append(section)

@@ -27,11 +27,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.protocol", "only1mcp.catalog", "only1mcp.auth.principal"),
     ("only1mcp.config",),  # names its servers as the catalog does
     ("only1mcp.auth",),  # credentials → principal (the fronts' middleware)
-    ("only1mcp.access", "only1mcp.audit"),  # what a principal may do; the record of it
+    # what a principal may do; the record of it; what the operators are told
+    ("only1mcp.access", "only1mcp.audit", "only1mcp.telemetry"),
     ("only1mcp.session",),  # what a backend may read of its caller
     ("only1mcp.backends",),
     ("only1mcp.relay", "only1mcp.leases"),  # traffic backends start; backends held per call
-    ("only1mcp.gateway", "only1mcp.bridge"),  # backends + catalogs + sessions; between eras
+    # backends + catalogs + sessions; between eras; the gateway's state for the gauges
+    ("only1mcp.gateway", "only1mcp.bridge", "only1mcp.gauges"),
     ("only1mcp.router",),  # handshake-era dispatch
     ("only1mcp.stateless", "only1mcp.listen"),  # the 2026 era
     ("only1mcp.front",),  # transports clients come in on

@@ -10,6 +10,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuditLog(config.audit)             the record of security decisions, for the fronts
     Gate(config, audit, catalogs)      what each principal may see and call (authentication on,
                                        or an audit log that records the calls; else none)
+    Metrics / Tracing / Observer       counted and traced through hooks given at construction
+                                       (metrics and tracing off: no hook at all)
     HttpApp / StdioFront               a transport in front of all three
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
 
@@ -19,6 +21,7 @@ The CLI and the tests build through here; nothing else constructs a front's coll
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from only1mcp.access.gate import Gate
 from only1mcp.audit import AuditLog
@@ -27,34 +30,63 @@ from only1mcp.auth.metadata import ResourceMetadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import ANONYMOUS
 from only1mcp.config import Config
+from only1mcp.errors import ConfigError
 from only1mcp.front.http import HttpApp
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway
+from only1mcp.gauges import gateway_state
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
+from only1mcp.telemetry.exposition import metrics_app
+from only1mcp.telemetry.metrics import Metrics
+from only1mcp.telemetry.observer import Observer
+from only1mcp.telemetry.tracing import Tracing
 from only1mcp.types import ASGIApp
 
 
 @dataclass(frozen=True, slots=True)
 class Core:
     """What every front serves: the running gateway, the handshake-era router over it, and the
-    2026 service over both."""
+    2026 service over both; the metrics (None: off) and what measures each request (None:
+    neither metrics nor tracing)."""
 
     gateway: Gateway
     router: Router
     stateless: StatelessService
     audit: AuditLog
     gate: Gate | None
+    metrics: Metrics | None = None
+    observer: Observer | None = None
 
 
-def assemble(config: Config, router: type[Router] = Router) -> Core:
-    """The parts behind the fronts (``router``: a subclass, for a test that needs one)."""
-    gateway = Gateway(config)
+def assemble(config: Config, router: type[Router] = Router, tracer_provider: Any = None) -> Core:
+    """The parts behind the fronts (``router``: a subclass, for a test that needs one;
+    ``tracer_provider``: where spans go, None: the global provider)."""
+    metrics = Metrics() if config.metrics.enabled else None
+    tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
+    gateway = Gateway(config, metrics=metrics)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
-    routing = router(gateway, gate)
-    return Core(gateway, routing, StatelessService(gateway, routing), audit, gate)
+    routing = router(gateway, gate, None if tracing is None else tracing.inject)
+    observer = None
+    if metrics is not None or tracing is not None:
+        observer = Observer(metrics, tracing, gateway.catalogs)
+    if metrics is not None:
+        metrics.watch(lambda: gateway_state(gateway))
+    stateless = StatelessService(gateway, routing)
+    return Core(gateway, routing, stateless, audit, gate, metrics, observer)
+
+
+def _tracing(config: Config, provider: Any) -> Tracing:
+    try:
+        return Tracing(provider)
+    except ImportError as exc:
+        raise ConfigError(
+            config.source,
+            "tracing.enabled",
+            f"needs OpenTelemetry ({exc.name} is missing): pip install 'only1mcp[otel]'",
+        ) from exc
 
 
 def build_gate(config: Config, audit: AuditLog, gateway: Gateway) -> Gate | None:
@@ -85,7 +117,19 @@ class HttpService:
 def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
     core = assemble(config, router)
-    front = HttpApp(core.gateway, core.router, core.stateless, origins, core.audit, core.gate)
+    scrape = None
+    if core.metrics is not None and config.metrics.on_main:
+        scrape = metrics_app(core.metrics.registry)
+    front = HttpApp(
+        core.gateway,
+        core.router,
+        core.stateless,
+        origins,
+        core.audit,
+        core.gate,
+        core.observer,
+        scrape,
+    )
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
         return HttpService(front, front)
     metadata = resource_metadata(config)
@@ -106,4 +150,6 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
 def stdio_front(config: Config) -> StdioFront:
     """The stdio front: one client on stdin/stdout."""
     core = assemble(config)
-    return StdioFront(core.gateway, core.router, core.stateless, core.audit, core.gate)
+    return StdioFront(
+        core.gateway, core.router, core.stateless, core.audit, core.gate, core.observer
+    )

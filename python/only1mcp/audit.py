@@ -21,6 +21,7 @@ import orjson
 
 from only1mcp.auth.principal import Principal
 from only1mcp.config.audit import AuditConfig
+from only1mcp.telemetry.context import request_id
 
 MASK = "***"
 
@@ -80,6 +81,7 @@ class AuditLog:
             "reason": reason,
             "latency_ms": latency_ms,
             "outcome": outcome,
+            "request_id": request_id(),  # the id the JSON log lines of this request carry
             **extra,
         }
         if arguments is not None and self.config.log_arguments:

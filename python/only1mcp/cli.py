@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -62,12 +63,29 @@ def _config_error(exc: ConfigError) -> NoReturn:
     raise typer.Exit(2) from exc
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per line, with the request id the audit log has.",
+    ),
+]
+
+
+def _setup_logging(level: str, form: LogFormat = LogFormat.text) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if form is LogFormat.json:
+        from only1mcp.telemetry.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     # One line per backend HTTP request is noise at INFO.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
@@ -84,6 +102,7 @@ def start(
             help="Allow a non-loopback bind without authentication (anyone may call any tool).",
         ),
     ] = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
@@ -93,7 +112,7 @@ def start(
     cfg = _load(config)
     bind = host or cfg.front.host
     _check_exposure(bind, cfg, open_ok)
-    _setup_logging(cfg.log_level)
+    _setup_logging(cfg.log_level, log_format)
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
         service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
@@ -130,12 +149,12 @@ def _check_exposure(bind: str, cfg: Config, open_ok: bool) -> None:
 
 
 @app.command()
-def stdio(config: ConfigOption) -> None:
+def stdio(config: ConfigOption, log_format: LogFormatOption = LogFormat.text) -> None:
     """Serve MCP on stdin/stdout, for desktop clients such as Claude Desktop."""
     from only1mcp.app import stdio_front
 
     cfg = _load(config)
-    _setup_logging(cfg.log_level)
+    _setup_logging(cfg.log_level, log_format)
 
     async def serve() -> None:
         front = stdio_front(cfg)

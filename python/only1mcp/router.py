@@ -56,9 +56,16 @@ def initialize_without_id() -> InvalidRequest:
     return InvalidRequest("Invalid Request: initialize is a request and needs an id")
 
 
+# Puts the current trace context into a forwarded request's params (tracing on).
+Inject = Callable[[JsonObject], JsonObject]
+
+
 class Router:
-    def __init__(self, gateway: Gateway, gate: Gate | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, gate: Gate | None = None, inject: Inject | None = None
+    ) -> None:
         self.gateway = gateway
+        self._inject = inject
         self.relay = gateway.relay
         # Filters the lists per principal (None: authentication is off, everyone sees all).
         self.gate = gate
@@ -237,6 +244,8 @@ class Router:
         2026 server: straight to :meth:`_round`, without the dispatch, the lookup and the
         era checks of :meth:`_forward` (the 2026 straight path; the caller frames errors)."""
         params = entry.params(msg["params"])
+        if self._inject is not None:
+            params = self._inject(params)
         server = entry.server
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
@@ -332,6 +341,8 @@ class Router:
         backend = self.gateway.serving(server, session) or await self.gateway.backend_for(
             server, session
         )
+        if self._inject is not None:
+            params = self._inject(params)
         if backend.stateless:
             return await self._forward_stateless(session, msg, reply, backend, params)
         local_id = backend.next_id()

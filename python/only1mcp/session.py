@@ -129,6 +129,8 @@ class Session:
     log_level: str | None = None
     # Who opened the session (bound at initialize): a request from anyone else is refused.
     principal: Principal = ANONYMOUS
+    # When it began (time.monotonic): its duration is a metric.
+    created: float = field(default_factory=time.monotonic)
     # When the client last used the session (monotonic seconds) and what it has open now (a
     # stream, a call in flight): a session with nothing open for the store's ttl has expired.
     last_seen: float = field(default_factory=time.monotonic)

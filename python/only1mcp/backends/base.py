@@ -36,6 +36,7 @@ from only1mcp.types import JsonObject
 
 if TYPE_CHECKING:
     from only1mcp.session import Session
+    from only1mcp.telemetry.metrics import Metrics
 
 log = logging.getLogger("only1mcp.backends")
 
@@ -87,6 +88,8 @@ class Wiring:
     # What we declare at initialize (None: BACKEND_CLIENT_CAPABILITIES); a handshake server
     # decides there what it may ask us.
     client_capabilities: JsonObject | None = None
+    # Where calls, breaker changes and replays are counted (None: metrics are off).
+    metrics: Metrics | None = None
 
 
 UNWIRED = Wiring()

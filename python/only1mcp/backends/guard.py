@@ -14,7 +14,9 @@ notification restarts, within that cap.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,10 +24,21 @@ from only1mcp.backends.base import Outbound
 from only1mcp.backends.breaker import Breaker, Clock, make_breaker
 from only1mcp.config.policies import BreakerConfig, TimeoutsConfig
 from only1mcp.errors import BackendError, BackendTimeout
+from only1mcp.telemetry.metrics import (
+    KNOWN_METHODS,
+    OTHER,
+    SEMCONV_BUCKETS,
+    Metrics,
+    bounded_version,
+    error_type,
+    failure_type,
+)
 from only1mcp.types import JsonObject
 
 # A transport's send: (the request, its timeout) → the response frame.
 Send = Callable[[Outbound, float], Awaitable[bytes]]
+# A pool's replica is named "<pool>[<index>]".
+_REPLICA = re.compile(r"(.*)\[(\d+)\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,41 +69,99 @@ def breaker_of(config: BreakerConfig, clock: Clock = time.monotonic) -> Breaker:
 
 
 class CallGuard:
-    """Sends calls through a transport's ``send`` with their timeout, and keeps the breaker."""
+    """Sends calls through a transport's ``send`` with their timeout, and keeps the breaker.
 
-    def __init__(self, name: str, timeouts: Timeouts, breaker: Breaker) -> None:
+    With ``metrics``, each call is timed and counted (``mcp_client_operation_duration_seconds``
+    with the server and replica, the breaker's transitions, the calls in flight); without, the
+    plain path is the only one."""
+
+    def __init__(
+        self,
+        name: str,
+        timeouts: Timeouts,
+        breaker: Breaker,
+        metrics: Metrics | None = None,
+        version: Callable[[], str] = str,
+    ) -> None:
         self.name = name
         self.timeouts = timeouts
         self.breaker = breaker
         self.epoch = 0
         # request id → (its timeout scope, its timeout, the latest deadline progress may reach)
         self._extensible: dict[int, tuple[asyncio.Timeout, float, float]] = {}
+        self.in_flight = 0
+        found = _REPLICA.fullmatch(name)
+        self.labels = (found[1], found[2]) if found else (name, "")
+        # The histogram each call goes to, and the protocol version label: read at each
+        # (re)connection, which is when it can change.
+        self._calls = None if metrics is None else metrics.client_ops
+        self._metrics = metrics
+        self._version = version
+        self._version_label = OTHER
+        self._breaker_seen = "closed"
 
     def reconnected(self) -> None:
         """A fresh connection owes nothing to the old one's failures."""
         self.epoch += 1
         self.breaker.reset()
+        self._version_label = bounded_version(self._version())
 
     async def call(self, send: Send, call: Outbound) -> bytes:
-        """``send`` one call (its breaker slot already taken), recording how it went."""
+        """``send`` one call (its breaker slot already taken), recording how it went (and,
+        with metrics, how long it took: no frame of its own around the call)."""
         timeouts = self.timeouts
         timeout = timeouts.of_call(call.method, call.params) if timeouts.tools else timeouts.default
         epoch = self.epoch
         breaker = self.breaker
+        started = 0.0
+        if self._calls is not None:
+            started = time.perf_counter()
+            self.in_flight += 1
         try:
             if timeouts.max_with_progress is not None and _reports_progress(call.params):
                 answer = await self._extensible_call(send, call, timeout)
             else:
                 answer = await send(call, timeout)
-        except BackendError:
+        except BackendError as exc:
             if epoch == self.epoch:
                 breaker.record_failure()
+            if self._calls is not None:
+                self._record(call, failure_type(exc), started)
             raise
-        except BaseException:
+        except BaseException as exc:
             breaker.record_success()  # cancelled by the client: frees a probe slot
+            if self._calls is not None:
+                self._record(call, failure_type(exc), started)
             raise
         breaker.record_success()
+        if self._calls is not None:
+            self._record(call, error_type(answer), started)
         return answer
+
+    def _record(self, call: Outbound, error: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.in_flight -= 1
+        calls = self._calls
+        assert calls is not None and self._metrics is not None
+        method = call.method
+        server, replica = self.labels
+        if method == "tools/call" or method == "prompts/get":
+            params = call.params
+            name = params.get("name") if params is not None else None
+            # The server's own name, which only the catalog gave it: bounded.
+            named = name if isinstance(name, str) else OTHER
+            tool, prompt = (named, "") if method == "tools/call" else ("", named)
+            key = (server, replica, method, tool, prompt, error, self._version_label)
+        else:
+            known = method if method in KNOWN_METHODS else OTHER
+            key = (server, replica, known, "", "", error, self._version_label)
+        counts = calls.series.get(key) or calls.new(key)  # Histogram.observe, inlined
+        counts[bisect_left(SEMCONV_BUCKETS, seconds)] += 1
+        counts[-1] += seconds
+        state = self.breaker.state
+        if state != self._breaker_seen:
+            self._metrics.breaker_moved(self.labels, self._breaker_seen, state)
+            self._breaker_seen = state
 
     async def _extensible_call(self, send: Send, call: Outbound, timeout: float) -> bytes:
         """A send whose timeout each progress notification restarts, within the cap."""

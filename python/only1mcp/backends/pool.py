@@ -82,6 +82,7 @@ class ReplicaPool(Backend):
             self._replica_crash_loop,
             self.next_id,  # one id space for the whole pool
             self.wiring.client_capabilities,
+            self.wiring.metrics,
         )
         self.replicas = [
             make_replica(f"{name}[{i}]", server, mine)
@@ -183,12 +184,14 @@ class ReplicaPool(Backend):
             try:
                 return await self._attempt(replica, index, call, deadline)
             except BackendUnavailable:
-                pass  # never sent: another replica may take anything
+                kind = "failover"  # never sent: another replica may take anything
             except BackendError as exc:
                 if not replay:
                     raise
-                failure = exc
+                failure, kind = exc, "retry"
             tried.append(replica)
+            if self.wiring.metrics is not None and self._candidates(tried):
+                self.wiring.metrics.replayed(self.name, kind)
             if failure is not None:
                 if deadline is None:
                     deadline = loop.time() + self.timeouts.of_call(method, params)

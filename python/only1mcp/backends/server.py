@@ -58,7 +58,11 @@ class ServerBackend(Backend):
         self._healthy = True
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self.guard = CallGuard(
-            name, Timeouts.of(config.timeout, config.timeouts), breaker_of(config.breaker)
+            name,
+            Timeouts.of(config.timeout, config.timeouts),
+            breaker_of(config.breaker),
+            self.wiring.metrics,
+            lambda: self.version,
         )
         self.supervisor = Supervisor(name, config.restart, self._bring_up, self._crash_loop)
         self.eras = self.probe_type(self, self.era_setting(config))

@@ -57,6 +57,7 @@ from .policies import (
     problem,
 )
 from .shaping import DiscoveryConfig, DiscoveryField, Schemas, Shaping
+from .telemetry import MetricsConfig, TracingConfig
 
 __all__ = [
     "PROBLEM",
@@ -467,6 +468,8 @@ class Config(BaseModel):
     schemas: Schemas = Schemas.FULL
     #: ``lazy``: tools are found with search_tools (see config/shaping.py).
     discovery: DiscoveryField = DiscoveryConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
     #: The file this configuration was loaded from (set by the loader; never dumped).
     source: str = Field(default="", exclude=True)
 

@@ -27,18 +27,30 @@ from only1mcp.front.wire import (
     wait_disconnect,
 )
 from only1mcp.protocol import jsonrpc
-from only1mcp.protocol.stateless import Headers, check_request, error_frame_id
+from only1mcp.protocol.stateless import (
+    Headers,
+    check_request,
+    error_frame_id,
+    stateless_version,
+)
 from only1mcp.stateless import StatelessService
+from only1mcp.telemetry.context import begin_request
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import JsonObject, Receive, Scope, Send
 
 
 class StatelessEndpoint:
     def __init__(
-        self, service: StatelessService, drain: Drain | None = None, gate: Gate | None = None
+        self,
+        service: StatelessService,
+        drain: Drain | None = None,
+        gate: Gate | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.service = service
         self.drain = drain or Drain(service.gateway.config.front.shutdown_grace)
         self.gate = gate  # None: authentication is off (and no audit), nothing to check
+        self.observer = observer
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         return self.serve(scope, receive, send, dict(scope["headers"]))
@@ -57,14 +69,14 @@ class StatelessEndpoint:
             )
             await respond(send, 406, jsonrpc.error(None, error), JSON_HEADERS)
             return
-        gate = self.gate
+        begin_request()
         try:
             msg = _message(await read_body(receive))
             if isinstance(msg, tuple):  # an error, or 202 for a notification
                 await respond(send, *msg)
                 return
             # Authentication on: the call is admitted first, the lists are as it may see them.
-            principal, ticket = (ANONYMOUS, None) if gate is None else _admitted(gate, scope, msg)
+            principal, ticket = self._admit(scope, msg)
         except HttpError as exc:  # too large, or refused
             await exc.respond(send)
             return
@@ -79,15 +91,46 @@ class StatelessEndpoint:
                 return
             answering = self.service.answer(msg, headers, reply, principal)
         try:
-            answered = await answering
+            if self.observer is None:
+                answered = await answering
+            else:
+                answered = await self._observed(msg, answering, by_name)
         except asyncio.CancelledError:
             if not self.drain.ending:
                 raise
             answered = 200, self.drain.error(msg["id"])
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
-        if ticket is not None and gate is not None:
-            gate.done(ticket, answered[1] if answered is not None else None)
+        if ticket is not None and self.gate is not None:
+            self.gate.done(ticket, answered[1] if answered is not None else None)
+
+    def _admit(self, scope: Scope, msg: JsonObject) -> tuple[Principal, Ticket | None]:
+        """Who asks, and the gate's ticket (none without a gate); a refusal is counted."""
+        if self.gate is None:
+            return ANONYMOUS, None
+        try:
+            return _admitted(self.gate, scope, msg)
+        except HttpError as exc:
+            if self.observer is not None:
+                self.observer.refused(msg, exc.error, stateless_version(msg))
+            raise
+
+    async def _observed(
+        self,
+        msg: JsonObject,
+        answering: Awaitable[tuple[int, bytes] | None],
+        by_name: dict[bytes, bytes],
+    ) -> tuple[int, bytes] | None:
+        observer = self.observer
+        assert observer is not None
+        begun = observer.begin(msg, by_name)
+        answered = None
+        try:
+            answered = await answering
+            return answered
+        finally:
+            frame = None if answered is None else answered[1]
+            observer.end(begun, msg, frame, stateless_version(msg))
 
     async def _listen(
         self, msg: JsonObject, headers: Headers, receive: Receive, reply: _Reply

@@ -27,6 +27,8 @@ from only1mcp.protocol.stateless import error_frame_id, stateless_version
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.stateless import StatelessService
+from only1mcp.telemetry.context import begin_request
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import JsonObject, RequestId
 
 log = logging.getLogger("only1mcp.front.stdio")
@@ -59,9 +61,11 @@ class StdioFront:
         stateless: StatelessService,
         audit: AuditLog | None = None,
         gate: Gate | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.gateway = gateway
         self.audit = audit or AuditLog(gateway.config.audit)
+        self.observer = observer
         self.router = router
         self.stateless = stateless
         self.gate = gate  # None: authentication is off (and no audit), nothing to check
@@ -110,8 +114,16 @@ class StdioFront:
             # may be waiting for this very client's answer).
             self.write(self.drain.error(msg["id"]))
             return
+        begin_request()
         try:
-            await self._handle(msg)
+            if is_request and self.observer is not None:
+                answer = await self.observer.observed(
+                    msg, self._handle(msg), lambda: self._version(msg)
+                )
+            else:
+                answer = await self._handle(msg)
+            if answer is not None:
+                self.write(answer)
         except Exception as exc:  # a bug: the client gets -32603, not silence
             log.exception("failed to handle %s", msg.get("method"))
             if is_request:
@@ -122,34 +134,34 @@ class StdioFront:
             if is_request:
                 self.write(self.drain.error(msg["id"]))
 
-    async def _handle(self, msg: JsonObject) -> None:
+    async def _handle(self, msg: JsonObject) -> bytes | None:
+        """The answer to ``msg`` (None: a notification, or one that went out already)."""
         if self.gate is not None and "id" in msg:
-            await self._gated(self.gate, msg)
-            return
-        await self._serve(msg)
+            return await self._gated(self.gate, msg)
+        return await self._serve(msg)
 
-    async def _gated(self, gate: Gate, msg: JsonObject) -> None:
+    async def _gated(self, gate: Gate, msg: JsonObject) -> bytes | None:
         """:meth:`_serve` for a request once authentication is on: admitted first (a pipe
         has no status: a refusal is its JSON-RPC error)."""
         try:
             ticket = gate.admit(self.session.principal, msg, None, self.session.id)
         except (AccessDenied, RateLimited) as exc:
-            self.write(jsonrpc.error(msg["id"], exc))
-            return
+            return jsonrpc.error(msg["id"], exc)
         answer = await self._serve(msg)
         if ticket is not None:
             gate.done(ticket, answer)
+        return answer
 
     async def _serve(self, msg: JsonObject) -> bytes | None:
-        """Serve one message; the answer written (None: none, or the bridge sent it)."""
+        """Serve one message: its answer (None: none, or the bridge sent it)."""
         if "id" in msg and "method" in msg and stateless_version(msg) is not None:
             return await self._stateless(msg)
         if msg.get("method") == "notifications/cancelled":
             self._end_listen((msg.get("params") or {}).get("requestId"))
-        answer = await self.router.handle(self.session, msg, self)
-        if answer is not None:
-            self.write(answer)
-        return answer
+        return await self.router.handle(self.session, msg, self)
+
+    def _version(self, msg: JsonObject) -> str:
+        return stateless_version(msg) or self.session.protocol_version
 
     async def _stateless(self, msg: JsonObject) -> bytes | None:
         if msg["method"] == "subscriptions/listen":
@@ -162,10 +174,8 @@ class StdioFront:
                     del self._listens[msg["id"]]
             return None
         answered = await self.stateless.answer(msg, None, self, self.session.principal)
-        if answered is None:  # the bridge sent it (finish) and went on
-            return None
-        self.write(answered[1])
-        return answered[1]
+        # None: the bridge sent it (finish) and went on
+        return None if answered is None else answered[1]
 
     def _end_listen(self, request_id: object) -> None:
         """On a pipe, a 2026 client ends a listen with ``notifications/cancelled`` naming it."""
