@@ -53,3 +53,26 @@ async def test_a_tool_call_reaches_a_fake_backend_and_its_answer_comes_back() ->
         assert isinstance(sent["id"], int)  # a backend-local id, swapped back for the client's
     finally:
         await gateway.stop()
+
+
+async def test_a_started_gateway_collects_young_objects_less_often() -> None:
+    """Calls in flight keep their objects alive until answered: at CPython's threshold (700)
+    the young collection traversed them every few calls (the c=64 rise in CPU per call)."""
+    import gc
+
+    from only1mcp.gateway import GC_YOUNG_THRESHOLD
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, *before[1:])
+
+    def create(name: str, config: Any, wiring: Wiring | None = None, **_: Any) -> FakeServer:
+        return FakeServer(name, config, wiring)
+
+    gateway = Gateway(Config.model_validate({"servers": {"fake": SERVER}}), create)
+    try:
+        await gateway.start()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        assert GC_YOUNG_THRESHOLD > 700
+    finally:
+        await gateway.stop()
+        gc.set_threshold(*before)

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from only1mcp.front.http11 import OneWriteProtocol, http_protocol
+from only1mcp.front.http11 import TASK_NAME, OneWriteProtocol, http_protocol
+from only1mcp.front.wire import JSON_HEADERS, respond
 from only1mcp.types import Receive, Scope, Send
 
 DATA_SEGS_IN = 152  # offset of tcpi_data_segs_in in struct tcp_info (Linux >= 4.6)
@@ -30,16 +31,30 @@ class App:
 
     def __init__(self) -> None:
         self.release: asyncio.Event | None = None
+        self.wrapped = 0  # messages that went through a wrapped send
+        self.task_names: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path = scope["path"]
+        task = asyncio.current_task()
+        self.task_names.append(task.get_name() if task is not None else "")
         if path == "/stream":
             self.release = asyncio.Event()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await self.release.wait()
             await send({"type": "http.response.body", "body": b"event", "more_body": False})
+            return
+        if path in ("/whole", "/wrapped"):  # the front's JSON answer (answer_whole)
+            if path == "/wrapped":  # a middleware's send: the ASGI way
+                inner = send
+
+                async def send(message: Any) -> None:
+                    self.wrapped += 1
+                    await inner(message)
+
+            await respond(send, 200, BODY, JSON_HEADERS)
             return
         body = (await receive())["body"] if path == "/echo" else BODY
         length = [(b"content-length", b"%d" % len(body))]
@@ -176,3 +191,39 @@ def test_an_unfinished_response_still_gets_its_head_before_the_close(server: Ser
         while chunk := conn.recv(65536):
             data += chunk
         assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("path", ["/whole", "/wrapped"])
+def test_a_json_answer_is_one_segment_with_uvicorns_headers(server: Server, path: str) -> None:
+    before_wrapped = server.app.wrapped
+    with server.connect() as conn:
+        for _ in range(3):
+            before = segments_in(conn)
+            conn.sendall(request("POST", path))
+            data = read_response(conn, BODY)
+            settle()
+            assert segments_in(conn) - before == 1, data
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            assert lines[0] == b"HTTP/1.1 200 OK" and body == BODY
+            assert b"content-type: application/json" in lines
+            assert b"content-length: %d" % len(BODY) in lines
+            assert any(line.startswith(b"date: ") for line in lines)
+    assert server.app.wrapped - before_wrapped == (6 if path == "/wrapped" else 0)
+
+
+def test_a_json_answer_to_a_closing_client_says_so_and_closes(server: Server) -> None:
+    with server.connect() as conn:
+        conn.sendall(request("POST", "/whole", extra="connection: close\r\n"))
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        assert b"\r\nconnection: close\r\n" in data and data.endswith(b"\r\n\r\n" + BODY)
+
+
+def test_a_request_runs_in_a_task_named_once_for_all(server: Server) -> None:
+    """Named by us: CPython 3.11 formats a "Task-<n>" name for every unnamed task."""
+    with server.connect() as conn:
+        conn.sendall(request("POST", "/whole"))
+        read_response(conn, BODY)
+    assert server.app.task_names[-1] == TASK_NAME

@@ -53,7 +53,9 @@ class EventParser:
             self._started = True
             if buf.startswith(BOM):
                 buf = buf[len(BOM) :]
-        if b"\r" in buf:
+        # find(), not ``in``: ``bytes in bytes`` first tries its operand as an int, and raises
+        # and clears a TypeError on every chunk.
+        if buf.find(b"\r") != -1:
             self._skip_lf = buf.endswith(b"\r")
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
@@ -73,7 +75,7 @@ class EventParser:
         if name == b"data":
             self._data.append(value)
         elif name == b"id":
-            if b"\0" not in value:
+            if value.find(b"\0") == -1:
                 self.last_id = value.decode("utf-8", "replace")
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")

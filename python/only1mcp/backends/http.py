@@ -170,10 +170,15 @@ class HttpBackend(ServerBackend):
 
     async def _read_response(self, response: Response, req_id: int, sink: Sink | None) -> bytes:
         if response.status >= 400:
-            body = (await response.read())[:500].decode("utf-8", "replace")
-            raise BackendError(f"server {self.name!r} answered HTTP {response.status}: {body}")
+            text = (await response.read())[:500].decode("utf-8", "replace")
+            raise BackendError(f"server {self.name!r} answered HTTP {response.status}: {text}")
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            return await self._json_answer(await response.read(), req_id, sink)
+            body = response.body()  # almost always complete by now: no waiting
+            if body is None:
+                body = await response.read()
+            if _is_response_to(body, req_id):  # the common answer: exactly our response
+                return body
+            return await self._json_answer(body, req_id, sink)
         for _ in range(MAX_RESUMES):
             events = EventParser()
             while chunk := await response.next_chunk():
@@ -197,11 +202,8 @@ class HttpBackend(ServerBackend):
         """A JSON answer is relayed as bytes, so it must be exactly our response. A body with
         the request's other messages written before the response (frames back to back, as an
         SSE stream would carry them) is split like one; anything else is the server's fault,
-        said as such (it used to reach the id rewrite and end in a 500)."""
-        with contextlib.suppress(ValueError):
-            msg_id, _, is_response = split_response(body)
-            if is_response and msg_id == req_id:
-                return body
+        said as such (it used to reach the id rewrite and end in a 500). The caller saw that
+        it is not exactly our response."""
         for frame in json_values(body):
             if await self._is_answer(frame, req_id, sink):
                 return frame
@@ -313,6 +315,15 @@ class HttpBackend(ServerBackend):
                 response.close()
         self.session_id = None
         client.close()
+
+
+def _is_response_to(body: bytes, req_id: int) -> bool:
+    """Whether ``body`` is one JSON-RPC response, to ``req_id`` (a structural scan, no parse)."""
+    try:
+        msg_id, _, is_response = split_response(body)
+    except ValueError:
+        return False
+    return is_response and msg_id == req_id
 
 
 def _is_stream(response: Response) -> bool:

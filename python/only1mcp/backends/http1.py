@@ -76,6 +76,15 @@ class Response:
         """The whole body."""
         while not self._done:
             await self._wait()
+        return self._joined()
+
+    def body(self) -> bytes | None:
+        """The whole body if it has all arrived (as :meth:`read` would give it), else None."""
+        if not self._done or self._error is not None:
+            return None
+        return self._joined()
+
+    def _joined(self) -> bytes:
         chunks = self._chunks
         if len(chunks) == 1:
             return chunks.popleft()
@@ -156,7 +165,7 @@ class Connection(asyncio.Protocol):
         self.reused = False
         self.closed = False
         self.paused = False
-        self._header_items: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] = {}  # the response's, as they arrive
         self._informational = False
         self._until_eof = False
         self._drain_timer: asyncio.TimerHandle | None = None
@@ -165,7 +174,7 @@ class Connection(asyncio.Protocol):
         if self.closed or self.transport is None:  # lost while it was being handed over
             raise ConnectionError("the server closed the connection")
         self.response = response
-        self._header_items = []
+        self._headers = {}
         self.transport.write(data)
 
     def pause(self) -> None:
@@ -224,18 +233,19 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_items.append((name, value))
+        # Decoded as they come (no list of pairs to go over again): a repeated name keeps
+        # its last value, as the dict built from the pairs did.
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if status < 200:  # 100 Continue and friends: the real answer follows
             self._informational = True
-            self._header_items = []
+            self._headers = {}
             return
         response = self.response
         assert response is not None
-        headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in self._header_items}
-        response.headers = headers
+        headers = response.headers = self._headers
         response.status = status
         self._until_eof = "content-length" not in headers and "chunked" not in headers.get(
             "transfer-encoding", ""

@@ -126,7 +126,7 @@ class Direct:
     def _sealed(self, answer: bytes, server: str, bound: tuple[str, str, object]) -> bytes:
         """``answer`` with an ``input_required`` result's state sealed inside ours (the
         arguments' digest is taken only then: most calls never ask)."""
-        if b'"input_required"' not in answer:
+        if answer.find(b'"input_required"') == -1:  # not ``in``: see front/http11.py
             return answer
         decoded: Any = orjson.loads(answer)
         result = decoded.get("result")

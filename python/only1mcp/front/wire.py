@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import Principal
 from only1mcp.errors import InvalidRequest, RateLimited, RpcError, unexpected
+from only1mcp.front.http11 import answer_whole
 from only1mcp.protocol import jsonrpc
 from only1mcp.session import KEEPALIVE, RETRY_AFTER, Session, SessionStore
 from only1mcp.types import Receive, RequestId, Send
@@ -25,6 +26,7 @@ log = logging.getLogger("only1mcp.front")
 MAX_BODY = 16 * 1024 * 1024
 RETRY_MS = 1000  # how soon a client should reconnect a dropped stream
 JSON_HEADERS = [(b"content-type", b"application/json")]
+_JSON_LINES = b"content-type: application/json\r\n"
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -131,6 +133,8 @@ async def read_body(receive: Receive) -> bytes:
 
 
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    if headers is JSON_HEADERS and answer_whole(send, status, _JSON_LINES, body):
+        return  # what almost every request is answered: written at once (front/http11.py)
     # A known length spares the chunked encoding: one write less per response.
     length = (b"content-length", b"%d" % len(body))
     await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
