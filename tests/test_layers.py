@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.protocol", "only1mcp.catalog", "only1mcp.auth.principal"),
     ("only1mcp.config",),  # names its servers as the catalog does
     ("only1mcp.auth",),  # credentials → principal (the fronts' middleware)
+    ("only1mcp.cluster",),  # the Redis connection several processes share state through
     # what a principal may do; the record of it; what the operators are told
     ("only1mcp.access", "only1mcp.audit", "only1mcp.telemetry"),
     ("only1mcp.session",),  # what a backend may read of its caller

@@ -37,6 +37,7 @@ from .access import AccessConfig
 from .admin import AdminConfig, is_loopback
 from .audit import AuditConfig
 from .auth import AuthConfig, BackendOAuthConfig
+from .cluster import ClusterConfig
 from .policies import (
     MASK,
     PROBLEM,
@@ -472,6 +473,8 @@ class Config(BaseModel):
     metrics: MetricsConfig = MetricsConfig()
     tracing: TracingConfig = TracingConfig()
     admin: AdminConfig = AdminConfig()
+    #: Shared state for several processes (Redis); off by default.
+    cluster: ClusterConfig = ClusterConfig()
     #: The file this configuration was loaded from (set by the loader; never dumped).
     source: str = Field(default="", exclude=True)
 
