@@ -23,7 +23,8 @@ install: $(STAMP) ## Create .venv, build the Rust extension, install with dev+de
 run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:8765/mcp)
 	$(VENV)/bin/only1mcp start --config $(CONFIG)
 
-test: $(STAMP) conformance-deps js-deps tokenizer-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
+test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
+	@$(call need,chromium,chromium)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
@@ -82,6 +83,17 @@ js-deps: $(JS_STAMP) ## Install the TypeScript SDK, reference servers and Inspec
 
 .PHONY: js-deps
 
+IDP_DIR := tools/idp
+IDP_STAMP := $(IDP_DIR)/node_modules/.installed
+
+$(IDP_STAMP): $(IDP_DIR)/package.json $(IDP_DIR)/package-lock.json
+	npm ci --prefix $(IDP_DIR) --no-audit --no-fund
+	touch $(IDP_STAMP)
+
+idp-deps: $(IDP_STAMP) ## Install the OpenID provider of the security tests (oidc-provider + Node 22; npm ci, once)
+
+.PHONY: idp-deps
+
 TOKENIZER_DIR := tools/tokenizer
 TOKENIZER_STAMP := $(TOKENIZER_DIR)/node_modules/.installed
 
@@ -97,6 +109,6 @@ context-report: $(STAMP) tokenizer-deps ## Catalog tokens (full/compact/lazy), s
 .PHONY: tokenizer-deps context-report
 
 clean: ## Remove the venv and build output
-	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules
+	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules tools/idp/node_modules
 
 .PHONY: help install run test lint format bench bench-gate loadtest build clean

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.gateway", "only1mcp.bridge", "only1mcp.gauges"),
     ("only1mcp.router",),  # handshake-era dispatch
     ("only1mcp.stateless", "only1mcp.listen"),  # the 2026 era
-    ("only1mcp.front",),  # transports clients come in on
+    ("only1mcp.front", "only1mcp.admin"),  # transports clients come in on; the operators' listener
     ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__"),  # the composition root and its users
 ]
 

@@ -14,16 +14,23 @@ Every part receives its collaborators and sinks in its constructor, so each impo
                                        (metrics and tracing off: no hook at all)
     HttpApp / StdioFront               a transport in front of all three
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
+    AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
+                                       its router times tool calls (ObservedRouter, CallStats)
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from only1mcp.access.gate import Gate
+from only1mcp.admin.listener import AdminService
+from only1mcp.admin.observed import ObservedRouter
+from only1mcp.admin.stats import CallStats
 from only1mcp.audit import AuditLog
 from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.metadata import ResourceMetadata
@@ -60,7 +67,9 @@ class Core:
     observer: Observer | None = None
 
 
-def assemble(config: Config, router: type[Router] = Router, tracer_provider: Any = None) -> Core:
+def assemble(
+    config: Config, router: Callable[..., Router] = Router, tracer_provider: Any = None
+) -> Core:
     """The parts behind the fronts (``router``: a subclass, for a test that needs one;
     ``tracer_provider``: where spans go, None: the global provider)."""
     metrics = Metrics() if config.metrics.enabled else None
@@ -108,15 +117,19 @@ def resource_metadata(config: Config) -> ResourceMetadata:
 @dataclass(frozen=True, slots=True)
 class HttpService:
     """What the HTTP server runs: ``asgi`` (the front, behind the authentication middleware
-    when ``auth`` is on) and the ``front`` itself (its drain and shutdown)."""
+    when ``auth`` is on), the ``front`` itself (its drain and shutdown), and the ``admin``
+    listener's service when ``admin.enabled``."""
 
     asgi: ASGIApp
     front: HttpApp
+    admin: AdminService | None = None
 
 
 def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
-    core = assemble(config, router)
+    stats = CallStats()
+    observed = config.admin.enabled and router is Router
+    core = assemble(config, partial(ObservedRouter, stats=stats) if observed else router)
     scrape = None
     if core.metrics is not None and config.metrics.on_main:
         scrape = metrics_app(core.metrics.registry)
@@ -130,8 +143,13 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         core.observer,
         scrape,
     )
+    admin = None
+    if config.admin.enabled:
+        # /metrics on the admin listener whenever metrics are on
+        metrics = None if core.metrics is None else metrics_app(core.metrics.registry)
+        admin = AdminService(config, core.gateway, core.router, stats, core.audit, metrics)
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
-        return HttpService(front, front)
+        return HttpService(front, front, admin)
     metadata = resource_metadata(config)
     audit = core.audit
 
@@ -144,7 +162,7 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         metadata,
         refused,
     )
-    return HttpService(guarded, front)
+    return HttpService(guarded, front, admin)
 
 
 def stdio_front(config: Config) -> StdioFront:

@@ -118,7 +118,14 @@ def start(
         service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
     except ConfigError as exc:
         _config_error(exc)
-    serve_http(service.front, bind, cfg.front.port if port is None else port, service.asgi)
+    admin = service.admin.bind() if service.admin is not None else None
+    serve_http(
+        service.front,
+        bind,
+        cfg.front.port if port is None else port,
+        service.asgi,
+        [admin] if admin is not None else [],
+    )
 
 
 def _check_exposure(bind: str, cfg: Config, open_ok: bool) -> None:

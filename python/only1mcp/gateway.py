@@ -76,12 +76,18 @@ class Gateway:
         )
         self._sweeper: asyncio.Task[None] | None = None
         self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
-        wiring = Wiring(
+        self._wiring = wiring = Wiring(
             self._on_backend_message, self._on_backend_ready, self._on_crash_loop, metrics=metrics
         )
         self.backends: dict[str, Backend] = {
             name: create(name, server, wiring) for name, server in servers.items()
         }
+        # Servers an operator turned off (admin API) since the start, and the automatic
+        # restarts of the backends an operator's restart replaced (so the count survives).
+        self.disabled: set[str] = set()
+        self.restarts_before: dict[str, int] = {}
+        # One operator action per server at a time: two restarts must not both start one.
+        self._operating: dict[str, asyncio.Lock] = {}
         # What the backends that are not the catalog's own report (faces, isolated instances).
         self._messages_only = Wiring(self._on_backend_message, metrics=metrics)
         self.ready = asyncio.Event()
@@ -350,6 +356,57 @@ class Gateway:
         task = asyncio.ensure_future(work)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    # ------------------------------------------------------------ operator actions
+
+    def operating(self, name: str) -> asyncio.Lock:
+        """Held around an operator's action on server ``name``."""
+        return self._operating.setdefault(name, asyncio.Lock())
+
+    async def restart(self, name: str) -> None:
+        """Replace server ``name``'s shared backend by a fresh one (an operator's restart):
+        calls in flight on the old one fail as on a crash; its tools stay listed meanwhile."""
+        old = self.backends[name]
+        self.restarts_before[name] = self.restarts_before.get(name, 0) + old.restarts + 1
+        await self._retire(old)
+        await self._bring_in(name)
+
+    def restarts(self, name: str) -> int:
+        """Server ``name``'s restarts since the start: its own and the operators'."""
+        backend = self.backends.get(name)
+        return self.restarts_before.get(name, 0) + (backend.restarts if backend else 0)
+
+    async def disable(self, name: str) -> None:
+        """Stop server ``name`` until :meth:`enable`: its items leave the merged lists."""
+        backend = self.backends.pop(name)
+        self.shared.pop(name, None)
+        self.disabled.add(name)
+        await self._retire(backend)
+        for spec in LIST_KINDS:
+            self.catalogs[spec.kind].set_error(name, "disabled by an operator")
+            self.sessions.broadcast(jsonrpc.notification(spec.list_changed))
+
+    async def enable(self, name: str) -> None:
+        """Start again a server that :meth:`disable` stopped."""
+        self.disabled.discard(name)
+        await self._bring_in(name)
+
+    async def _retire(self, backend: Backend) -> None:
+        """Close a shared backend with its handshake face and what was cached for it."""
+        name = backend.name
+        self._faces.pop(name, None)
+        face = self._face_starts.pop(name, None)
+        for key in [key for key in self._mirrored if key[0] == name]:
+            del self._mirrored[key]
+        await asyncio.gather(backend.close(), *([_close_face(face)] if face else []))
+
+    async def _bring_in(self, name: str) -> None:
+        server = self.config.servers[name]
+        backend = self._create(name, server, self._wiring)
+        self.backends[name] = backend
+        if server.isolation is not Isolation.SESSION:
+            self.shared[name] = backend
+        await self._start_one(backend)
 
     def failures(self) -> dict[str, str]:
         """Servers that are not serving right now, and why (cached until a state changes:

@@ -94,6 +94,7 @@ async def test_call_tool_is_admitted_as_the_tool_it_wraps(served: tuple[Router, 
         gate.admit(VIEWER, call(wrapped), None, "s")
     allowed = {"name": "call_tool", "arguments": {"name": "time__now"}}
     ticket = gate.admit(VIEWER, call(allowed), None, "s")
-    assert ticket is not None and ticket.name == "time__now" and ticket.server == "time"
+    assert ticket is not None and ticket.name == "time__now"
+    assert gate.server(ticket.kind, ticket.name) == "time"  # what the audit line names
     search = {"name": "search_tools", "arguments": {"query": "git"}}
     assert gate.admit(VIEWER, call(search), None, "s") is None  # answers the view only

@@ -45,6 +45,7 @@ def active(sub: str = "alice", **extra: object) -> dict[str, object]:
         "sub": sub,
         "scope": "dev ops",
         "exp": now + 300,
+        "aud": AUD,
         **extra,
     }
 
@@ -65,12 +66,14 @@ async def test_inactive_unknown_and_foreign_tokens_are_refused(
 ) -> None:
     idp.tokens["revoked"] = {"active": False}
     idp.tokens["elsewhere"] = active(aud="http://other.test/mcp")
+    idp.tokens["for-no-resource"] = {k: v for k, v in active().items() if k != "aud"}
     idp.tokens["stale"] = active(exp=int(time.time()) - 5)
     check = introspector(idp_url, client)
     for token, why in [
         ("revoked", "not active"),
         ("never-issued", "not active"),
         ("elsewhere", "audience"),
+        ("for-no-resource", "audience"),
         ("stale", "expired"),
     ]:
         with pytest.raises(Unauthenticated, match=why):

@@ -220,10 +220,18 @@ def _kill_group(pid: int) -> None:
 class HttpAggregator:
     """``only1mcp start`` as a subprocess on a free port, ready once ``/healthz`` says ok."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        port: int | None = None,
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.log = log
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/mcp"
         argv = [
@@ -242,7 +250,8 @@ class HttpAggregator:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                cwd=config.parent,
+                cwd=config.parent if cwd is None else cwd,
+                env=env,
                 start_new_session=True,
             )
         self.tracker = ProcessTracker(self.proc.pid)

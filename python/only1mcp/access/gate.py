@@ -320,7 +320,7 @@ class Gate:
             self._rules_for[name] = found
         return found
 
-    def _server(self, kind: str, name: str) -> str | None:
+    def server(self, kind: str, name: str) -> str | None:
         """The server behind an exposed name, for the audit (None when none is known)."""
         for each in ("resources", "templates") if kind == "resources" else (kind,):
             entry = self._catalogs[each].lookup(name)
@@ -346,7 +346,7 @@ class Gate:
             session=ticket.session,
             method=ticket.method,
             name=ticket.name,
-            server=self._server(ticket.kind, ticket.name),
+            server=self.server(ticket.kind, ticket.name),
             decision=decision,
             reason=reason,
             latency_ms=round((time.perf_counter() - ticket.started) * 1000, 3),

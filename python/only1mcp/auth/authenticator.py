@@ -110,14 +110,19 @@ class Authenticator:
 
 def _credentials(scope: Scope) -> tuple[str | None, str | None]:
     bearer = api_key = None
+    seen = 0
     for name, value in scope["headers"]:
         if name == b"authorization":
             text = value.decode("latin-1")
             if text[:7].lower() != _BEARER or not text[7:].strip():
                 raise Unauthenticated("Authorization must be 'Bearer <token>'")
-            bearer = text[7:].strip()
+            bearer, seen = text[7:].strip(), seen + 1
         elif name == b"x-api-key":
-            api_key = value.decode("latin-1").strip()
+            api_key, seen = value.decode("latin-1").strip(), seen + 1
+    if seen > 1:
+        # Picking one would let a request carry one principal's credential past a check that
+        # read another's (RFC 6750 §2: a client uses one method per request).
+        raise Unauthenticated("more than one credential in the request")
     return bearer, api_key
 
 

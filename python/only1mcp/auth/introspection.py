@@ -80,11 +80,12 @@ class Introspector:
         return answer
 
     def _check_audience(self, answer: dict[str, Any]) -> None:
-        # RFC 8707: an active token issued for another resource is not for us. An answer
-        # without ``aud`` leaves the decision to the authorization server.
-        aud = answer.get("aud")
-        if aud is None or not self._audience:
+        # RFC 8707 and the MCP authorization spec: a token must have been issued for this
+        # resource. One for another resource, or for none (no ``aud``: a provider issues that
+        # when the client named no resource), is not for us.
+        if not self._audience:
             return
+        aud = answer.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         if not set(auds) & set(self._audience):
             raise Unauthenticated("token audience is not this resource")

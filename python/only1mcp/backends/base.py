@@ -171,6 +171,11 @@ class Backend(ABC):
     def problem(self) -> str:
         """Why this backend is not serving ("" when it is)."""
 
+    @property
+    def restarts(self) -> int:
+        """How often it came back by itself after its connection was lost."""
+        return 0
+
     @abstractmethod
     async def start(self) -> None:
         """Connect and settle the era; raise BackendError when the server cannot serve (it

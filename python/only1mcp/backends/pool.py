@@ -112,6 +112,10 @@ class ReplicaPool(Backend):
         return BackendState.DOWN
 
     @property
+    def restarts(self) -> int:
+        return sum(replica.restarts for replica in self.replicas)
+
+    @property
     def problem(self) -> str:
         if self._closing:
             return "closed"

@@ -34,6 +34,7 @@ from only1mcp.catalog.naming import uri_scheme
 from only1mcp.catalog.shaping import Shape
 
 from .access import AccessConfig
+from .admin import AdminConfig, is_loopback
 from .audit import AuditConfig
 from .auth import AuthConfig, BackendOAuthConfig
 from .policies import (
@@ -470,6 +471,7 @@ class Config(BaseModel):
     discovery: DiscoveryField = DiscoveryConfig()
     metrics: MetricsConfig = MetricsConfig()
     tracing: TracingConfig = TracingConfig()
+    admin: AdminConfig = AdminConfig()
     #: The file this configuration was loaded from (set by the loader; never dumped).
     source: str = Field(default="", exclude=True)
 
@@ -518,6 +520,23 @@ class Config(BaseModel):
         for index, key in enumerate(self.auth.api_keys):
             self.access.check_roles(key.roles, ("auth", "api_keys", index, "roles"))
         return self
+
+    @model_validator(mode="after")
+    def _check_admin_exposure(self) -> Config:
+        admin = self.admin
+        auth = admin.auth or self.auth
+        if admin.enabled and not auth.enabled and not is_loopback(admin.host):
+            raise problem(
+                "a non-loopback admin listener needs authentication: configure `auth` (or "
+                "`admin.auth`), or bind 127.0.0.1",
+                ("admin", "host"),
+            )
+        return self
+
+    @property
+    def admin_auth(self) -> AuthConfig:
+        """The credentials the admin listener accepts: ``admin.auth``, else ``auth``."""
+        return self.admin.auth or self.auth
 
     def enabled_servers(self) -> dict[str, ServerConfig]:
         """The servers with ``enabled: true``, in file order."""

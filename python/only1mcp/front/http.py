@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -30,7 +30,7 @@ from only1mcp.front.drain import ANSWER_WAIT, Drain
 from only1mcp.front.legacy_sse import LEGACY_PATHS, LegacySseEndpoint
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.request_limits import guarded_protocol
-from only1mcp.front.server import DrainingServer
+from only1mcp.front.server import Companion, DrainingServer
 from only1mcp.front.stateless import StatelessEndpoint
 from only1mcp.front.wire import (
     JSON_HEADERS,
@@ -508,9 +508,16 @@ class HttpApp:
         )
 
 
-def serve_http(app: HttpApp, host: str, port: int, asgi: ASGIApp | None = None) -> None:
+def serve_http(
+    app: HttpApp,
+    host: str,
+    port: int,
+    asgi: ASGIApp | None = None,
+    companions: Sequence[Companion] = (),
+) -> None:
     """Run the HTTP front until SIGTERM/SIGINT; backends stop with it. ``asgi``: what the
-    server calls, when the front sits behind middleware (authentication)."""
+    server calls, when the front sits behind middleware (authentication); ``companions``:
+    servers run beside it in its event loop (the admin listener)."""
     config = uvicorn.Config(
         app if asgi is None else asgi,
         host=host,
@@ -527,4 +534,4 @@ def serve_http(app: HttpApp, host: str, port: int, asgi: ASGIApp | None = None) 
         proxy_headers=False,
         server_header=False,  # says nothing a client needs, costs a header per response
     )
-    DrainingServer(config, app.closing).run()
+    DrainingServer(config, app.closing, companions).run()
