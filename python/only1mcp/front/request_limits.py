@@ -69,8 +69,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.reading_since: float | None = time.monotonic()  # the first request is due
-        self._head = 0
-        self._headers = 0
+        self._head = 0  # the bytes of the head being read: its URL and header lines
         self._refused = False
         self.watch.add(self, self.loop)
 
@@ -82,25 +81,33 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.reading_since = time.monotonic()
         self._head = 0
-        self._headers = 0
 
+    # The parser callbacks below are uvicorn's own, inlined with the counting (no super()
+    # call): they run for every request, on_header for every header line of it.
     def on_url(self, url: bytes) -> None:
-        self._head += len(url)
+        self.url += url  # the URL comes before any header: the head so far
+        self._head = len(self.url)
         if self._head > MAX_HEAD_BYTES:
             self._refuse()
-        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # Counted inline: this runs for every header of every request.
         self._head += len(name) + len(value)
-        self._headers += 1
-        if self._head > MAX_HEAD_BYTES or self._headers > MAX_HEADERS:
+        if self._head > MAX_HEAD_BYTES or len(self.headers) >= MAX_HEADERS:
             self._refuse()
-        super().on_header(name, value)
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing OWS (RFC 9110 §5.5 excludes it)
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_message_complete(self) -> None:
         self.reading_since = None
-        super().on_message_complete()
+        if self.cycle.response_complete or (
+            self.parser.should_upgrade() and self._should_upgrade()
+        ):
+            return
+        self.cycle.more_body = False
+        self.cycle.message_event.set()
 
     def _refuse(self) -> None:
         self._refused = True

@@ -90,15 +90,20 @@ class StatelessEndpoint:
                 await self._listen(msg, headers, receive, reply)
                 return
             answering = self.service.answer(msg, headers, reply, principal)
+        observer = self.observer
+        # Measured in place (not through a wrapping coroutine): a frame less per request.
+        begun = None if observer is None else observer.begin(msg, by_name)
+        answered = None
         try:
-            if self.observer is None:
-                answered = await answering
-            else:
-                answered = await self._observed(msg, answering, by_name)
+            answered = await answering
         except asyncio.CancelledError:
             if not self.drain.ending:
                 raise
             answered = 200, self.drain.error(msg["id"])
+        finally:
+            if begun is not None and observer is not None:
+                frame = None if answered is None else answered[1]
+                observer.end(begun, msg, frame, stateless_version(msg))
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
         if ticket is not None and self.gate is not None:
@@ -114,23 +119,6 @@ class StatelessEndpoint:
             if self.observer is not None:
                 self.observer.refused(msg, exc.error, stateless_version(msg))
             raise
-
-    async def _observed(
-        self,
-        msg: JsonObject,
-        answering: Awaitable[tuple[int, bytes] | None],
-        by_name: dict[bytes, bytes],
-    ) -> tuple[int, bytes] | None:
-        observer = self.observer
-        assert observer is not None
-        begun = observer.begin(msg, by_name)
-        answered = None
-        try:
-            answered = await answering
-            return answered
-        finally:
-            frame = None if answered is None else answered[1]
-            observer.end(begun, msg, frame, stateless_version(msg))
 
     async def _listen(
         self, msg: JsonObject, headers: Headers, receive: Receive, reply: _Reply

@@ -78,15 +78,23 @@ def error_type(frame: bytes) -> str:
     decoded (many servers send ``"isError": false`` with every result)."""
     at = frame.find(b'rror"')
     while at != -1:
-        after = frame[at + 5 : at + 16].lstrip()
-        if after[:1] == b":":
-            value = after[1:].lstrip()
-            if (value[:1] == b"{" and frame[at - 2 : at] == b'"e') or (
-                value[:4] == b"true" and frame[at - 4 : at] == b'"isE'
-            ):
-                return _decoded_error_type(frame)
+        # The compact ``"isError":false`` (what most results end with) is checked in place,
+        # without slicing: this runs twice per call (the backend's answer, the client's).
+        if not frame.startswith(b":false", at + 5) and _names_an_error(frame, at):
+            return _decoded_error_type(frame)
         at = frame.find(b'rror"', at + 5)
     return ""
+
+
+def _names_an_error(frame: bytes, at: int) -> bool:
+    """Whether the ``rror"`` at ``at`` ends ``"error": {`` or ``"isError": true``."""
+    after = frame[at + 5 : at + 16].lstrip()
+    if after[:1] != b":":
+        return False
+    value = after[1:].lstrip()
+    return (value[:1] == b"{" and frame[at - 2 : at] == b'"e') or (
+        value[:4] == b"true" and frame[at - 4 : at] == b'"isE'
+    )
 
 
 def _decoded_error_type(frame: bytes) -> str:

@@ -7,9 +7,9 @@ answer; with neither metrics nor tracing on there is no observer, and the front 
 from __future__ import annotations
 
 import logging
-import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
 from typing import Any
 
 from only1mcp.catalog import Catalog
@@ -65,7 +65,7 @@ class Observer:
     def begin(self, msg: JsonObject, headers: Headers | None = None) -> Any:
         """A request arrived (``headers``: its HTTP header lines, where a span's parent may
         be); hand the result to :meth:`end`."""
-        started = time.perf_counter()
+        started = perf_counter()
         if self.tracing is None:
             return started
         header = None if headers is None else headers.get(b"traceparent")
@@ -79,39 +79,35 @@ class Observer:
     def end(self, begun: Any, msg: JsonObject, answer: bytes | None, version: str | None) -> None:
         """The request was answered with ``answer`` (None: it was not, e.g. cut short)."""
         if self.tracing is not None:
-            seconds = time.perf_counter() - begun[0]
+            seconds = perf_counter() - begun[0]
             error = "cancelled" if answer is None else error_type(answer)
             self.tracing.finish(begun[1], error)
         else:
-            seconds = time.perf_counter() - begun
+            seconds = perf_counter() - begun
             error = "cancelled" if answer is None else error_type(answer)
-        metrics = self.metrics
-        if metrics is not None and answer is not None:
-            key = self._labels(msg, error, version)
-            counts = self._ops.get(key) or metrics.server_ops.new(key)  # Histogram.observe
+        if answer is not None and self.metrics is not None:
+            # The labels, inline (this runs for every request): a method of the known set,
+            # the name of a tool or prompt the catalog has, a known protocol version.
+            method = msg["method"]
+            if version not in KNOWN_VERSIONS:
+                version = OTHER
+            kind = NAMED.get(method)
+            if kind is None:
+                key = method if method in KNOWN_METHODS else OTHER, "", "", error, version
+            else:
+                params = msg.get("params")
+                name = params.get("name") if isinstance(params, dict) else None
+                if not isinstance(name, str) or self._catalogs[kind].lookup(name) is None:
+                    name = UNKNOWN
+                tool, prompt = (name, "") if kind == "tools" else ("", name)
+                key = method, tool, prompt, error, version
+            counts = self._ops.get(key) or self.metrics.server_ops.new(key)  # Histogram.observe
             counts[bisect_left(SEMCONV_BUCKETS, seconds)] += 1
             counts[-1] += seconds
             if error:
-                metrics.failed(key)
+                self.metrics.failed(key)
         if log.isEnabledFor(logging.DEBUG):  # one event per request, when asked for
             self._log(msg, error, seconds)
-
-    def _labels(
-        self, msg: JsonObject, error: str, version: str | None
-    ) -> tuple[str, str, str, str, str]:
-        method = msg["method"]
-        if version not in KNOWN_VERSIONS:
-            version = OTHER
-        kind = NAMED.get(method)
-        if kind is None:
-            return method if method in KNOWN_METHODS else OTHER, "", "", error, version
-        params = msg.get("params")
-        name = params.get("name") if isinstance(params, dict) else None
-        if not isinstance(name, str) or self._catalogs[kind].lookup(name) is None:
-            name = UNKNOWN
-        if kind == "tools":
-            return method, name, "", error, version
-        return method, "", name, error, version
 
     def _log(self, msg: JsonObject, error: str, seconds: float) -> None:
         target = self._target(msg)
