@@ -16,6 +16,9 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
                                        its router times tool calls (ObservedRouter, CallStats)
+    RedisStore / Node / SharedSessions with ``cluster.redis_url``: the Redis connection, this
+                                       process's name (in the relay's ids) and the sessions it
+                                       shares with the other processes (docs/scaling.md)
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -36,6 +39,10 @@ from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.metadata import ResourceMetadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import ANONYMOUS
+from only1mcp.cluster.gauge import RedisUp
+from only1mcp.cluster.node import Node
+from only1mcp.cluster.sessions import SharedSessions
+from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config
 from only1mcp.errors import ConfigError
 from only1mcp.front.http import HttpApp
@@ -65,6 +72,7 @@ class Core:
     gate: Gate | None
     metrics: Metrics | None = None
     observer: Observer | None = None
+    shared: SharedSessions | None = None  # the cluster's sessions (None: no cluster)
 
 
 def assemble(
@@ -74,17 +82,24 @@ def assemble(
     ``tracer_provider``: where spans go, None: the global provider)."""
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
-    gateway = Gateway(config, metrics=metrics)
+    store = RedisStore(config.cluster) if config.cluster.enabled else None
+    node = None if store is None else Node(store)
+    gateway = Gateway(config, metrics=metrics, node=node)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
+    shared = None
+    if store is not None and node is not None:
+        shared = SharedSessions(store, node, gateway, routing, audit)
+        if metrics is not None:
+            metrics.registry.register(RedisUp(store))
     observer = None
     if metrics is not None or tracing is not None:
         observer = Observer(metrics, tracing, gateway.catalogs)
     if metrics is not None:
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)
-    return Core(gateway, routing, stateless, audit, gate, metrics, observer)
+    return Core(gateway, routing, stateless, audit, gate, metrics, observer, shared)
 
 
 def _tracing(config: Config, provider: Any) -> Tracing:
@@ -142,6 +157,7 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         core.gate,
         core.observer,
         scrape,
+        core.shared,
     )
     admin = None
     if config.admin.enabled:

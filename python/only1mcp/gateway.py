@@ -16,7 +16,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -34,6 +34,9 @@ from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.types import JsonObject
+
+if TYPE_CHECKING:
+    from only1mcp.cluster.node import Node
 
 log = logging.getLogger("only1mcp.gateway")
 
@@ -54,7 +57,9 @@ class Gateway:
         config: Config,
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
+        node: Node | None = None,
     ) -> None:
+        """``node``: this process in a cluster (None: alone), for the relay's questions."""
         self.config = config
         self._create = create
         self._metrics = metrics
@@ -75,7 +80,13 @@ class Gateway:
             max_per_principal=front.max_sessions_per_principal,
         )
         self._sweeper: asyncio.Task[None] | None = None
-        self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
+        self.relay = Relay(
+            self.sessions,
+            prefixes,
+            owner_of=self.owner,
+            node="" if node is None else node.name,
+            elsewhere=None if node is None else node.forward_answer,
+        )
         self._wiring = wiring = Wiring(
             self._on_backend_message, self._on_backend_ready, self._on_crash_loop, metrics=metrics
         )
