@@ -4,7 +4,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
 (docs/design/architecture.md draws the layers)::
 
     Gateway(config)                    backends, catalogs, sessions, and the relay their traffic
-                                       goes to (it owns both ends of that wire)
+                                       goes to (it owns both ends of that wire); the RedisStore
+                                       several processes share state through (``cluster:``)
     Router(gateway)                    handshake-era dispatch over the gateway
     StatelessService(gateway, router)  the 2026 era: bridge, direct path, listen
     AuditLog(config.audit)             the record of security decisions, for the fronts
@@ -36,6 +37,7 @@ from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.metadata import ResourceMetadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import ANONYMOUS
+from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config
 from only1mcp.errors import ConfigError
 from only1mcp.front.http import HttpApp
@@ -74,7 +76,8 @@ def assemble(
     ``tracer_provider``: where spans go, None: the global provider)."""
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
-    gateway = Gateway(config, metrics=metrics)
+    cluster = RedisStore(config.cluster) if config.cluster.enabled else None
+    gateway = Gateway(config, metrics=metrics, cluster=cluster)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)

@@ -23,6 +23,7 @@ import orjson
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
+from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
 from only1mcp.leases import Leases
@@ -54,10 +55,13 @@ class Gateway:
         config: Config,
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
+        cluster: RedisStore | None = None,
     ) -> None:
         self.config = config
         self._create = create
         self._metrics = metrics
+        # The shared state of several processes (None: this process alone); up with the gateway.
+        self.cluster = cluster
         servers = config.enabled_servers()
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
@@ -125,6 +129,8 @@ class Gateway:
 
     async def start(self) -> None:
         """Start every backend; a failure is recorded (and retried), never fatal."""
+        if self.cluster is not None:
+            await self.cluster.start()  # a Redis that is down is not fatal either
         await asyncio.gather(*(self._start_one(b) for b in self.backends.values()))
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which would otherwise show up as request latency spikes.
@@ -168,6 +174,8 @@ class Gateway:
         await asyncio.gather(
             *(b.close() for b in self.backends.values()), *mirrors, leased, *faces, *self._closing
         )
+        if self.cluster is not None:
+            await self.cluster.close()
 
     def serving(self, server: str, session: Session) -> Backend | None:
         """The running backend that serves ``session`` for ``server`` (the per-call fast
