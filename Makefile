@@ -25,6 +25,8 @@ run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:87
 
 test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	@$(call need,chromium,chromium)
+	@$(call need,redis-server,redis-server)
+	@$(call need,haproxy,haproxy)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 

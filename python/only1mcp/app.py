@@ -4,7 +4,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
 (docs/design/architecture.md draws the layers)::
 
     Gateway(config)                    backends, catalogs, sessions, and the relay their traffic
-                                       goes to (it owns both ends of that wire)
+                                       goes to (it owns both ends of that wire); the RedisStore
+                                       several processes share state through (``cluster:``)
     Router(gateway)                    handshake-era dispatch over the gateway
     StatelessService(gateway, router)  the 2026 era: bridge, direct path, listen
     AuditLog(config.audit)             the record of security decisions, for the fronts
@@ -16,9 +17,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
                                        its router times tool calls (ObservedRouter, CallStats)
-    RedisStore / Node / SharedSessions with ``cluster.redis_url``: the Redis connection, this
-                                       process's name (in the relay's ids) and the sessions it
-                                       shares with the other processes (docs/scaling.md)
+    SharedSessions(…)                  with ``cluster.redis_url``: the handshake-era sessions
+                                       this process shares with the others (docs/scaling.md)
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -40,7 +40,6 @@ from only1mcp.auth.metadata import ResourceMetadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import ANONYMOUS
 from only1mcp.cluster.gauge import RedisUp
-from only1mcp.cluster.node import Node
 from only1mcp.cluster.sessions import SharedSessions
 from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config
@@ -82,17 +81,16 @@ def assemble(
     ``tracer_provider``: where spans go, None: the global provider)."""
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
-    store = RedisStore(config.cluster) if config.cluster.enabled else None
-    node = None if store is None else Node(store)
-    gateway = Gateway(config, metrics=metrics, node=node)
+    cluster = RedisStore(config.cluster) if config.cluster.enabled else None
+    gateway = Gateway(config, metrics=metrics, cluster=cluster)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
     shared = None
-    if store is not None and node is not None:
-        shared = SharedSessions(store, node, gateway, routing, audit)
+    if cluster is not None and gateway.node is not None:
+        shared = SharedSessions(cluster, gateway.node, gateway, routing, audit)
         if metrics is not None:
-            metrics.registry.register(RedisUp(store))
+            metrics.registry.register(RedisUp(cluster))
     observer = None
     if metrics is not None or tracing is not None:
         observer = Observer(metrics, tracing, gateway.catalogs)

@@ -16,13 +16,15 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
+from only1mcp.cluster.node import Node
+from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
 from only1mcp.leases import Leases
@@ -34,9 +36,6 @@ from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.types import JsonObject
-
-if TYPE_CHECKING:
-    from only1mcp.cluster.node import Node
 
 log = logging.getLogger("only1mcp.gateway")
 
@@ -57,12 +56,15 @@ class Gateway:
         config: Config,
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
-        node: Node | None = None,
+        cluster: RedisStore | None = None,
     ) -> None:
-        """``node``: this process in a cluster (None: alone), for the relay's questions."""
         self.config = config
         self._create = create
         self._metrics = metrics
+        # The shared state of several processes (None: this process alone); up with the gateway.
+        self.cluster = cluster
+        # This process's name in the cluster: in the ids of the questions its relay asks.
+        self.node = None if cluster is None else Node(cluster)
         servers = config.enabled_servers()
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
@@ -84,8 +86,8 @@ class Gateway:
             self.sessions,
             prefixes,
             owner_of=self.owner,
-            node="" if node is None else node.name,
-            elsewhere=None if node is None else node.forward_answer,
+            node="" if self.node is None else self.node.name,
+            elsewhere=None if self.node is None else self.node.forward_answer,
         )
         self._wiring = wiring = Wiring(
             self._on_backend_message, self._on_backend_ready, self._on_crash_loop, metrics=metrics
@@ -136,6 +138,8 @@ class Gateway:
 
     async def start(self) -> None:
         """Start every backend; a failure is recorded (and retried), never fatal."""
+        if self.cluster is not None:
+            await self.cluster.start()  # a Redis that is down is not fatal either
         await asyncio.gather(*(self._start_one(b) for b in self.backends.values()))
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which would otherwise show up as request latency spikes.
@@ -179,6 +183,8 @@ class Gateway:
         await asyncio.gather(
             *(b.close() for b in self.backends.values()), *mirrors, leased, *faces, *self._closing
         )
+        if self.cluster is not None:
+            await self.cluster.close()
 
     def serving(self, server: str, session: Session) -> Backend | None:
         """The running backend that serves ``session`` for ``server`` (the per-call fast

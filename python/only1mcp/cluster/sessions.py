@@ -106,7 +106,7 @@ class SharedSessions:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        await self.store.start()
+        """Listen (the gateway has started the store)."""
         self._running = [
             asyncio.create_task(self._listen(), name="only1mcp-cluster-listen"),
             asyncio.create_task(self._send_events(), name="only1mcp-cluster-events"),
@@ -119,7 +119,6 @@ class SharedSessions:
         await asyncio.gather(*self._running, *self._tasks, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        await self.store.close()
 
     def health(self) -> JsonObject:
         """What ``/healthz`` says of the cluster."""
