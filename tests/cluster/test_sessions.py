@@ -17,13 +17,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import mcp_types as types
 import orjson
 import pytest
+import yaml
 from e2e.conftest import REPO_ROOT, sampled, text_of
 from mcp import Client
 from mcp.client.session import ClientRequestContext
@@ -36,7 +36,9 @@ SAMPLING = {"sampling": {}}
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Cluster]:
+def shared(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[Cluster]:
     """Three processes: ``fx`` and the conformance server (``cf``, its dynamic tool sends
     ``tools/list_changed``), metrics on."""
     conformance = {
@@ -52,13 +54,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) 
 
 
 def prefix_of(cluster: Cluster) -> str:
-    return str(orjson.loads(orjson.dumps(_yaml(cluster.config)))["cluster"]["key_prefix"])
-
-
-def _yaml(path: Path) -> Any:
-    import yaml
-
-    return yaml.safe_load(path.read_text())
+    return str(yaml.safe_load(cluster.config.read_text())["cluster"]["key_prefix"])
 
 
 def test_a_session_is_served_by_every_process(shared: Cluster, redis_server: RedisServer) -> None:
@@ -119,8 +115,7 @@ def test_a_notification_reaches_the_stream_on_another_process(shared: Cluster) -
 
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
-        assert opened.wait(10)
-        time.sleep(0.3)  # the subscription to the session's channel is made as the GET opens
+        assert opened.wait(10)  # the stream's channel is subscribed before its headers
         resp = post(http, shared.url_of(2), sid, call("cf__test_dynamic_tool", {}))
         assert "result" in answer_of(resp)
         listener.join(15)
@@ -154,7 +149,8 @@ async def test_sdk_client_through_the_balancer(shared: Cluster) -> None:
 
     async with Client(shared.url, mode="legacy", cache=None, sampling_callback=sampling) as client:
         for round_ in range(6):
-            assert text_of(await client.call_tool("fx__echo", {"text": f"r{round_}"})) == f"r{round_}"
+            echoed = await client.call_tool("fx__echo", {"text": f"r{round_}"})
+            assert text_of(echoed) == f"r{round_}"
         for round_ in range(3):
             result = await client.call_tool("fx__sample", {"prompt": f"s{round_}"})
             assert text_of(result) == f"sampled: s{round_}"

@@ -296,7 +296,6 @@ class McpEndpoint:
         session = self._session(headers, principal) or await self._adopted(headers, principal)
         stream, after = _resume_point(headers)
         paused = session.paused.get(stream) if stream is not None else None
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         events = (
             _sse_events(session, receive, after)
             if paused is None
@@ -304,7 +303,9 @@ class McpEndpoint:
         )
         session.hold()  # an open stream: the session is not idle while it lasts
         try:
+            # Its messages come here before the client knows the stream is open.
             async with self._streaming(session):
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 with self.drain.stream():
                     async for chunk in events:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
