@@ -13,6 +13,7 @@ opens a session, the one holding its stream and the one answering are certainly 
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 import time
@@ -163,3 +164,49 @@ def test_health_and_gauge_say_redis_is_up(shared: Cluster) -> None:
     assert health["cluster"]["state"] == "ok"
     metrics = httpx.get(f"{base}/metrics", timeout=5).text
     assert "only1mcp_cluster_redis_up 1.0" in metrics
+
+
+def test_legacy_sse_posts_reach_the_stream_on_another_process(shared: Cluster) -> None:
+    """HTTP+SSE (2024-11-05): the stream on process 0, the POSTs on 1 and 2."""
+    messages: queue.Queue[dict[str, Any]] = queue.Queue()
+    endpoint: queue.Queue[str] = queue.Queue()
+    base = [shared.url_of(i).removesuffix("/mcp") for i in range(3)]
+
+    def listen() -> None:
+        with (
+            httpx.Client(timeout=30) as http,
+            http.stream("GET", f"{base[0]}/sse", headers={"Accept": "text/event-stream"}) as resp,
+        ):
+            lines = resp.iter_lines()
+            for line in lines:
+                if line.startswith("data: /"):
+                    endpoint.put(line[6:])
+                    break
+            for msg in sse_messages(lines):
+                messages.put(msg)
+                if msg.get("id") == 2:
+                    return
+
+    threading.Thread(target=listen, daemon=True).start()
+    path = endpoint.get(timeout=10)
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2024-11-05",
+            "capabilities": {},
+            "clientInfo": {"name": "legacy", "version": "1"},
+        },
+    }
+    with httpx.Client(timeout=15) as http:
+        assert http.post(f"{base[1]}{path}", json=init).status_code == 202
+        assert messages.get(timeout=10)["result"]["protocolVersion"] == "2024-11-05"
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert http.post(f"{base[2]}{path}", json=initialized).status_code == 202
+        echo = call("fx__echo", {"text": "legacy, elsewhere"}, req_id=2)
+        assert http.post(f"{base[2]}{path}", json=echo).status_code == 202
+        answer = messages.get(timeout=15)
+        assert answer["result"]["content"][0]["text"] == "legacy, elsewhere"
+        unknown = f"{base[1]}/messages?session_id=nobody"
+        assert http.post(unknown, json=echo).status_code == 404

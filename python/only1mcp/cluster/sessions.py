@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -95,6 +95,8 @@ class SharedSessions:
         self.ttl = store.config.session_ttl
         self.control = store.key("sessions")
         self._streams: Counter[str] = Counter()  # session id → GET streams open here
+        # session id → what takes the messages POSTed elsewhere for its legacy SSE stream here
+        self._posted: dict[str, Callable[[bytes], None]] = {}
         self._refreshed: dict[str, float] = {}  # session id → when its TTL was last set
         self._adopting: dict[str, asyncio.Task[Session | None]] = {}
         self._outbox: asyncio.Queue[tuple[str, bytes, SharedEventLog]] = asyncio.Queue()
@@ -153,6 +155,10 @@ class SharedSessions:
         if time.monotonic() - self._refreshed.get(session.id, 0.0) > self.ttl * REFRESH_SHARE:
             self._spawn(self._refresh([session.id]))
 
+    def ended_soon(self, session: Session) -> None:
+        """:meth:`ended`, from code that cannot wait (a legacy stream's end)."""
+        self._spawn(self.ended(session))
+
     async def ended(self, session: Session) -> None:
         """The client ended ``session`` (DELETE): everywhere."""
         self._refreshed.pop(session.id, None)
@@ -206,12 +212,14 @@ class SharedSessions:
             return None
         return session
 
-    async def _adopt(self, session_id: str, principal: Principal) -> Session | None:
+    async def _record_for(self, session_id: str, principal: Principal) -> JsonObject | None:
+        """``session_id``'s record when it is alive and ``principal`` opened it (another
+        principal's attempt is audited)."""
         key = self.key(session_id)
         raw = await self.store.run(lambda client: client.get(key))
         if raw is None:
             return None
-        record = orjson.loads(raw)
+        record: JsonObject = orjson.loads(raw)
         if record.get("principal") != principal.id:
             self.audit.record(
                 "session_mismatch",
@@ -220,6 +228,12 @@ class SharedSessions:
                 decision="deny",
                 reason="the session belongs to another principal",
             )
+            return None
+        return record
+
+    async def _adopt(self, session_id: str, principal: Principal) -> Session | None:
+        record = await self._record_for(session_id, principal)
+        if record is None:
             return None
         known = self.gateway.sessions.get(session_id)
         if known is not None:
@@ -254,19 +268,34 @@ class SharedSessions:
     # ------------------------------------------------------------------ streams
 
     @contextlib.asynccontextmanager
-    async def streaming(self, session: Session) -> AsyncIterator[None]:
-        """A GET stream of ``session`` is open here while inside: its messages come here."""
+    async def streaming(
+        self, session: Session, posted: Callable[[bytes], None] | None = None
+    ) -> AsyncIterator[None]:
+        """A GET stream of ``session`` is open here while inside: its messages come here
+        (and, for a legacy SSE stream, what its client POSTs to other processes: ``posted``)."""
         sid = session.id
+        channels = [self.store.key("stream", sid)]
+        if posted is not None:
+            self._posted[sid] = posted
+            channels.append(self.store.key("posted", sid))
         self._streams[sid] += 1
         if self._streams[sid] == 1:
-            await self._channels("subscribe", self.store.key("stream", sid))
+            await self._channels("subscribe", *channels)
         try:
             yield
         finally:
             self._streams[sid] -= 1
             if not self._streams[sid]:
                 del self._streams[sid]
-                await self._channels("unsubscribe", self.store.key("stream", sid))
+                self._posted.pop(sid, None)
+                await self._channels("unsubscribe", *channels)
+
+    async def post_elsewhere(self, session_id: str, principal: Principal, body: bytes) -> bool:
+        """Hand a message POSTed for a legacy SSE session to the process holding its stream;
+        False when no process does (or the session is another principal's)."""
+        if not self.store.up or await self._record_for(session_id, principal) is None:
+            return False
+        return bool(await self._publish(self.store.key("posted", session_id), body))
 
     def streams_here(self, session_id: str) -> bool:
         return session_id in self._streams
@@ -320,12 +349,17 @@ class SharedSessions:
                 self._dispatch(message["channel"].decode(), message["data"])
 
     def _dispatch(self, channel: str, data: bytes) -> None:
-        stream_prefix = self.store.key("stream", "")
+        stream_prefix, posted_prefix = self.store.key("stream", ""), self.store.key("posted", "")
         if channel.startswith(stream_prefix):
             session = self.gateway.sessions.get(channel.removeprefix(stream_prefix))
             if session is not None:
                 events = session.events
                 (events.keep if isinstance(events, SharedEventLog) else events.push)(data)
+            return
+        if channel.startswith(posted_prefix):
+            deliver = self._posted.get(channel.removeprefix(posted_prefix))
+            if deliver is not None:
+                deliver(data)
             return
         message = orjson.loads(data)
         if channel == self.node.channel():

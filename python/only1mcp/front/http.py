@@ -482,7 +482,9 @@ class HttpApp:
         self.mcp = McpEndpoint(
             gateway, router, stateless, origins, self.audit, self.drain, gate, observer, shared
         )
-        self.legacy = LegacySseEndpoint(gateway, router, origins, self.audit, self.drain, gate)
+        self.legacy = LegacySseEndpoint(
+            gateway, router, origins, self.audit, self.drain, gate, shared
+        )
         self._draining: asyncio.Task[None] | None = None
         routes = [Route("/healthz", self._healthz)]
         if metrics is not None:
