@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,11 +65,16 @@ def test_a_session_is_served_by_every_process(shared: Cluster, redis_server: Red
         for index in (1, 2, 0, 2):
             resp = post(http, shared.url_of(index), sid, call("fx__echo", {"text": f"p{index}"}))
             assert answer_of(resp)["result"]["content"][0]["text"] == f"p{index}"
+        level = {"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel"}
+        level["params"] = {"level": "debug"}
+        assert answer_of(post(http, shared.url_of(2), sid, level))["result"] == {}
+        time.sleep(0.2)  # written after the answer
     record = orjson.loads(redis_server.client().get(f"{prefix_of(shared)}session:{sid}") or b"{}")
     assert record["revision"] == "2025-11-25"
     assert record["capabilities"] == SAMPLING
     assert record["client_info"]["name"] == "cluster-test"
     assert record["initialized"] is True
+    assert record["log_level"] == "debug"
     ttl = redis_server.client().ttl(f"{prefix_of(shared)}session:{sid}")
     assert 0 < ttl <= 3600
 
@@ -210,3 +216,29 @@ def test_legacy_sse_posts_reach_the_stream_on_another_process(shared: Cluster) -
         assert answer["result"]["content"][0]["text"] == "legacy, elsewhere"
         unknown = f"{base[1]}/messages?session_id=nobody"
         assert http.post(unknown, json=echo).status_code == 404
+
+
+def test_a_session_moves_only_for_its_own_principal(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    keys = {"alice": "alice-key-0123456789abcdef", "mallory": "mallory-key-0123456789abcdef"}
+    extra = {
+        "auth": {
+            "modes": ["api_key"],
+            "api_keys": [{"name": name, "key": key} for name, key in keys.items()],
+        },
+        "audit": {"path": str(audit)},
+    }
+    ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
+    with open_cluster(tmp_path / "auth", redis_server, 2, extra) as two, httpx.Client() as http:
+        http.headers["X-API-Key"] = keys["alice"]
+        sid = initialize(http, two.url_of(0))
+        http.headers["X-API-Key"] = keys["mallory"]
+        assert post(http, two.url_of(1), sid, ping).status_code == 404
+        http.headers["X-API-Key"] = keys["alice"]
+        assert answer_of(post(http, two.url_of(1), sid, ping))["result"] == {}
+    events = [orjson.loads(line) for line in audit.read_text().splitlines()]
+    refused = [e for e in events if e.get("event") == "session_mismatch"]
+    assert refused, events
+    assert refused[0]["principal"] == "key:mallory"
