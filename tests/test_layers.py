@@ -38,7 +38,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.router",),  # handshake-era dispatch
     ("only1mcp.stateless", "only1mcp.listen"),  # the 2026 era
     ("only1mcp.front", "only1mcp.admin"),  # transports clients come in on; the operators' listener
-    ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__"),  # the composition root and its users
+    # the composition root and its users; the supervisor of several of them
+    ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__", "only1mcp.workers"),
 ]
 
 
