@@ -103,16 +103,31 @@ def start(
         ),
     ] = False,
     log_format: LogFormatOption = LogFormat.text,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes serving the port (docs/scaling.md).")
+    ] = 1,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
     from only1mcp.front.origin import OriginPolicy, served_origins
+    from only1mcp.workers import as_worker, reuseport_socket, serve_workers, worker_index
 
     cfg = _load(config)
     bind = host or cfg.front.host
+    port = cfg.front.port if port is None else port
     _check_exposure(bind, cfg, open_ok)
     _setup_logging(cfg.log_level, log_format)
+    index = worker_index()
+    if workers > 1 and index is None:
+        options = ["--config", str(config), "--host", bind, "--log-format", log_format.value]
+        raise typer.Exit(
+            serve_workers(cfg, options + ["--i-know-this-is-open"] * open_ok, bind, port, workers)
+        )
+    sockets = None
+    if index is not None:
+        cfg = as_worker(cfg, index)
+        sockets = [reuseport_socket(bind, port)]
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
         service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
@@ -120,11 +135,7 @@ def start(
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None
     serve_http(
-        service.front,
-        bind,
-        cfg.front.port if port is None else port,
-        service.asgi,
-        [admin] if admin is not None else [],
+        service.front, bind, port, service.asgi, [admin] if admin is not None else [], sockets
     )
 
 

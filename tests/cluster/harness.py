@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import redis
 import yaml
@@ -33,10 +34,21 @@ from e2e.conftest import (
     fx_stdio_server,
     log_tail,
 )
+from e2e.stateless_wire import headers_for, tools_call
 
 #: Seals 2026-07-28 request state in every process alike (front.state_keys).
 STATE_KEY = "cluster-test-state-key-0123456789abcdef"
 HAPROXY = "/usr/sbin/haproxy"
+
+
+def backend_pid(http: httpx.Client, url: str) -> int:
+    """A 2026 ``fx__pid`` call: the pid of the fixture server of the process that answered."""
+    msg = tools_call("fx__pid")
+    resp = http.post(url, content=orjson.dumps(msg), headers=headers_for(msg))
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    assert "result" in body, body
+    return int(body["result"]["structuredContent"]["result"])
 
 
 def executable(name: str, fallback: str) -> str:

@@ -3,23 +3,9 @@ answering when one is ``kill -9``-ed (its L7 retry), and the Redis fixture resta
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
-import orjson
-from e2e.stateless_wire import headers_for, tools_call
 
-from cluster.harness import Cluster, RedisServer
-
-
-def backend_pid(http: httpx.Client, url: str) -> int:
-    """A 2026 ``fx__pid`` call: the pid of the fixture server of the process that answered."""
-    msg = tools_call("fx__pid")
-    resp = http.post(url, content=orjson.dumps(msg), headers=headers_for(msg))
-    assert resp.status_code == 200, resp.text
-    body: dict[str, Any] = resp.json()
-    assert "result" in body, body
-    return int(body["result"]["structuredContent"]["result"])
+from cluster.harness import Cluster, RedisServer, backend_pid
 
 
 def test_round_robin_reaches_every_process(cluster: Cluster) -> None:

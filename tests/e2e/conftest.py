@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -228,7 +228,9 @@ class HttpAggregator:
         *,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
+        """``args``: more options of ``only1mcp start`` (``--workers 2``)."""
         self.config = config
         self.log = log
         self.port = free_port() if port is None else port
@@ -243,6 +245,7 @@ class HttpAggregator:
             "127.0.0.1",
             "--port",
             str(self.port),
+            *args,
         ]
         with log.open("ab") as out:
             self.proc = subprocess.Popen(

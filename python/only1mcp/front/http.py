@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING
 
@@ -556,10 +557,12 @@ def serve_http(
     port: int,
     asgi: ASGIApp | None = None,
     companions: Sequence[Companion] = (),
+    sockets: list[socket.socket] | None = None,
 ) -> None:
     """Run the HTTP front until SIGTERM/SIGINT; backends stop with it. ``asgi``: what the
     server calls, when the front sits behind middleware (authentication); ``companions``:
-    servers run beside it in its event loop (the admin listener)."""
+    servers run beside it in its event loop (the admin listener); ``sockets``: listening
+    already (a worker's, see :mod:`only1mcp.workers`), else ``host:port`` is bound."""
     config = uvicorn.Config(
         app if asgi is None else asgi,
         host=host,
@@ -576,4 +579,4 @@ def serve_http(
         proxy_headers=False,
         server_header=False,  # says nothing a client needs, costs a header per response
     )
-    DrainingServer(config, app.closing, companions).run()
+    DrainingServer(config, app.closing, companions).run(sockets)
