@@ -23,7 +23,7 @@ from e2e.stateless_wire import headers_for, tools_call
 from mcp import Client
 
 from cluster.harness import Cluster, RedisServer, open_cluster
-from cluster.wire import answer_of, call, initialize, post
+from cluster.wire import answer_of, call, initialize, post, sample_across
 
 CLIENTS_PER_ERA = 3
 LOAD_SECONDS = 6.0
@@ -159,3 +159,7 @@ def test_redis_down_then_back(cluster: Cluster, redis_server: RedisServer) -> No
         until(lambda: redis_server.client().dbsize() >= 2, "records written again")
         assert timed_post(http, cluster.url_of(2), before, "moved") == "moved"
         assert timed_post(http, cluster.url_of(0), during, "moved too") == "moved too"
+        # and the channels are listened to again: an answer finds the process that asked
+        sampler = initialize(http, cluster.url_of(0), {"sampling": {}})
+        answered = sample_across(http, cluster.url_of(1), cluster.url_of(2), sampler, "back")
+        assert answered == "back"

@@ -31,7 +31,7 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 
 from cluster.harness import Cluster, RedisServer, open_cluster
-from cluster.wire import answer_of, call, headers, initialize, post, sse_messages
+from cluster.wire import answer_of, call, headers, initialize, post, sample_across, sse_messages
 
 CONFORMANCE_SERVER = REPO_ROOT / "tests" / "fixtures" / "conformance_server.py"
 SAMPLING = {"sampling": {}}
@@ -88,20 +88,8 @@ def test_an_unknown_session_is_still_404(shared: Cluster) -> None:
 def test_sampling_answered_on_another_process(shared: Cluster) -> None:
     with httpx.Client(timeout=30) as http:
         sid = initialize(http, shared.url_of(0), SAMPLING)
-        asked = call("fx__sample", {"prompt": "which process?"}, req_id=7)
-        with http.stream(
-            "POST", shared.url_of(1), content=orjson.dumps(asked), headers=headers(sid)
-        ) as resp:
-            messages = sse_messages(resp.iter_lines())
-            question = next(m for m in messages if m.get("method") == "sampling/createMessage")
-            result = sampled("answered through process 2").model_dump(
-                by_alias=True, exclude_none=True, mode="json"
-            )
-            answer = {"jsonrpc": "2.0", "id": question["id"], "result": result}
-            assert post(http, shared.url_of(2), sid, answer).status_code == 202
-            final = next(m for m in messages if m.get("id") == 7)
-    assert str(question["id"]).startswith("only1mcp-")
-    assert final["result"]["content"][0]["text"] == "answered through process 2"
+        text = sample_across(http, shared.url_of(1), shared.url_of(2), sid, "through process 2")
+    assert text == "through process 2"
 
 
 def test_a_notification_reaches_the_stream_on_another_process(shared: Cluster) -> None:

@@ -62,3 +62,23 @@ def sse_messages(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if line.startswith("data: ") and line[6:].strip():
             yield orjson.loads(line[6:])
+
+
+def sample_across(http: httpx.Client, asking: str, answering: str, sid: str, text: str) -> str:
+    """``fx__sample`` POSTed to ``asking``; its sampling request answered ``text`` with a POST
+    to ``answering``; the tool's result text."""
+    asked = call("fx__sample", {"prompt": "which process?"}, req_id=7)
+    with http.stream("POST", asking, content=orjson.dumps(asked), headers=headers(sid)) as resp:
+        messages = sse_messages(resp.iter_lines())
+        question = next(m for m in messages if m.get("method") == "sampling/createMessage")
+        assert str(question["id"]).startswith("only1mcp-")
+        result = {
+            "role": "assistant",
+            "content": {"type": "text", "text": text},
+            "model": "test-model",
+            "stopReason": "endTurn",
+        }
+        answer = {"jsonrpc": "2.0", "id": question["id"], "result": result}
+        assert post(http, answering, sid, answer).status_code == 202
+        final = next(m for m in messages if m.get("id") == 7)
+    return str(final["result"]["content"][0]["text"])

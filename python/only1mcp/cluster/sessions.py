@@ -337,8 +337,7 @@ class SharedSessions:
         while True:
             try:
                 if self._pubsub.connection is None:
-                    streams = [self.store.key("stream", sid) for sid in self._streams]
-                    await self._pubsub.subscribe(self.node.channel(), self.control, *streams)
+                    await self._pubsub.subscribe(*self._wanted())
                 message = await self._pubsub.get_message(timeout=LISTEN_WAIT)
             except (RedisError, OSError) as exc:
                 log.debug("cluster channels unreadable (%s): retrying", exc)
@@ -347,6 +346,12 @@ class SharedSessions:
                 continue
             if message is not None and message.get("type") == "message":
                 self._dispatch(message["channel"].decode(), message["data"])
+
+    def _wanted(self) -> list[str]:
+        """Every channel this process listens on now."""
+        streams = [self.store.key("stream", sid) for sid in self._streams]
+        posted = [self.store.key("posted", sid) for sid in self._posted]
+        return [self.node.channel(), self.control, *streams, *posted]
 
     def _dispatch(self, channel: str, data: bytes) -> None:
         stream_prefix, posted_prefix = self.store.key("stream", ""), self.store.key("posted", "")
