@@ -50,6 +50,16 @@ class AuditLog:
     def enabled(self) -> bool:
         return self._listener is not None
 
+    def session_mismatch(self, principal: Principal, session: str) -> None:
+        """``principal`` named a session another principal opened (refused: 404)."""
+        self.record(
+            "session_mismatch",
+            principal,
+            session=session,
+            decision="deny",
+            reason="the session belongs to another principal",
+        )
+
     def record(
         self,
         event: str,

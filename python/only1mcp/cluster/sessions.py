@@ -221,13 +221,7 @@ class SharedSessions:
             return None
         record: JsonObject = orjson.loads(raw)
         if record.get("principal") != principal.id:
-            self.audit.record(
-                "session_mismatch",
-                principal,
-                session=session_id,
-                decision="deny",
-                reason="the session belongs to another principal",
-            )
+            self.audit.session_mismatch(principal, session_id)
             return None
         return record
 

@@ -74,13 +74,7 @@ def bound_session(
     session = sessions.get(session_id)
     if session is not None and session.principal is not principal:
         if session.principal.id != principal.id:
-            audit.record(
-                "session_mismatch",
-                principal,
-                session=session_id,
-                decision="deny",
-                reason="the session belongs to another principal",
-            )
+            audit.session_mismatch(principal, session_id)
             return None
         session.principal = principal  # the same identity with a fresher credential
     return sessions.use(session_id)
