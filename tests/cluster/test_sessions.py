@@ -26,7 +26,7 @@ import mcp_types as types
 import orjson
 import pytest
 import yaml
-from e2e.conftest import REPO_ROOT, sampled, text_of
+from e2e.conftest import REPO_ROOT, fx_stdio_server, sampled, text_of
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 
@@ -41,8 +41,9 @@ SAMPLING = {"sampling": {}}
 def shared(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
 ) -> Iterator[Cluster]:
-    """Three processes: ``fx`` and the conformance server (``cf``, its dynamic tool sends
-    ``tools/list_changed``), metrics on."""
+    """Three processes: ``fx``, the conformance server (``cf``, its dynamic tool sends
+    ``tools/list_changed``) and the fixture server with ``isolation: session`` (``fi``),
+    metrics on."""
     conformance = {
         "command": sys.executable,
         "args": [str(CONFORMANCE_SERVER), "--transport", "stdio"],
@@ -50,7 +51,11 @@ def shared(
         "prefix": "cf",
         "timeout": 20,
     }
-    extra = {"servers": {"cf": conformance}, "metrics": {"enabled": True, "on_main": True}}
+    isolated = {**fx_stdio_server("fi"), "prefix": "fi", "isolation": "session"}
+    extra = {
+        "servers": {"cf": conformance, "fi": isolated},
+        "metrics": {"enabled": True, "on_main": True},
+    }
     with open_cluster(tmp_path_factory.mktemp("sessions"), redis_server, 3, extra) as running:
         yield running
 
@@ -77,6 +82,19 @@ def test_a_session_is_served_by_every_process(shared: Cluster, redis_server: Red
     assert record["log_level"] == "debug"
     ttl = redis_server.client().ttl(f"{prefix_of(shared)}session:{sid}")
     assert 0 < ttl <= 3600
+
+
+def test_an_isolated_backend_starts_for_a_moved_session(shared: Cluster) -> None:
+    def pid_at(http: httpx.Client, index: int, sid: str) -> int:
+        answer = answer_of(post(http, shared.url_of(index), sid, call("fi__pid", {})))
+        return int(answer["result"]["content"][0]["text"])
+
+    with httpx.Client(timeout=30) as http:
+        sid = initialize(http, shared.url_of(0), SAMPLING)
+        first, second = pid_at(http, 0, sid), pid_at(http, 1, sid)
+        assert first != second  # the session's own instance on each process
+        assert pid_at(http, 0, sid) == first
+        assert pid_at(http, 1, sid) == second
 
 
 def test_an_unknown_session_is_still_404(shared: Cluster) -> None:
