@@ -105,7 +105,10 @@ def start(
     log_format: LogFormatOption = LogFormat.text,
     watch: Annotated[
         bool,
-        typer.Option(help="Reload the config when its file changes (SIGHUP reloads it too)."),
+        typer.Option(
+            envvar="ONLY1MCP_WATCH",
+            help="Reload the config when its file changes (SIGHUP reloads it too).",
+        ),
     ] = True,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""

@@ -59,6 +59,9 @@ class ReloadTriggers:
 
     async def _follow_file(self) -> None:
         log.info("watching %s: a change reloads it (so does SIGHUP)", self.path)
+        # Its own lines name every change in the directory, ours included when the log file
+        # sits beside the config: at debug level each would log the next one.
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)
         async for _ in watchfiles.awatch(
             self.path.parent,
             watch_filter=self._is_the_file,
