@@ -13,7 +13,6 @@ import httpx
 import orjson
 import psutil
 import pytest
-import yaml
 from e2e.conftest import EXIT_DEADLINE
 
 from only1mcp.config.auth import hash_key
