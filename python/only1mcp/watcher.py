@@ -74,7 +74,10 @@ class ReloadTriggers:
                 self._fire("file")
 
     def _is_the_file(self, change: watchfiles.Change, path: str) -> bool:
-        return Path(path).name == self.path.name
+        # A Kubernetes ConfigMap volume swaps its files in at once by renaming a `..data`
+        # symlink: the file itself, a symlink through it, reports no change of its own.
+        name = Path(path).name
+        return name == self.path.name or name.startswith("..")
 
     def _fire(self, trigger: str) -> None:
         """Start a reload (they queue: the reloader runs one at a time)."""
