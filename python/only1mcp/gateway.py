@@ -462,8 +462,9 @@ class Gateway:
 
     def withdraw(self, name: str) -> list[Backend]:
         """Take server ``name``'s backends out of service: the shared one, its handshake face,
-        the instances of sessions and of bridged calls. Those still starting are closed; the
-        others come back, for the caller to :meth:`drain`."""
+        the instances of sessions and of bridged calls (leased ones as they are given back).
+        Those still starting are closed; the others come back, for the caller to
+        :meth:`drain`."""
         self.shared.pop(name, None)
         retired = [b for b in (self.backends.pop(name, None), self._faces.pop(name, None)) if b]
         starts: list[asyncio.Task[Any]] = []
@@ -473,6 +474,7 @@ class Gateway:
             starts += [table.pop(key) for key in [k for k in table if k[0] == name]]
         for key in [key for key in self._mirrored if key[0] == name]:
             del self._mirrored[key]
+        retired += self._leases.retire(name)
         for task in starts:
             if not task.done():
                 self._background(_close_face(task))
