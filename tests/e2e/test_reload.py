@@ -172,8 +172,7 @@ def test_an_invalid_file_keeps_the_running_config(watched: Running) -> None:
     try:
         watched.write(broken)
         outcome = watched.wait_reload(lambda r: not r["ok"])
-        assert str(watched.config) in outcome["error"] or "only1mcp.yaml" in outcome["error"]
-        assert "servers.a.timeout" in outcome["error"], outcome
+        assert outcome["error"].startswith(f"{watched.config}: servers.a.timeout: "), outcome
         assert outcome["changes"] == {"added": [], "removed": [], "changed": []}
         tools = httpx.get(f"{watched.admin}/api/tools", timeout=10).json()["tools"]
         assert {tool["server"] for tool in tools} == {"a"}  # no b: nothing of the file applied
