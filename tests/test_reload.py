@@ -181,3 +181,12 @@ async def test_a_config_built_in_code_has_no_file_to_reload() -> None:
     gateway = Gateway(config({"a": tiny()}))
     with pytest.raises(NoFile):
         await Reloader(gateway).reload("admin")
+
+
+@pytest.mark.anyio
+async def test_a_server_that_does_not_start_is_named_in_the_outcome(running: Running) -> None:
+    running.write({"a": tiny(), "b": tiny(), "c": {"command": "/nonexistent/server"}})
+    outcome = await running.reloader.reload("admin")
+    assert outcome.ok and outcome.plan is not None and outcome.plan.added == ["c"]
+    assert list(outcome.down) == ["c"] and "/nonexistent/server" in outcome.down["c"]
+    assert outcome.as_json()["down"] == outcome.down

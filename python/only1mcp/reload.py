@@ -103,6 +103,8 @@ class Outcome:
     seconds: float
     plan: Plan | None = None  # None: the file was refused
     error: str = ""  # why it was refused (file: key: problem)
+    #: Servers it started that are not serving, and why (they keep being retried).
+    down: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         steps = self.plan or Plan()
@@ -116,6 +118,7 @@ class Outcome:
             "changes": steps.servers(),
             "applied_live": steps.live,
             "requires_restart": steps.restart,
+            "down": self.down,
         }
 
 
@@ -165,12 +168,12 @@ class Reloader:
                 return self._done(False, trigger, started, error=str(exc))
             steps = plan(self.gateway.config, new)
             try:
-                await self._apply(new, steps)
+                down = await self._apply(new, steps)
             except Exception as exc:  # a bug: logged, reported, never the end of the process
                 log.exception("config reload (%s) failed while applying", trigger)
                 return self._done(False, trigger, started, steps, f"internal error: {exc!r}")
             self.generation += 1
-            outcome = self._done(True, trigger, started, steps)
+            outcome = self._done(True, trigger, started, steps, down=down)
             self._report(outcome, steps)
             return outcome
 
@@ -179,7 +182,8 @@ class Reloader:
         check_files(new.auth, new.source)  # what `only1mcp validate` checks too
         return new
 
-    async def _apply(self, new: Config, steps: Plan) -> None:
+    async def _apply(self, new: Config, steps: Plan) -> dict[str, str]:
+        """Apply ``steps``; the servers it started that are not serving, and why."""
         gateway = self.gateway
         touched = sorted({*steps.added, *steps.removed, *steps.changed})
         async with contextlib.AsyncExitStack() as held:
@@ -198,6 +202,8 @@ class Reloader:
             replaced = await asyncio.gather(*(gateway.install(gateway.build(n)) for n in starting))
             retired += [backend for old in replaced for backend in old]
             await gateway.drain(retired, new.front.shutdown_grace)
+        started = [gateway.backends[name] for name in starting if name in gateway.backends]
+        return {backend.name: backend.problem for backend in started if backend.problem}
 
     def _done(
         self,
@@ -206,9 +212,12 @@ class Reloader:
         started: float,
         steps: Plan | None = None,
         error: str = "",
+        down: dict[str, str] | None = None,
     ) -> Outcome:
         seconds = time.perf_counter() - started
-        self.last = Outcome(ok, self.generation, trigger, time.time(), seconds, steps, error)
+        self.last = Outcome(
+            ok, self.generation, trigger, time.time(), seconds, steps, error, down or {}
+        )
         if self._metrics is not None:
             self._metrics.config_reloaded(ok, self.generation)
         return self.last
@@ -222,6 +231,8 @@ class Reloader:
             outcome.seconds,
             changes or "unchanged",
         )
+        for name, problem in outcome.down.items():
+            log.error("config reload: server %r does not serve: %s", name, problem)
         if steps.restart:
             log.warning(
                 "config reload: these changes need a restart to apply: %s",

@@ -70,6 +70,7 @@ RELOAD = _object(
         "changes": _object({"added": NAMES, "removed": NAMES, "changed": NAMES}),
         "applied_live": NAMES,
         "requires_restart": NAMES,
+        "down": {"type": "object", "additionalProperties": {"type": "string"}},
     }
 )
 
