@@ -106,6 +106,13 @@ def start(
     workers: Annotated[
         int, typer.Option(min=1, help="Processes serving the port (docs/scaling.md).")
     ] = 1,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            envvar="ONLY1MCP_WATCH",
+            help="Reload the config when its file changes (SIGHUP reloads it too).",
+        ),
+    ] = True,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
@@ -130,12 +137,17 @@ def start(
         sockets = [reuseport_socket(bind, port)]
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
-        service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
+        service = http_app(cfg, policy, watch=watch)  # reads the files auth names (keys, …)
     except ConfigError as exc:
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None
     serve_http(
-        service.front, bind, port, service.asgi, [admin] if admin is not None else [], sockets
+        service.front,
+        bind,
+        port,
+        service.asgi,
+        [c for c in (admin, service.triggers) if c is not None],
+        sockets,
     )
 
 
