@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from only1mcp.access.gate import Gate
+from only1mcp.access.shared_buckets import RedisBuckets
 from only1mcp.admin.listener import AdminService
 from only1mcp.admin.observed import ObservedRouter
 from only1mcp.admin.stats import CallStats
@@ -106,7 +107,9 @@ def build_gate(config: Config, audit: AuditLog, gateway: Gateway) -> Gate | None
     without an audit log every request goes straight on (nothing on the hot path)."""
     if not config.auth.enabled and not audit.enabled:
         return None
-    return Gate(config, audit, gateway.catalogs, resource_metadata(config).url)
+    # Several processes: the rate limits count in Redis, for the cluster as a whole.
+    buckets = None if gateway.cluster is None else RedisBuckets(gateway.cluster)
+    return Gate(config, audit, gateway.catalogs, resource_metadata(config).url, buckets)
 
 
 def resource_metadata(config: Config) -> ResourceMetadata:
