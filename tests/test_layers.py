@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
     # backends + catalogs + sessions; between eras; the gateway's state for the gauges
     ("only1mcp.gateway", "only1mcp.bridge", "only1mcp.gauges"),
     ("only1mcp.router",),  # handshake-era dispatch
-    ("only1mcp.stateless", "only1mcp.listen"),  # the 2026 era
+    # the 2026 era; the handshake-era sessions a cluster shares (they re-home through the router)
+    ("only1mcp.stateless", "only1mcp.listen", "only1mcp.cluster.sessions"),
     ("only1mcp.front", "only1mcp.admin"),  # transports clients come in on; the operators' listener
     # the composition root and its users; the supervisor of several of them
     ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__", "only1mcp.workers"),

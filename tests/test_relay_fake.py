@@ -52,3 +52,34 @@ async def test_progress_and_a_question_of_a_fake_backend_reach_the_client_and_ba
         assert backend.notified[-1] == {"jsonrpc": "2.0", "id": 41, "result": {}}
     finally:
         await backend.close()
+
+
+async def test_in_a_cluster_questions_name_their_node_and_other_answers_go_there() -> None:
+    """Two processes must not ask one client with the same id; an answer to another node's
+    question is handed to ``elsewhere`` (the cluster's channel to that node)."""
+    forwarded: list[tuple[str, JsonObject]] = []
+
+    async def elsewhere(session_id: str, msg: JsonObject) -> None:
+        forwarded.append((session_id, msg))
+
+    sessions = SessionStore()
+    relay = Relay(sessions, {"fake": "fake"}, node="n1", elsewhere=elsewhere)
+    backend = FakeServer()
+    await backend.start()
+    try:
+        session = sessions.create()
+        session.client_capabilities = {"sampling": {}}
+        stream = Stream()
+        local_id = backend.next_id()
+        relay.open(session, "c1", stream, backend, local_id, None)
+        question = {"_meta": {"io.only1mcp/relatedRequestId": local_id}, "messages": []}
+        await relay.from_backend(backend, jsonrpc.request(5, "sampling/createMessage", question))
+        asked = stream.pushed[-1]["id"]
+        assert asked.startswith("only1mcp-n1-")
+        other = {"jsonrpc": "2.0", "id": "only1mcp-n2-1", "result": {}}
+        await relay.from_client(session, other)
+        assert forwarded == [(session.id, other)]
+        await relay.answered(session.id, {"jsonrpc": "2.0", "id": asked, "result": {}})
+        assert backend.notified[-1] == {"jsonrpc": "2.0", "id": 5, "result": {}}
+    finally:
+        await backend.close()

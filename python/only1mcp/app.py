@@ -17,6 +17,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
                                        its router times tool calls (ObservedRouter, CallStats)
+    SharedSessions(…)                  with ``cluster.redis_url``: the handshake-era sessions
+                                       this process shares with the others (docs/scaling.md)
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -38,6 +40,8 @@ from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.metadata import ResourceMetadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import ANONYMOUS
+from only1mcp.cluster.gauge import RedisUp
+from only1mcp.cluster.sessions import SharedSessions
 from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config
 from only1mcp.errors import ConfigError
@@ -68,6 +72,7 @@ class Core:
     gate: Gate | None
     metrics: Metrics | None = None
     observer: Observer | None = None
+    shared: SharedSessions | None = None  # the cluster's sessions (None: no cluster)
 
 
 def assemble(
@@ -82,13 +87,18 @@ def assemble(
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
+    shared = None
+    if cluster is not None and gateway.node is not None:
+        shared = SharedSessions(cluster, gateway.node, gateway, routing, audit)
+        if metrics is not None:
+            metrics.registry.register(RedisUp(cluster))
     observer = None
     if metrics is not None or tracing is not None:
         observer = Observer(metrics, tracing, gateway.catalogs)
     if metrics is not None:
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)
-    return Core(gateway, routing, stateless, audit, gate, metrics, observer)
+    return Core(gateway, routing, stateless, audit, gate, metrics, observer, shared)
 
 
 def _tracing(config: Config, provider: Any) -> Tracing:
@@ -148,6 +158,7 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         core.gate,
         core.observer,
         scrape,
+        core.shared,
     )
     admin = None
     if config.admin.enabled:

@@ -23,6 +23,7 @@ import orjson
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
+from only1mcp.cluster.node import Node
 from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
 from only1mcp.errors import RpcError
@@ -62,6 +63,8 @@ class Gateway:
         self._metrics = metrics
         # The shared state of several processes (None: this process alone); up with the gateway.
         self.cluster = cluster
+        # This process's name in the cluster: in the ids of the questions its relay asks.
+        self.node = None if cluster is None else Node(cluster)
         servers = config.enabled_servers()
         order = list(servers)
         prefixes = {name: config.exposed_prefix(name) for name in order}
@@ -79,7 +82,13 @@ class Gateway:
             max_per_principal=front.max_sessions_per_principal,
         )
         self._sweeper: asyncio.Task[None] | None = None
-        self.relay = Relay(self.sessions, prefixes, owner_of=self.owner)
+        self.relay = Relay(
+            self.sessions,
+            prefixes,
+            owner_of=self.owner,
+            node="" if self.node is None else self.node.name,
+            elsewhere=None if self.node is None else self.node.forward_answer,
+        )
         self._wiring = wiring = Wiring(
             self._on_backend_message, self._on_backend_ready, self._on_crash_loop, metrics=metrics
         )

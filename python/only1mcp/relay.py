@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,6 +56,8 @@ RELATED_REQUEST = "io.only1mcp/relatedRequestId"
 # from what it holds (no human in the loop), and one gone without a goodbye must not hold the
 # others' answer up for long.
 ROOTS_TIMEOUT = 5.0
+# What starts the id of every server→client request we send a client.
+ASKED_PREFIX = "only1mcp-"
 # Which client capability a server→client request needs.
 CLIENT_CAPABILITY = {
     "sampling/createMessage": "sampling",
@@ -103,7 +105,12 @@ class Relay:
         sessions: SessionStore,
         prefixes: Mapping[str, str],
         owner_of: Callable[[Backend], str | None] = lambda backend: None,
+        node: str = "",
+        elsewhere: Callable[[str, JsonObject], Awaitable[None]] | None = None,
     ) -> None:
+        """``node``: this process's name in a cluster, put into the ids we give clients (two
+        processes must not ask one session's client with the same id); ``elsewhere``: where
+        a client's answer to another process's question goes (``(session id, answer)``)."""
         self.sessions = sessions
         self._prefixes = prefixes  # server → the prefix of its resource URIs as clients see them
         # Every open exchange, by the client's view of it (cancellation comes that way).
@@ -118,6 +125,8 @@ class Relay:
         ] = {}
         self._subscribers: dict[str, set[str]] = {}
         self._ids = itertools.count(1)
+        self._id_prefix = f"{ASKED_PREFIX}{node}-" if node else ASKED_PREFIX
+        self._elsewhere = elsewhere
         # The session a backend belongs to (an `isolation: session` instance), None if shared.
         self.owner_of = owner_of
 
@@ -167,6 +176,10 @@ class Relay:
         return None if named is not None else found
 
     # -------------------------------------------------------------- subscriptions
+
+    def subscriptions(self, session: Session) -> list[str]:
+        """The resource URIs ``session`` is subscribed to."""
+        return sorted(uri for uri, ids in self._subscribers.items() if session.id in ids)
 
     def subscribe(self, session: Session, uri: str) -> None:
         self._subscribers.setdefault(uri, set()).add(session.id)
@@ -257,7 +270,7 @@ class Relay:
             err = RpcError(f"{method} cannot be relayed: {why}", code=METHOD_NOT_FOUND)
             await backend.notify(jsonrpc.error(msg["id"], err))
             return
-        our_id = f"only1mcp-{next(self._ids)}"
+        our_id = self._new_id()
         self._asked[(target.session.id, our_id)] = (backend, msg["id"])
         if frame.find(RELATED_REQUEST.encode()) != -1:
             frame = orjson.dumps(_without_related(msg))
@@ -281,7 +294,7 @@ class Relay:
         """A ``roots/list`` no request caused: asked of the clients whose roots it serves."""
         holders = self.roots_holders(backend)
         if len(holders) == 1:
-            our_id = f"only1mcp-{next(self._ids)}"
+            our_id = self._new_id()
             self._asked[(holders[0].id, our_id)] = (backend, msg["id"])
             holders[0].events.push(rewrite_id(frame, our_id))
             return
@@ -306,7 +319,7 @@ class Relay:
     ) -> object:
         """Ask ``session``'s client ``method`` on its own stream; its result (None when it
         answered an error or not within ``timeout`` seconds)."""
-        our_id = f"only1mcp-{next(self._ids)}"
+        our_id = self._new_id()
         key = (session.id, our_id)
         answer: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._asked[key] = answer
@@ -327,7 +340,7 @@ class Relay:
         why = _unroutable(method, exchange, exchange.backend)
         if why:
             raise RpcError(f"{method} cannot be relayed: {why}", code=METHOD_NOT_FOUND)
-        our_id = f"only1mcp-{next(self._ids)}"
+        our_id = self._new_id()
         key = (exchange.session.id, our_id)
         answer: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._asked[key] = answer
@@ -337,9 +350,26 @@ class Relay:
         finally:
             self._asked.pop(key, None)
 
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids)}"
+
     async def from_client(self, session: Session, msg: JsonObject) -> None:
-        """A client's answer to a server→client request we relayed: back to its backend."""
-        asked = self._asked.pop((session.id, msg.get("id")), None)  # type: ignore[arg-type]
+        """A client's answer to a server→client request we relayed: back to its backend (or
+        to the process that asked, when another one did)."""
+        answer_id = msg.get("id")
+        if (
+            self._elsewhere is not None
+            and isinstance(answer_id, str)
+            and answer_id.startswith(ASKED_PREFIX)
+            and not answer_id.startswith(self._id_prefix)
+        ):
+            await self._elsewhere(session.id, msg)
+            return
+        await self.answered(session.id, msg)
+
+    async def answered(self, session_id: str, msg: JsonObject) -> None:
+        """The client of ``session_id`` answered ``msg["id"]``, one of our questions."""
+        asked = self._asked.pop((session_id, msg.get("id")), None)  # type: ignore[arg-type]
         if asked is None:
             log.debug("dropped a response to an unknown request id %r", msg.get("id"))
             return

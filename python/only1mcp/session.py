@@ -151,6 +151,12 @@ class Session:
             self._events = EventLog()
         return self._events
 
+    @events.setter
+    def events(self, log: EventLog) -> None:
+        """Another kind of log (a cluster's, which hands messages to the process holding the
+        client's stream), set before anything is logged."""
+        self._events = log
+
 
 #: Seconds a full store tells a refused client to wait (what frees a slot is another
 #: session's end or expiry, which the store cannot foresee).

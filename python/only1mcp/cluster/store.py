@@ -37,6 +37,7 @@ class RedisStore:
             health_check_interval=0,
         )
         self.up = False
+        self.reason = "not reached yet"  # why it is down ("" when up)
         self._probe: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[bool], None]] = []
 
@@ -81,6 +82,7 @@ class RedisStore:
         if up == self.up:
             return
         self.up = up
+        self.reason = "" if up else str(exc or "no answer") or type(exc).__name__
         if up:
             log.info("redis at %s is reachable: shared state is on", self._where())
         else:

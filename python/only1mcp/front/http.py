@@ -14,6 +14,7 @@ import itertools
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
@@ -58,6 +59,9 @@ from only1mcp.telemetry.context import begin_request
 from only1mcp.telemetry.observer import Observer
 from only1mcp.types import ASGIApp, JsonObject, Receive, RequestId, Scope, Send
 
+if TYPE_CHECKING:
+    from only1mcp.cluster.sessions import SharedSessions
+
 log = logging.getLogger("only1mcp.front.http")
 
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
@@ -74,11 +78,15 @@ class McpEndpoint:
         drain: Drain | None = None,
         gate: Gate | None = None,
         observer: Observer | None = None,
+        shared: SharedSessions | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.origins = origins
         self.audit = audit
+        # The cluster's sessions (None: this process alone): a session another process began
+        # is re-homed here rather than answered 404.
+        self.shared = shared
         self.drain = drain or Drain(gateway.config.front.shutdown_grace)
         self.gate = gate  # None: authentication is off (and no audit), nothing to check
         self.stateless = StatelessEndpoint(stateless, self.drain, gate, observer)
@@ -145,7 +153,7 @@ class McpEndpoint:
         if msg.get("method") == "initialize":
             await self._initialize(msg, headers, principal, send)
             return
-        session = self._session(headers, principal)
+        session = self._session(headers, principal) or await self._adopted(headers, principal)
         gate = self.gate
         ticket = None if gate is None else self._admit(gate, msg, scope, session)
         reply = StreamingReply(send, _prefers_sse(headers), session)
@@ -166,6 +174,8 @@ class McpEndpoint:
                 observer.end(begun, msg, answer, session.protocol_version)
         if ticket is not None and gate is not None:
             gate.done(ticket, answer)
+        if self.shared is not None:
+            self.shared.used(session, msg)
         if answer is None:
             await respond(send, 202, b"", [])
         else:
@@ -189,7 +199,7 @@ class McpEndpoint:
         send: Send,
     ) -> None:
         """JSON-RPC batches exist only in 2025-03-26; later revisions removed them."""
-        session = self._session(headers, principal)
+        session = self._session(headers, principal) or await self._adopted(headers, principal)
         if session.protocol_version not in BATCH_REVISIONS:
             raise InvalidRequest(
                 f"Invalid Request: batches are not part of MCP {session.protocol_version}"
@@ -249,22 +259,34 @@ class McpEndpoint:
             answer = await answering
         finally:
             session.release()
+        if self.shared is not None:  # shared before the client can name it anywhere else
+            await self.shared.opened(session)
         extra = [(b"mcp-session-id", session.id.encode())]
         await respond(send, 200, answer or b"", JSON_HEADERS + extra)
 
-    def _session(self, headers: dict[bytes, bytes], principal: Principal) -> Session:
+    def _session(self, headers: dict[bytes, bytes], principal: Principal) -> Session | None:
+        """The session the request names, None when this process does not know it (then
+        :meth:`_adopted` finds it in the cluster, or answers 404)."""
         sid = headers.get(b"mcp-session-id")
         if sid is None:
             raise HttpError(400, InvalidRequest("Bad Request: Mcp-Session-Id header is required"))
-        session = bound_session(self.gateway.sessions, sid.decode("latin-1"), principal, self.audit)
-        if session is None:
-            raise HttpError(404, InvalidRequest("Session not found; initialize again"))
         version = headers.get(b"mcp-protocol-version")
         if version is not None and version not in HANDSHAKE_HEADER_VALUES:
             raise HttpError(
                 400, InvalidRequest(f"Unsupported MCP-Protocol-Version: {version.decode()!r}")
             )
-        return session
+        return bound_session(self.gateway.sessions, sid.decode("latin-1"), principal, self.audit)
+
+    async def _adopted(self, headers: dict[bytes, bytes], principal: Principal) -> Session:
+        """A session unknown here: re-homed from the cluster when it is alive there."""
+        sid = headers[b"mcp-session-id"].decode("latin-1")
+        session = None
+        # One this process knows but another principal opened was refused (and audited).
+        if self.shared is not None and self.gateway.sessions.get(sid) is None:
+            session = await self.shared.adopt(sid, principal)
+        if session is None:
+            raise HttpError(404, InvalidRequest("Session not found; initialize again"))
+        return self.gateway.sessions.use(sid) or session
 
     async def _get(
         self, headers: dict[bytes, bytes], principal: Principal, receive: Receive, send: Send
@@ -272,10 +294,9 @@ class McpEndpoint:
         if b"text/event-stream" not in headers.get(b"accept", b""):
             await respond(send, 405, b"", [(b"allow", b"POST, DELETE")])
             return
-        session = self._session(headers, principal)
+        session = self._session(headers, principal) or await self._adopted(headers, principal)
         stream, after = _resume_point(headers)
         paused = session.paused.get(stream) if stream is not None else None
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         events = (
             _sse_events(session, receive, after)
             if paused is None
@@ -283,17 +304,28 @@ class McpEndpoint:
         )
         session.hold()  # an open stream: the session is not idle while it lasts
         try:
-            with self.drain.stream():
-                async for chunk in events:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            # Its messages come here before the client knows the stream is open.
+            async with self._streaming(session):
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                with self.drain.stream():
+                    async for chunk in events:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
         finally:
             session.release()
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    def _streaming(self, session: Session) -> contextlib.AbstractAsyncContextManager[None]:
+        """While a GET stream is open here, the session's messages come here (cluster)."""
+        if self.shared is None:
+            return contextlib.nullcontext()
+        return self.shared.streaming(session)
+
     async def _delete(self, headers: dict[bytes, bytes], principal: Principal, send: Send) -> None:
-        session = self._session(headers, principal)
+        session = self._session(headers, principal) or await self._adopted(headers, principal)
         self.gateway.sessions.remove(session.id)
+        if self.shared is not None:
+            await self.shared.ended(session)
         await respond(send, 200, b"", [])
 
 
@@ -439,16 +471,21 @@ class HttpApp:
         gate: Gate | None = None,
         observer: Observer | None = None,
         metrics: ASGIApp | None = None,
+        shared: SharedSessions | None = None,
     ) -> None:
         """``observer``: what each request is measured by; ``metrics``: the app serving
-        ``/metrics`` here (None: not on this listener)."""
+        ``/metrics`` here (None: not on this listener); ``shared``: the cluster's sessions
+        (None: no cluster)."""
         self.gateway = gateway
+        self.shared = shared
         self.audit = audit or AuditLog(gateway.config.audit)
         self.drain = Drain(gateway.config.front.shutdown_grace)
         self.mcp = McpEndpoint(
-            gateway, router, stateless, origins, self.audit, self.drain, gate, observer
+            gateway, router, stateless, origins, self.audit, self.drain, gate, observer, shared
         )
-        self.legacy = LegacySseEndpoint(gateway, router, origins, self.audit, self.drain, gate)
+        self.legacy = LegacySseEndpoint(
+            gateway, router, origins, self.audit, self.drain, gate, shared
+        )
         self._draining: asyncio.Task[None] | None = None
         routes = [Route("/healthz", self._healthz)]
         if metrics is not None:
@@ -490,23 +527,28 @@ class HttpApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.gateway.start()
+        if self.shared is not None:
+            await self.shared.start()
         try:
             yield
         finally:
             self.mcp.stateless.service.close()
+            if self.shared is not None:
+                await self.shared.close()
             await self.gateway.stop()
             self.audit.close()
 
     async def _healthz(self, request: Request) -> JSONResponse:
         failures = self.gateway.failures()
-        return JSONResponse(
-            {
-                "status": "ok" if self.gateway.ready.is_set() else "starting",
-                "servers": {name: b.state.value for name, b in self.gateway.backends.items()},
-                "failures": failures,
-                "sessions": len(self.gateway.sessions),
-            }
-        )
+        health = {
+            "status": "ok" if self.gateway.ready.is_set() else "starting",
+            "servers": {name: b.state.value for name, b in self.gateway.backends.items()},
+            "failures": failures,
+            "sessions": len(self.gateway.sessions),
+        }
+        if self.shared is not None:
+            health["cluster"] = self.shared.health()
+        return JSONResponse(health)
 
 
 def serve_http(

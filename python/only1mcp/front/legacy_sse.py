@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from only1mcp.access.gate import Gate
@@ -45,6 +45,9 @@ from only1mcp.router import Router, initialize_without_id
 from only1mcp.session import Session
 from only1mcp.types import JsonObject, Receive, RequestId, Scope, Send
 
+if TYPE_CHECKING:
+    from only1mcp.cluster.sessions import SharedSessions
+
 log = logging.getLogger("only1mcp.front.legacy_sse")
 
 STREAM_PATHS = frozenset({"/sse", "/sse/"})
@@ -52,6 +55,7 @@ MESSAGE_PATHS = frozenset({"/messages", "/messages/"})
 LEGACY_PATHS = STREAM_PATHS | MESSAGE_PATHS
 # What a session speaks until its initialize says otherwise: the revision of this transport.
 LEGACY_REVISION = HANDSHAKE_REVISIONS[0]
+NOT_FOUND = InvalidRequest("Session not found; open a new one with GET /sse")
 
 
 @dataclass(eq=False)
@@ -81,7 +85,11 @@ class LegacySseEndpoint:
         audit: AuditLog,
         drain: Drain | None = None,
         gate: Gate | None = None,
+        shared: SharedSessions | None = None,
     ) -> None:
+        """``shared``: the cluster's sessions (None: no cluster); a message POSTed to another
+        process for a stream held here comes through it."""
+        self.shared = shared
         self.gateway = gateway
         self.router = router
         self.origins = origins
@@ -128,16 +136,46 @@ class LegacySseEndpoint:
         root = str(scope.get("root_path", "")).rstrip("/")
         endpoint = f"event: endpoint\ndata: {root}/messages?session_id={session.id}\n\n"
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-            await send({"type": "http.response.body", "body": endpoint.encode(), "more_body": True})
-            # At shutdown it ends after its calls answered: their session ends then.
-            with self.drain.stream():
-                async for chunk in follow(session, receive, 0):
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async with self._shared_stream(stream, scope):
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                await send(
+                    {"type": "http.response.body", "body": endpoint.encode(), "more_body": True}
+                )
+                # At shutdown it ends after its calls answered: their session ends then.
+                with self.drain.stream():
+                    async for chunk in follow(session, receive, 0):
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._end(stream)
+
+    @contextlib.asynccontextmanager
+    async def _shared_stream(self, stream: _Connection, scope: Scope) -> AsyncIterator[None]:
+        """In a cluster: the session recorded, and what its client POSTs to the other
+        processes handled here (as if POSTed here: the same principal, checked there)."""
+        if self.shared is None:
+            yield
+            return
+        await self.shared.opened(stream.session)
+
+        def posted(body: bytes) -> None:
+            self._start(stream, self._forwarded(stream, body, scope))
+
+        async with self.shared.streaming(stream.session, posted):
+            yield
+
+    async def _forwarded(self, stream: _Connection, body: bytes, scope: Scope) -> None:
+        """A message POSTed to another process (checked there) for this stream."""
+        try:
+            payload = jsonrpc.parse(body)
+            if isinstance(payload, list):
+                self._check_batch(stream, payload)
+                await self._batch(stream, payload, scope)
+            else:
+                await self._accept(stream, jsonrpc.check_message(payload), scope)
+        except RpcError as exc:  # told on the stream: its POST was answered 202 already
+            stream.session.events.push(jsonrpc.error(None, exc))
 
     def _end(self, stream: _Connection) -> None:
         """The client left (or the server is stopping): its calls and its session end."""
@@ -145,12 +183,18 @@ class LegacySseEndpoint:
         for call in stream.calls:
             call.cancel()
         self.gateway.sessions.remove(stream.session.id)
+        if self.shared is not None:
+            self.shared.ended_soon(stream.session)
 
     # ------------------------------------------------------------- POST /messages
 
     async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stream = self._find(scope, principal_of(scope))
+        principal = principal_of(scope)
+        session_id, stream = self._find(scope, principal)
         body = await read_body(receive)
+        if stream is None:
+            await self._post_elsewhere(session_id, principal, body, send)
+            return
         try:
             payload = jsonrpc.parse(body)
             if isinstance(payload, list):
@@ -163,18 +207,36 @@ class LegacySseEndpoint:
             raise HttpError(400, exc) from exc
         await respond(send, 202, b"", [])
 
-    def _find(self, scope: Scope, principal: Principal) -> _Connection:
+    def _find(self, scope: Scope, principal: Principal) -> tuple[str, _Connection | None]:
+        """The session id the POST names and its stream here (None: it may be elsewhere)."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         ids = query.get("session_id") or query.get("sessionId")
         if not ids:
             raise HttpError(400, InvalidRequest("Bad Request: session_id is required in the query"))
         stream = self._streams.get(ids[0])
+        if stream is None and self.shared is not None:
+            return ids[0], None
         if (
             stream is None
             or bound_session(self.gateway.sessions, ids[0], principal, self.audit) is None
         ):
-            raise HttpError(404, InvalidRequest("Session not found; open a new one with GET /sse"))
-        return stream
+            raise HttpError(404, NOT_FOUND)
+        return ids[0], stream
+
+    async def _post_elsewhere(
+        self, session_id: str, principal: Principal, body: bytes, send: Send
+    ) -> None:
+        """A POST for a stream this process does not hold: checked here, then handed to the
+        process that holds it (cluster)."""
+        try:
+            payload = jsonrpc.parse(body)
+            if not isinstance(payload, list):
+                jsonrpc.check_message(payload)
+        except RpcError as exc:
+            raise HttpError(400, exc) from exc
+        if self.shared is None or not await self.shared.post_elsewhere(session_id, principal, body):
+            raise HttpError(404, NOT_FOUND)
+        await respond(send, 202, b"", [])
 
     async def _accept(self, stream: _Connection, msg: JsonObject, scope: Scope) -> None:
         """A request is answered later, on the stream; a notification or a response to one of
