@@ -35,10 +35,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.relay", "only1mcp.leases"),  # traffic backends start; backends held per call
     # backends + catalogs + sessions; between eras; the gateway's state for the gauges
     ("only1mcp.gateway", "only1mcp.bridge", "only1mcp.gauges"),
+    ("only1mcp.reload",),  # a new config file applied to the running gateway
     ("only1mcp.router",),  # handshake-era dispatch
     # the 2026 era; the handshake-era sessions a cluster shares (they re-home through the router)
     ("only1mcp.stateless", "only1mcp.listen", "only1mcp.cluster.sessions"),
-    ("only1mcp.front", "only1mcp.admin"),  # transports clients come in on; the operators' listener
+    # transports clients come in on; the operators' listener; what triggers a reload
+    ("only1mcp.front", "only1mcp.admin", "only1mcp.watcher"),
     # the composition root and its users; the supervisor of several of them
     ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__", "only1mcp.workers"),
 ]

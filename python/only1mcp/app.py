@@ -19,6 +19,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
                                        its router times tool calls (ObservedRouter, CallStats)
     SharedSessions(…)                  with ``cluster.redis_url``: the handshake-era sessions
                                        this process shares with the others (docs/scaling.md)
+    Reloader(gateway, metrics)         hot reload of the config file; ReloadTriggers (the file
+                                       watched, SIGHUP) and the admin API call it
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -50,13 +52,15 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway
 from only1mcp.gauges import gateway_state
+from only1mcp.reload import CLUSTER, Reloader
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
 from only1mcp.telemetry.exposition import metrics_app
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.telemetry.observer import Observer
 from only1mcp.telemetry.tracing import Tracing
-from only1mcp.types import ASGIApp
+from only1mcp.types import ASGIApp, JsonObject
+from only1mcp.watcher import ReloadTriggers
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ class Core:
     metrics: Metrics | None = None
     observer: Observer | None = None
     shared: SharedSessions | None = None  # the cluster's sessions (None: no cluster)
+    reloader: Reloader | None = None
 
 
 def assemble(
@@ -98,7 +103,14 @@ def assemble(
     if metrics is not None:
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)
-    return Core(gateway, routing, stateless, audit, gate, metrics, observer, shared)
+    reloader = Reloader(gateway, metrics)
+    if gateway.events is not None:  # a reload on another process: this one reads its file too
+
+        async def reload_here(message: JsonObject) -> None:
+            await reloader.reload(CLUSTER)
+
+        gateway.events.on("config", reload_here)
+    return Core(gateway, routing, stateless, audit, gate, metrics, observer, shared, reloader)
 
 
 def _tracing(config: Config, provider: Any) -> Tracing:
@@ -139,10 +151,14 @@ class HttpService:
     asgi: ASGIApp
     front: HttpApp
     admin: AdminService | None = None
+    triggers: ReloadTriggers | None = None
 
 
-def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
-    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
+def http_app(
+    config: Config, origins: OriginPolicy, router: type[Router] = Router, watch: bool = True
+) -> HttpService:
+    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); with a config
+    file, what reloads it (SIGHUP, and the file's changes when ``watch``)."""
     stats = CallStats()
     observed = config.admin.enabled and router is Router
     core = assemble(config, partial(ObservedRouter, stats=stats) if observed else router)
@@ -164,9 +180,14 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
     if config.admin.enabled:
         # /metrics on the admin listener whenever metrics are on
         metrics = None if core.metrics is None else metrics_app(core.metrics.registry)
-        admin = AdminService(config, core.gateway, core.router, stats, core.audit, metrics)
+        admin = AdminService(
+            config, core.gateway, core.router, stats, core.audit, metrics, core.reloader
+        )
+    triggers = None
+    if config.source and core.reloader is not None:
+        triggers = ReloadTriggers(config.source, core.reloader.reload, watch)
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
-        return HttpService(front, front, admin)
+        return HttpService(front, front, admin, triggers)
     metadata = resource_metadata(config)
     audit = core.audit
 
@@ -179,7 +200,7 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         metadata,
         refused,
     )
-    return HttpService(guarded, front, admin)
+    return HttpService(guarded, front, admin, triggers)
 
 
 def stdio_front(config: Config) -> StdioFront:

@@ -103,6 +103,13 @@ def start(
         ),
     ] = False,
     log_format: LogFormatOption = LogFormat.text,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            envvar="ONLY1MCP_WATCH",
+            help="Reload the config when its file changes (SIGHUP reloads it too).",
+        ),
+    ] = True,
     workers: Annotated[
         int, typer.Option(min=1, help="Processes serving the port (docs/scaling.md).")
     ] = 1,
@@ -130,12 +137,17 @@ def start(
         sockets = [reuseport_socket(bind, port)]
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
-        service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
+        service = http_app(cfg, policy, watch=watch)  # reads the files auth names (keys, …)
     except ConfigError as exc:
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None
     serve_http(
-        service.front, bind, port, service.asgi, [admin] if admin is not None else [], sockets
+        service.front,
+        bind,
+        port,
+        service.asgi,
+        [c for c in (admin, service.triggers) if c is not None],
+        sockets,
     )
 
 

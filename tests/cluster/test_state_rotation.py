@@ -5,6 +5,8 @@ sealed, including a state sealed before the rotation began."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from only1mcp.bridge.state import Claims, StateSealer
@@ -18,7 +20,7 @@ STEPS = [[OLD], [OLD, NEW], [NEW, OLD], [NEW]]
 def test_every_step_opens_what_its_neighbours_seal() -> None:
     claims = Claims(method="tools/call", target="fx__ask", call="c1", round=1)
     before = StateSealer(STEPS[0]).seal(claims)
-    for rolled, next_step in zip(STEPS, STEPS[1:], strict=False):
+    for rolled, next_step in itertools.pairwise(STEPS):
         side_by_side = [StateSealer(rolled), StateSealer(next_step)]
         for sealer in side_by_side:
             token = sealer.seal(claims)
