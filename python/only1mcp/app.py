@@ -33,6 +33,7 @@ from functools import partial
 from typing import Any
 
 from only1mcp.access.gate import Gate
+from only1mcp.access.shared_buckets import RedisBuckets
 from only1mcp.admin.listener import AdminService
 from only1mcp.admin.observed import ObservedRouter
 from only1mcp.admin.stats import CallStats
@@ -51,14 +52,14 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway
 from only1mcp.gauges import gateway_state
-from only1mcp.reload import Reloader
+from only1mcp.reload import CLUSTER, Reloader
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
 from only1mcp.telemetry.exposition import metrics_app
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.telemetry.observer import Observer
 from only1mcp.telemetry.tracing import Tracing
-from only1mcp.types import ASGIApp
+from only1mcp.types import ASGIApp, JsonObject
 from only1mcp.watcher import ReloadTriggers
 
 
@@ -103,6 +104,12 @@ def assemble(
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)
     reloader = Reloader(gateway, metrics)
+    if gateway.events is not None:  # a reload on another process: this one reads its file too
+
+        async def reload_here(message: JsonObject) -> None:
+            await reloader.reload(CLUSTER)
+
+        gateway.events.on("config", reload_here)
     return Core(gateway, routing, stateless, audit, gate, metrics, observer, shared, reloader)
 
 
@@ -122,7 +129,9 @@ def build_gate(config: Config, audit: AuditLog, gateway: Gateway) -> Gate | None
     without an audit log every request goes straight on (nothing on the hot path)."""
     if not config.auth.enabled and not audit.enabled:
         return None
-    return Gate(config, audit, gateway.catalogs, resource_metadata(config).url)
+    # Several processes: the rate limits count in Redis, for the cluster as a whole.
+    buckets = None if gateway.cluster is None else RedisBuckets(gateway.cluster)
+    return Gate(config, audit, gateway.catalogs, resource_metadata(config).url, buckets)
 
 
 def resource_metadata(config: Config) -> ResourceMetadata:

@@ -103,9 +103,6 @@ def start(
         ),
     ] = False,
     log_format: LogFormatOption = LogFormat.text,
-    workers: Annotated[
-        int, typer.Option(min=1, help="Processes serving the port (docs/scaling.md).")
-    ] = 1,
     watch: Annotated[
         bool,
         typer.Option(
@@ -113,6 +110,9 @@ def start(
             help="Reload the config when its file changes (SIGHUP reloads it too).",
         ),
     ] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes serving the port (docs/scaling.md).")
+    ] = 1,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app

@@ -23,6 +23,7 @@ import orjson
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
+from only1mcp.cluster.events import ClusterEvents
 from only1mcp.cluster.node import Node
 from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol, ServerConfig
@@ -66,6 +67,11 @@ class Gateway:
         self.cluster = cluster
         # This process's name in the cluster: in the ids of the questions its relay asks.
         self.node = None if cluster is None else Node(cluster)
+        # What the other processes must hear of (a config reload, a list change), and hear.
+        self.events = None
+        if cluster is not None and self.node is not None:
+            self.events = ClusterEvents(cluster, self.node.name)
+            self.events.on("lists", self._relisted)
         servers = config.enabled_servers()
         # Shared by every catalog and the relay: a reload (adopt) changes them in place.
         self._order = order = list(servers)
@@ -148,6 +154,8 @@ class Gateway:
         """Start every backend; a failure is recorded (and retried), never fatal."""
         if self.cluster is not None:
             await self.cluster.start()  # a Redis that is down is not fatal either
+        if self.events is not None:
+            await self.events.start()
         await asyncio.gather(*(self._start_one(b) for b in self.backends.values()))
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which would otherwise show up as request latency spikes.
@@ -197,6 +205,8 @@ class Gateway:
             *retiring,
             *self._closing,
         )
+        if self.events is not None:
+            await self.events.close()
         if self.cluster is not None:
             await self.cluster.close()
 
@@ -594,11 +604,22 @@ class Gateway:
         if not method.endswith("/list_changed"):
             return False
         capability = method.removeprefix("notifications/").removesuffix("/list_changed")
+        await self._relist(backend, capability)
+        if self.events is not None and self.backends.get(backend.name) is backend:
+            await self.events.publish("lists", server=backend.name, capability=capability)
+        return True
+
+    async def _relist(self, backend: Backend, capability: str) -> None:
         kinds = [spec.kind for spec in LIST_KINDS if spec.capability == capability]
         for kind in kinds:
             # Resources and templates share one notification: announce it once.
             await self.refresh(backend, kind, announce=kind == kinds[-1])
-        return True
+
+    async def _relisted(self, message: JsonObject) -> None:
+        """Another process's server said a list changed: this process's copy is read again."""
+        backend = self.backends.get(str(message.get("server")))
+        if backend is not None and backend.state is BackendState.READY:
+            await self._relist(backend, str(message.get("capability")))
 
 
 async def _close_face(task: asyncio.Task[Backend | None]) -> None:

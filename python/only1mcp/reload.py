@@ -39,6 +39,8 @@ log = logging.getLogger("only1mcp.reload")
 #: Settings outside ``servers`` that a reload applies to the running process: the log level,
 #: and the schema detail servers without their own ``schemas`` list with (the catalog's shapes).
 LIVE = frozenset({"log_level", "schemas"})
+#: The trigger of a reload another process of the cluster asked for (it is not announced again).
+CLUSTER = "cluster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,9 @@ class Plan:
     live: list[str] = field(default_factory=list)
     #: Keys outside ``servers`` that changed and only a restart applies (``front.port``).
     restart: list[str] = field(default_factory=list)
+
+    def changes_anything(self) -> bool:
+        return any((self.added, self.removed, self.changed, self.live, self.restart))
 
     def servers(self) -> dict[str, list[str]]:
         return {"added": self.added, "removed": self.removed, "changed": self.changed}
@@ -98,7 +103,7 @@ class Outcome:
 
     ok: bool
     generation: int  # the one running after it
-    trigger: str  # file, sighup, admin
+    trigger: str  # file, sighup, admin, cluster (another process reloaded)
     at: float  # when it ended (epoch seconds)
     seconds: float
     plan: Plan | None = None  # None: the file was refused
@@ -175,6 +180,9 @@ class Reloader:
             self.generation += 1
             outcome = self._done(True, trigger, started, steps, down=down)
             self._report(outcome, steps)
+            events = self.gateway.events
+            if events is not None and trigger != CLUSTER and steps.changes_anything():
+                await events.config_reloaded()  # the other processes reload their file too
             return outcome
 
     def _read(self) -> Config:

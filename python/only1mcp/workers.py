@@ -173,6 +173,13 @@ def serve_workers(config: Config, options: Sequence[str], host: str, port: int, 
     except OSError as exc:
         log.error("cannot bind %s:%d: %s", host, port, exc.strerror)
         return 1
+    if not config.cluster.enabled:
+        log.warning(
+            "%d workers without cluster.redis_url: a handshake-era session is known to the "
+            "worker that opened it only (another worker answers its requests 404); set "
+            "cluster.redis_url to share sessions (docs/scaling.md)",
+            count,
+        )
     with reserved:
         bound = reserved.getsockname()[1]
         argv = [sys.executable, "-m", "only1mcp", "start", *options, "--port", str(bound)]

@@ -243,9 +243,12 @@ class Haproxy:
 class Cluster:
     """``count`` ``only1mcp start`` processes over one config, and haproxy in front."""
 
-    def __init__(self, workdir: Path, config: Path, count: int) -> None:
+    def __init__(
+        self, workdir: Path, config: Path, count: int, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.config = config
+        self.env = None if env is None else {**os.environ, **env}
         self.nodes: list[HttpAggregator | None] = [None] * count
         self.ports = [free_port() for _ in range(count)]
         self._restarts = 0
@@ -266,7 +269,8 @@ class Cluster:
     def _spawn(self, index: int) -> HttpAggregator:
         self._restarts += 1
         log = self.workdir / f"only1mcp-{index}-{self._restarts}.log"
-        node = self.nodes[index] = HttpAggregator(self.config, log, self.ports[index])
+        node = HttpAggregator(self.config, log, self.ports[index], env=self.env)
+        self.nodes[index] = node
         return node
 
     def node(self, index: int) -> HttpAggregator:
@@ -320,13 +324,15 @@ def open_cluster(
     redis_server: RedisServer,
     count: int = 3,
     extra: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Cluster]:
     """A :class:`Cluster` of ``count`` processes on ``redis_server`` (its own key prefix, so
-    clusters of several tests share one Redis); stopped and checked on exit."""
+    clusters of several tests share one Redis; ``env``: more environment variables of the
+    processes); stopped and checked on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     prefix = f"t{time.monotonic_ns()}:"
     config = cluster_config(workdir / "only1mcp.yaml", redis_server.url, prefix, extra)
-    cluster = Cluster(workdir, config, count)
+    cluster = Cluster(workdir, config, count, env)
     try:
         yield cluster
     finally:
