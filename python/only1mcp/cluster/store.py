@@ -8,6 +8,7 @@ back to what the process can do alone. A background probe marks it up again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -65,6 +66,11 @@ class RedisStore:
         try:
             result = await asyncio.wait_for(command(self.client), self.config.timeout)
         except (RedisError, OSError, TimeoutError) as exc:
+            if self.up:
+                # The pooled connections are dead or stuck: without this, each would fail once
+                # more after Redis is back, and the store would flap down again for each.
+                with contextlib.suppress(RedisError, OSError):
+                    await self.client.connection_pool.disconnect()
             self._mark(False, exc)
             return None
         self._mark(True)
