@@ -9,7 +9,7 @@ from backends.fake import FakeServer
 
 from only1mcp.protocol import jsonrpc
 from only1mcp.relay import Relay
-from only1mcp.session import SessionStore
+from only1mcp.session import Session, SessionStore
 from only1mcp.types import JsonObject
 
 pytestmark = pytest.mark.anyio
@@ -28,17 +28,25 @@ class Stream:
         raise AssertionError("no stream break in this test")
 
 
+def asking(
+    sessions: SessionStore, relay: Relay, backend: FakeServer, token: str | None
+) -> tuple[Session, Stream, int]:
+    """A session that can sample, with a call in flight on ``backend`` (its stream, local id)."""
+    session = sessions.create()
+    session.client_capabilities = {"sampling": {}}
+    stream = Stream()
+    local_id = backend.next_id()
+    relay.open(session, "client-7", stream, backend, local_id, token)
+    return session, stream, local_id
+
+
 async def test_progress_and_a_question_of_a_fake_backend_reach_the_client_and_back() -> None:
     sessions = SessionStore()
     relay = Relay(sessions, {"fake": "fake"})
     backend = FakeServer()
     await backend.start()
     try:
-        session = sessions.create()
-        session.client_capabilities = {"sampling": {}}
-        stream = Stream()
-        local_id = backend.next_id()
-        relay.open(session, "client-7", stream, backend, local_id, "their-token")
+        session, stream, local_id = asking(sessions, relay, backend, "their-token")
 
         progress = {"progressToken": local_id, "progress": 1}
         await relay.from_backend(backend, jsonrpc.notification("notifications/progress", progress))
@@ -67,11 +75,7 @@ async def test_in_a_cluster_questions_name_their_node_and_other_answers_go_there
     backend = FakeServer()
     await backend.start()
     try:
-        session = sessions.create()
-        session.client_capabilities = {"sampling": {}}
-        stream = Stream()
-        local_id = backend.next_id()
-        relay.open(session, "c1", stream, backend, local_id, None)
+        session, stream, local_id = asking(sessions, relay, backend, None)
         question = {"_meta": {"io.only1mcp/relatedRequestId": local_id}, "messages": []}
         await relay.from_backend(backend, jsonrpc.request(5, "sampling/createMessage", question))
         asked = stream.pushed[-1]["id"]
