@@ -248,3 +248,19 @@ def test_a_session_moves_only_for_its_own_principal(
     refused = [e for e in events if e.get("event") == "session_mismatch"]
     assert refused, events
     assert refused[0]["principal"] == "key:mallory"
+
+
+def test_junk_on_the_channels_stops_no_listener(shared: Cluster, redis_server: RedisServer) -> None:
+    prefix, client = prefix_of(shared), redis_server.client()
+    nodes = [
+        httpx.get(shared.url_of(i).removesuffix("/mcp") + "/healthz", timeout=5).json()["cluster"]
+        for i in range(3)
+    ]
+    for junk in (b"not json", b"[1, 2]", b'{"end": [1]}', b'{"answer": 1}'):
+        client.publish(f"{prefix}sessions", junk)
+        for node in nodes:
+            client.publish(f"{prefix}node:{node['node']}", junk)
+    with httpx.Client(timeout=30) as http:
+        sid = initialize(http, shared.url_of(2), SAMPLING)
+        text = sample_across(http, shared.url_of(0), shared.url_of(1), sid, "still listening")
+    assert text == "still listening"

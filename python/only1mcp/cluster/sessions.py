@@ -339,7 +339,11 @@ class SharedSessions:
                 await asyncio.sleep(PROBE_EVERY)
                 continue
             if message is not None and message.get("type") == "message":
-                self._dispatch(message["channel"].decode(), message["data"])
+                try:
+                    self._dispatch(message["channel"].decode(), message["data"])
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    # Anyone who can publish on the prefix can send junk: never stop listening.
+                    log.warning("ignored a malformed cluster message (%s): %r", exc, message)
 
     def _wanted(self) -> list[str]:
         """Every channel this process listens on now."""
