@@ -23,7 +23,7 @@ from only1mcp.front.origin import LOOPBACK_HOSTS
 app = typer.Typer(
     help="One MCP endpoint in front of many MCP servers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, pwsh
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
@@ -108,6 +108,7 @@ def start(
     from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
     from only1mcp.front.origin import OriginPolicy, served_origins
+    from only1mcp.terminal.progress import StartProgress, transports
 
     cfg = _load(config)
     bind = host or cfg.front.host
@@ -115,7 +116,10 @@ def start(
     _setup_logging(cfg.log_level, log_format)
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
-        service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
+        # live lines on a terminal, then a table; JSON logs get one log line per server
+        plain = log_format is LogFormat.json
+        progress = StartProgress(err, transports(cfg), False if plain else None, not plain)
+        service = http_app(cfg, policy, watch=progress)  # reads the files auth names (keys…)
     except ConfigError as exc:
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None
