@@ -19,6 +19,8 @@ from only1mcp import __version__
 from only1mcp.config import Config, load_config
 from only1mcp.errors import ConfigError
 from only1mcp.front.origin import LOOPBACK_HOSTS
+from only1mcp.setup.importer import import_command
+from only1mcp.setup.templates import init as init_command
 
 app = typer.Typer(
     help="One MCP endpoint in front of many MCP servers.",
@@ -259,3 +261,8 @@ def call(
     typer.echo(orjson.dumps(answer.get("result", answer), option=orjson.OPT_INDENT_2).decode())
     if "error" in answer or answer.get("result", {}).get("isError"):
         raise typer.Exit(1)
+
+
+# First run: a commented config from a template, or one imported from a desktop client's file.
+app.command("init")(init_command)
+app.command("import")(import_command)
