@@ -13,7 +13,6 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from only1mcp import __version__
 from only1mcp.config import Config, load_config
@@ -21,6 +20,16 @@ from only1mcp.errors import ConfigError
 from only1mcp.front.origin import LOOPBACK_HOSTS
 from only1mcp.setup.importer import import_command
 from only1mcp.setup.templates import init as init_command
+from only1mcp.terminal.admin_client import (
+    DEFAULT_ADMIN,
+    AdminClient,
+    AdminError,
+    AdminOption,
+    ApiKeyOption,
+    TokenOption,
+)
+from only1mcp.terminal.status import status as status_command
+from only1mcp.terminal.tools import select, tool_table
 
 app = typer.Typer(
     help="One MCP endpoint in front of many MCP servers.",
@@ -214,17 +223,56 @@ def list_tools(config: ConfigOption) -> None:
     _setup_logging("error")
 
     async def work(core: Any) -> None:
-        gateway = core.gateway
-        table = Table("tool", "server", "description")
-        for tool in gateway.catalogs["tools"].merged():
-            entry = gateway.catalogs["tools"].lookup(tool["name"])
-            description = (tool.get("description") or "").strip().split("\n")[0][:80]
-            table.add_row(tool["name"], entry.server, description)
-        Console().print(table)
-        for name, reason in gateway.failures().items():
-            err.print(f"[red]server {name} is down:[/red] {reason}", highlight=False)
+        from only1mcp.admin import views
+
+        Console().print(tool_table(views.tools(core.gateway)))
+        _report_down(core.gateway.failures())
 
     asyncio.run(_with_gateway(cfg, work))
+
+
+def _report_down(failures: dict[str, str]) -> None:
+    for name, reason in failures.items():
+        err.print(f"[red]server {name} is down:[/red] {reason}", highlight=False)
+
+
+@app.command()
+def tools(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Start the servers of this config once (default: ask the running aggregator).",
+        ),
+    ] = None,
+    admin: AdminOption = DEFAULT_ADMIN,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Rank the tools for this request (BM25).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many matches --search shows.", min=1)] = 10,
+) -> None:
+    """List the tools (name, server, description): of the running aggregator (admin API), or
+    of a config's servers started once; --search ranks them as search_tools does."""
+    if config is None:
+        try:
+            listed = AdminClient(admin, api_key, token).get("/api/tools")["tools"]
+        except AdminError as exc:
+            err.print(f"[red]tools:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+    else:
+        _setup_logging("error")
+
+        async def work(core: Any) -> list[dict[str, Any]]:
+            from only1mcp.admin import views
+
+            _report_down(core.gateway.failures())
+            return views.tools(core.gateway)
+
+        listed = asyncio.run(_with_gateway(_load(config), work))
+    Console().print(tool_table(select(listed, search, limit)))
 
 
 @app.command()
@@ -266,3 +314,5 @@ def call(
 # First run: a commented config from a template, or one imported from a desktop client's file.
 app.command("init")(init_command)
 app.command("import")(import_command)
+# The running aggregator, through its admin listener.
+app.command("status")(status_command)

@@ -308,8 +308,7 @@ def render(imported: Imported) -> str:
     if imported.variables:
         lines += ["#", "# Set these environment variables before `only1mcp start`:"]
         lines += [
-            f"#   {name}" + (f" — {why}" if why else "")
-            for name, why in imported.variables.items()
+            f"#   {name}" + (f" — {why}" if why else "") for name, why in imported.variables.items()
         ]
     lines += [
         "",

@@ -116,7 +116,7 @@ class StartProgress:
         if problems:
             table.add_column("problem", overflow="fold")
         for server, start in self._starts.items():
-            row = [
+            row: list[RenderableType] = [
                 server,
                 self._transports.get(server, "?"),
                 _state_text(start.state),
