@@ -359,7 +359,7 @@ def import_command(
     %APPDATA%/Claude, Linux ~/.config/Claude), Cursor's .cursor/mcp.json then ~/.cursor/mcp.json,
     VS Code's .vscode/mcp.json then the user profile's Code/User/mcp.json.
     """
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         source = find(client) if path is None else path
         imported = read(source, client)

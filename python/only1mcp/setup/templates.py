@@ -90,7 +90,7 @@ def init(
 ) -> None:
     """Write a commented starting config: solo (one person, loopback), team (API keys, roles,
     rate limits, audit log) or enterprise (OIDC tokens, roles from claims, MFA)."""
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         rendered = write(template, output, force)
     except OSError as exc:  # FileExistsError included: the refusal, with what to do

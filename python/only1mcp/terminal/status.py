@@ -83,7 +83,7 @@ def status(
     try:
         found = snapshot(AdminClient(admin, api_key, token))
     except AdminError as exc:
-        Console(stderr=True, highlight=False).print(f"[red]status:[/red] {exc}")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]status:[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
         typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
