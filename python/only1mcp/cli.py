@@ -254,8 +254,11 @@ def tools(
     ] = None,
     limit: Annotated[int, typer.Option(help="How many matches --search shows.", min=1)] = 10,
 ) -> None:
-    """List the tools (name, server, description): of the running aggregator (admin API), or
-    of a config's servers started once; --search ranks them as search_tools does."""
+    """List the tools, of the running aggregator or of a config.
+
+    One row per tool: its exposed name, its server, the first line of its description; from
+    the admin API, or from the servers of --config started once. --search ranks them with the
+    BM25 index that search_tools uses."""
     if config is None:
         try:
             listed = AdminClient(admin, api_key, token).get("/api/tools")["tools"]

@@ -14,9 +14,9 @@ import contextlib
 import gc
 import logging
 import time
+import typing
 import weakref
 from collections.abc import Callable, Coroutine
-import typing
 from typing import Any
 
 import orjson

@@ -29,7 +29,6 @@ from typer.testing import CliRunner
 
 from only1mcp.cli import app
 
-
 #: The fixture server over stdio, as a desktop client's entry names it.
 FX = {
     "command": sys.executable,

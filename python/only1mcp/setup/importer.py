@@ -342,7 +342,7 @@ def find(client: Client) -> Path:
 def import_command(
     path: Annotated[
         Path | None,
-        typer.Argument(help="The client's config file (default: its usual place, see below)."),
+        typer.Argument(help="The client's config file (default: its usual place, listed above)."),
     ] = None,
     client: Annotated[
         Client, typer.Option("--from", "-f", help="claude, cursor, vscode, or auto.")
@@ -352,12 +352,13 @@ def import_command(
     ] = Path("only1mcp.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
-    """Write an Only1MCP config from the MCP servers of Claude Desktop, Cursor or VS Code.
+    """Import the MCP servers of Claude Desktop, Cursor or VS Code.
 
-    Without PATH, the client's usual files are read: Claude Desktop's
-    claude_desktop_config.json (macOS ~/Library/Application Support/Claude, Windows
-    %APPDATA%/Claude, Linux ~/.config/Claude), Cursor's .cursor/mcp.json then ~/.cursor/mcp.json,
-    VS Code's .vscode/mcp.json then the user profile's Code/User/mcp.json.
+    Writes an Only1MCP config from the client's file. Without PATH, the client's usual files
+    are read: Claude Desktop's claude_desktop_config.json (macOS ~/Library/Application
+    Support/Claude, Windows %APPDATA%/Claude, Linux ~/.config/Claude), Cursor's
+    .cursor/mcp.json then ~/.cursor/mcp.json, VS Code's .vscode/mcp.json then the user
+    profile's Code/User/mcp.json.
     """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:

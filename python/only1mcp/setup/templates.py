@@ -88,8 +88,11 @@ def init(
     ] = DEFAULT_OUTPUT,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
-    """Write a commented starting config: solo (one person, loopback), team (API keys, roles,
-    rate limits, audit log) or enterprise (OIDC tokens, roles from claims, MFA)."""
+    """Write a commented starting config.
+
+    Templates: solo (one person, loopback, two demo servers), team (API keys, roles, rate
+    limits, an audit log) or enterprise (OIDC tokens, roles from claims, MFA). The team
+    template's API keys are generated and shown once; the file keeps their SHA-256."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         rendered = write(template, output, force)

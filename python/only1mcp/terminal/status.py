@@ -78,8 +78,10 @@ def status(
     token: TokenOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
 ) -> None:
-    """Show the running aggregator's servers (state, replicas, breaker, restarts, last error),
-    sessions and config generation, from its admin listener."""
+    """Show the running aggregator's servers and sessions.
+
+    From its admin listener: each server's state, replicas, breaker, restarts and last error;
+    the sessions by era and revision; the config generation."""
     try:
         found = snapshot(AdminClient(admin, api_key, token))
     except AdminError as exc:
