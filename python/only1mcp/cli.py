@@ -20,14 +20,7 @@ from only1mcp.errors import ConfigError
 from only1mcp.front.origin import LOOPBACK_HOSTS
 from only1mcp.setup.importer import import_command
 from only1mcp.setup.templates import init as init_command
-from only1mcp.terminal.admin_client import (
-    DEFAULT_ADMIN,
-    AdminClient,
-    AdminError,
-    AdminOption,
-    ApiKeyOption,
-    TokenOption,
-)
+from only1mcp.terminal import admin_client as admin_api
 from only1mcp.terminal.status import status as status_command
 from only1mcp.terminal.tools import select, tool_table
 
@@ -246,9 +239,9 @@ def tools(
             help="Start the servers of this config once (default: ask the running aggregator).",
         ),
     ] = None,
-    admin: AdminOption = DEFAULT_ADMIN,
-    api_key: ApiKeyOption = None,
-    token: TokenOption = None,
+    admin: admin_api.AdminOption = admin_api.DEFAULT_ADMIN,
+    api_key: admin_api.ApiKeyOption = None,
+    token: admin_api.TokenOption = None,
     search: Annotated[
         str | None, typer.Option("--search", "-s", help="Rank the tools for this request (BM25).")
     ] = None,
@@ -261,9 +254,9 @@ def tools(
     BM25 index that search_tools uses."""
     if config is None:
         try:
-            listed = AdminClient(admin, api_key, token).get("/api/tools")["tools"]
-        except AdminError as exc:
-            err.print(f"[red]tools:[/red] {exc}", highlight=False)
+            listed = admin_api.AdminClient(admin, api_key, token).get("/api/tools")["tools"]
+        except admin_api.AdminError as exc:
+            err.print(f"[red]tools:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from exc
     else:
         _setup_logging("error")
