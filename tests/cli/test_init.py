@@ -3,10 +3,13 @@ template's generated keys authenticate, and an existing file is never overwritte
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+from e2e.conftest import venv_bin
 from typer.testing import CliRunner
 
 from only1mcp.auth.keys import load_api_keys
@@ -78,3 +81,22 @@ def test_unknown_template_is_refused(tmp_path: Path) -> None:
 def test_completion_is_offered() -> None:
     run = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in run.output and "--show-completion" in run.output
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("only1mcp im", "import"), ("only1mcp init --template te", "team")],
+)
+def test_shell_completion_completes(words: str, expected: str) -> None:
+    """What bash's completion function asks the program (``--install-completion`` installs
+    the function that does this)."""
+    env = {
+        **os.environ,
+        "_ONLY1MCP_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - 1),
+    }
+    run = subprocess.run(
+        [venv_bin("only1mcp")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.stdout.split() == [expected], run

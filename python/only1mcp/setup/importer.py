@@ -385,3 +385,5 @@ def _report(err: Console, imported: Imported, source: Path, output: Path) -> Non
         err.print(f"  renamed {old!r} → {new!r} (server names are 1-64 of A-Z a-z 0-9 _ -)")
     for name, why in imported.variables.items():
         err.print(f"  set ${name} before starting" + (f" ({why})" if why else ""))
+    if where != "stdout":
+        err.print(f"next: only1mcp validate {output} && only1mcp start --config {output}")
