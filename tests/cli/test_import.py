@@ -97,7 +97,8 @@ def test_workspace_folder_is_the_folder_holding_dot_vscode(tmp_path: Path) -> No
             "${config:editor.x} has no equivalent",
         ),
         ('{"servers": {"a": {"command": "x"}}, "inputs": {}}', "inputs", "expected a list"),
-        ('{"mcpServers": {"a": {"url": "ftp://h/"}}}', "servers.a.url", "http:// or https://"),
+        ('{"mcpServers": {"a": {"url": "ftp://h/"}}}', "mcpServers.a.url", "http:// or https://"),
+        ('{"servers": {"a.b": {"url": "ftp://h/"}}}', "servers.a.b.url", "http:// or https://"),
     ],
 )
 def test_bad_input_names_file_key_and_problem(
@@ -108,8 +109,8 @@ def test_bad_input_names_file_key_and_problem(
     run = CliRunner().invoke(app, ["import", str(path), "-o", str(tmp_path / "out.yaml")])
     assert run.exit_code == 2, run.output
     message = " ".join(run.output.split())  # the console wraps long lines
-    assert str(path) in message or "out.yaml" in message, message
-    assert key in message and problem in message, message
+    assert f"{path}: {key}" in message, message
+    assert problem in message, message
     assert "Traceback" not in message
     assert not (tmp_path / "out.yaml").exists()
 

@@ -52,6 +52,8 @@ class Imported:
 
     source: str
     client: Client
+    #: the key of the client's file that holds the servers (``mcpServers``, ``servers``)
+    root: str = "mcpServers"
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: server → comment lines written above it
     notes: dict[str, list[str]] = field(default_factory=dict)
@@ -91,7 +93,7 @@ def read(path: Path, client: Client = Client.auto) -> Imported:
         raise ConfigError(
             source, root, f"expected a non-empty object of servers here (the file has {found})"
         )
-    imported = Imported(source, client)
+    imported = Imported(source, client, root)
     inputs = _inputs(data.get("inputs"), source)
     workspace = _workspace(path)
     names = _names(list(servers), imported)
@@ -291,9 +293,26 @@ class _Anything(Mapping[str, str]):
         return len(os.environ)
 
 
-def check(imported: Imported, output: str) -> None:
-    """Raise ConfigError (naming ``output``) when the result would not load."""
-    parse_config({"servers": imported.servers}, output, _Anything())
+def check(imported: Imported) -> None:
+    """Raise ConfigError when the result would not load, naming the client's file and its
+    key (``mcpServers.my.notes.url``), where the user can fix it."""
+    try:
+        parse_config({"servers": imported.servers}, imported.source, _Anything())
+    except ConfigError as exc:
+        raise ConfigError(imported.source, _client_key(imported, exc.key), exc.problem) from None
+
+
+def _client_key(imported: Imported, key: str) -> str:
+    """``servers.NAME.rest`` as the client's file spells it."""
+    head, _, rest = key.partition(".")
+    if head != "servers" or not rest:
+        return key
+    original = {new: old for old, new in imported.renamed.items()}
+    for name in sorted(imported.servers, key=len, reverse=True):
+        if rest == name or rest.startswith(f"{name}.") or rest.startswith(f"{name}["):
+            tail = rest[len(name) :]
+            return f"{imported.root}.{original.get(name, name)}{tail}"
+    return f"{imported.root}.{rest}"
 
 
 def render(imported: Imported) -> str:
@@ -365,7 +384,7 @@ def import_command(
         source = find(client) if path is None else path
         imported = read(source, client)
         to_stdout = str(output) == "-"
-        check(imported, "<stdout>" if to_stdout else str(output))
+        check(imported)
         text = render(imported)
         if to_stdout:
             sys.stdout.write(text)
