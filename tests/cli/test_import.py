@@ -138,6 +138,7 @@ def test_auto_finds_the_default_file_and_refuses_to_overwrite(
     run = CliRunner().invoke(app, ["import"])
     assert run.exit_code == 0, run.output
     assert "imported 3 servers" in run.output
+    assert "# Only1MCP — imported from cursor" in (tmp_path / "only1mcp.yaml").read_text()
     assert "renamed 'project docs' → 'project-docs'" in run.output
     before = (tmp_path / "only1mcp.yaml").read_text()
     run = CliRunner().invoke(app, ["import"])

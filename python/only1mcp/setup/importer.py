@@ -86,7 +86,7 @@ def read(path: Path, client: Client = Client.auto) -> Imported:
     root = "servers" if client is Client.vscode else "mcpServers"
     if client is Client.auto:
         root = "mcpServers" if "mcpServers" in data else "servers"
-        client = Client.claude if root == "mcpServers" else Client.vscode
+        client = Client.vscode if root == "servers" else _claude_or_cursor(path)
     servers = data.get(root)
     if not isinstance(servers, dict) or not servers:
         found = ", ".join(f"`{key}`" for key in data) or "nothing"
@@ -101,6 +101,11 @@ def read(path: Path, client: Client = Client.auto) -> Imported:
         context = _Context(source, f"{root}.{name}", imported, names[name], inputs, workspace)
         imported.servers[names[name]] = _server(entry, context)
     return imported
+
+
+def _claude_or_cursor(path: Path) -> Client:
+    """Both write ``mcpServers``: Cursor's files live in a ``.cursor`` folder."""
+    return Client.cursor if ".cursor" in path.resolve().parts else Client.claude
 
 
 def _decode(text: str, source: str) -> Any:
