@@ -26,12 +26,11 @@ import orjson
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from only1mcp.cluster.store import PROBE_EVERY, RedisStore
+from only1mcp.cluster.store import RedisStore, listen
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.cluster.events")
 
-LISTEN_WAIT = 1.0
 # The next generation: past the counter and past this process's own (a Redis that restarted
 # empty must not hand out a generation the others have seen already).
 NEXT_GENERATION = """
@@ -67,7 +66,10 @@ class ClusterEvents:
         """Listen; this process starts at the cluster's current generation (it has just read
         the file)."""
         self.generation = await self._counter() or 0
-        self._listening = asyncio.create_task(self._listen(), name="only1mcp-cluster-events")
+        self._listening = asyncio.create_task(
+            listen(self._pubsub, lambda: [self.channel], self._dispatch),
+            name="only1mcp-cluster-events",
+        )
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._listening] if self._listening else [])]
@@ -97,21 +99,7 @@ class ClusterEvents:
         value = await self.store.run(lambda client: client.get(self.generation_key))
         return None if value is None else int(value)
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                if self._pubsub.connection is None:
-                    await self._pubsub.subscribe(self.channel)
-                message = await self._pubsub.get_message(timeout=LISTEN_WAIT)
-            except (RedisError, OSError) as exc:
-                log.debug("cluster events unreadable (%s): retrying", exc)
-                await self._pubsub.reset()
-                await asyncio.sleep(PROBE_EVERY)
-                continue
-            if message is not None and message.get("type") == "message":
-                self._dispatch(message["data"])
-
-    def _dispatch(self, data: bytes) -> None:
+    def _dispatch(self, channel: str, data: bytes) -> None:
         try:
             message = orjson.loads(data)
         except orjson.JSONDecodeError:

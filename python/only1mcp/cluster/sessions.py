@@ -38,7 +38,7 @@ from redis.exceptions import RedisError
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import Principal
 from only1mcp.cluster.node import Node
-from only1mcp.cluster.store import PROBE_EVERY, RedisStore
+from only1mcp.cluster.store import RedisStore, listen
 from only1mcp.gateway import Gateway
 from only1mcp.router import Router
 from only1mcp.session import EventLog, Session
@@ -57,7 +57,6 @@ RECORDED = frozenset(
 )
 # A record's TTL is refreshed once this share of it has passed since the last write.
 REFRESH_SHARE = 0.25
-LISTEN_WAIT = 1.0  # seconds one read of the channels may wait (bounds a stop)
 
 
 class SharedEventLog(EventLog):
@@ -328,22 +327,7 @@ class SharedSessions:
             log.debug("could not %s %s: %s", command, channels, exc)
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                if self._pubsub.connection is None:
-                    await self._pubsub.subscribe(*self._wanted())
-                message = await self._pubsub.get_message(timeout=LISTEN_WAIT)
-            except (RedisError, OSError) as exc:
-                log.debug("cluster channels unreadable (%s): retrying", exc)
-                await self._pubsub.reset()
-                await asyncio.sleep(PROBE_EVERY)
-                continue
-            if message is not None and message.get("type") == "message":
-                try:
-                    self._dispatch(message["channel"].decode(), message["data"])
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    # Anyone who can publish on the prefix can send junk: never stop listening.
-                    log.warning("ignored a malformed cluster message (%s): %r", exc, message)
+        await listen(self._pubsub, self._wanted, self._dispatch)
 
     def _wanted(self) -> list[str]:
         """Every channel this process listens on now."""

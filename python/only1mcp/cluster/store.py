@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from only1mcp.config.cluster import ClusterConfig
@@ -22,6 +23,7 @@ log = logging.getLogger("only1mcp.cluster")
 
 T = TypeVar("T")
 PROBE_EVERY = 1.0
+LISTEN_WAIT = 1.0  # seconds one read of the channels may wait (bounds a stop)
 
 
 class RedisStore:
@@ -103,3 +105,27 @@ class RedisStore:
     def _where(self) -> str:
         pool = self.client.connection_pool.connection_kwargs
         return f"{pool.get('host', '?')}:{pool.get('port', '?')}"
+
+
+async def listen(
+    pubsub: PubSub, wanted: Callable[[], list[str]], dispatch: Callable[[str, bytes], None]
+) -> None:
+    """Deliver every message of the ``wanted()`` channels to ``dispatch(channel, data)``, until
+    cancelled; a lost connection is opened again (and the channels subscribed again) once
+    Redis answers, without a crash or a hot loop meanwhile."""
+    while True:
+        try:
+            if pubsub.connection is None:
+                await pubsub.subscribe(*wanted())
+            message = await pubsub.get_message(timeout=LISTEN_WAIT)
+        except (RedisError, OSError) as exc:
+            log.debug("cluster channels unreadable (%s): retrying", exc)
+            await pubsub.reset()
+            await asyncio.sleep(PROBE_EVERY)
+            continue
+        if message is not None and message.get("type") == "message":
+            try:
+                dispatch(message["channel"].decode(), message["data"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # Anyone who can publish on the prefix can send junk: never stop listening.
+                log.warning("ignored a malformed cluster message (%s): %r", exc, message)
