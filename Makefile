@@ -61,6 +61,9 @@ loadtest: $(STAMP) ## Full load test -> loadtests/results/latest.json, docs/PERF
 build: $(STAMP) ## Build an abi3 wheel into dist/
 	$(VENV)/bin/maturin build --release --out dist
 
+wheel-check: $(STAMP) ## Build the wheel, install it in a fresh venv without cargo/rustc, serve a real call
+	$(PY) tools/wheel_check.py
+
 CONFORMANCE_DIR := tools/conformance
 CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/node_modules/.installed
 
@@ -111,4 +114,4 @@ context-report: $(STAMP) tokenizer-deps ## Catalog tokens (full/compact/lazy), s
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules tools/idp/node_modules
 
-.PHONY: help install run test lint format bench bench-gate loadtest build clean
+.PHONY: help install run test lint format bench bench-gate loadtest build wheel-check clean
