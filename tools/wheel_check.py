@@ -285,7 +285,7 @@ def serve_and_call(server: Server, tool: str, arguments: dict[str, Any]) -> str:
     if tool not in names:
         raise CheckFailed(f"{tool} is not among the tools {names}")
     result = client.request("tools/call", {"name": tool, "arguments": arguments})
-    texts = [part.get("text", "") for part in result.get("content", [])]
+    texts = [str(part.get("text", "")) for part in result.get("content", [])]
     if result.get("isError") or not texts or not texts[0]:
         raise CheckFailed(f"tools/call {tool} answered {result}")
     return texts[0]
