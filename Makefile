@@ -25,6 +25,8 @@ run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:87
 
 test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	@$(call need,chromium,chromium)
+	@$(call need,systemd-analyze,systemd)
+	@$(call need,shellcheck,shellcheck)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
@@ -63,6 +65,9 @@ build: $(STAMP) ## Build an abi3 wheel into dist/
 
 wheel-check: $(STAMP) ## Build the wheel, install it in a fresh venv without cargo/rustc, serve a real call
 	$(PY) tools/wheel_check.py
+
+helm: ## Build helm from the Go module proxy into .tools/bin (long: Kubernetes' libraries) for the chart tests
+	GOBIN=$(CURDIR)/.tools/bin go install helm.sh/helm/v4/cmd/helm@v4.3.2
 
 CONFORMANCE_DIR := tools/conformance
 CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/node_modules/.installed
@@ -114,4 +119,4 @@ context-report: $(STAMP) tokenizer-deps ## Catalog tokens (full/compact/lazy), s
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules tools/idp/node_modules
 
-.PHONY: help install run test lint format bench bench-gate loadtest build wheel-check clean
+.PHONY: help install run test lint format bench bench-gate loadtest build wheel-check helm clean

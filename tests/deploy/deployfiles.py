@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dockerfile_parse import DockerfileParser
+from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
+#: The API keys deploy/only1mcp.yaml reads from the environment, for the tests.
+KEYS = {"ONLY1MCP_API_KEY": "k" * 32, "ONLY1MCP_METRICS_KEY": "m" * 32}
 
 
 def dockerfile() -> DockerfileParser:

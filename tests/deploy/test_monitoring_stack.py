@@ -1,15 +1,17 @@
 """The Grafana dashboard and the Prometheus config of ``deploy/`` against a real ``only1mcp``.
 
-A real aggregator serves real calls (a success, a tool error, an unknown tool), then its admin
-listener's ``/metrics`` is scraped. Every PromQL expression the dashboard holds is parsed with
-a real PromQL parser (``promql-parser``, the Rust one); each metric it selects must be in the
-scrape, and each label it matches or groups by must be one of that metric's labels: a renamed
-metric or label shows up here, not as an empty panel.
+A real aggregator, on the config compose runs, serves real calls (successes, a tool error, an
+unknown tool), then its admin listener's ``/metrics`` is scraped as Prometheus does. Every
+PromQL expression the dashboard holds is parsed with a real PromQL parser (``promql-parser``,
+the Rust one); each metric it selects must be in the scrape, and each label it matches or
+groups by must be one of that metric's labels: a renamed metric or label shows up here, not as
+an empty panel.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,11 +24,11 @@ import httpx
 import promql_parser
 import pytest
 import yaml
-from e2e.conftest import HttpAggregator, call_outcome, free_port, fx_stdio_server
-from mcp import Client
+from auth.test_e2e import sdk_client
+from e2e.conftest import HttpAggregator, call_outcome, free_port, fx_stdio_server, venv_bin
 from prometheus_client.parser import text_string_to_metric_families
 
-from .deployfiles import DEPLOY, dockerfile, instructions
+from .deployfiles import DEPLOY, KEYS, dockerfile, instructions
 
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "only1mcp.json"
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
@@ -39,12 +41,17 @@ SAMPLE_SUFFIXES = {"counter": ("_total",), "histogram": ("", "_bucket", "_count"
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpAggregator, int]]:
+    """``deploy/only1mcp.yaml`` (API keys, access roles, the time server) served for real:
+    only the listeners move to loopback ports, and the fixture server joins for a tool error."""
     work = tmp_path_factory.mktemp("monitoring")
     admin = free_port()
-    config = {"servers": {"fx": fx_stdio_server()}, "admin": {"port": admin}}
+    config = yaml.safe_load((DEPLOY / "only1mcp.yaml").read_text())
+    config["admin"].update(host="127.0.0.1", port=admin)
+    config["servers"]["time"]["command"] = venv_bin("mcp-server-time")
+    config["servers"]["fx"] = fx_stdio_server()
     path = work / "only1mcp.yaml"
     path.write_text(yaml.safe_dump(config))
-    aggregator = HttpAggregator(path, work / "only1mcp.log")
+    aggregator = HttpAggregator(path, work / "only1mcp.log", env={**os.environ, **KEYS})
     try:
         aggregator.wait_healthy()
         anyio.run(_calls, aggregator.url)
@@ -55,7 +62,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpAggr
 
 
 async def _calls(url: str) -> None:
-    async with Client(url, mode="legacy", cache=None) as client:
+    operator = {"Authorization": f"Bearer {KEYS['ONLY1MCP_API_KEY']}"}
+    async with sdk_client(url, operator) as client:
+        ok, text = await call_outcome(client, "time__get_current_time", {"timezone": "UTC"})
+        assert ok, text
         assert await call_outcome(client, "fx__echo", {"text": "hi"}) == (True, "hi")
         assert (await call_outcome(client, "fx__fail", {"message": "no"}))[0] is False
         assert (await call_outcome(client, "fx__nope", {}))[0] is False
@@ -63,9 +73,12 @@ async def _calls(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def families(running: tuple[HttpAggregator, int]) -> dict[str, set[str]]:
-    """Metric name (and each sample name: ``_bucket``, ``_count``…) → its label names."""
-    _, admin = running
-    scrape = httpx.get(f"http://127.0.0.1:{admin}/metrics", timeout=10)
+    """Scraped as Prometheus does (its bearer token) → metric name (and each sample name:
+    ``_bucket``, ``_count``…) → its label names."""
+    url = f"http://127.0.0.1:{running[1]}/metrics"
+    assert httpx.get(url, timeout=10).status_code == 401
+    metrics_key = {"Authorization": f"Bearer {KEYS['ONLY1MCP_METRICS_KEY']}"}
+    scrape = httpx.get(url, headers=metrics_key, timeout=10)
     assert scrape.status_code == 200, scrape.text
     labels: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(scrape.text):
@@ -106,12 +119,12 @@ def selections(expr: str) -> list[tuple[str, set[str]]]:
     found: list[tuple[str, set[str]]] = []
 
     def walk(node: Any, grouping: frozenset[str]) -> None:
-        modifier = getattr(node, "modifier", None)
-        if isinstance(node, promql_parser.AggregateExpr) and modifier is not None:
-            if modifier.type == promql_parser.AggModifierType.By:
-                grouping = grouping | set(modifier.labels)
+        modifier = node.modifier if isinstance(node, promql_parser.AggregateExpr) else None
+        if modifier is not None and modifier.type == promql_parser.AggModifierType.By:
+            grouping = grouping | set(modifier.labels)
         if isinstance(node, promql_parser.VectorSelector):
-            found.append((node.name, {m.name for m in node.matchers.matchers} | grouping))
+            matched = {m.name for m in node.matchers.matchers}
+            found.append((node.name or "", matched | grouping))
         for child in _children(node):
             walk(child, grouping)
 
