@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,3 +226,31 @@ def test_the_image_healthcheck_passes_on_a_running_server(
         [sys.executable, "-c", argv[2].replace("8765", str(free_port()))], capture_output=True
     )
     assert refused.returncode != 0
+
+
+def test_the_reload_signal_of_the_unit_reloads_in_place(
+    running: tuple[HttpAggregator, int],
+) -> None:
+    """What ``systemctl reload`` (ExecReload) and ``docker kill -s HUP`` send: a reload in
+    place, counted; the process and its listeners stay. Last in this module: it reloads."""
+    aggregator, admin = running
+    reload_line = (DEPLOY / "systemd" / "only1mcp.service").read_text().split("ExecReload=")[1]
+    assert reload_line.split()[1] == "-HUP"
+    os.kill(aggregator.proc.pid, signal.SIGHUP)
+    url = f"http://127.0.0.1:{admin}/metrics"
+    metrics_key = {"Authorization": f"Bearer {KEYS['ONLY1MCP_METRICS_KEY']}"}
+    deadline = time.monotonic() + 30
+    reloads = 0.0
+    while time.monotonic() < deadline and not reloads:
+        text = httpx.get(url, headers=metrics_key, timeout=10).text
+        reloads = sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "only1mcp_config_reloads_total"
+            and sample.labels == {"result": "success"}
+        )
+        time.sleep(0.2)
+    assert reloads == 1
+    assert aggregator.proc.poll() is None
+    anyio.run(_calls, aggregator.url)
