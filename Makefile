@@ -23,7 +23,9 @@ install: $(STAMP) ## Create .venv, build the Rust extension, install with dev+de
 run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:8765/mcp)
 	$(VENV)/bin/only1mcp start --config $(CONFIG)
 
-test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
+HELM := .tools/bin/helm
+
+test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps $(HELM) ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	@$(call need,chromium,chromium)
 	@$(call need,systemd-analyze,systemd)
 	@$(call need,shellcheck,shellcheck)
@@ -66,7 +68,9 @@ build: $(STAMP) ## Build an abi3 wheel into dist/
 wheel-check: $(STAMP) ## Build the wheel, install it in a fresh venv without cargo/rustc, serve a real call
 	$(PY) tools/wheel_check.py
 
-helm: ## Build helm from the Go module proxy into .tools/bin (long: Kubernetes' libraries) for the chart tests
+helm: $(HELM) ## Build helm from the Go module proxy into .tools/bin for the chart tests (once; ~1 min with Go's cache warm, ~30 min cold)
+
+$(HELM):
 	GOBIN=$(CURDIR)/.tools/bin go install helm.sh/helm/v4/cmd/helm@v4.3.2
 
 CONFORMANCE_DIR := tools/conformance
