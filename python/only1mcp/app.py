@@ -16,6 +16,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
                                        its router times tool calls (ObservedRouter, CallStats)
+    Reloader(gateway, metrics)         hot reload of the config file; ReloadTriggers (the file
+                                       watched, SIGHUP) and the admin API call it
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -43,6 +45,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway, StartWatch
 from only1mcp.gauges import gateway_state
+from only1mcp.reload import Reloader
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
 from only1mcp.telemetry.exposition import metrics_app
@@ -50,6 +53,7 @@ from only1mcp.telemetry.metrics import Metrics
 from only1mcp.telemetry.observer import Observer
 from only1mcp.telemetry.tracing import Tracing
 from only1mcp.types import ASGIApp
+from only1mcp.watcher import ReloadTriggers
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +69,21 @@ class Core:
     gate: Gate | None
     metrics: Metrics | None = None
     observer: Observer | None = None
+    reloader: Reloader | None = None
 
 
 def assemble(
     config: Config,
     router: Callable[..., Router] = Router,
     tracer_provider: Any = None,
-    watch: StartWatch | None = None,
+    start_watch: StartWatch | None = None,
 ) -> Core:
     """The parts behind the fronts (``router``: a subclass, for a test that needs one;
-    ``tracer_provider``: where spans go, None: the global provider; ``watch``: who is told
+    ``tracer_provider``: where spans go, None: the global provider; ``start_watch``: who is told
     how each server's first start goes)."""
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
-    gateway = Gateway(config, metrics=metrics, watch=watch)
+    gateway = Gateway(config, metrics=metrics, start_watch=start_watch)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
@@ -88,7 +93,8 @@ def assemble(
     if metrics is not None:
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)
-    return Core(gateway, routing, stateless, audit, gate, metrics, observer)
+    reloader = Reloader(gateway, metrics)
+    return Core(gateway, routing, stateless, audit, gate, metrics, observer, reloader)
 
 
 def _tracing(config: Config, provider: Any) -> Tracing:
@@ -127,20 +133,25 @@ class HttpService:
     asgi: ASGIApp
     front: HttpApp
     admin: AdminService | None = None
+    triggers: ReloadTriggers | None = None
 
 
 def http_app(
     config: Config,
     origins: OriginPolicy,
     router: type[Router] = Router,
-    watch: StartWatch | None = None,
+    watch: bool = True,
+    start_watch: StartWatch | None = None,
 ) -> HttpService:
-    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); ``watch``:
-    who is told how each server's first start goes (the CLI's progress display)."""
+    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); with a config
+    file, what reloads it (SIGHUP, and the file's changes when ``watch``); ``start_watch``: who
+    is told how each server's first start goes (the CLI's progress display)."""
     stats = CallStats()
     observed = config.admin.enabled and router is Router
     core = assemble(
-        config, partial(ObservedRouter, stats=stats) if observed else router, watch=watch
+        config,
+        partial(ObservedRouter, stats=stats) if observed else router,
+        start_watch=start_watch,
     )
     scrape = None
     if core.metrics is not None and config.metrics.on_main:
@@ -159,9 +170,14 @@ def http_app(
     if config.admin.enabled:
         # /metrics on the admin listener whenever metrics are on
         metrics = None if core.metrics is None else metrics_app(core.metrics.registry)
-        admin = AdminService(config, core.gateway, core.router, stats, core.audit, metrics)
+        admin = AdminService(
+            config, core.gateway, core.router, stats, core.audit, metrics, core.reloader
+        )
+    triggers = None
+    if config.source and core.reloader is not None:
+        triggers = ReloadTriggers(config.source, core.reloader.reload, watch)
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
-        return HttpService(front, front, admin)
+        return HttpService(front, front, admin, triggers)
     metadata = resource_metadata(config)
     audit = core.audit
 
@@ -174,7 +190,7 @@ def http_app(
         metadata,
         refused,
     )
-    return HttpService(guarded, front, admin)
+    return HttpService(guarded, front, admin, triggers)
 
 
 def stdio_front(config: Config) -> StdioFront:

@@ -107,6 +107,13 @@ def start(
         ),
     ] = False,
     log_format: LogFormatOption = LogFormat.text,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            envvar="ONLY1MCP_WATCH",
+            help="Reload the config when its file changes (SIGHUP reloads it too).",
+        ),
+    ] = True,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
@@ -123,7 +130,8 @@ def start(
         # live lines on a terminal, then a table; JSON logs get one log line per server
         plain = log_format is LogFormat.json
         progress = StartProgress(err, transports(cfg), False if plain else None, not plain)
-        service = http_app(cfg, policy, watch=progress)  # reads the files auth names (keys…)
+        # reads the files auth names (keys, …)
+        service = http_app(cfg, policy, watch=watch, start_watch=progress)
     except ConfigError as exc:
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None
@@ -132,7 +140,7 @@ def start(
         bind,
         cfg.front.port if port is None else port,
         service.asgi,
-        [admin] if admin is not None else [],
+        [c for c in (admin, service.triggers) if c is not None],
     )
 
 
