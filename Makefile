@@ -25,6 +25,8 @@ run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:87
 
 test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	@$(call need,chromium,chromium)
+	@$(call need,systemd-analyze,systemd)
+	@$(call need,shellcheck,shellcheck)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
@@ -60,6 +62,12 @@ loadtest: $(STAMP) ## Full load test -> loadtests/results/latest.json, docs/PERF
 
 build: $(STAMP) ## Build an abi3 wheel into dist/
 	$(VENV)/bin/maturin build --release --out dist
+
+wheel-check: $(STAMP) ## Build the wheel, install it in a fresh venv without cargo/rustc, serve a real call
+	$(PY) tools/wheel_check.py
+
+helm: ## Build helm from the Go module proxy into .tools/bin (long: Kubernetes' libraries) for the chart tests
+	GOBIN=$(CURDIR)/.tools/bin go install helm.sh/helm/v4/cmd/helm@v4.3.2
 
 CONFORMANCE_DIR := tools/conformance
 CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/node_modules/.installed
@@ -116,4 +124,4 @@ cli-docs: $(STAMP) ## Regenerate docs/cli.md, the CLI reference, from the CLI it
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules tools/idp/node_modules
 
-.PHONY: help install run test lint format bench bench-gate loadtest build clean
+.PHONY: help install run test lint format bench bench-gate loadtest build wheel-check helm clean
