@@ -73,7 +73,7 @@ class Gateway:
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
         cluster: RedisStore | None = None,
-        watch: StartWatch | None = None,
+        start_watch: StartWatch | None = None,
     ) -> None:
         self.config = config
         self._create = create
@@ -87,7 +87,7 @@ class Gateway:
         if cluster is not None and self.node is not None:
             self.events = ClusterEvents(cluster, self.node.name)
             self.events.on("lists", self._relisted)
-        self._watch = watch
+        self._start_watch = start_watch
         servers = config.enabled_servers()
         # Shared by every catalog and the relay: a reload (adopt) changes them in place.
         self._order = order = list(servers)
@@ -173,8 +173,8 @@ class Gateway:
         if self.events is not None:
             await self.events.start()
         await asyncio.gather(*(self._start_watched(b) for b in self.backends.values()))
-        if self._watch is not None:
-            self._watch.finished()
+        if self._start_watch is not None:
+            self._start_watch.finished()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which would otherwise show up as request latency spikes.
         gc.collect()
@@ -191,7 +191,7 @@ class Gateway:
         log.info("ready: %d of %d servers up", up, len(self.backends))
 
     async def _start_watched(self, backend: Backend) -> None:
-        watch = self._watch
+        watch = self._start_watch
         if watch is None:
             await self._start_one(backend)
             return
