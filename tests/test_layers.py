@@ -41,6 +41,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.stateless", "only1mcp.listen", "only1mcp.cluster.sessions"),
     # transports clients come in on; the operators' listener; what triggers a reload
     ("only1mcp.front", "only1mcp.admin", "only1mcp.watcher"),
+    # what the command line writes (init, import) and shows (start progress, status, tools)
+    ("only1mcp.setup", "only1mcp.terminal"),
     # the composition root and its users; the supervisor of several of them
     ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__", "only1mcp.workers"),
 ]
