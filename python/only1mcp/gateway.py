@@ -72,13 +72,13 @@ class Gateway:
         config: Config,
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
-        watch: StartWatch | None = None,
+        start_watch: StartWatch | None = None,
         cluster: RedisStore | None = None,
     ) -> None:
         self.config = config
         self._create = create
         self._metrics = metrics
-        self._watch = watch
+        self._start_watch = start_watch
         # The shared state of several processes (None: this process alone); up with the gateway.
         self.cluster = cluster
         # This process's name in the cluster: in the ids of the questions its relay asks.
@@ -173,8 +173,8 @@ class Gateway:
         if self.events is not None:
             await self.events.start()
         await asyncio.gather(*(self._start_watched(b) for b in self.backends.values()))
-        if self._watch is not None:
-            self._watch.finished()
+        if self._start_watch is not None:
+            self._start_watch.finished()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which would otherwise show up as request latency spikes.
         gc.collect()
@@ -191,7 +191,7 @@ class Gateway:
         log.info("ready: %d of %d servers up", up, len(self.backends))
 
     async def _start_watched(self, backend: Backend) -> None:
-        watch = self._watch
+        watch = self._start_watch
         if watch is None:
             await self._start_one(backend)
             return

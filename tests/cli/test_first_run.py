@@ -130,6 +130,7 @@ def test_status_shows_servers_and_sessions(imported: Running) -> None:
     row = next(line for line in output.splitlines() if line.startswith("│ fx "))
     assert "ready" in row and "closed" in row, output  # state, breaker
     assert "servers 1/1 up" in output and "sessions:" in output, output
+    assert "config generation 0" in output, output
 
 
 def test_status_json(imported: Running) -> None:
