@@ -27,10 +27,10 @@ HELM := .tools/bin/helm
 
 test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps $(HELM) ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	@$(call need,chromium,chromium)
-	@$(call need,redis-server,redis-server)
-	@$(call need,haproxy,haproxy)
 	@$(call need,systemd-analyze,systemd)
 	@$(call need,shellcheck,shellcheck)
+	@$(call need,redis-server,redis-server)
+	@$(call need,haproxy,haproxy)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 

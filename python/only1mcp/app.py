@@ -92,7 +92,7 @@ def assemble(
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
     cluster = RedisStore(config.cluster) if config.cluster.enabled else None
-    gateway = Gateway(config, metrics=metrics, cluster=cluster, start_watch=start_watch)
+    gateway = Gateway(config, metrics=metrics, start_watch=start_watch, cluster=cluster)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)

@@ -133,6 +133,7 @@ def start(
     index = worker_index()
     if workers > 1 and index is None:
         options = ["--config", str(config), "--host", bind, "--log-format", log_format.value]
+        options.append("--watch" if watch else "--no-watch")
         raise typer.Exit(
             serve_workers(cfg, options + ["--i-know-this-is-open"] * open_ok, bind, port, workers)
         )

@@ -72,12 +72,13 @@ class Gateway:
         config: Config,
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
-        cluster: RedisStore | None = None,
         start_watch: StartWatch | None = None,
+        cluster: RedisStore | None = None,
     ) -> None:
         self.config = config
         self._create = create
         self._metrics = metrics
+        self._start_watch = start_watch
         # The shared state of several processes (None: this process alone); up with the gateway.
         self.cluster = cluster
         # This process's name in the cluster: in the ids of the questions its relay asks.
@@ -87,7 +88,6 @@ class Gateway:
         if cluster is not None and self.node is not None:
             self.events = ClusterEvents(cluster, self.node.name)
             self.events.on("lists", self._relisted)
-        self._start_watch = start_watch
         servers = config.enabled_servers()
         # Shared by every catalog and the relay: a reload (adopt) changes them in place.
         self._order = order = list(servers)
