@@ -34,6 +34,7 @@ from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.types import JsonObject
+from only1mcp.variants import Lists, Variants, set_of
 
 log = logging.getLogger("only1mcp.gateway")
 
@@ -113,6 +114,18 @@ class Gateway:
             name for name, server in servers.items() if server.isolation is Isolation.CALL
         )
         self._closing: set[asyncio.Task[None]] = set()
+        # Shared servers whose lists vary with the client's capabilities: an instance per set.
+        self.variants = Variants(
+            (
+                name
+                for name, server in servers.items()
+                if server.capability_instances and server.isolation is Isolation.SHARED
+            ),
+            self._variant,
+            self._read_lists,
+            self.catalogs,
+            self._announce,
+        )
         # server → its handshake face, for the two-era servers spoken to statelessly (see
         # serving); the starts, so that concurrent first calls share one.
         self._faces: dict[str, Backend] = {}
@@ -166,7 +179,12 @@ class Gateway:
         leased = self._leases.close()
         faces = [_close_face(task) for task in self._face_starts.values()]
         await asyncio.gather(
-            *(b.close() for b in self.backends.values()), *mirrors, leased, *faces, *self._closing
+            *(b.close() for b in self.backends.values()),
+            *mirrors,
+            leased,
+            *faces,
+            self.variants.close(),
+            *self._closing,
         )
 
     def serving(self, server: str, session: Session) -> Backend | None:
@@ -176,8 +194,16 @@ class Gateway:
         The one place where a client's era picks a backend: a handshake-era session talks to a
         two-era server through its handshake face, so that the server has its back-channel
         (sampling, elicitation, roots) as it has when the client connects to it directly; a
-        2026 session talks to it statelessly."""
+        2026 session talks to it statelessly. A server whose lists vary with the client's
+        capabilities serves each capability set from an instance of its own (variants.py)."""
         backend = self.shared.get(server)
+        if backend is not None and self.variants.varies(server):
+            chosen = self.variants.serving(server, session, backend)
+            if chosen is not backend:
+                return chosen  # the set's instance, or None: backend_for decides the server
+        return self._serving(server, session, backend)
+
+    def _serving(self, server: str, session: Session, backend: Backend | None) -> Backend | None:
         if session.mirror is not None:
             # A bridged 2026 call meets a shared stdio server's one process too (_mirroring).
             if backend is None or server in self.per_call:
@@ -201,6 +227,12 @@ class Gateway:
         backend = self.serving(server, session)
         if backend is not None:
             return backend
+        shared = self.shared.get(server)
+        if shared is not None and self.variants.varies(server):
+            chosen = await self.variants.backend(server, session, shared)
+            backend = chosen if chosen is not shared else self._serving(server, session, shared)
+            if backend is not None:
+                return backend
         if session.mirror is not None:
             return await self._mirroring(server, session)
         if server in self.shared:
@@ -287,8 +319,30 @@ class Gateway:
         return face
 
     def faces(self) -> list[Backend]:
-        """The running handshake faces (they take handshake-era fan-outs: setLevel, roots)."""
-        return list(self._faces.values())
+        """The running handshake faces and capability-set instances (they take handshake-era
+        fan-outs: setLevel, roots)."""
+        return [*self._faces.values(), *self.variants.instances()]
+
+    def _variant(self, server: str, capabilities: JsonObject) -> Backend:
+        """Server ``server``'s instance for one capability set (built, not started)."""
+        wiring = Wiring(
+            self._on_backend_message, client_capabilities=capabilities, metrics=self._metrics
+        )
+        safe_tools = self.backends[server].safe_tools
+        return self._create(server, self.config.servers[server], wiring, safe_tools=safe_tools)
+
+    async def _read_lists(self, backend: Backend) -> Lists:
+        return {
+            spec.kind: await self._fetch_all(backend, spec.kind)
+            for spec in LIST_KINDS
+            if spec.capability in backend.capabilities
+        }
+
+    def _announce(self, sets: frozenset[str], frame: bytes) -> None:
+        """A list change for the sessions of these capability sets only."""
+        for session in self.sessions:
+            if set_of(session) in sets:
+                session.events.push(frame)
 
     def release(self, session: Session) -> None:
         """A bridged call is over: its leased instances go back for the next calls."""
@@ -334,7 +388,7 @@ class Gateway:
         ]
         told = [
             backend
-            for backend in [*self.shared.values(), *self._faces.values(), *own]
+            for backend in [*self.shared.values(), *self.faces(), *own]
             if backend.state is BackendState.READY and not backend.stateless
         ]
         for backend in told:
@@ -398,7 +452,9 @@ class Gateway:
         face = self._face_starts.pop(name, None)
         for key in [key for key in self._mirrored if key[0] == name]:
             del self._mirrored[key]
-        await asyncio.gather(backend.close(), *([_close_face(face)] if face else []))
+        await asyncio.gather(
+            backend.close(), self.variants.forget(name), *([_close_face(face)] if face else [])
+        )
 
     async def _bring_in(self, name: str) -> None:
         server = self.config.servers[name]
@@ -480,6 +536,9 @@ class Gateway:
         method = frame_info(frame)[1] or ""
         if not method.endswith("/list_changed"):
             return False
+        if backend in self.variants:  # one capability set's instance: its own lists
+            await self.variants.list_changed(backend, frame)
+            return True
         capability = method.removeprefix("notifications/").removesuffix("/list_changed")
         kinds = [spec.kind for spec in LIST_KINDS if spec.capability == capability]
         for kind in kinds:
