@@ -164,7 +164,6 @@ KNOWN: dict[Key, list[Known]] = {
     ("sdk", HANDSHAKE_ONLY, "*", "auto", ("logging", "subscribe", "list_changed")): [ERA_UPGRADE],
     ("sdk", "fastmcp", "*", "auto", "list_changed"): [LISTEN_BY_ONLY1MCP],
     ("sdk", "tsdual", "*", "auto", ("subscribe", "list_changed")): [LISTEN_BY_ONLY1MCP],
-    ("*", "everything", "*", "*", "smoke"): [CAPABILITY_TOOLS],
     ("sdk", ("everything", "filesystem"), "*", "auto", "startup"): [STARTUP_ERA],
     ("sdk", "everything", "*", "legacy", "startup"): [STARTUP_SHARED],
 }
