@@ -200,10 +200,11 @@ class Variants:
                 return  # not up: decided on a later call
             state = _Server(shared)
             probe = await self._start(server, NONE)
-            if probe is None:
+            lists = None if probe is None else await self._read_or_none(probe)
+            if probe is None or lists is None:  # not tried again: no process per call
+                self.undecided.discard(server)
                 return
-            lists = await self._read_or_none(probe)
-            if lists is None or lists == self._shared_lists(server, shared):
+            if lists == self._shared_lists(server, shared):
                 self.undecided.discard(server)
                 log.info("server %r: the same lists for every capability set", server)
                 self._stop(probe)
@@ -228,7 +229,8 @@ class Variants:
             instance = await self._start(server, key)
             lists = None if instance is None else await self._read_or_none(instance)
             if instance is None or lists is None:
-                return  # not now: the shared backend serves, a later call tries again
+                state.routes[key] = None  # the shared backend serves (no start per call)
+                return
             state.routes[key] = self._same_as(state, lists)
             if state.routes[key] is None and lists != self._shared_lists(server, state.shared):
                 state.routes[key] = instance
