@@ -176,3 +176,15 @@ def test_a_session_reused_with_other_capabilities_gets_its_new_set() -> None:
     assert set_of(session) == capability_set({"sampling": {}})
     session.mirror = {"roots": {}}  # a bridged call: what it declared
     assert set_of(session) == capability_set({"roots": {}})
+
+
+async def test_a_replaced_server_is_decided_anew_and_its_instances_stop() -> None:
+    h = Harness()
+    await h.start()
+    await h.tools({"sampling": {}})
+    assert h.running() and not h.variants.varies("other")
+    await h.variants.forget("srv")
+    assert h.running() == [] and "srv" in h.variants.undecided
+    await h.variants.forget("other")  # not eligible (opted out): stays plain
+    assert not h.variants.varies("other")
+    await h.close()

@@ -100,8 +100,9 @@ class Variants:
         self._read = read
         self._catalogs = catalogs
         self._announce = announce
+        self._eligible = frozenset(eligible)  # by their config (shared, not opted out)
         # servers that may vary and are not decided yet
-        self.undecided = set(eligible)
+        self.undecided = set(self._eligible)
         self._deciding: dict[str, asyncio.Task[None]] = {}
         self._servers: dict[str, _Server] = {}  # the sensitive ones
         self._mine: weakref.WeakSet[Backend] = weakref.WeakSet()
@@ -316,7 +317,8 @@ class Variants:
     def forget(self, server: str) -> Awaitable[object]:
         """Stop ``server``'s instances (its shared backend is replaced): decided anew."""
         state = self._servers.pop(server, None)
-        self.undecided.add(server)
+        if server in self._eligible:
+            self.undecided.add(server)
         self.version += 1
         if state is None:
             return asyncio.sleep(0)
