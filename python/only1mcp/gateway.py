@@ -161,6 +161,8 @@ class Gateway:
             log.error("server %r failed to start: %s", backend.name, exc.message)
             for catalog in self.catalogs.values():
                 catalog.set_error(backend.name, exc.message)
+            return
+        await self.variants.decide(backend.name, backend)
 
     async def _sweep_sessions(self) -> None:
         """End idle sessions as they pass the ttl (at most a tenth of it late, within a

@@ -35,7 +35,6 @@ from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import BACKEND_CLIENT_CAPABILITIES
 from only1mcp.catalog import Catalog
 from only1mcp.errors import RpcError
-from only1mcp.protocol.lists import LIST_KINDS
 from only1mcp.protocol.results import mirrored
 from only1mcp.session import Session
 from only1mcp.types import JsonObject
@@ -176,13 +175,19 @@ class Variants:
 
     # ------------------------------------------------------------ deciding, starting
 
-    async def _prepare(self, server: str, key: str, shared: Backend) -> None:
+    async def decide(self, server: str, shared: Backend) -> None:
+        """Decide whether ``server`` varies, unless decided: the gateway asks as soon as its
+        shared backend is up, so a server that does not vary never has a second process while
+        clients are served (one that was down then is decided on its first use)."""
         if server in self.undecided:
             task = self._deciding.get(server)
             if task is None:
                 task = asyncio.ensure_future(self._decide(server, shared))
                 self._deciding[server] = task
             await asyncio.shield(task)
+
+    async def _prepare(self, server: str, key: str, shared: Backend) -> None:
+        await self.decide(server, shared)
         state = self._servers.get(server)
         if state is None or key in state.routes:
             return
@@ -205,10 +210,11 @@ class Variants:
             if probe is None or lists is None:  # not tried again: no process per call
                 self.undecided.discard(server)
                 return
-            if lists == self._shared_lists(server, shared):
+            reference = await self._lists_of(shared)
+            if reference is None or lists == reference:  # none to tell: it does not vary
                 self.undecided.discard(server)
                 log.info("server %r: the same lists for every capability set", server)
-                self._stop(probe)
+                await probe.close()  # gone before the gateway is ready
                 return
             state.sensitive = True
             state.routes[NONE] = probe
@@ -233,7 +239,7 @@ class Variants:
                 state.routes[key] = None  # the shared backend serves (no start per call)
                 return
             state.routes[key] = self._same_as(state, lists)
-            if state.routes[key] is None and lists != self._shared_lists(server, state.shared):
+            if state.routes[key] is None and lists != await self._lists_of(state.shared):
                 state.routes[key] = instance
                 state.lists[instance] = lists
                 self.version += 1
@@ -260,19 +266,18 @@ class Variants:
         return instance
 
     async def _read_or_none(self, instance: Backend) -> Lists | None:
-        try:
-            return await self._read(instance)
-        except RpcError as exc:
-            log.warning("server %r: its lists failed: %s", instance.name, exc.message)
+        """An instance's lists; None (and the instance stopped) when it cannot give them."""
+        lists = await self._lists_of(instance)
+        if lists is None:
             self._stop(instance)
-            return None
+        return lists
 
-    def _shared_lists(self, server: str, shared: Backend) -> Lists:
-        return {
-            spec.kind: self._catalogs[spec.kind].items.get(server, [])
-            for spec in LIST_KINDS
-            if spec.capability in shared.capabilities
-        }
+    async def _lists_of(self, backend: Backend) -> Lists | None:
+        try:
+            return await self._read(backend)
+        except RpcError as exc:
+            log.warning("server %r: its lists failed: %s", backend.name, exc.message)
+            return None
 
     # ------------------------------------------------------------- their traffic
 
