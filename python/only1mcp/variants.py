@@ -9,9 +9,11 @@ capabilities a client declared, in the canonical form :func:`~only1mcp.protocol.
 gives them (bounded: at most :data:`MAX_SETS` instances a server, usually one or two):
 
 * the shared backend serves the full set (every relayable capability) as before;
-* the first client of another set makes the server *decided*: one probe instance initialized
-  with no capability at all; when its lists equal the shared backend's, the server does not
-  vary by capability and keeps its one process (the probe stops); otherwise it is *sensitive*;
+* once the shared backend is up (before the gateway is ready), the server is *decided*: one
+  probe instance initialized with no capability at all; when its lists equal the shared
+  backend's, the server does not vary by capability and keeps its one process (the probe stops
+  before any client is served); otherwise it is *sensitive*, and the probe serves the clients
+  that declare no capability (TypeScript SDK clients and the Inspector CLI by default);
 * a sensitive server gets an instance per set, started on that set's first client; one whose
   lists equal an instance's already running is stopped and the set served by that instance.
 
