@@ -188,3 +188,17 @@ async def test_a_replaced_server_is_decided_anew_and_its_instances_stop() -> Non
     await h.variants.forget("other")  # not eligible (opted out): stays plain
     assert not h.variants.varies("other")
     await h.close()
+
+
+async def test_a_probe_started_beside_the_shared_backend_decides_or_stops() -> None:
+    h = Harness(vary=False)
+    h.variants.prestart("srv")
+    await h.start()
+    await h.variants.decide("srv", h.shared)
+    assert len(h.created) == 1 and h.running() == [] and not h.variants.varies("srv")
+    down = Harness()
+    down.variants.prestart("srv")  # its shared backend never came up: the probe stops
+    await down.variants.decide("srv", down.shared)
+    assert len(down.created) == 1 and down.running() == [] and down.variants.varies("srv")
+    await h.close()
+    await down.close()

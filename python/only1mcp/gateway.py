@@ -155,13 +155,14 @@ class Gateway:
         log.info("ready: %d of %d servers up", up, len(self.backends))
 
     async def _start_one(self, backend: Backend) -> None:
+        if self.config.servers[backend.name].protocol is Protocol.HANDSHAKE:
+            self.variants.prestart(backend.name)  # its era is known: probed at the same time
         try:
             await backend.start()
         except RpcError as exc:
             log.error("server %r failed to start: %s", backend.name, exc.message)
             for catalog in self.catalogs.values():
                 catalog.set_error(backend.name, exc.message)
-            return
         await self.variants.decide(backend.name, backend)
 
     async def _sweep_sessions(self) -> None:

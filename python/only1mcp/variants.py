@@ -105,6 +105,8 @@ class Variants:
         # servers that may vary and are not decided yet
         self.undecided = set(self._eligible)
         self._deciding: dict[str, asyncio.Task[None]] = {}
+        # probes started beside their server's shared backend (prestart)
+        self._probes: dict[str, asyncio.Task[Backend | None]] = {}
         self._servers: dict[str, _Server] = {}  # the sensitive ones
         self._mine: weakref.WeakSet[Backend] = weakref.WeakSet()
         self._stopping: set[asyncio.Task[None]] = set()
@@ -177,6 +179,12 @@ class Variants:
 
     # ------------------------------------------------------------ deciding, starting
 
+    def prestart(self, server: str) -> None:
+        """Start ``server``'s probe now, beside its shared backend (a server known to speak
+        the handshake era only: the start takes the time of one, not of two in a row)."""
+        if server in self.undecided and server not in self._probes:
+            self._probes[server] = asyncio.ensure_future(self._start(server, NONE))
+
     async def decide(self, server: str, shared: Backend) -> None:
         """Decide whether ``server`` varies, unless decided: the gateway asks as soon as its
         shared backend is up, so a server that does not vary never has a second process while
@@ -201,13 +209,16 @@ class Variants:
 
     async def _decide(self, server: str, shared: Backend) -> None:
         """Probe ``server`` with no capability: its lists tell whether it varies."""
+        early = self._probes.pop(server, None)
         try:
             if not _plain_handshake(shared):
+                if early is not None:
+                    await _close_started(early)
                 if shared.state is BackendState.READY:  # a 2026 or two-era server
                     self.undecided.discard(server)
                 return  # not up: decided on a later call
             state = _Server(shared)
-            probe = await self._start(server, NONE)
+            probe = await (early if early is not None else self._start(server, NONE))
             lists = None if probe is None else await self._read_or_none(probe)
             if probe is None or lists is None:  # not tried again: no process per call
                 self.undecided.discard(server)
@@ -333,13 +344,19 @@ class Variants:
 
     async def close(self) -> None:
         """Stop every instance (and the probes and starts under way)."""
-        for task in [*self._deciding.values()]:
+        for task in [*self._deciding.values(), *self._probes.values()]:
             task.cancel()
         for state in self._servers.values():
             for start in state.starting.values():
                 start.cancel()
         self._servers.clear()
         await asyncio.gather(*(b.close() for b in list(self._mine)), *self._stopping)
+
+
+async def _close_started(start: asyncio.Task[Backend | None]) -> None:
+    instance = await start
+    if instance is not None:
+        await instance.close()
 
 
 def _closing(state: _Server) -> list[Awaitable[None]]:
