@@ -16,6 +16,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
                                        its router times tool calls (ObservedRouter, CallStats)
+    Reloader(gateway, metrics)         hot reload of the config file; ReloadTriggers (the file
+                                       watched, SIGHUP) and the admin API call it
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -43,6 +45,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway
 from only1mcp.gauges import gateway_state
+from only1mcp.reload import Reloader
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
 from only1mcp.telemetry.exposition import metrics_app
@@ -50,6 +53,7 @@ from only1mcp.telemetry.metrics import Metrics
 from only1mcp.telemetry.observer import Observer
 from only1mcp.telemetry.tracing import Tracing
 from only1mcp.types import ASGIApp
+from only1mcp.watcher import ReloadTriggers
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class Core:
     gate: Gate | None
     metrics: Metrics | None = None
     observer: Observer | None = None
+    reloader: Reloader | None = None
 
 
 def assemble(
@@ -84,7 +89,8 @@ def assemble(
     if metrics is not None:
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)
-    return Core(gateway, routing, stateless, audit, gate, metrics, observer)
+    reloader = Reloader(gateway, metrics)
+    return Core(gateway, routing, stateless, audit, gate, metrics, observer, reloader)
 
 
 def _tracing(config: Config, provider: Any) -> Tracing:
@@ -123,10 +129,14 @@ class HttpService:
     asgi: ASGIApp
     front: HttpApp
     admin: AdminService | None = None
+    triggers: ReloadTriggers | None = None
 
 
-def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
-    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
+def http_app(
+    config: Config, origins: OriginPolicy, router: type[Router] = Router, watch: bool = True
+) -> HttpService:
+    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); with a config
+    file, what reloads it (SIGHUP, and the file's changes when ``watch``)."""
     stats = CallStats()
     observed = config.admin.enabled and router is Router
     core = assemble(config, partial(ObservedRouter, stats=stats) if observed else router)
@@ -147,9 +157,14 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
     if config.admin.enabled:
         # /metrics on the admin listener whenever metrics are on
         metrics = None if core.metrics is None else metrics_app(core.metrics.registry)
-        admin = AdminService(config, core.gateway, core.router, stats, core.audit, metrics)
+        admin = AdminService(
+            config, core.gateway, core.router, stats, core.audit, metrics, core.reloader
+        )
+    triggers = None
+    if config.source and core.reloader is not None:
+        triggers = ReloadTriggers(config.source, core.reloader.reload, watch)
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
-        return HttpService(front, front, admin)
+        return HttpService(front, front, admin, triggers)
     metadata = resource_metadata(config)
     audit = core.audit
 
@@ -162,7 +177,7 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         metadata,
         refused,
     )
-    return HttpService(guarded, front, admin)
+    return HttpService(guarded, front, admin, triggers)
 
 
 def stdio_front(config: Config) -> StdioFront:

@@ -332,15 +332,32 @@ class Variants:
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
-    def forget(self, server: str) -> Awaitable[object]:
-        """Stop ``server``'s instances (its shared backend is replaced): decided anew."""
+    def adopt(self, eligible: Iterable[str]) -> None:
+        """A reload's servers: those that may vary from now on (the others are withdrawn by
+        the gateway as their backends are)."""
+        self._eligible = frozenset(eligible)
+        self.undecided = {s for s in self.undecided if s in self._eligible}
+        self.undecided |= {s for s in self._eligible if s not in self._servers}
+
+    def withdraw(self, server: str) -> list[Backend]:
+        """Take ``server``'s instances out of service (its shared backend is replaced): they
+        come back, for the caller to close; the server is decided anew."""
         state = self._servers.pop(server, None)
+        probe = self._probes.pop(server, None)
+        if probe is not None:
+            probe.cancel()
         if server in self._eligible:
             self.undecided.add(server)
         self.version += 1
         if state is None:
-            return asyncio.sleep(0)
-        return asyncio.gather(*_closing(state))
+            return []
+        for start in state.starting.values():
+            start.cancel()
+        return list({id(r): r for r in state.routes.values() if r is not None}.values())
+
+    async def forget(self, server: str) -> None:
+        """:meth:`withdraw`, and stop those instances."""
+        await asyncio.gather(*(instance.close() for instance in self.withdraw(server)))
 
     async def close(self) -> None:
         """Stop every instance (and the probes and starts under way)."""
@@ -357,13 +374,6 @@ async def _close_started(start: asyncio.Task[Backend | None]) -> None:
     instance = await start
     if instance is not None:
         await instance.close()
-
-
-def _closing(state: _Server) -> list[Awaitable[None]]:
-    for task in state.starting.values():
-        task.cancel()
-    instances = {id(r): r for r in state.routes.values() if r is not None}
-    return [instance.close() for instance in instances.values()]
 
 
 def _plain_handshake(backend: Backend) -> bool:
