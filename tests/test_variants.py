@@ -202,3 +202,16 @@ async def test_a_probe_started_beside_the_shared_backend_decides_or_stops() -> N
     assert len(down.created) == 1 and down.running() == [] and down.variants.varies("srv")
     await h.close()
     await down.close()
+
+
+async def test_a_reload_withdraws_the_instances_and_adopts_the_new_servers() -> None:
+    h = Harness()
+    await h.start()
+    await h.tools({"sampling": {}})
+    withdrawn = h.variants.withdraw("srv")  # a reload changed it: they drain elsewhere
+    assert len(withdrawn) == 2 and "srv" in h.variants.undecided  # {} and sampling
+    h.variants.adopt(["new"])  # srv is gone from the config (or opted out), new came
+    assert h.variants.undecided == {"new"} and not h.variants.varies("srv")
+    for instance in withdrawn:
+        await instance.close()
+    await h.close()
