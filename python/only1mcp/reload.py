@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,19 +125,12 @@ class NoFile(Exception):
     """The running config was not loaded from a file: there is nothing to read again."""
 
 
-# Reads a config file (load_config; a test may give another reader).
-Load = Callable[[str], Config]
-
-
 class Reloader:
     """Reloads the running gateway's config file, one reload at a time."""
 
-    def __init__(
-        self, gateway: Gateway, metrics: Metrics | None = None, load: Load = load_config
-    ) -> None:
+    def __init__(self, gateway: Gateway, metrics: Metrics | None = None) -> None:
         self.gateway = gateway
         self._metrics = metrics
-        self._load = load
         self._lock = asyncio.Lock()
         self.generation = 0
         self.last: Outcome | None = None
@@ -178,7 +170,7 @@ class Reloader:
             return outcome
 
     def _read(self) -> Config:
-        new = self._load(self.source)
+        new = load_config(self.source)
         check_files(new.auth, new.source)  # what `only1mcp validate` checks too
         return new
 
