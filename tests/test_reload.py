@@ -5,6 +5,7 @@ nothing, a removed server's call in flight answered before it stops, untouched s
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,25 @@ async def test_a_server_that_does_not_start_is_named_in_the_outcome(running: Run
     assert outcome.ok and outcome.plan is not None and outcome.plan.added == ["c"]
     assert list(outcome.down) == ["c"] and "/nonexistent/server" in outcome.down["c"]
     assert outcome.as_json()["down"] == outcome.down
+
+
+def _told(session: Session) -> list[str]:
+    return [orjson.loads(frame)["method"] for _, frame in session.events.after(0)]
+
+
+@pytest.mark.anyio
+async def test_sessions_are_told_of_each_list_that_changed_and_only_then(running: Running) -> None:
+    listening = running.gateway.sessions.create()
+    fixture = Path(__file__).resolve().parent / "fixtures" / "fixture_server.py"
+    full = {"command": sys.executable, "args": [str(fixture), "--transport", "stdio"]}
+    running.write({"a": tiny(), "b": tiny(timeout=7), "fx": full})
+    await running.reloader.reload("admin")
+    told = _told(listening)
+    assert set(told) == {
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+    }  # fx added; b changed, with the same tools: nothing for it
+    running.write({"a": tiny(), "b": tiny(timeout=7), "fx": full}, log_level="debug")
+    await running.reloader.reload("admin")
+    assert _told(listening) == told  # nothing of the lists changed
