@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,17 @@ async def test_sessions_are_told_of_each_list_that_changed_and_only_then(running
     running.write({"a": tiny(), "b": tiny(timeout=7), "fx": full}, log_level="debug")
     await running.reloader.reload("admin")
     assert _told(listening) == told  # nothing of the lists changed
+
+
+@pytest.mark.anyio
+async def test_the_drain_is_bounded_by_the_shutdown_grace(running: Running) -> None:
+    """A call longer than the grace fails then, as on a stop (b's timeout is 5 s)."""
+    slow = asyncio.ensure_future(running.call("b__slow", seconds=10))
+    await asyncio.sleep(0.1)
+    running.write({"a": tiny()}, front={"shutdown_grace": 0.2})
+    started = time.monotonic()
+    outcome = asyncio.ensure_future(running.reloader.reload("admin"))
+    answer = await asyncio.wait_for(slow, 4)
+    failed_after = time.monotonic() - started
+    assert "error" in answer and failed_after < 3, (answer, failed_after)
+    assert (await outcome).ok
