@@ -219,6 +219,8 @@ async def test_sessions_are_told_of_each_list_that_changed_and_only_then(running
 @pytest.mark.anyio
 async def test_the_drain_is_bounded_by_the_shutdown_grace(running: Running) -> None:
     """A call longer than the grace fails then, as on a stop (b's timeout is 5 s)."""
+    running.write({"a": tiny(), "b": tiny()}, front={"shutdown_grace": 0.2})
+    assert (await running.reloader.reload("admin")).ok  # the next reload's grace
     slow = asyncio.ensure_future(running.call("b__slow", seconds=10))
     await asyncio.sleep(0.1)
     running.write({"a": tiny()}, front={"shutdown_grace": 0.2})

@@ -182,6 +182,7 @@ class Reloader:
             for name in touched:  # an operator's restart of one of them waits, and vice versa
                 await held.enter_async_context(gateway.operating(name))
             before = {kind: catalog.merged() for kind, catalog in gateway.catalogs.items()}
+            bound = gateway.config.front.shutdown_grace  # the running one: a restart applies it
             retired: list[Backend] = []
             for name in steps.removed:
                 retired += gateway.withdraw(name)
@@ -193,7 +194,7 @@ class Reloader:
             starting = [n for n in [*steps.added, *steps.changed] if n not in gateway.disabled]
             replaced = await asyncio.gather(*(gateway.install(gateway.build(n)) for n in starting))
             retired += [backend for old in replaced for backend in old]
-            await gateway.drain(retired, new.front.shutdown_grace)
+            await gateway.drain(retired, bound)
         started = [gateway.backends[name] for name in starting if name in gateway.backends]
         return {backend.name: backend.problem for backend in started if backend.problem}
 
