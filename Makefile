@@ -108,6 +108,11 @@ context-report: $(STAMP) tokenizer-deps ## Catalog tokens (full/compact/lazy), s
 
 .PHONY: tokenizer-deps context-report
 
+cli-docs: $(STAMP) ## Regenerate docs/cli.md, the CLI reference, from the CLI itself (a test fails when it is stale)
+	$(PY) tools/cli_docs.py
+
+.PHONY: cli-docs
+
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules tools/idp/node_modules
 
