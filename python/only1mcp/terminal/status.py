@@ -39,8 +39,12 @@ def headline(overview: dict[str, Any]) -> str:
         f"{overview.get('sessions', 0)} sessions",
         f"{overview.get('tools', 0)} tools",
     ]
-    if "generation" in overview:  # the config generation, with hot reload
-        parts.append(f"generation {overview['generation']}")
+    config = overview.get("config")
+    if isinstance(config, dict) and "generation" in config:  # hot reload (docs/admin.md)
+        parts.append(f"generation {config['generation']}")
+        last = config.get("last_reload")
+        if isinstance(last, dict) and not last.get("ok"):
+            parts.append("last reload refused")
     parts.append(f"log level {overview.get('log_level', '?')}")
     return " · ".join(parts)
 
