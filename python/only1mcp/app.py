@@ -76,14 +76,14 @@ def assemble(
     config: Config,
     router: Callable[..., Router] = Router,
     tracer_provider: Any = None,
-    watch: StartWatch | None = None,
+    start_watch: StartWatch | None = None,
 ) -> Core:
     """The parts behind the fronts (``router``: a subclass, for a test that needs one;
-    ``tracer_provider``: where spans go, None: the global provider; ``watch``: who is told
+    ``tracer_provider``: where spans go, None: the global provider; ``start_watch``: who is told
     how each server's first start goes)."""
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
-    gateway = Gateway(config, metrics=metrics, watch=watch)
+    gateway = Gateway(config, metrics=metrics, start_watch=start_watch)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
@@ -141,15 +141,17 @@ def http_app(
     origins: OriginPolicy,
     router: type[Router] = Router,
     watch: bool = True,
-    progress: StartWatch | None = None,
+    start_watch: StartWatch | None = None,
 ) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); with a config
-    file, what reloads it (SIGHUP, and the file's changes when ``watch``); ``progress``: who is
-    told how each server's first start goes (the CLI's progress display)."""
+    file, what reloads it (SIGHUP, and the file's changes when ``watch``); ``start_watch``: who
+    is told how each server's first start goes (the CLI's progress display)."""
     stats = CallStats()
     observed = config.admin.enabled and router is Router
     core = assemble(
-        config, partial(ObservedRouter, stats=stats) if observed else router, watch=progress
+        config,
+        partial(ObservedRouter, stats=stats) if observed else router,
+        start_watch=start_watch,
     )
     scrape = None
     if core.metrics is not None and config.metrics.on_main:

@@ -130,8 +130,8 @@ def start(
         # live lines on a terminal, then a table; JSON logs get one log line per server
         plain = log_format is LogFormat.json
         progress = StartProgress(err, transports(cfg), False if plain else None, not plain)
-        # reads the files auth names (keys…)
-        service = http_app(cfg, policy, watch=watch, progress=progress)
+        # reads the files auth names (keys, …)
+        service = http_app(cfg, policy, watch=watch, start_watch=progress)
     except ConfigError as exc:
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None

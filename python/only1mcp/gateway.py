@@ -69,12 +69,12 @@ class Gateway:
         config: Config,
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
-        watch: StartWatch | None = None,
+        start_watch: StartWatch | None = None,
     ) -> None:
         self.config = config
         self._create = create
         self._metrics = metrics
-        self._watch = watch
+        self._start_watch = start_watch
         servers = config.enabled_servers()
         # Shared by every catalog and the relay: a reload (adopt) changes them in place.
         self._order = order = list(servers)
@@ -150,8 +150,8 @@ class Gateway:
     async def start(self) -> None:
         """Start every backend; a failure is recorded (and retried), never fatal."""
         await asyncio.gather(*(self._start_watched(b) for b in self.backends.values()))
-        if self._watch is not None:
-            self._watch.finished()
+        if self._start_watch is not None:
+            self._start_watch.finished()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which would otherwise show up as request latency spikes.
         gc.collect()
@@ -168,7 +168,7 @@ class Gateway:
         log.info("ready: %d of %d servers up", up, len(self.backends))
 
     async def _start_watched(self, backend: Backend) -> None:
-        watch = self._watch
+        watch = self._start_watch
         if watch is None:
             await self._start_one(backend)
             return

@@ -39,14 +39,24 @@ def headline(overview: dict[str, Any]) -> str:
         f"{overview.get('sessions', 0)} sessions",
         f"{overview.get('tools', 0)} tools",
     ]
-    config = overview.get("config")
-    if isinstance(config, dict) and "generation" in config:  # hot reload (docs/admin.md)
-        parts.append(f"generation {config['generation']}")
-        last = config.get("last_reload")
-        if isinstance(last, dict) and not last.get("ok"):
-            parts.append("last reload refused")
+    config = overview.get("config") or {}
+    if "generation" in config:  # each successful hot reload is a new generation
+        parts.append(f"config generation {config['generation']}")
     parts.append(f"log level {overview.get('log_level', '?')}")
     return " · ".join(parts)
+
+
+def last_reload(overview: dict[str, Any]) -> str | None:
+    """How the last reload went, when there was one."""
+    last = (overview.get("config") or {}).get("last_reload")
+    if not last:
+        return None
+    how = f"last reload ({last.get('trigger', '?')}): "
+    if not last.get("ok"):
+        return how + f"[red]failed[/red], the running config stays: {last.get('error', '')}"
+    changes = last.get("changes") or {}
+    changed = ", ".join(f"{kind} {', '.join(names)}" for kind, names in changes.items() if names)
+    return how + f"ok, generation {last.get('generation')}" + (f" ({changed})" if changed else "")
 
 
 def servers_table(servers: list[dict[str, Any]]) -> Table:
@@ -94,7 +104,9 @@ def status(
     if as_json:
         typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
         return
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     out.print(headline(found["overview"]))
+    if reload := last_reload(found["overview"]):
+        out.print(reload, markup=True)
     out.print(servers_table(found["servers"]))
     out.print(sessions_line(found["sessions"]))
