@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.access", "only1mcp.audit", "only1mcp.telemetry"),
     ("only1mcp.session",),  # what a backend may read of its caller
     ("only1mcp.backends",),
-    ("only1mcp.relay", "only1mcp.leases"),  # traffic backends start; backends held per call
+    # traffic backends start; backends held per call; instances per capability set
+    ("only1mcp.relay", "only1mcp.leases", "only1mcp.variants"),
     # backends + catalogs + sessions; between eras; the gateway's state for the gauges
     ("only1mcp.gateway", "only1mcp.bridge", "only1mcp.gauges"),
     ("only1mcp.reload",),  # a new config file applied to the running gateway

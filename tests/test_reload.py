@@ -5,6 +5,8 @@ nothing, a removed server's call in flight answered before it stops, untouched s
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -190,3 +192,41 @@ async def test_a_server_that_does_not_start_is_named_in_the_outcome(running: Run
     assert outcome.ok and outcome.plan is not None and outcome.plan.added == ["c"]
     assert list(outcome.down) == ["c"] and "/nonexistent/server" in outcome.down["c"]
     assert outcome.as_json()["down"] == outcome.down
+
+
+def _told(session: Session) -> list[str]:
+    return [orjson.loads(frame)["method"] for _, frame in session.events.after(0)]
+
+
+@pytest.mark.anyio
+async def test_sessions_are_told_of_each_list_that_changed_and_only_then(running: Running) -> None:
+    listening = running.gateway.sessions.create()
+    fixture = Path(__file__).resolve().parent / "fixtures" / "fixture_server.py"
+    full = {"command": sys.executable, "args": [str(fixture), "--transport", "stdio"]}
+    running.write({"a": tiny(), "b": tiny(timeout=7), "fx": full})
+    await running.reloader.reload("admin")
+    told = _told(listening)
+    assert set(told) == {
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+    }  # fx added; b changed, with the same tools: nothing for it
+    running.write({"a": tiny(), "b": tiny(timeout=7), "fx": full}, log_level="debug")
+    await running.reloader.reload("admin")
+    assert _told(listening) == told  # nothing of the lists changed
+
+
+@pytest.mark.anyio
+async def test_the_drain_is_bounded_by_the_shutdown_grace(running: Running) -> None:
+    """A call longer than the grace fails then, as on a stop (b's timeout is 5 s)."""
+    running.write({"a": tiny(), "b": tiny()}, front={"shutdown_grace": 0.2})
+    assert (await running.reloader.reload("admin")).ok  # the next reload's grace
+    slow = asyncio.ensure_future(running.call("b__slow", seconds=10))
+    await asyncio.sleep(0.1)
+    running.write({"a": tiny()}, front={"shutdown_grace": 0.2})
+    started = time.monotonic()
+    outcome = asyncio.ensure_future(running.reloader.reload("admin"))
+    answer = await asyncio.wait_for(slow, 4)
+    failed_after = time.monotonic() - started
+    assert "error" in answer and failed_after < 3, (answer, failed_after)
+    assert (await outcome).ok

@@ -38,6 +38,7 @@ from only1mcp.relay import Relay
 from only1mcp.session import Session, SessionStore
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.types import JsonObject
+from only1mcp.variants import Lists, Variants, set_of
 
 log = logging.getLogger("only1mcp.gateway")
 
@@ -149,6 +150,14 @@ class Gateway:
         # Backends a reload took out of service, until their calls in flight are answered.
         self._retiring: set[Backend] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        # Shared servers whose lists vary with the client's capabilities: an instance per set.
+        self.variants = Variants(
+            _varying(servers),
+            self._variant,
+            self._read_lists,
+            self.catalogs,
+            self._announce,
+        )
         # server → its handshake face, for the two-era servers spoken to statelessly (see
         # serving); the starts, so that concurrent first calls share one.
         self._faces: dict[str, Backend] = {}
@@ -200,13 +209,19 @@ class Gateway:
         tools = len(self.catalogs["tools"].items.get(backend.name) or ())
         watch.started(backend.name, backend.state.value, backend.problem, tools)
 
-    async def _start_one(self, backend: Backend) -> None:
+    async def _start_one(self, backend: Backend, decide: bool = True) -> None:
+        """Start ``backend`` and decide whether its server varies by capability set (unless
+        the caller decides once the backend serves: :meth:`install`)."""
+        if decide and self.config.servers[backend.name].protocol is Protocol.HANDSHAKE:
+            self.variants.prestart(backend.name)  # its era is known: probed at the same time
         try:
             await backend.start()
         except RpcError as exc:
             log.error("server %r failed to start: %s", backend.name, exc.message)
             for catalog in self.catalogs.values():
                 catalog.set_error(backend.name, exc.message)
+        if decide:
+            await self.variants.decide(backend.name, backend)
 
     async def _sweep_sessions(self) -> None:
         """End idle sessions as they pass the ttl (at most a tenth of it late, within a
@@ -230,6 +245,7 @@ class Gateway:
             *mirrors,
             leased,
             *faces,
+            self.variants.close(),
             *retiring,
             *self._closing,
         )
@@ -245,8 +261,16 @@ class Gateway:
         The one place where a client's era picks a backend: a handshake-era session talks to a
         two-era server through its handshake face, so that the server has its back-channel
         (sampling, elicitation, roots) as it has when the client connects to it directly; a
-        2026 session talks to it statelessly."""
+        2026 session talks to it statelessly. A server whose lists vary with the client's
+        capabilities serves each capability set from an instance of its own (variants.py)."""
         backend = self.shared.get(server)
+        if backend is not None and self.variants.varies(server):
+            chosen = self.variants.serving(server, session, backend)
+            if chosen is not backend:
+                return chosen  # the set's instance, or None: backend_for decides the server
+        return self._serving(server, session, backend)
+
+    def _serving(self, server: str, session: Session, backend: Backend | None) -> Backend | None:
         if session.mirror is not None:
             # A bridged 2026 call meets a shared stdio server's one process too (_mirroring).
             if backend is None or server in self.per_call:
@@ -270,6 +294,12 @@ class Gateway:
         backend = self.serving(server, session)
         if backend is not None:
             return backend
+        shared = self.shared.get(server)
+        if shared is not None and self.variants.varies(server):
+            chosen = await self.variants.backend(server, session, shared)
+            backend = chosen if chosen is not shared else self._serving(server, session, shared)
+            if backend is not None:
+                return backend
         if session.mirror is not None:
             return await self._mirroring(server, session)
         if server in self.shared:
@@ -356,8 +386,30 @@ class Gateway:
         return face
 
     def faces(self) -> list[Backend]:
-        """The running handshake faces (they take handshake-era fan-outs: setLevel, roots)."""
-        return list(self._faces.values())
+        """The running handshake faces and capability-set instances (they take handshake-era
+        fan-outs: setLevel, roots)."""
+        return [*self._faces.values(), *self.variants.instances()]
+
+    def _variant(self, server: str, capabilities: JsonObject) -> Backend:
+        """Server ``server``'s instance for one capability set (built, not started)."""
+        wiring = Wiring(
+            self._on_backend_message, client_capabilities=capabilities, metrics=self._metrics
+        )
+        safe_tools = self.backends[server].safe_tools
+        return self._create(server, self.config.servers[server], wiring, safe_tools=safe_tools)
+
+    async def _read_lists(self, backend: Backend) -> Lists:
+        return {
+            spec.kind: await self._fetch_all(backend, spec.kind)
+            for spec in LIST_KINDS
+            if spec.capability in backend.capabilities
+        }
+
+    def _announce(self, sets: frozenset[str], frame: bytes) -> None:
+        """A list change for the sessions of these capability sets only."""
+        for session in self.sessions:
+            if set_of(session) in sets:
+                session.events.push(frame)
 
     def release(self, session: Session) -> None:
         """A bridged call is over: its leased instances go back for the next calls."""
@@ -403,7 +455,7 @@ class Gateway:
         ]
         told = [
             backend
-            for backend in [*self.shared.values(), *self._faces.values(), *own]
+            for backend in [*self.shared.values(), *self.faces(), *own]
             if backend.state is BackendState.READY and not backend.stateless
         ]
         for backend in told:
@@ -467,7 +519,9 @@ class Gateway:
         face = self._face_starts.pop(name, None)
         for key in [key for key in self._mirrored if key[0] == name]:
             del self._mirrored[key]
-        await asyncio.gather(backend.close(), *([_close_face(face)] if face else []))
+        await asyncio.gather(
+            backend.close(), self.variants.forget(name), *([_close_face(face)] if face else [])
+        )
 
     async def _bring_in(self, name: str) -> None:
         server = self.config.servers[name]
@@ -497,6 +551,7 @@ class Gateway:
             catalog.reshape(config.shapes(spec.kind))
         self.disabled -= gone.keys()
         self._derive(servers)
+        self.variants.adopt(_varying(servers))
 
     def build(self, name: str) -> Backend:
         """A backend for server ``name`` of the running config, wired as the catalog's own;
@@ -507,12 +562,13 @@ class Gateway:
         """Start ``backend`` and make it serve its server (one a reload added or changed: the
         old one serves until the new one is up). What served it until now comes back, for
         the caller to :meth:`drain`."""
-        await self._start_one(backend)
+        await self._start_one(backend, decide=False)
         name = backend.name
         old = self.withdraw(name)
         self.backends[name] = backend
         if self.config.servers[name].isolation is not Isolation.SESSION:
             self.shared[name] = backend
+        await self.variants.decide(name, backend)  # a changed server: does it vary now?
         return old
 
     def withdraw(self, name: str) -> list[Backend]:
@@ -530,6 +586,7 @@ class Gateway:
         for key in [key for key in self._mirrored if key[0] == name]:
             del self._mirrored[key]
         retired += self._leases.retire(name)
+        retired += self.variants.withdraw(name)
         for task in starts:
             if not task.done():
                 self._background(_close_face(task))
@@ -631,6 +688,9 @@ class Gateway:
         method = frame_info(frame)[1] or ""
         if not method.endswith("/list_changed"):
             return False
+        if backend in self.variants:  # one capability set's instance: its own lists
+            await self.variants.list_changed(backend, frame)
+            return True
         capability = method.removeprefix("notifications/").removesuffix("/list_changed")
         await self._relist(backend, capability)
         if self.events is not None and self.backends.get(backend.name) is backend:
@@ -648,6 +708,15 @@ class Gateway:
         backend = self.backends.get(str(message.get("server")))
         if backend is not None and backend.state is BackendState.READY:
             await self._relist(backend, str(message.get("capability")))
+
+
+def _varying(servers: Mapping[str, ServerConfig]) -> list[str]:
+    """The servers that may get an instance per capability set (variants.py)."""
+    return [
+        name
+        for name, server in servers.items()
+        if server.capability_instances and server.isolation is Isolation.SHARED
+    ]
 
 
 async def _close_face(task: asyncio.Task[Backend | None]) -> None:

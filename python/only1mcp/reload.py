@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,19 +130,12 @@ class NoFile(Exception):
     """The running config was not loaded from a file: there is nothing to read again."""
 
 
-# Reads a config file (load_config; a test may give another reader).
-Load = Callable[[str], Config]
-
-
 class Reloader:
     """Reloads the running gateway's config file, one reload at a time."""
 
-    def __init__(
-        self, gateway: Gateway, metrics: Metrics | None = None, load: Load = load_config
-    ) -> None:
+    def __init__(self, gateway: Gateway, metrics: Metrics | None = None) -> None:
         self.gateway = gateway
         self._metrics = metrics
-        self._load = load
         self._lock = asyncio.Lock()
         self.generation = 0
         self.last: Outcome | None = None
@@ -186,7 +178,7 @@ class Reloader:
             return outcome
 
     def _read(self) -> Config:
-        new = self._load(self.source)
+        new = load_config(self.source)
         check_files(new.auth, new.source)  # what `only1mcp validate` checks too
         return new
 
@@ -198,6 +190,7 @@ class Reloader:
             for name in touched:  # an operator's restart of one of them waits, and vice versa
                 await held.enter_async_context(gateway.operating(name))
             before = {kind: catalog.merged() for kind, catalog in gateway.catalogs.items()}
+            bound = gateway.config.front.shutdown_grace  # the running one: a restart applies it
             retired: list[Backend] = []
             for name in steps.removed:
                 retired += gateway.withdraw(name)
@@ -209,7 +202,7 @@ class Reloader:
             starting = [n for n in [*steps.added, *steps.changed] if n not in gateway.disabled]
             replaced = await asyncio.gather(*(gateway.install(gateway.build(n)) for n in starting))
             retired += [backend for old in replaced for backend in old]
-            await gateway.drain(retired, new.front.shutdown_grace)
+            await gateway.drain(retired, bound)
         started = [gateway.backends[name] for name in starting if name in gateway.backends]
         return {backend.name: backend.problem for backend in started if backend.problem}
 

@@ -71,7 +71,8 @@ class Router:
         self.gate = gate
         # (kind, page start, view) → ((catalog version, failures), encoded result): lists are
         # read far more often than they change (view: what one set of roles sees; None: all).
-        self._pages: dict[tuple[str, int, object], tuple[tuple[int, dict[str, str]], bytes]] = {}
+        # (kind, start, view, catalog) → (stamp, page): a capability set's catalog has its own
+        self._pages: dict[tuple[object, ...], tuple[tuple[int, dict[str, str]], bytes]] = {}
         self._handlers: dict[str, Handler] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -172,6 +173,9 @@ class Router:
         kind, key = spec.kind, spec.result_key
         params = msg.get("params") or {}
         catalog = self.gateway.catalogs[kind]
+        variants = self.gateway.variants
+        if variants.may_vary(session):  # a client that declared fewer capabilities
+            catalog = await variants.catalog(kind, session, self.gateway.shared)
         failures = self.gateway.failures()
         view = None if self.gate is None else self.gate.view(session.principal)
         if self.lazy is not None and kind == "tools":
@@ -180,12 +184,12 @@ class Router:
             items = catalog.merged() if view is None else view.visible(kind, catalog)
         start = pagination.decode(kind, params.get("cursor"), len(items))
         stamp = (catalog.version, failures)
-        cached = self._pages.get((kind, start, view))
+        cached = self._pages.get((kind, start, view, catalog))
         if cached is None or cached[0] != stamp:
             cached = (stamp, orjson.dumps(self._page(kind, key, items, start, failures)))
             if len(self._pages) >= MAX_PAGES:  # one set per view: bounded
                 self._pages.clear()
-            self._pages[(kind, start, view)] = cached
+            self._pages[(kind, start, view, catalog)] = cached
         return jsonrpc.result_raw(msg["id"], cached[1])
 
     @staticmethod

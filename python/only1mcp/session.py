@@ -121,6 +121,8 @@ class Session:
     # A 2026-07-28 call bridged to handshake-era servers: the client capabilities it declared,
     # which a backend session made for it mirrors (None: not a bridged call).
     mirror: dict[str, Any] | None = None
+    # The capabilities a capability set was computed for, and that set (variants.set_of).
+    capability_set: tuple[object, str] | None = None
     # Request headers a pool hashes on (`hash_key: header:<name>`), lower-cased names, as sent
     # with initialize.
     hash_headers: dict[str, str] = field(default_factory=dict)

@@ -102,14 +102,6 @@ LISTEN_BY_ONLY1MCP = Known(
     "Only1MCP the listen is served by Only1MCP and the tool's notifications/tools/list_changed "
     "reaches it as a ToolsListChanged event"
 )
-CAPABILITY_TOOLS = Known(
-    "the tool list differs (inherent to one shared backend): server-everything registers tools "
-    "by the capabilities of the client that initialized it (get-roots-list for roots, "
-    "trigger-sampling-request, trigger-elicitation-request, trigger-url-elicitation for "
-    "sampling/elicitation); Only1MCP initializes the one backend all its clients share with "
-    "all three (it relays each to the client that declared it), so a client that declares "
-    "fewer sees the tools of all three through Only1MCP"
-)
 STARTUP_ERA = Known(
     "the era differs: directly the auto client falls back to the handshake (the server speaks "
     "only up to 2025-11-25) and the server asks it roots/list after initialize (server-"
@@ -164,7 +156,6 @@ KNOWN: dict[Key, list[Known]] = {
     ("sdk", HANDSHAKE_ONLY, "*", "auto", ("logging", "subscribe", "list_changed")): [ERA_UPGRADE],
     ("sdk", "fastmcp", "*", "auto", "list_changed"): [LISTEN_BY_ONLY1MCP],
     ("sdk", "tsdual", "*", "auto", ("subscribe", "list_changed")): [LISTEN_BY_ONLY1MCP],
-    ("*", "everything", "*", "*", "smoke"): [CAPABILITY_TOOLS],
     ("sdk", ("everything", "filesystem"), "*", "auto", "startup"): [STARTUP_ERA],
     ("sdk", "everything", "*", "legacy", "startup"): [STARTUP_SHARED],
 }

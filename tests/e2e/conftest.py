@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -677,6 +677,22 @@ def launch(front_kind: str, tmp_path: Path) -> Iterator[Callable[[Path], Front]]
 
 
 # --------------------------------------------------------------------------- helpers for tests
+
+
+async def run_watched(
+    watch: Callable[[], Awaitable[None]],
+    workers: list[Callable[[], Awaitable[None]]],
+    deadline: float,
+) -> None:
+    """Run ``workers`` concurrently (within ``deadline`` seconds) with ``watch`` beside them,
+    cancelled once they are done (it samples what they cause, e.g. the processes)."""
+    with anyio.fail_after(deadline):
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(watch)
+            async with anyio.create_task_group() as calls:
+                for worker in workers:
+                    calls.start_soon(worker)
+            watching.cancel_scope.cancel()
 
 
 async def list_all_tools(client: Client) -> tuple[list[mcp_types.Tool], list[dict[str, Any]]]:

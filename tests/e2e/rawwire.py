@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from .conftest import EXIT_DEADLINE, ProcessTracker, log_tail, venv_bin
+from .conftest import EXIT_DEADLINE, STARTUP_DEADLINE, ProcessTracker, log_tail, venv_bin
 
 ANSWER_DEADLINE = 15.0
 """How long any single answer may take (the slowest backend timeout in these configs is 20 s,
@@ -99,6 +99,9 @@ class RawStdio:
         self.tracker = ProcessTracker(self.proc.pid)
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._stray: list[dict[str, Any]] = []
+        # The first answer waits for the aggregator to start its servers, as an HTTP one's
+        # /healthz does (STARTUP_DEADLINE); each later one gets ANSWER_DEADLINE.
+        self._started = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -127,6 +130,8 @@ class RawStdio:
     def answer(self, req_id: object, deadline: float = ANSWER_DEADLINE) -> dict[str, Any]:
         """The response to ``req_id`` (id null: the next id-less error); other messages that
         arrive meanwhile are kept for :meth:`stray`."""
+        if not self._started:
+            deadline, self._started = max(deadline, STARTUP_DEADLINE), True
         end = time.monotonic() + deadline
         for i, msg in enumerate(self._stray):
             if "method" not in msg and msg.get("id") == req_id:

@@ -13,6 +13,7 @@ in flight, it is that call's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,16 @@ import mcp_types as types
 import psutil
 import pytest
 
-from .conftest import Front, fx_stdio_server, open_front, prompt_of, sampled, text_of, write_config
+from .conftest import (
+    Front,
+    fx_stdio_server,
+    open_front,
+    prompt_of,
+    run_watched,
+    sampled,
+    text_of,
+    write_config,
+)
 from .stateless_wire import V, headers_for, tools_call
 
 pytestmark = pytest.mark.anyio
@@ -109,15 +119,9 @@ async def test_concurrent_2026_calls_start_no_backend_process(shared_front: Fron
         httpx.AsyncClient(timeout=DEADLINE, trust_env=False) as http,
     ):
         assert client.protocol_version == V  # the SDK's default mode found the 2026 front
-        with anyio.fail_after(DEADLINE):
-            async with anyio.create_task_group() as watching:
-                watching.start_soon(watch)
-                async with anyio.create_task_group() as calls:
-                    for worker in range(32):
-                        calls.start_soon(raw_calls, http, worker)
-                    for worker in range(4):
-                        calls.start_soon(sdk_calls, client, worker)
-                watching.cancel_scope.cancel()
+        workers = [functools.partial(raw_calls, http, worker) for worker in range(32)]
+        workers += [functools.partial(sdk_calls, client, worker) for worker in range(4)]
+        await run_watched(watch, workers, DEADLINE)
     assert len(texts) == 360
     assert backend_pids(shared_front) == before, "the backend processes changed under load"
     assert seen == before, f"processes came and went under load: {sorted(seen - before)}"

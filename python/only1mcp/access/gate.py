@@ -91,7 +91,9 @@ class View:
     def __init__(self, roles: tuple[Role, ...]) -> None:
         self.roles = roles
         self._granting: dict[tuple[str, str], tuple[Role, ...]] = {}
-        self._lists: dict[str, tuple[int, list[JsonObject]]] = {}
+        # kind → (the catalog, its version, what this view sees of it): a capability set's
+        # catalog (variants.py) is another catalog, whatever its version
+        self._lists: dict[str, tuple[Catalog, int, list[JsonObject]]] = {}
         #: (kind, name) → why a call of it may always go ahead: a role without a policy grants
         #: it and no tool rule applies (the gate's fast path; filled as calls come).
         self.cleared: dict[tuple[str, str], str] = {}
@@ -110,11 +112,11 @@ class View:
     def visible(self, kind: str, catalog: Catalog) -> list[JsonObject]:
         """``catalog``'s merged items this view may see (rebuilt when the catalog changes)."""
         cached = self._lists.get(kind)
-        if cached is None or cached[0] != catalog.version:
+        if cached is None or cached[0] is not catalog or cached[1] != catalog.version:
             key = BY_KIND[kind].id_field
             items = [item for item in catalog.merged() if self.granting(kind, item[key])]
-            cached = self._lists[kind] = (catalog.version, items)
-        return cached[1]
+            cached = self._lists[kind] = (catalog, catalog.version, items)
+        return cached[2]
 
 
 @dataclass(frozen=True, slots=True)

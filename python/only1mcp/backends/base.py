@@ -141,7 +141,9 @@ class Backend(ABC):
         self.wiring = wiring = wiring or UNWIRED
         # An attribute, not a method: it is called once per relayed request.
         self.next_id: IdSource = wiring.ids or itertools.count(1).__next__
-        self.client_capabilities = wiring.client_capabilities or BACKEND_CLIENT_CAPABILITIES
+        # {} is a set too (a client that declared nothing): only None means every capability.
+        caps = wiring.client_capabilities
+        self.client_capabilities = BACKEND_CLIENT_CAPABILITIES if caps is None else caps
         self.init_result: JsonObject = {}
         # The era found: ``stateless`` is read on every forwarded call, hence a plain attribute.
         self.stateless = False

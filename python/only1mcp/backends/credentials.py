@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 import httpx
 
@@ -25,6 +26,16 @@ FETCH_TIMEOUT = 10.0
 
 class ClientCredentials:
     """The ``Authorization`` value for one backend, renewed as it nears expiry."""
+
+    @classmethod
+    def of(cls, server: str, config: BackendOAuthConfig) -> ClientCredentials:
+        """The credentials every instance of ``server`` with this ``config`` shares."""
+        secret = config.client_secret.get_secret_value()
+        key = (server, config.token_url, config.client_id, secret, config.scope, config.resource)
+        held = _HELD.get(key)
+        if held is None:
+            held = _HELD[key] = cls(server, config)
+        return held
 
     def __init__(self, server: str, config: BackendOAuthConfig) -> None:
         self.server = server
@@ -77,3 +88,11 @@ class ClientCredentials:
             raise BackendError(f"server {self.server!r}: the token endpoint gave no token")
         self._value = f"Bearer {token}"
         self._renew_at = time.monotonic() + lifetime - min(RENEW_MARGIN, lifetime * RENEW_SHARE)
+
+
+# (server, client, token endpoint…) → the credentials held: a server's instances (its handshake
+# face, its instances per capability set, leases) share one token rather than each fetching its
+# own.
+_HELD: weakref.WeakValueDictionary[tuple[object, ...], ClientCredentials] = (
+    weakref.WeakValueDictionary()
+)

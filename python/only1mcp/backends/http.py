@@ -62,7 +62,7 @@ class HttpBackend(ServerBackend):
         self._stopped: dict[int, str] = {}  # calls cancelled by us: TIMED_OUT or ABANDONED
         self._standalone: asyncio.Task[None] | None = None  # following the GET stream
         # This backend's own OAuth token (never a client's): see backends/credentials.py.
-        self._oauth = ClientCredentials(name, config.oauth) if config.oauth else None
+        self._oauth = ClientCredentials.of(name, config.oauth) if config.oauth else None
 
     @property
     def busy(self) -> int:

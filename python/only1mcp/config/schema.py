@@ -247,6 +247,10 @@ class _Server(Shaping):
     #: Seconds per request.
     timeout: Timeout = 30.0
     isolation: Isolation = Isolation.SHARED
+    #: A shared handshake-era server whose lists vary with the client's capabilities gets one
+    #: instance per capability set of its clients (variants.py); False: its one shared
+    #: instance, initialized with every capability, serves every client.
+    capability_instances: bool = True
     protocol: Protocol = Protocol.AUTO
     health: HealthConfig = HealthConfig()
     breaker: BreakerConfig = BreakerConfig()
