@@ -15,7 +15,7 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     HttpApp / StdioFront               a transport in front of all three
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
-                                       its router times tool calls (ObservedRouter, CallStats)
+                                       its call statistics read the metrics (CallStats)
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -24,12 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from only1mcp.access.gate import Gate
 from only1mcp.admin.listener import AdminService
-from only1mcp.admin.observed import ObservedRouter
 from only1mcp.admin.stats import CallStats
 from only1mcp.audit import AuditLog
 from only1mcp.auth.factory import build_authenticator, build_metadata
@@ -127,9 +125,7 @@ class HttpService:
 
 def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
-    stats = CallStats()
-    observed = config.admin.enabled and router is Router
-    core = assemble(config, partial(ObservedRouter, stats=stats) if observed else router)
+    core = assemble(config, router)
     scrape = None
     if core.metrics is not None and config.metrics.on_main:
         scrape = metrics_app(core.metrics.registry)
@@ -146,8 +142,13 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
     admin = None
     if config.admin.enabled:
         # /metrics on the admin listener whenever metrics are on
-        metrics = None if core.metrics is None else metrics_app(core.metrics.registry)
-        admin = AdminService(config, core.gateway, core.router, stats, core.audit, metrics)
+        metrics, stats = None, None
+        if core.metrics is not None:
+            metrics = metrics_app(core.metrics.registry)
+            stats = CallStats(core.metrics, core.gateway.catalogs["tools"])
+        admin = AdminService(
+            config, core.gateway, core.router, stats, core.audit, metrics, core.observer
+        )
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
         return HttpService(front, front, admin)
     metadata = resource_metadata(config)

@@ -35,6 +35,7 @@ from only1mcp.config import Config
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.gateway import Gateway
 from only1mcp.router import Router
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("only1mcp.admin")
@@ -91,14 +92,17 @@ class AdminService:
         config: Config,
         gateway: Gateway,
         router: Router,
-        stats: CallStats,
+        stats: CallStats | None,
         audit: AuditLog,
         scrape: ASGIApp | None = None,
+        observer: Observer | None = None,
     ) -> None:
-        """``scrape``: the Prometheus ``/metrics`` app, served here behind the same guards."""
+        """``stats``: the call statistics (None: metrics are off); ``scrape``: the Prometheus
+        ``/metrics`` app, served here behind the same guards; ``observer``: what measures the
+        playground's calls."""
         self.config = config
         self.stopping = asyncio.Event()
-        api = AdminApi(gateway, router, stats, audit)
+        api = AdminApi(gateway, router, stats, audit, observer)
         self.dashboard = Dashboard(api, self.stopping)
         routes: list[BaseRoute] = [*api.routes(), *self.dashboard.routes()]
         if scrape is not None:
