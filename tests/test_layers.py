@@ -35,9 +35,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.relay", "only1mcp.leases"),  # traffic backends start; backends held per call
     # backends + catalogs + sessions; between eras; the gateway's state for the gauges
     ("only1mcp.gateway", "only1mcp.bridge", "only1mcp.gauges"),
+    ("only1mcp.reload",),  # a new config file applied to the running gateway
     ("only1mcp.router",),  # handshake-era dispatch
     ("only1mcp.stateless", "only1mcp.listen"),  # the 2026 era
-    ("only1mcp.front", "only1mcp.admin"),  # transports clients come in on; the operators' listener
+    # transports clients come in on; the operators' listener; what triggers a reload
+    ("only1mcp.front", "only1mcp.admin", "only1mcp.watcher"),
     ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__"),  # the composition root and its users
 ]
 

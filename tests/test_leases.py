@@ -62,3 +62,19 @@ async def test_at_most_max_leases_per_key_and_the_surplus_stops_on_release() -> 
     assert await leases.lease(KEY, "warm", {}) in starts.started[MAX_LEASES:]
     assert len(starts.started) == MAX_LEASES + MAX_IDLE + 1
     await leases.close()
+
+
+async def test_a_retired_server_gives_back_its_idle_instances_and_stops_its_held_ones() -> None:
+    starts = Starts()
+    leases = Leases(starts.start)
+    idle = await leases.lease(KEY, "done", {})
+    held = await leases.lease(KEY, "running", {})
+    leases.release("done")
+    assert leases.retire("srv") == [idle]  # for the reload to drain and close
+    assert leases.retire("other") == []
+    leases.release("running")  # not kept warm: it is of the old config
+    await leases.close()
+    assert held is not None and held.state is BackendState.CLOSED
+    fresh = await leases.lease(KEY, "next", {})
+    assert fresh not in (idle, held) and len(starts.started) == 3
+    await leases.close()

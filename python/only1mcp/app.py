@@ -16,6 +16,8 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
                                        its call statistics read the metrics (CallStats)
+    Reloader(gateway, metrics)         hot reload of the config file; ReloadTriggers (the file
+                                       watched, SIGHUP) and the admin API call it
 
 The CLI and the tests build through here; nothing else constructs a front's collaborators.
 """
@@ -41,6 +43,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
 from only1mcp.gateway import Gateway
 from only1mcp.gauges import gateway_state
+from only1mcp.reload import Reloader
 from only1mcp.router import Router
 from only1mcp.stateless import StatelessService
 from only1mcp.telemetry.exposition import metrics_app
@@ -48,6 +51,7 @@ from only1mcp.telemetry.metrics import Metrics
 from only1mcp.telemetry.observer import Observer
 from only1mcp.telemetry.tracing import Tracing
 from only1mcp.types import ASGIApp
+from only1mcp.watcher import ReloadTriggers
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class Core:
     gate: Gate | None
     metrics: Metrics | None = None
     observer: Observer | None = None
+    reloader: Reloader | None = None
 
 
 def assemble(
@@ -82,7 +87,8 @@ def assemble(
     if metrics is not None:
         metrics.watch(lambda: gateway_state(gateway))
     stateless = StatelessService(gateway, routing)
-    return Core(gateway, routing, stateless, audit, gate, metrics, observer)
+    reloader = Reloader(gateway, metrics)
+    return Core(gateway, routing, stateless, audit, gate, metrics, observer, reloader)
 
 
 def _tracing(config: Config, provider: Any) -> Tracing:
@@ -121,10 +127,14 @@ class HttpService:
     asgi: ASGIApp
     front: HttpApp
     admin: AdminService | None = None
+    triggers: ReloadTriggers | None = None
 
 
-def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Router) -> HttpService:
-    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``)."""
+def http_app(
+    config: Config, origins: OriginPolicy, router: type[Router] = Router, watch: bool = True
+) -> HttpService:
+    """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); with a config
+    file, what reloads it (SIGHUP, and the file's changes when ``watch``)."""
     core = assemble(config, router)
     scrape = None
     if core.metrics is not None and config.metrics.on_main:
@@ -147,10 +157,20 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
             metrics = metrics_app(core.metrics.registry)
             stats = CallStats(core.metrics, core.gateway.catalogs["tools"])
         admin = AdminService(
-            config, core.gateway, core.router, stats, core.audit, metrics, core.observer
+            config,
+            core.gateway,
+            core.router,
+            stats,
+            core.audit,
+            metrics,
+            core.reloader,
+            core.observer,
         )
+    triggers = None
+    if config.source and core.reloader is not None:
+        triggers = ReloadTriggers(config.source, core.reloader.reload, watch)
     if not config.auth.enabled:  # no middleware at all: nothing on the hot path
-        return HttpService(front, front, admin)
+        return HttpService(front, front, admin, triggers)
     metadata = resource_metadata(config)
     audit = core.audit
 
@@ -163,7 +183,7 @@ def http_app(config: Config, origins: OriginPolicy, router: type[Router] = Route
         metadata,
         refused,
     )
-    return HttpService(guarded, front, admin)
+    return HttpService(guarded, front, admin, triggers)
 
 
 def stdio_front(config: Config) -> StdioFront:

@@ -103,6 +103,13 @@ def start(
         ),
     ] = False,
     log_format: LogFormatOption = LogFormat.text,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            envvar="ONLY1MCP_WATCH",
+            help="Reload the config when its file changes (SIGHUP reloads it too).",
+        ),
+    ] = True,
 ) -> None:
     """Serve every configured server at http://HOST:PORT/mcp (and /sse for HTTP+SSE clients)."""
     from only1mcp.app import http_app
@@ -115,7 +122,7 @@ def start(
     _setup_logging(cfg.log_level, log_format)
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
-        service = http_app(cfg, policy)  # reads the files auth names (keys, public key)
+        service = http_app(cfg, policy, watch=watch)  # reads the files auth names (keys, …)
     except ConfigError as exc:
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None
@@ -124,7 +131,7 @@ def start(
         bind,
         cfg.front.port if port is None else port,
         service.asgi,
-        [admin] if admin is not None else [],
+        [c for c in (admin, service.triggers) if c is not None],
     )
 
 

@@ -15,7 +15,7 @@ import gc
 import logging
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import orjson
@@ -23,7 +23,7 @@ import orjson
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
-from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol
+from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol, ServerConfig
 from only1mcp.errors import RpcError
 from only1mcp.leases import Leases
 from only1mcp.protocol import jsonrpc
@@ -42,6 +42,7 @@ MAX_PAGES = 100
 MAX_MIRRORED = 1024  # capability sets whose backend a bridged HTTP call finds at once
 # Net container allocations between two young collections of the cyclic GC (CPython: 700).
 GC_YOUNG_THRESHOLD = 10_000
+DRAIN_POLL = 0.02  # seconds between two looks at a retiring backend's calls in flight
 
 
 # Builds a server's backend (create_backend; a test gives a fake).
@@ -59,8 +60,9 @@ class Gateway:
         self._create = create
         self._metrics = metrics
         servers = config.enabled_servers()
-        order = list(servers)
-        prefixes = {name: config.exposed_prefix(name) for name in order}
+        # Shared by every catalog and the relay: a reload (adopt) changes them in place.
+        self._order = order = list(servers)
+        self._prefixes = prefixes = {name: config.exposed_prefix(name) for name in order}
         self.catalogs = {
             spec.kind: Catalog(
                 order, prefixes, config.separator, spec.id_field, config.shapes(spec.kind)
@@ -108,15 +110,21 @@ class Gateway:
             for name, backend in self.backends.items()
             if servers[name].isolation is not Isolation.SESSION
         }
-        # Servers whose bridged 2026 calls each lease an instance though they are shared.
-        self.per_call = frozenset(
-            name for name, server in servers.items() if server.isolation is Isolation.CALL
-        )
+        self._derive(servers)
+        # Backends a reload took out of service, until their calls in flight are answered.
+        self._retiring: set[Backend] = set()
         self._closing: set[asyncio.Task[None]] = set()
         # server → its handshake face, for the two-era servers spoken to statelessly (see
         # serving); the starts, so that concurrent first calls share one.
         self._faces: dict[str, Backend] = {}
         self._face_starts: dict[str, asyncio.Task[Backend | None]] = {}
+
+    def _derive(self, servers: dict[str, ServerConfig]) -> None:
+        """What the configured servers decide once, rather than on each call."""
+        # Servers whose bridged 2026 calls each lease an instance though they are shared.
+        self.per_call = frozenset(
+            name for name, server in servers.items() if server.isolation is Isolation.CALL
+        )
         # Request headers that some pool hashes on: the front keeps them with the session.
         hash_keys = [s.hash_key or "" for s in servers.values() if isinstance(s, PoolServerConfig)]
         self.hash_headers = frozenset(
@@ -165,8 +173,14 @@ class Gateway:
         mirrors = [_close_started(task) for task in self._mirrors.values()]
         leased = self._leases.close()
         faces = [_close_face(task) for task in self._face_starts.values()]
+        retiring = [b.close() for b in self._retiring]
         await asyncio.gather(
-            *(b.close() for b in self.backends.values()), *mirrors, leased, *faces, *self._closing
+            *(b.close() for b in self.backends.values()),
+            *mirrors,
+            leased,
+            *faces,
+            *retiring,
+            *self._closing,
         )
 
     def serving(self, server: str, session: Session) -> Backend | None:
@@ -407,6 +421,88 @@ class Gateway:
         if server.isolation is not Isolation.SESSION:
             self.shared[name] = backend
         await self._start_one(backend)
+
+    # ------------------------------------------------- reconfiguration (see only1mcp.reload)
+
+    def adopt(self, config: Config, gone: Mapping[str, str]) -> None:
+        """Serve ``config`` from now on: its servers' order, prefixes and shapes in the
+        catalogs. The servers in ``gone`` (→ why) left it: their items leave the lists and a
+        call of one of their names says why. Backends are started and retired separately
+        (:meth:`install`, :meth:`withdraw`); what changes a list is announced by the caller."""
+        old, self.config = self.config, config
+        servers = config.enabled_servers()
+        self._order[:] = servers
+        for name in gone:
+            self._prefixes.pop(name, None)
+        self._prefixes.update({name: config.exposed_prefix(name) for name in servers})
+        for spec in LIST_KINDS:
+            catalog = self.catalogs[spec.kind]
+            for name, why in gone.items():
+                catalog.forget(name, old.exposed_prefix(name), why)
+            catalog.reshape(config.shapes(spec.kind))
+        self.disabled -= gone.keys()
+        self._derive(servers)
+
+    def build(self, name: str) -> Backend:
+        """A backend for server ``name`` of the running config, wired as the catalog's own;
+        not started, not serving."""
+        return self._create(name, self.config.servers[name], self._wiring)
+
+    async def install(self, backend: Backend) -> list[Backend]:
+        """Start ``backend`` and make it serve its server (one a reload added or changed: the
+        old one serves until the new one is up). What served it until now comes back, for
+        the caller to :meth:`drain`."""
+        await self._start_one(backend)
+        name = backend.name
+        old = self.withdraw(name)
+        self.backends[name] = backend
+        if self.config.servers[name].isolation is not Isolation.SESSION:
+            self.shared[name] = backend
+        return old
+
+    def withdraw(self, name: str) -> list[Backend]:
+        """Take server ``name``'s backends out of service: the shared one, its handshake face,
+        the instances of sessions and of bridged calls (leased ones as they are given back).
+        Those still starting are closed; the others come back, for the caller to
+        :meth:`drain`."""
+        self.shared.pop(name, None)
+        retired = [b for b in (self.backends.pop(name, None), self._faces.pop(name, None)) if b]
+        starts: list[asyncio.Task[Any]] = []
+        if name in self._face_starts:
+            starts.append(self._face_starts.pop(name))
+        for table in (self._isolated, self._mirrors):
+            starts += [table.pop(key) for key in [k for k in table if k[0] == name]]
+        for key in [key for key in self._mirrored if key[0] == name]:
+            del self._mirrored[key]
+        retired += self._leases.retire(name)
+        for task in starts:
+            if not task.done():
+                self._background(_close_face(task))
+            elif not task.cancelled() and task.exception() is None and task.result() is not None:
+                retired += [task.result()] if task.result() not in retired else []
+        Backend.changed()
+        return retired
+
+    async def drain(self, backends: list[Backend], bound: float) -> None:
+        """Close ``backends`` once the calls in flight on them are answered, or after
+        ``bound`` seconds (what is pending then fails as on a close)."""
+        self._retiring.update(backends)
+        deadline = time.monotonic() + bound
+        # A call that took its backend just before the swap reaches its pending table now.
+        await asyncio.sleep(DRAIN_POLL)
+        while any(b.busy for b in backends) and time.monotonic() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
+        await asyncio.gather(*(b.close() for b in backends))
+        self._retiring.difference_update(backends)
+
+    def announce(self, before: Mapping[str, list[JsonObject]]) -> None:
+        """Tell every session of the merged lists that differ from ``before`` (kind → list)."""
+        told: set[str] = set()
+        for spec in LIST_KINDS:
+            changed = self.catalogs[spec.kind].merged() != before[spec.kind]
+            if changed and spec.list_changed not in told:
+                told.add(spec.list_changed)
+                self.sessions.broadcast(jsonrpc.notification(spec.list_changed))
 
     def failures(self) -> dict[str, str]:
         """Servers that are not serving right now, and why (cached until a state changes:

@@ -34,6 +34,7 @@ class Leases:
         self._idle: dict[LeaseKey, list[Backend]] = {}
         self._leased: dict[LeaseKey, int] = {}  # started and not yet stopped
         self._all: set[Backend] = set()  # to stop them
+        self._stale: set[Backend] = set()  # held, of a server a reload changed: not kept idle
         self._closing: set[asyncio.Task[None]] = set()
 
     async def lease(
@@ -65,14 +66,29 @@ class Leases:
             return
         for key, backend in held.values():
             idle = self._idle.setdefault(key, [])
-            if len(idle) < MAX_IDLE and backend.state is not BackendState.CLOSED:
+            fresh = backend not in self._stale
+            if fresh and len(idle) < MAX_IDLE and backend.state is not BackendState.CLOSED:
                 idle.append(backend)
                 continue
+            self._stale.discard(backend)
             self._leased[key] -= 1
             self._all.discard(backend)
             closing = asyncio.ensure_future(backend.close())
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
+
+    def retire(self, server: str) -> list[Backend]:
+        """A reload changed or removed ``server``: its idle instances come back (to be drained
+        and closed), the held ones stop when their calls give them back."""
+        retired: list[Backend] = []
+        for key in [key for key in self._idle if key[0] == server]:
+            idle = self._idle.pop(key)
+            self._leased[key] -= len(idle)
+            retired += idle
+        self._all.difference_update(retired)
+        for held in self._held.values():
+            self._stale.update(backend for key, backend in held.values() if key[0] == server)
+        return retired
 
     async def close(self) -> None:
         """Stop every instance (the gateway stops)."""

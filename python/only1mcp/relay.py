@@ -218,8 +218,11 @@ class Relay:
         await exchange.send(orjson.dumps(msg))
 
     def _resource_updated(self, backend: Backend, msg: JsonObject) -> None:
+        prefix = self._prefixes.get(backend.name)
+        if prefix is None:
+            return  # a server a reload removed, still answering its last calls
         params = msg.get("params") or {}
-        uri = expose_uri(self._prefixes[backend.name], str(params.get("uri", "")))
+        uri = expose_uri(prefix, str(params.get("uri", "")))
         params["uri"] = uri
         frame = orjson.dumps(msg)
         for session_id in self._subscribers.get(uri, ()):

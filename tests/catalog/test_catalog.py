@@ -74,6 +74,23 @@ def test_a_failed_server_leaves_the_list() -> None:
     assert cat.errors == {"b": "boom"}
 
 
+def test_a_server_that_left_says_so_until_its_prefix_is_back() -> None:
+    order, prefixes = ["a", "b"], {"a": "a", "b": "b"}  # the gateway's, changed in place
+    cat = Catalog(order, prefixes, "__")
+    cat.set_items("b", [{"name": "t"}])
+    before = cat.version
+    cat.forget("b", "b", "gone: server 'b' left")
+    order.remove("b")
+    del prefixes["b"]
+    assert cat.merged() == [] and cat.version > before
+    assert str(cat.unknown("tool", "b__t")) == "Tool b__t is gone: server 'b' left"
+    assert str(cat.unknown("tool", "c__t")) == "Unknown tool: c__t"
+    order.append("c")
+    prefixes["c"] = "b"  # another server takes the prefix
+    cat.reshape({})
+    assert str(cat.unknown("tool", "b__t")) == "Unknown tool: b__t"
+
+
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 
 

@@ -24,11 +24,12 @@ from only1mcp.admin.openapi import document
 from only1mcp.admin.stats import CallStats, metrics_off
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import principal_of
-from only1mcp.config import load_config, redacted
-from only1mcp.errors import AccessDenied, ConfigError, RateLimited
+from only1mcp.config import redacted
+from only1mcp.errors import AccessDenied, RateLimited
 from only1mcp.gateway import Gateway
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.revisions import LATEST_HANDSHAKE
+from only1mcp.reload import NoFile, Reloader
 from only1mcp.router import Router
 from only1mcp.session import Session
 from only1mcp.telemetry.observer import Observer
@@ -62,12 +63,14 @@ class AdminApi:
         router: Router,
         stats: CallStats | None,
         audit: AuditLog,
+        reloader: Reloader,
         observer: Observer | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.stats = stats
         self.audit = audit
+        self.reloader = reloader
         self.observer = observer
         self.openapi = orjson.dumps(document())
 
@@ -99,7 +102,7 @@ class AdminApi:
         return Response(self.openapi, media_type="application/json")
 
     async def _overview(self, request: Request) -> Response:
-        return JSONResponse(views.overview(self.gateway))
+        return JSONResponse({**views.overview(self.gateway), "config": self.reloader.status()})
 
     async def _servers(self, request: Request) -> Response:
         return JSONResponse({"servers": views.servers(self.gateway)})
@@ -187,24 +190,19 @@ class AdminApi:
         return answer
 
     async def _reload(self, request: Request) -> Response:
-        """Hot reload is not built yet: this validates the file and says what would change."""
-        running = self.gateway.config
-        if not running.source:
-            raise Refused(409, "this configuration was not loaded from a file")
-        self._audit(request, "reload", running.source)
+        """Read the config file again and apply it (see :mod:`only1mcp.reload`)."""
+        self._audit(request, "reload", self.reloader.source or "-")
         try:
-            new = load_config(running.source)
-        except ConfigError as exc:
+            outcome = await self.reloader.reload("admin")
+        except NoFile as exc:
+            raise Refused(409, str(exc)) from None
+        if outcome.plan is None:
             why = "the config file is not valid; the running config stays"
-            raise Refused(422, why, str(exc)) from None
-        return JSONResponse(
-            {
-                "valid": True,
-                "applied": False,
-                "reason": "hot reload is not implemented yet: restart the process to apply",
-                "changes": views.config_changes(running, new),
-            }
-        )
+            raise Refused(422, why, outcome.error)
+        if not outcome.ok:
+            why = "the reload failed while applying; see the server log"
+            raise Refused(500, why, outcome.error)
+        return JSONResponse(outcome.as_json())
 
     async def _log_level(self, request: Request) -> Response:
         body = await _body(request, LogLevelBody)

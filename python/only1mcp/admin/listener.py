@@ -34,6 +34,7 @@ from only1mcp.auth.principal import principal_of
 from only1mcp.config import Config
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.gateway import Gateway
+from only1mcp.reload import Reloader
 from only1mcp.router import Router
 from only1mcp.telemetry.observer import Observer
 from only1mcp.types import ASGIApp, Receive, Scope, Send
@@ -95,14 +96,16 @@ class AdminService:
         stats: CallStats | None,
         audit: AuditLog,
         scrape: ASGIApp | None = None,
+        reloader: Reloader | None = None,
         observer: Observer | None = None,
     ) -> None:
         """``stats``: the call statistics (None: metrics are off); ``scrape``: the Prometheus
-        ``/metrics`` app, served here behind the same guards; ``observer``: what measures the
-        playground's calls."""
+        ``/metrics`` app, served here behind the same guards; ``reloader``: what
+        ``POST /api/config/reload`` runs (None: a gateway of its own); ``observer``: what
+        measures the playground's calls."""
         self.config = config
         self.stopping = asyncio.Event()
-        api = AdminApi(gateway, router, stats, audit, observer)
+        api = AdminApi(gateway, router, stats, audit, reloader or Reloader(gateway), observer)
         self.dashboard = Dashboard(api, self.stopping)
         routes: list[BaseRoute] = [*api.routes(), *self.dashboard.routes()]
         if scrape is not None:

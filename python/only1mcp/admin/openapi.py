@@ -58,6 +58,22 @@ ROLLING = _object(
     }
 )
 
+NAMES = {"type": "array", "items": {"type": "string"}}
+RELOAD = _object(
+    {
+        "ok": {"type": "boolean"},
+        "generation": {"type": "integer", "minimum": 0},
+        "trigger": {"type": "string", "enum": ["file", "sighup", "admin"]},
+        "at": {"type": "number"},
+        "seconds": {"type": "number", "minimum": 0},
+        "error": {"type": "string"},
+        "changes": _object({"added": NAMES, "removed": NAMES, "changed": NAMES}),
+        "applied_live": NAMES,
+        "requires_restart": NAMES,
+        "down": {"type": "object", "additionalProperties": {"type": "string"}},
+    }
+)
+
 SCHEMAS: Schema = {
     "Error": _object({"error": {"type": "string"}, "detail": {"type": "string"}}, ["error"]),
     "Overview": _object(
@@ -70,6 +86,7 @@ SCHEMAS: Schema = {
             "sessions": {"type": "integer"},
             "tools": {"type": "integer"},
             "log_level": {"type": "string"},
+            "config": _ref("ConfigStatus"),
         }
     ),
     "Replica": _object(INSTANCE),
@@ -146,18 +163,12 @@ SCHEMAS: Schema = {
         description="The JSON-RPC answer's result, or its error (a tool's own failure is a "
         "result with isError: true).",
     ),
-    "Reload": _object(
+    "Reload": RELOAD,
+    "ConfigStatus": _object(
         {
-            "valid": {"type": "boolean"},
-            "applied": {"type": "boolean"},
-            "reason": {"type": "string"},
-            "changes": _object(
-                {
-                    "added": {"type": "array", "items": {"type": "string"}},
-                    "removed": {"type": "array", "items": {"type": "string"}},
-                    "changed": {"type": "array", "items": {"type": "string"}},
-                }
-            ),
+            "file": {"type": "string"},
+            "generation": {"type": "integer", "minimum": 0},
+            "last_reload": {"oneOf": [RELOAD, {"type": "null"}]},
         }
     ),
     "LogLevel": _object({"level": {"type": "string"}}),
@@ -174,7 +185,8 @@ def _errors(*statuses: int) -> Schema:
         403: "Not allowed: the principal lacks the admin role, or a cross-site Origin.",
         404: "No such server.",
         409: "The server's state does not allow this action.",
-        422: "The request body is not valid.",
+        422: "The request body (or, for a reload, the config file) is not valid.",
+        500: "A reload failed while applying the new config (a bug: see the server log).",
     }
     return {str(status): _json("Error", words[status]) for status in (401, 403, *statuses)}
 
@@ -254,10 +266,10 @@ PATHS: Schema = {
     "/api/config/reload": {
         "post": {
             "operationId": "reloadConfig",
-            "summary": "Validate the config file again and report what it would change.",
+            "summary": "Read the config file again and apply it (docs/admin.md, hot reload).",
             "responses": {
-                "200": _json("Reload", "The file is valid (see `applied`)."),
-                **_errors(409, 422),
+                "200": _json("Reload", "Applied: what changed, and what needs a restart."),
+                **_errors(409, 422, 500),
             },
         }
     },

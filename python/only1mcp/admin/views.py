@@ -13,7 +13,7 @@ from typing import Any
 from only1mcp import __version__
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.server import ServerBackend
-from only1mcp.config import Config, PoolServerConfig
+from only1mcp.config import PoolServerConfig
 from only1mcp.gateway import Gateway
 from only1mcp.protocol.stateless import STATELESS_REVISIONS
 from only1mcp.session import Session
@@ -151,13 +151,3 @@ def tools(gateway: Gateway) -> list[dict[str, Any]]:
             }
         )
     return listed
-
-
-def config_changes(old: Config, new: Config) -> dict[str, list[str]]:
-    """Which servers a new config adds, removes or changes, against the running one."""
-    before, after = old.servers, new.servers
-    return {
-        "added": [name for name in after if name not in before],
-        "removed": [name for name in before if name not in after],
-        "changed": [name for name in after if name in before and after[name] != before[name]],
-    }

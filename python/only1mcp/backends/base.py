@@ -176,6 +176,11 @@ class Backend(ABC):
         """How often it came back by itself after its connection was lost."""
         return 0
 
+    @property
+    def busy(self) -> int:
+        """Requests sent and not answered yet (a reload drains a retired backend on it)."""
+        return 0
+
     @abstractmethod
     async def start(self) -> None:
         """Connect and settle the era; raise BackendError when the server cannot serve (it

@@ -64,6 +64,10 @@ class HttpBackend(ServerBackend):
         # This backend's own OAuth token (never a client's): see backends/credentials.py.
         self._oauth = ClientCredentials(name, config.oauth) if config.oauth else None
 
+    @property
+    def busy(self) -> int:
+        return len(self._calls)
+
     async def connect(self) -> None:
         self.session_id = None
         if self._client is None:

@@ -42,6 +42,10 @@ class MultiplexedBackend(ServerBackend):
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
 
+    @property
+    def busy(self) -> int:
+        return len(self._pending)
+
     @abstractmethod
     def send_frame(self, frame: bytes) -> Awaitable[None] | None:
         """Put ``frame`` on the channel (an awaitable when that takes a round trip), or raise

@@ -116,6 +116,10 @@ class ReplicaPool(Backend):
         return sum(replica.restarts for replica in self.replicas)
 
     @property
+    def busy(self) -> int:
+        return sum(replica.busy for replica in self.replicas)
+
+    @property
     def problem(self) -> str:
         if self._closing:
             return "closed"

@@ -72,6 +72,7 @@ class Catalog:
         self._entries: dict[str, Entry] = {}
         self._originals: dict[str, JsonObject] = {}  # exposed name → the server's own item
         self._refused: dict[str, str] = {}  # the name it would have → why it is not exposed
+        self._gone: dict[str, str] = {}  # the prefix of a server a reload removed → why
         self._merged: list[JsonObject] | None = None
         self.version = 0  # bumps on every change, for caches of what is built from the list
 
@@ -84,6 +85,25 @@ class Catalog:
     def set_error(self, server: str, reason: str) -> None:
         self.items.pop(server, None)
         self.errors[server] = reason
+        self._merged = None
+        self.version += 1
+
+    def reshape(self, shapes: Mapping[str, Shape]) -> None:
+        """Take the shapes of another configuration (a hot reload; the servers' order and
+        prefixes are the gateway's, shared with this catalog)."""
+        self.shapes = dict(shapes)
+        self._merged = None
+        self.version += 1
+        for prefix in [p for p in self._gone if p in self.prefixes.values()]:
+            del self._gone[prefix]  # a server with that prefix is back
+
+    def forget(self, server: str, prefix: str, why: str) -> None:
+        """``server`` left the configuration: its items leave the list, and a call of one of
+        its names (``prefix``) says ``why`` rather than that it is unknown."""
+        self.items.pop(server, None)
+        self.errors.pop(server, None)
+        if prefix:
+            self._gone[prefix] = why
         self._merged = None
         self.version += 1
 
@@ -110,8 +130,16 @@ class Catalog:
             self._rebuild()
         reason = self._refused.get(exposed)
         if reason is None:
+            reason = self._departed(exposed)
+        if reason is None:
             return InvalidParams(f"Unknown {noun}: {exposed}")
         return InvalidParams(f"{noun.capitalize()} {exposed} is {reason}")
+
+    def _departed(self, exposed: str) -> str | None:
+        for prefix, why in self._gone.items():
+            if exposed.startswith(self._expose(prefix, "")):
+                return why
+        return None
 
     def merged(self) -> list[JsonObject]:
         if self._merged is None:
