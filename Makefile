@@ -23,8 +23,12 @@ install: $(STAMP) ## Create .venv, build the Rust extension, install with dev+de
 run: $(STAMP) ## Start the aggregator on the default config (http://127.0.0.1:8765/mcp)
 	$(VENV)/bin/only1mcp start --config $(CONFIG)
 
-test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps ## Run the Rust and Python test suites (incl. the MCP conformance suite)
+HELM := .tools/bin/helm
+
+test: $(STAMP) conformance-deps js-deps tokenizer-deps idp-deps $(HELM) ## Run the Rust and Python test suites (incl. the MCP conformance suite)
 	@$(call need,chromium,chromium)
+	@$(call need,systemd-analyze,systemd)
+	@$(call need,shellcheck,shellcheck)
 	cargo test --quiet
 	$(VENV)/bin/pytest
 
@@ -60,6 +64,14 @@ loadtest: $(STAMP) ## Full load test -> loadtests/results/latest.json, docs/PERF
 
 build: $(STAMP) ## Build an abi3 wheel into dist/
 	$(VENV)/bin/maturin build --release --out dist
+
+wheel-check: $(STAMP) ## Build the wheel, install it in a fresh venv without cargo/rustc, serve a real call
+	$(PY) tools/wheel_check.py
+
+helm: $(HELM) ## Build helm from the Go module proxy into .tools/bin for the chart tests (once; ~1 min with Go's cache warm, ~30 min cold)
+
+$(HELM):
+	GOBIN=$(CURDIR)/.tools/bin go install helm.sh/helm/v4/cmd/helm@v4.3.2
 
 CONFORMANCE_DIR := tools/conformance
 CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/node_modules/.installed
@@ -108,7 +120,12 @@ context-report: $(STAMP) tokenizer-deps ## Catalog tokens (full/compact/lazy), s
 
 .PHONY: tokenizer-deps context-report
 
+cli-docs: $(STAMP) ## Regenerate docs/cli.md, the CLI reference, from the CLI itself (a test fails when it is stale)
+	$(PY) tools/cli_docs.py
+
+.PHONY: cli-docs
+
 clean: ## Remove the venv and build output
 	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks .bench tools/conformance/node_modules tools/mcp-js/node_modules tools/tokenizer/node_modules tools/idp/node_modules
 
-.PHONY: help install run test lint format bench bench-gate loadtest build clean
+.PHONY: help install run test lint format bench bench-gate loadtest build wheel-check helm clean

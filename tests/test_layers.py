@@ -40,6 +40,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("only1mcp.stateless", "only1mcp.listen"),  # the 2026 era
     # transports clients come in on; the operators' listener; what triggers a reload
     ("only1mcp.front", "only1mcp.admin", "only1mcp.watcher"),
+    # what the command line writes (init, import) and shows (start progress, status, tools)
+    ("only1mcp.setup", "only1mcp.terminal"),
     ("only1mcp.app", "only1mcp.cli", "only1mcp.__main__"),  # the composition root and its users
 ]
 

@@ -41,7 +41,7 @@ from only1mcp.errors import ConfigError
 from only1mcp.front.http import HttpApp
 from only1mcp.front.origin import OriginPolicy
 from only1mcp.front.stdio import StdioFront
-from only1mcp.gateway import Gateway
+from only1mcp.gateway import Gateway, StartWatch
 from only1mcp.gauges import gateway_state
 from only1mcp.reload import Reloader
 from only1mcp.router import Router
@@ -71,13 +71,17 @@ class Core:
 
 
 def assemble(
-    config: Config, router: Callable[..., Router] = Router, tracer_provider: Any = None
+    config: Config,
+    router: Callable[..., Router] = Router,
+    tracer_provider: Any = None,
+    start_watch: StartWatch | None = None,
 ) -> Core:
     """The parts behind the fronts (``router``: a subclass, for a test that needs one;
-    ``tracer_provider``: where spans go, None: the global provider)."""
+    ``tracer_provider``: where spans go, None: the global provider; ``start_watch``: who is told
+    how each server's first start goes)."""
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
-    gateway = Gateway(config, metrics=metrics)
+    gateway = Gateway(config, metrics=metrics, start_watch=start_watch)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
@@ -131,11 +135,16 @@ class HttpService:
 
 
 def http_app(
-    config: Config, origins: OriginPolicy, router: type[Router] = Router, watch: bool = True
+    config: Config,
+    origins: OriginPolicy,
+    router: type[Router] = Router,
+    watch: bool = True,
+    start_watch: StartWatch | None = None,
 ) -> HttpService:
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); with a config
-    file, what reloads it (SIGHUP, and the file's changes when ``watch``)."""
-    core = assemble(config, router)
+    file, what reloads it (SIGHUP, and the file's changes when ``watch``); ``start_watch``: who
+    is told how each server's first start goes (the CLI's progress display)."""
+    core = assemble(config, router, start_watch=start_watch)
     scrape = None
     if core.metrics is not None and config.metrics.on_main:
         scrape = metrics_app(core.metrics.registry)

@@ -13,17 +13,21 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from only1mcp import __version__
 from only1mcp.config import Config, load_config
 from only1mcp.errors import ConfigError
 from only1mcp.front.origin import LOOPBACK_HOSTS
+from only1mcp.setup.importer import import_command
+from only1mcp.setup.templates import init as init_command
+from only1mcp.terminal import admin_client as admin_api
+from only1mcp.terminal.status import status as status_command
+from only1mcp.terminal.tools import select, tool_table
 
 app = typer.Typer(
     help="One MCP endpoint in front of many MCP servers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, pwsh
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
@@ -115,6 +119,7 @@ def start(
     from only1mcp.app import http_app
     from only1mcp.front.http import serve_http
     from only1mcp.front.origin import OriginPolicy, served_origins
+    from only1mcp.terminal.progress import StartProgress, transports
 
     cfg = _load(config)
     bind = host or cfg.front.host
@@ -122,7 +127,11 @@ def start(
     _setup_logging(cfg.log_level, log_format)
     policy = OriginPolicy(served_origins(cfg.front), bind)
     try:
-        service = http_app(cfg, policy, watch=watch)  # reads the files auth names (keys, …)
+        # live lines on a terminal, then a table; JSON logs get one log line per server
+        plain = log_format is LogFormat.json
+        progress = StartProgress(err, transports(cfg), False if plain else None, not plain)
+        # reads the files auth names (keys, …)
+        service = http_app(cfg, policy, watch=watch, start_watch=progress)
     except ConfigError as exc:
         _config_error(exc)
     admin = service.admin.bind() if service.admin is not None else None
@@ -215,17 +224,59 @@ def list_tools(config: ConfigOption) -> None:
     _setup_logging("error")
 
     async def work(core: Any) -> None:
-        gateway = core.gateway
-        table = Table("tool", "server", "description")
-        for tool in gateway.catalogs["tools"].merged():
-            entry = gateway.catalogs["tools"].lookup(tool["name"])
-            description = (tool.get("description") or "").strip().split("\n")[0][:80]
-            table.add_row(tool["name"], entry.server, description)
-        Console().print(table)
-        for name, reason in gateway.failures().items():
-            err.print(f"[red]server {name} is down:[/red] {reason}", highlight=False)
+        from only1mcp.admin import views
+
+        Console().print(tool_table(views.tools(core.gateway)))
+        _report_down(core.gateway.failures())
 
     asyncio.run(_with_gateway(cfg, work))
+
+
+def _report_down(failures: dict[str, str]) -> None:
+    for name, reason in failures.items():
+        err.print(f"[red]server {name} is down:[/red] {reason}", highlight=False)
+
+
+@app.command()
+def tools(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Start the servers of this config once (default: ask the running aggregator).",
+        ),
+    ] = None,
+    admin: admin_api.AdminOption = admin_api.DEFAULT_ADMIN,
+    api_key: admin_api.ApiKeyOption = None,
+    token: admin_api.TokenOption = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Rank the tools for this request (BM25).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many matches --search shows.", min=1)] = 10,
+) -> None:
+    """List the tools, of the running aggregator or of a config.
+
+    One row per tool: its exposed name, its server, the first line of its description; from
+    the admin API, or from the servers of --config started once. --search ranks them with the
+    BM25 index that search_tools uses."""
+    if config is None:
+        try:
+            listed = admin_api.AdminClient(admin, api_key, token).get("/api/tools")["tools"]
+        except admin_api.AdminError as exc:
+            err.print(f"[red]tools:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+    else:
+        _setup_logging("error")
+
+        async def work(core: Any) -> list[dict[str, Any]]:
+            from only1mcp.admin import views
+
+            _report_down(core.gateway.failures())
+            return views.tools(core.gateway)
+
+        listed = asyncio.run(_with_gateway(_load(config), work))
+    Console().print(tool_table(select(listed, search, limit)))
 
 
 @app.command()
@@ -262,3 +313,10 @@ def call(
     typer.echo(orjson.dumps(answer.get("result", answer), option=orjson.OPT_INDENT_2).decode())
     if "error" in answer or answer.get("result", {}).get("isError"):
         raise typer.Exit(1)
+
+
+# First run: a commented config from a template, or one imported from a desktop client's file.
+app.command("init")(init_command)
+app.command("import")(import_command)
+# The running aggregator, through its admin listener.
+app.command("status")(status_command)

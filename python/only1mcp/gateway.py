@@ -14,6 +14,7 @@ import contextlib
 import gc
 import logging
 import time
+import typing
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
@@ -49,16 +50,31 @@ DRAIN_POLL = 0.02  # seconds between two looks at a retiring backend's calls in 
 CreateBackend = Callable[..., Backend]
 
 
+class StartWatch(typing.Protocol):
+    """Who is told how the first start of every server goes (``only1mcp start``'s progress)."""
+
+    def starting(self, server: str) -> None: ...
+
+    def started(self, server: str, state: str, problem: str, tools: int) -> None:
+        """``server``'s start ended: its state, why it does not serve ("" when it does), and
+        how many tools it lists."""
+
+    def finished(self) -> None:
+        """Every server's start ended."""
+
+
 class Gateway:
     def __init__(
         self,
         config: Config,
         create: CreateBackend = create_backend,
         metrics: Metrics | None = None,
+        start_watch: StartWatch | None = None,
     ) -> None:
         self.config = config
         self._create = create
         self._metrics = metrics
+        self._start_watch = start_watch
         servers = config.enabled_servers()
         # Shared by every catalog and the relay: a reload (adopt) changes them in place.
         self._order = order = list(servers)
@@ -133,7 +149,9 @@ class Gateway:
 
     async def start(self) -> None:
         """Start every backend; a failure is recorded (and retried), never fatal."""
-        await asyncio.gather(*(self._start_one(b) for b in self.backends.values()))
+        await asyncio.gather(*(self._start_watched(b) for b in self.backends.values()))
+        if self._start_watch is not None:
+            self._start_watch.finished()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which would otherwise show up as request latency spikes.
         gc.collect()
@@ -148,6 +166,16 @@ class Gateway:
         self.ready.set()
         up = sum(b.state is BackendState.READY for b in self.backends.values())
         log.info("ready: %d of %d servers up", up, len(self.backends))
+
+    async def _start_watched(self, backend: Backend) -> None:
+        watch = self._start_watch
+        if watch is None:
+            await self._start_one(backend)
+            return
+        watch.starting(backend.name)
+        await self._start_one(backend)
+        tools = len(self.catalogs["tools"].items.get(backend.name) or ())
+        watch.started(backend.name, backend.state.value, backend.problem, tools)
 
     async def _start_one(self, backend: Backend) -> None:
         try:
