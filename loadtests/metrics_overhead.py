@@ -39,7 +39,9 @@ def parse_args() -> argparse.Namespace:
 
 def start(name: str, backend: list[str], enabled: bool) -> h.Target:
     config = h.write_config(h.BENCH / f"metrics-{name}.yaml", backend)
-    config.write_text(config.read_text() + f"metrics:\n  enabled: {str(enabled).lower()}\n")
+    # Each its own admin listener (on by default; a fixed port would go to the first only).
+    extra = f"metrics:\n  enabled: {str(enabled).lower()}\nadmin:\n  port: 0\n"
+    config.write_text(config.read_text() + extra)
     target = h.only1mcp_target(name, config).start()
     target.open_session()
     return target

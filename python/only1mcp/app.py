@@ -16,7 +16,7 @@ Every part receives its collaborators and sinks in its constructor, so each impo
     HttpApp / StdioFront               a transport in front of all three
     AuthMiddleware(HttpApp, …)         credentials → principal, when ``auth.modes`` asks
     AdminService(…)                    the admin listener (API, dashboard), when ``admin.enabled``;
-                                       its router times tool calls (ObservedRouter, CallStats)
+                                       its call statistics read the metrics (CallStats)
     SharedSessions(…)                  with ``cluster.redis_url``: the handshake-era sessions
                                        this process shares with the others (docs/scaling.md)
     Reloader(gateway, metrics)         hot reload of the config file; ReloadTriggers (the file
@@ -29,13 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from only1mcp.access.gate import Gate
 from only1mcp.access.shared_buckets import RedisBuckets
 from only1mcp.admin.listener import AdminService
-from only1mcp.admin.observed import ObservedRouter
 from only1mcp.admin.stats import CallStats
 from only1mcp.audit import AuditLog
 from only1mcp.auth.factory import build_authenticator, build_metadata
@@ -168,13 +166,7 @@ def http_app(
     """The ASGI application of the HTTP front (``/mcp``, ``/sse``, ``/healthz``); with a config
     file, what reloads it (SIGHUP, and the file's changes when ``watch``); ``start_watch``: who
     is told how each server's first start goes (the CLI's progress display)."""
-    stats = CallStats()
-    observed = config.admin.enabled and router is Router
-    core = assemble(
-        config,
-        partial(ObservedRouter, stats=stats) if observed else router,
-        start_watch=start_watch,
-    )
+    core = assemble(config, router, start_watch=start_watch)
     scrape = None
     if core.metrics is not None and config.metrics.on_main:
         scrape = metrics_app(core.metrics.registry)
@@ -192,9 +184,19 @@ def http_app(
     admin = None
     if config.admin.enabled:
         # /metrics on the admin listener whenever metrics are on
-        metrics = None if core.metrics is None else metrics_app(core.metrics.registry)
+        metrics, stats = None, None
+        if core.metrics is not None:
+            metrics = metrics_app(core.metrics.registry)
+            stats = CallStats(core.metrics, core.gateway.catalogs["tools"])
         admin = AdminService(
-            config, core.gateway, core.router, stats, core.audit, metrics, core.reloader
+            config,
+            core.gateway,
+            core.router,
+            stats,
+            core.audit,
+            metrics,
+            core.reloader,
+            core.observer,
         )
     triggers = None
     if config.source and core.reloader is not None:

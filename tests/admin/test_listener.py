@@ -6,7 +6,6 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from only1mcp.admin.listener import AdminService
-from only1mcp.admin.stats import CallStats
 from only1mcp.audit import AuditLog
 from only1mcp.config import Config
 from only1mcp.gateway import Gateway
@@ -23,9 +22,7 @@ async def scrape(scope: Scope, receive: Receive, send: Send) -> None:
 def service(**admin: object) -> AdminService:
     config = Config.model_validate({"servers": {"a": {"command": "x"}}, "admin": admin})
     gateway = Gateway(config)
-    return AdminService(
-        config, gateway, Router(gateway), CallStats(), AuditLog(config.audit), scrape
-    )
+    return AdminService(config, gateway, Router(gateway), None, AuditLog(config.audit), scrape)
 
 
 def test_metrics_are_served_behind_the_same_guards() -> None:

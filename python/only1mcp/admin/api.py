@@ -21,7 +21,7 @@ from starlette.routing import Route
 from only1mcp.admin import views
 from only1mcp.admin.bodies import LogLevelBody, ToolCallBody
 from only1mcp.admin.openapi import document
-from only1mcp.admin.stats import CallStats
+from only1mcp.admin.stats import CallStats, metrics_off
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import principal_of
 from only1mcp.config import redacted
@@ -32,6 +32,7 @@ from only1mcp.protocol.revisions import LATEST_HANDSHAKE
 from only1mcp.reload import NoFile, Reloader
 from only1mcp.router import Router
 from only1mcp.session import Session
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import JsonObject
 
 log = logging.getLogger("only1mcp.admin")
@@ -53,21 +54,24 @@ def problem(status: int, error: str, detail: str = "") -> JSONResponse:
 
 
 class AdminApi:
-    """The ``/api`` routes over one running gateway."""
+    """The ``/api`` routes over one running gateway (``stats``: None with metrics off;
+    ``observer``: what measures the playground's calls as the fronts' requests are)."""
 
     def __init__(
         self,
         gateway: Gateway,
         router: Router,
-        stats: CallStats,
+        stats: CallStats | None,
         audit: AuditLog,
         reloader: Reloader,
+        observer: Observer | None = None,
     ) -> None:
         self.gateway = gateway
         self.router = router
         self.stats = stats
         self.audit = audit
         self.reloader = reloader
+        self.observer = observer
         self.openapi = orjson.dumps(document())
 
     def routes(self) -> list[Route]:
@@ -116,7 +120,7 @@ class AdminApi:
         return JSONResponse(self.snapshot_stats())
 
     def snapshot_stats(self) -> dict[str, Any]:
-        return {**self.stats.snapshot(), "errors": list(self.stats.errors)}
+        return metrics_off() if self.stats is None else self.stats.snapshot()
 
     async def _config(self, request: Request) -> Response:
         return JSONResponse(redacted(self.gateway.config))
@@ -163,7 +167,10 @@ class AdminApi:
             "method": "tools/call",
             "params": {"name": body.name, "arguments": body.arguments},
         }
-        answer = orjson.loads(await self._gated(session, msg, request) or b"{}")
+        answering = self._gated(session, msg, request)
+        if self.observer is not None:  # a request served, as on /mcp: it shows in the stats
+            answering = self.observer.observed(msg, answering, lambda: session.protocol_version)
+        answer = orjson.loads(await answering or b"{}")
         return JSONResponse({key: answer[key] for key in ("result", "error") if key in answer})
 
     async def _gated(self, session: Session, msg: JsonObject, request: Request) -> bytes | None:

@@ -36,6 +36,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.gateway import Gateway
 from only1mcp.reload import Reloader
 from only1mcp.router import Router
+from only1mcp.telemetry.observer import Observer
 from only1mcp.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("only1mcp.admin")
@@ -92,16 +93,19 @@ class AdminService:
         config: Config,
         gateway: Gateway,
         router: Router,
-        stats: CallStats,
+        stats: CallStats | None,
         audit: AuditLog,
         scrape: ASGIApp | None = None,
         reloader: Reloader | None = None,
+        observer: Observer | None = None,
     ) -> None:
-        """``scrape``: the Prometheus ``/metrics`` app, served here behind the same guards;
-        ``reloader``: what ``POST /api/config/reload`` runs (None: a gateway of its own)."""
+        """``stats``: the call statistics (None: metrics are off); ``scrape``: the Prometheus
+        ``/metrics`` app, served here behind the same guards; ``reloader``: what
+        ``POST /api/config/reload`` runs (None: a gateway of its own); ``observer``: what
+        measures the playground's calls."""
         self.config = config
         self.stopping = asyncio.Event()
-        api = AdminApi(gateway, router, stats, audit, reloader or Reloader(gateway))
+        api = AdminApi(gateway, router, stats, audit, reloader or Reloader(gateway), observer)
         self.dashboard = Dashboard(api, self.stopping)
         routes: list[BaseRoute] = [*api.routes(), *self.dashboard.routes()]
         if scrape is not None:

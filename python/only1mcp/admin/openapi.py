@@ -141,6 +141,10 @@ SCHEMAS: Schema = {
     ),
     "Stats": _object(
         {
+            "metrics": {
+                "type": "boolean",
+                "description": "false: metrics.enabled is false, and there are no statistics",
+            },
             "window_s": {"type": "integer"},
             "servers": {"type": "object", "additionalProperties": _ref("Rolling")},
             "tools": {"type": "object", "additionalProperties": _ref("Rolling")},

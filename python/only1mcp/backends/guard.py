@@ -25,9 +25,9 @@ from only1mcp.backends.breaker import Breaker, Clock, make_breaker
 from only1mcp.config.policies import BreakerConfig, TimeoutsConfig
 from only1mcp.errors import BackendError, BackendTimeout
 from only1mcp.telemetry.metrics import (
+    BOUNDS,
     KNOWN_METHODS,
     OTHER,
-    SEMCONV_BUCKETS,
     Metrics,
     bounded_version,
     error_type,
@@ -37,6 +37,8 @@ from only1mcp.types import JsonObject
 
 # A transport's send: (the request, its timeout) → the response frame.
 Send = Callable[[Outbound, float], Awaitable[bytes]]
+# The methods that name their tool or prompt in params.name.
+_NAMED = frozenset(("tools/call", "prompts/get"))
 # A pool's replica is named "<pool>[<index>]".
 _REPLICA = re.compile(r"(.*)\[(\d+)\]")
 
@@ -99,12 +101,16 @@ class CallGuard:
         self._version = version
         self._version_label = OTHER
         self._breaker_seen = "closed"
+        # A success's series by method, then tool or prompt name ("": the method names none):
+        # resolved once per connection (the version label is the connection's).
+        self._ok: dict[str, dict[str, list[float]]] = {}
 
     def reconnected(self) -> None:
         """A fresh connection owes nothing to the old one's failures."""
         self.epoch += 1
         self.breaker.reset()
         self._version_label = bounded_version(self._version())
+        self._ok = {}
 
     async def call(self, send: Send, call: Outbound) -> bytes:
         """``send`` one call (its breaker slot already taken), recording how it went (and,
@@ -141,27 +147,46 @@ class CallGuard:
     def _record(self, call: Outbound, error: str, started: float) -> None:
         seconds = time.perf_counter() - started
         self.in_flight -= 1
-        calls = self._calls
-        assert calls is not None and self._metrics is not None
+        counts = None
+        if not error:
+            method = call.method
+            try:
+                by_name = self._ok[method]
+                counts = by_name[call.params["name"] if method in _NAMED else ""]  # type: ignore[index]
+            except (KeyError, TypeError):
+                pass
+        if counts is None:
+            counts = self._series(call, error)
+        counts[bisect_left(BOUNDS, seconds)] += 1  # Histogram.observe, inlined
+        counts[-1] += seconds
+        # A success leaves a closed breaker closed: its state is read after anything else.
+        if error or self._breaker_seen != "closed":
+            state = self.breaker.state
+            if state != self._breaker_seen:
+                assert self._metrics is not None
+                self._metrics.breaker_moved(self.labels, self._breaker_seen, state)
+                self._breaker_seen = state
+
+    def _series(self, call: Outbound, error: str) -> list[float]:
+        """The counts of ``call``'s labels (bounded: a known method; a tool or prompt name is
+        the server's own, which only the catalog gave it); a success's are remembered."""
+        assert self._calls is not None
         method = call.method
         server, replica = self.labels
-        if method == "tools/call" or method == "prompts/get":
+        name = ""
+        if method in _NAMED:
             params = call.params
-            name = params.get("name") if params is not None else None
-            # The server's own name, which only the catalog gave it: bounded.
-            named = name if isinstance(name, str) else OTHER
-            tool, prompt = (named, "") if method == "tools/call" else ("", named)
+            found = params.get("name") if params is not None else None
+            name = found if isinstance(found, str) else OTHER
+            tool, prompt = (name, "") if method == "tools/call" else ("", name)
             key = (server, replica, method, tool, prompt, error, self._version_label)
         else:
             known = method if method in KNOWN_METHODS else OTHER
             key = (server, replica, known, "", "", error, self._version_label)
-        counts = calls.series.get(key) or calls.new(key)  # Histogram.observe, inlined
-        counts[bisect_left(SEMCONV_BUCKETS, seconds)] += 1
-        counts[-1] += seconds
-        state = self.breaker.state
-        if state != self._breaker_seen:
-            self._metrics.breaker_moved(self.labels, self._breaker_seen, state)
-            self._breaker_seen = state
+        counts = self._calls.series_of(key)
+        if not error and key[2] == method and name != OTHER:
+            self._ok.setdefault(method, {})[name] = counts
+        return counts
 
     async def _extensible_call(self, send: Send, call: Outbound, timeout: float) -> bytes:
         """A send whose timeout each progress notification restarts, within the cap."""

@@ -2,11 +2,15 @@
 
 Recording happens on every request, so it does not go through ``prometheus_client``'s metric
 objects (a lock, a label lookup and a bucket walk per observation): each histogram here is a
-dict from its label values to a list of bucket counts, and an observation is a dict lookup, a
-bisect and two additions on the event loop's thread. The families are built at scrape time by
-a collector registered on the :class:`Metrics`' own registry; so are the gauges that describe
-the gateway's state (backends up, breakers, restarts, in flight, catalog sizes), which are read
-from it then rather than kept up to date on the hot path.
+dict from its label values to a list of bucket counts, and an observation is a bisect and two
+additions on the event loop's thread into a list the recorder resolved once for its labels
+(see :class:`~only1mcp.telemetry.observer.Observer`). The lists count into :data:`BOUNDS`,
+finer than the semantic conventions' buckets (which are among them), so that the admin
+dashboard reads its percentiles from the same counts; the exposition sums them into the
+conventions' buckets. The families are built at scrape time by a collector registered on the
+:class:`Metrics`' own registry; so are the gauges that describe the gateway's state (backends
+up, breakers, restarts, in flight, catalog sizes), which are read from it then rather than kept
+up to date on the hot path.
 
 No label ever holds a session or request id; the caller bounds the rest (a tool name not in the
 catalog, a method not of MCP, a protocol version we do not speak: each becomes ``_other`` or
@@ -16,7 +20,9 @@ catalog, a method not of MCP, a protocol version we do not speak: each becomes `
 from __future__ import annotations
 
 import asyncio
+import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -37,6 +43,22 @@ from only1mcp.protocol.stateless import STATELESS_REVISIONS
 
 # The buckets the MCP semantic conventions advise for operation and session durations.
 SEMCONV_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# Renard's R10 series: ten steps a decade (each 1.26 times the last), 1, 2 and 5 among them.
+_R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)
+
+
+def _fine_bounds() -> tuple[float, ...]:
+    """R10 from 100 µs to 300 s, and every semantic-conventions bound: the buckets the
+    histograms count into (a percentile read from them is off by at most one step, 26 %)."""
+    steps = {round(m * 10.0**e, 6) for e in range(-4, 3) for m in _R10}
+    return tuple(sorted(b for b in steps | set(SEMCONV_BUCKETS) if b <= SEMCONV_BUCKETS[-1]))
+
+
+BOUNDS = _fine_bounds()
+# For each of BOUNDS (and the overflow after them): the semantic-conventions bucket it is in.
+_COARSE = (*(bisect_left(SEMCONV_BUCKETS, b) for b in BOUNDS), len(SEMCONV_BUCKETS))
+# The compact ending of most tool results: a frame that ends so is not an error (see error_type).
+_TOOL_SUCCESS_END = b'"isError":false}}'
 OTHER = "_other"
 UNKNOWN = "_unknown"
 TOOL_ERROR = "tool_error"
@@ -58,6 +80,9 @@ KNOWN_VERSIONS = frozenset(HANDSHAKE_REVISIONS) | frozenset(STATELESS_REVISIONS)
 _RESERVED_CODES = range(-32768, -31999)
 ACCESS_DENIED_TYPE = "-32003"
 RATE_LIMITED_TYPE = "-32029"
+# Failed tool calls kept for the admin dashboard, and the largest answer kept with one.
+RECENT_FAILURES = 50
+KEPT_ANSWER = 65536
 
 OPERATION_LABELS = (
     "mcp_method_name",
@@ -73,9 +98,14 @@ def error_type(frame: bytes) -> str:
     """The ``error_type`` of a response frame: "" on success, the JSON-RPC code of an error,
     ``tool_error`` for a result with ``isError: true``.
 
-    A scan for ``rror"`` (the end of both ``"error"`` and ``"isError"``) rules out most
-    successes; where it is found, only ``"error": {`` or ``"isError": true`` has the frame
-    decoded (many servers send ``"isError": false`` with every result)."""
+    A tool result that ends with ``"isError":false}}`` (the official SDKs' compact form) is a
+    success without a scan: its last key belongs to an object the top level closes right
+    after, its ``result`` (an ``error`` object with an ``isError`` member of its own would
+    pass for a success: no server sends one). Otherwise a scan for ``rror"`` (the end of both
+    ``"error"`` and ``"isError"``) rules out most successes; where it is found, only
+    ``"error": {`` or ``"isError": true`` has the frame decoded."""
+    if frame.endswith(_TOOL_SUCCESS_END):
+        return ""
     at = frame.find(b'rror"')
     while at != -1:
         # The compact ``"isError":false`` (what most results end with) is checked in place,
@@ -135,34 +165,39 @@ def bounded_version(version: str | None) -> str:
 
 
 class Histogram:
-    """Label values → [count per bucket …, count above the last, sum]."""
+    """Label values → [count per bucket of :data:`BOUNDS` …, count above the last, sum]."""
 
-    __slots__ = ("buckets", "doc", "labels", "name", "series")
+    __slots__ = ("doc", "labels", "name", "series")
 
     def __init__(self, name: str, doc: str, labels: tuple[str, ...]) -> None:
         self.name = name
         self.doc = doc
         self.labels = labels
-        self.buckets = SEMCONV_BUCKETS
         self.series: dict[tuple[str, ...], list[float]] = {}
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
-        # The hot paths (the observer, the call guard) inline these lines: a call less.
-        counts = self.series.get(key) or self.new(key)
-        counts[bisect_left(SEMCONV_BUCKETS, value)] += 1
+        # The hot paths (the observer, the call guard) inline these lines on a list they
+        # resolved once for its labels.
+        counts = self.series.get(key) or self.series_of(key)
+        counts[bisect_left(BOUNDS, value)] += 1
         counts[-1] += value
 
-    def new(self, key: tuple[str, ...]) -> list[float]:
-        """The counts of a series seen for the first time."""
-        counts = self.series[key] = [0] * (len(SEMCONV_BUCKETS) + 1) + [0.0]
+    def series_of(self, key: tuple[str, ...]) -> list[float]:
+        """The counts of ``key``'s series (created empty the first time)."""
+        counts = self.series.get(key)
+        if counts is None:
+            counts = self.series[key] = [0] * (len(BOUNDS) + 1) + [0.0]
         return counts
 
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
-        bounds = [*(repr(b) for b in self.buckets), "+Inf"]
+        bounds = [*(repr(b) for b in SEMCONV_BUCKETS), "+Inf"]
         for key, counts in list(self.series.items()):
+            coarse = [0.0] * len(bounds)
+            for index, count in enumerate(counts[:-1]):
+                coarse[_COARSE[index]] += count
             cumulative, total = [], 0.0
-            for bound, count in zip(bounds, counts, strict=False):
+            for bound, count in zip(bounds, coarse, strict=True):
                 total += count
                 cumulative.append((bound, total))
             family.add_metric(list(key), cumulative, counts[-1])
@@ -256,6 +291,11 @@ class Metrics:
             "only1mcp_config_reloads_total", "Configuration reloads, by result.", ("result",)
         )
         self.generation = 0
+        # The latest failed tool calls (wall time, labels, answer; None: too large to keep),
+        # for the admin dashboard, which reads the answers only when it shows them.
+        self.recent_failures: deque[tuple[float, tuple[str, ...], bytes | None]] = deque(
+            maxlen=RECENT_FAILURES
+        )
         self._histograms = (self.server_ops, self.client_ops, self.sessions)
         self._counters = (
             self.breaker_transitions,
@@ -269,19 +309,17 @@ class Metrics:
 
     # ----------------------------------------------------------------- hooks
 
-    def server_op(self, key: tuple[str, str, str, str, str], seconds: float) -> None:
-        """A request answered: (method, tool, prompt, error type, protocol version)."""
-        self.server_ops.observe(key, seconds)
-        if key[3]:
-            self.failed(key)
-
-    def failed(self, key: tuple[str, str, str, str, str]) -> None:
-        """A request answered with an error: refusals have counters of their own."""
+    def failed(self, key: tuple[str, str, str, str, str], answer: bytes) -> None:
+        """Request ``key`` (method, tool, prompt, error type, protocol version) was answered
+        with error ``answer``: refusals have counters of their own, tool calls are kept."""
         error = key[3]
         if error == ACCESS_DENIED_TYPE:
             self.denied.inc((key[0],))
         elif error == RATE_LIMITED_TYPE:
             self.rate_limited.inc((key[0],))
+        if key[0] == "tools/call":
+            kept = answer if len(answer) <= KEPT_ANSWER else None
+            self.recent_failures.append((time.time(), key, kept))
 
     def session_ended(self, version: str, seconds: float) -> None:
         self.sessions.observe((bounded_version(version),), seconds)

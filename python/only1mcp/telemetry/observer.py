@@ -16,10 +16,10 @@ from only1mcp.catalog import Catalog
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.telemetry.metrics import (
+    BOUNDS,
     KNOWN_METHODS,
     KNOWN_VERSIONS,
     OTHER,
-    SEMCONV_BUCKETS,
     UNKNOWN,
     Metrics,
     error_type,
@@ -33,6 +33,9 @@ log = logging.getLogger("only1mcp.requests")
 Headers = Mapping[bytes, bytes]
 # The catalog kind a method names its item of in params.name.
 NAMED = {"tools/call": "tools", "prompts/get": "prompts"}
+# Series resolved once: (protocol version →) method → tool or prompt name ("": the method
+# names none) → the histogram's counts for a success with those labels.
+Resolved = dict[str, dict[str, list[float]]]
 
 
 class Observer:
@@ -43,7 +46,9 @@ class Observer:
         self.metrics = metrics
         self.tracing = tracing
         self._catalogs = catalogs
-        self._ops = {} if metrics is None else metrics.server_ops.series
+        # Only raw values that are their own bounded label are keys here (a known version and
+        # method, a name the catalog had): it grows no larger than the histogram.
+        self._ok: dict[str | None, Resolved] = {}
 
     async def observed(
         self,
@@ -86,28 +91,50 @@ class Observer:
             seconds = perf_counter() - begun
             error = "cancelled" if answer is None else error_type(answer)
         if answer is not None and self.metrics is not None:
-            # The labels, inline (this runs for every request): a method of the known set,
-            # the name of a tool or prompt the catalog has, a known protocol version.
-            method = msg["method"]
-            if version not in KNOWN_VERSIONS:
-                version = OTHER
-            kind = NAMED.get(method)
-            if kind is None:
-                key = method if method in KNOWN_METHODS else OTHER, "", "", error, version
-            else:
-                params = msg.get("params")
-                name = params.get("name") if isinstance(params, dict) else None
-                if not isinstance(name, str) or self._catalogs[kind].lookup(name) is None:
-                    name = UNKNOWN
-                tool, prompt = (name, "") if kind == "tools" else ("", name)
-                key = method, tool, prompt, error, version
-            counts = self._ops.get(key) or self.metrics.server_ops.new(key)  # Histogram.observe
-            counts[bisect_left(SEMCONV_BUCKETS, seconds)] += 1
+            # A success's series is found with three lookups: no labels built, no catalog
+            # asked (a name is remembered once the catalog had it); any other request's labels
+            # are bounded in _series.
+            counts = None
+            if not error:
+                method = msg["method"]
+                try:
+                    by_name = self._ok[version][method]
+                    counts = by_name[msg["params"]["name"] if method in NAMED else ""]
+                except (KeyError, TypeError):
+                    pass
+            if counts is None:
+                counts = self._series(msg, error, version, answer)
+            counts[bisect_left(BOUNDS, seconds)] += 1
             counts[-1] += seconds
-            if error:
-                self.metrics.failed(key)
         if log.isEnabledFor(logging.DEBUG):  # one event per request, when asked for
             self._log(msg, error, seconds)
+
+    def _series(
+        self, msg: JsonObject, error: str, version: str | None, answer: bytes
+    ) -> list[float]:
+        """The counts of ``msg``'s answer, its labels bounded: a method of the known set, the
+        name of a tool or prompt the catalog has, a known protocol version. A success's are
+        remembered for the next one with the same raw values."""
+        assert self.metrics is not None
+        method = msg["method"]
+        known_version = version if version in KNOWN_VERSIONS else OTHER
+        kind = NAMED.get(method)
+        name = ""
+        if kind is None:
+            key = method if method in KNOWN_METHODS else OTHER, "", "", error, known_version
+        else:
+            params = msg.get("params")
+            given = params.get("name") if isinstance(params, dict) else None
+            known = isinstance(given, str) and self._catalogs[kind].lookup(given) is not None
+            name = str(given) if known else UNKNOWN
+            tool, prompt = (name, "") if kind == "tools" else ("", name)
+            key = method, tool, prompt, error, known_version
+        counts = self.metrics.server_ops.series_of(key)
+        if error:
+            self.metrics.failed(key, answer)
+        elif key[0] == method and known_version == version and name != UNKNOWN:
+            self._ok.setdefault(version, {}).setdefault(method, {})[name] = counts
+        return counts
 
     def _log(self, msg: JsonObject, error: str, seconds: float) -> None:
         target = self._target(msg)

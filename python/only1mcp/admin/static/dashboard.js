@@ -112,6 +112,7 @@ function render(snapshot) {
   $("ov-rate").textContent = rate.toFixed(1);
   renderServers(snapshot.servers, snapshot.stats);
   renderTools(snapshot.stats);
+  $("stats-off").hidden = snapshot.stats.metrics !== false;
   renderErrors(snapshot.stats.errors);
   renderSessions(snapshot.sessions);
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
