@@ -34,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (  # noqa: E402  (the loadtests directory is not a package)
+from harness import (
     REPO,
     Target,
     backend_command,
@@ -43,8 +43,8 @@ from harness import (  # noqa: E402  (the loadtests directory is not a package)
     log,
     machine_facts,
     running,
-    wrk,
     write_config,
+    wrk,
 )
 
 RESULTS = REPO / "loadtests" / "results" / "scale_workers.json"
