@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import jwt
 import pytest
@@ -190,7 +191,7 @@ async def test_rotation_and_the_unknown_kid_refresh_limit(
         assert idp.jwks_fetches == 1
         # The issuer rotates in rsa-2 and drops rsa-1: found by the next allowed refetch.
         idp.keys[:] = [rsa_key_2]
-        time.sleep(0.55)
+        await anyio.sleep(0.55)
         assert (await verifier.verify(rsa_key_2.sign(claims(AUD, sub="rotated")))).id
         assert idp.jwks_fetches == 2
         # Known now: no fetch at all; the key rotated out no longer verifies.
@@ -232,6 +233,6 @@ async def test_a_withdrawn_key_stops_verifying_once_the_set_is_old(
         assert (await verifier.verify(rsa_key.sign(claims(AUD)))).id
         idp.keys[:] = [rsa_key_2]  # rsa-1 withdrawn; no token names an unknown kid
         assert (await verifier.verify(rsa_key.sign(claims(AUD)))).id  # the set is fresh
-        time.sleep(0.35)
+        await anyio.sleep(0.35)
         await refused(verifier, rsa_key.sign(claims(AUD)), "unknown key")
     assert idp.jwks_fetches == 2
