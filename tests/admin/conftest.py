@@ -70,13 +70,8 @@ def admin_aggregator(
     }
     config = workdir / "only1mcp.yaml"
     config.write_text(yaml.safe_dump(document, sort_keys=False))
-    agg = HttpAggregator(config, workdir / "only1mcp.log")
-    try:
-        agg.wait_healthy()
+    with HttpAggregator(config, workdir / "only1mcp.log").healthy() as agg:
         yield AdminAggregator(agg, f"http://127.0.0.1:{port}", config)
-    finally:
-        problems = agg.stop()
-    assert not problems, problems
 
 
 @pytest.fixture(scope="module")

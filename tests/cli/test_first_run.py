@@ -54,13 +54,8 @@ def start(config: Path, admin_port: int) -> Iterator[Running]:
     """``only1mcp start`` on ``config`` with the venv's programs on PATH (where the demo
     servers are); stopped, and checked for a clean exit, afterwards."""
     env = {**os.environ, "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"}
-    agg = HttpAggregator(config, config.with_suffix(".log"), env=env)
-    try:
-        agg.wait_healthy()
+    with HttpAggregator(config, config.with_suffix(".log"), env=env).healthy() as agg:
         yield Running(agg, f"http://127.0.0.1:{admin_port}", config)
-    finally:
-        problems = agg.stop()
-    assert not problems, problems
 
 
 def with_admin_port(config: Path, port: int) -> None:

@@ -285,6 +285,17 @@ class HttpAggregator:
         self.stop()
         pytest.fail(f"/healthz not ok after {deadline}s (last: {last}):\n{log_tail(self.log)}")
 
+    @contextlib.contextmanager
+    def healthy(self) -> Iterator[HttpAggregator]:
+        """Healthy for the ``with`` block; stopped after it, and failing on any problem the
+        stop saw (see :meth:`stop`)."""
+        try:
+            self.wait_healthy()
+            yield self
+        finally:
+            problems = self.stop()
+        assert not problems, problems
+
     def stop(self) -> list[str]:
         """SIGTERM the aggregator; return the problems seen (slow exit, an exit status other
         than 0, leaked children, 500s)."""
