@@ -25,6 +25,8 @@ from .conftest import write_config as write
 pytestmark = pytest.mark.anyio
 
 BROKEN = {"command": "/bin/sh", "args": ["-c", "echo 'broken: missing API key' >&2; exit 3"]}
+# Longer than any unblocked call on a loaded machine, far shorter than the wait behind a 3 s sleep.
+BLOCKED_BOUND_S = 1.0
 
 
 def replica(busy: Path) -> dict[str, Any]:
@@ -153,14 +155,16 @@ async def test_slow_calls_do_not_hold_up_fast_ones(tmp_path: Path) -> None:
                 assert not slept, "the measurement outlasted the slow calls"
             assert slept == [(True, "slept 3.0")] * 20
             assert time.monotonic() - started < 3 + 2, "the sleeps ran one after another"
-    # Blocked behind a sleep, a call would take seconds instead of milliseconds (~500x); a
-    # shared 2-core machine moves a p99 of a few ms by 2-5x on its own, hence 10x.
+    # Blocked behind a sleep, a call would wait out the rest of a 3 s sleep (>= 2.5 s); not
+    # blocked, it takes milliseconds. The bound sits between the two, far from both, so a
+    # loaded CI machine (which moves a p99 of a few ms by 2-20x) cannot fail it, while any
+    # head-of-line blocking still does. How much the p99 moves is the load benchmarks' business.
     print(
         f"p99 fast {p99(alone) * 1e3:.1f} -> {p99(beside) * 1e3:.1f} ms beside 20 sleeps; "
         f"same pipe {p99(alone_same_pipe) * 1e3:.1f} -> {p99(same_pipe) * 1e3:.1f} ms"
     )
-    assert p99(beside) < 10 * p99(alone), (p99(beside), p99(alone))
-    assert p99(same_pipe) < 10 * p99(alone_same_pipe), (p99(same_pipe), p99(alone_same_pipe))
+    assert max(beside) < BLOCKED_BOUND_S, (max(beside), p99(alone))
+    assert max(same_pipe) < BLOCKED_BOUND_S, (max(same_pipe), p99(alone_same_pipe))
 
 
 @pytest.mark.parametrize("kind", ["http", "stdio"])
