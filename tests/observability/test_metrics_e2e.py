@@ -19,6 +19,7 @@ from only1mcp.front.origin import OriginPolicy
 from only1mcp.telemetry.metrics import OPERATION_LABELS
 
 VERSION = "2025-11-25"
+STATELESS = "2026-07-28"
 CALLS = {  # (tool, arguments) → how many times
     ("fx__echo", '{"text": "hi"}'): 3,
     ("fx__fail", '{"message": "no"}'): 2,
@@ -44,6 +45,9 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             _post(http, running.url, session, "bogus/method", {})
             _post(http, running.url, session, "prompts/get", {"name": "fx__nothing"})
             _post(http, running.url, session, "ping", {})
+            for _ in range(2):  # a 2026 call: the straight path's, then the ladder's form
+                _post_2026(http, running.url, "tools/call", _params("fx__echo", '{"text": "x"}'))
+            _post_2026(http, running.url, "tools/list", {})
             scrape = http.get(f"{running.base}/metrics")
             assert scrape.status_code == 200
             assert scrape.headers["content-type"].startswith("text/plain")
@@ -85,6 +89,23 @@ def _post(http: httpx.Client, url: str, session: str, method: str, params: dict[
     assert http.post(url, json=msg, headers=_headers(session)).status_code == 200
 
 
+def _post_2026(http: httpx.Client, url: str, method: str, params: dict[str, Any]) -> None:
+    """A 2026-07-28 request: no session, the envelope in ``_meta``, the routing headers."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": STATELESS,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    msg = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": STATELESS,
+        "mcp-method": method,
+    }
+    if "name" in params:
+        headers["mcp-name"] = params["name"]
+    assert http.post(url, json=msg, headers=headers).status_code == 200
+
+
 def _samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     return [
         (sample.labels, sample.value)
@@ -101,13 +122,15 @@ def _count(text: str, name: str, **labels: str) -> float:
     return found[0]
 
 
-def _op(method: str, tool: str = "", prompt: str = "", error: str = "") -> dict[str, str]:
+def _op(
+    method: str, tool: str = "", prompt: str = "", error: str = "", version: str = VERSION
+) -> dict[str, str]:
     return {
         "mcp_method_name": method,
         "gen_ai_tool_name": tool,
         "gen_ai_prompt_name": prompt,
         "error_type": error,
-        "mcp_protocol_version": VERSION,
+        "mcp_protocol_version": version,
     }
 
 
@@ -126,6 +149,9 @@ def test_server_operations_by_method_tool_and_outcome(scraped: tuple[str, str]) 
     assert _count(text, SERVER, **_op("ping")) == 1
     assert _count(text, SERVER, **_op("initialize")) == 1
     assert not any("fx__no_such_tool" in str(labels) for labels, _ in _samples(text, SERVER))
+    # a 2026 request is counted under the version it named (served, its envelope is gone)
+    assert _count(text, SERVER, **_op("tools/call", tool="fx__echo", version=STATELESS)) == 2
+    assert _count(text, SERVER, **_op("tools/list", version=STATELESS)) == 1
     buckets = [lb["le"] for lb, _ in _samples(text, SERVER.replace("_count", "_bucket"))]
     assert {"0.01", "0.02", "0.05", "300.0", "+Inf"} <= set(buckets)
 
@@ -136,8 +162,8 @@ def test_backend_calls_by_server_and_replica(scraped: tuple[str, str]) -> None:
     assert _count(text, CLIENT, **echo) == 3
     failed = {"server": "fx", "replica": "", **_op("tools/call", tool="fail", error="tool_error")}
     assert _count(text, CLIENT, **failed) == 2
-    # the unknown tool and the unknown method never reached the backend
-    assert sum(v for _, v in _samples(text, CLIENT)) == 5
+    # the unknown tool and the unknown method never reached the backend (the 2026 calls did)
+    assert sum(v for _, v in _samples(text, CLIENT)) == 7  # the 2026 calls: 2
 
 
 def test_gateway_state_gauges(scraped: tuple[str, str]) -> None:

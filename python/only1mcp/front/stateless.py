@@ -28,6 +28,7 @@ from only1mcp.front.wire import (
 )
 from only1mcp.protocol import jsonrpc
 from only1mcp.protocol.stateless import (
+    LATEST_STATELESS,
     Headers,
     check_request,
     error_frame_id,
@@ -76,7 +77,7 @@ class StatelessEndpoint:
                 await respond(send, *msg)
                 return
             # Authentication on: the call is admitted first, the lists are as it may see them.
-            principal, ticket = self._admit(scope, msg)
+            principal, ticket = (ANONYMOUS, None) if self.gate is None else self._admit(scope, msg)
         except HttpError as exc:  # too large, or refused
             await exc.respond(send)
             return
@@ -84,11 +85,14 @@ class StatelessEndpoint:
         raw = scope["headers"]
         # The common call first: it reads the header lines as they are (none twice).
         answering = self.service.fresh_call(msg, by_name, len(by_name) != len(raw), reply)
+        # The version is read before serving: serving takes the envelope out of ``_meta``.
+        version: str | None = LATEST_STATELESS
         if answering is None:
             headers = Headers(raw, by_name)
             if msg["method"] == "subscriptions/listen":
                 await self._listen(msg, headers, receive, reply)
                 return
+            version = stateless_version(msg)
             answering = self.service.answer(msg, headers, reply, principal)
         observer = self.observer
         # Measured in place (not through a wrapping coroutine): a frame less per request.
@@ -103,16 +107,15 @@ class StatelessEndpoint:
         finally:
             if begun is not None and observer is not None:
                 frame = None if answered is None else answered[1]
-                observer.end(begun, msg, frame, stateless_version(msg))
+                observer.end(begun, msg, frame, version)
         if answered is not None:  # None: the bridge sent it (reply.finish) and went on
             await reply.finish(*answered)
         if ticket is not None and self.gate is not None:
             self.gate.done(ticket, answered[1] if answered is not None else None)
 
     def _admit(self, scope: Scope, msg: JsonObject) -> tuple[Principal, Ticket | None]:
-        """Who asks, and the gate's ticket (none without a gate); a refusal is counted."""
-        if self.gate is None:
-            return ANONYMOUS, None
+        """Who asks, and the gate's ticket; a refusal is counted (there is a gate)."""
+        assert self.gate is not None
         try:
             return _admitted(self.gate, scope, msg)
         except HttpError as exc:

@@ -117,8 +117,10 @@ class StdioFront:
         begin_request()
         try:
             if is_request and self.observer is not None:
+                # Read now: serving a 2026 request takes the envelope (and its version) out.
+                stateless = stateless_version(msg)
                 answer = await self.observer.observed(
-                    msg, self._handle(msg), lambda: self._version(msg)
+                    msg, self._handle(msg), lambda: stateless or self.session.protocol_version
                 )
             else:
                 answer = await self._handle(msg)
@@ -159,9 +161,6 @@ class StdioFront:
         if msg.get("method") == "notifications/cancelled":
             self._end_listen((msg.get("params") or {}).get("requestId"))
         return await self.router.handle(self.session, msg, self)
-
-    def _version(self, msg: JsonObject) -> str:
-        return stateless_version(msg) or self.session.protocol_version
 
     async def _stateless(self, msg: JsonObject) -> bytes | None:
         if msg["method"] == "subscriptions/listen":
