@@ -141,6 +141,9 @@ class Gateway:
         self._mirrored: dict[tuple[str, bytes], Backend] = {}
         # The same, for servers whose bridged calls each need an instance of their own.
         self._leases = Leases(self._start_isolated)
+        # A bridged call is over (its session's id): its leased instances go back for the
+        # next calls. The leases' own method: the bridge calls it on every call.
+        self.release: Callable[[str], None] = self._leases.release
         self.shared = {
             name: backend
             for name, backend in self.backends.items()
@@ -254,7 +257,7 @@ class Gateway:
         if self.cluster is not None:
             await self.cluster.close()
 
-    def serving(self, server: str, session: Session) -> Backend | None:
+    def serving(self, server: str, session: Session, variants: bool = True) -> Backend | None:
         """The running backend that serves ``session`` for ``server`` (the per-call fast
         path), or None when :meth:`backend_for` has to find or start it.
 
@@ -262,28 +265,26 @@ class Gateway:
         two-era server through its handshake face, so that the server has its back-channel
         (sampling, elicitation, roots) as it has when the client connects to it directly; a
         2026 session talks to it statelessly. A server whose lists vary with the client's
-        capabilities serves each capability set from an instance of its own (variants.py)."""
+        capabilities serves each capability set from an instance of its own (variants.py),
+        unless ``variants`` is False (the caller asked them already). One frame per call: the
+        variants' test is :meth:`Variants.varies` written out."""
         backend = self.shared.get(server)
-        if backend is not None and self.variants.varies(server):
+        if backend is None:
+            return None  # isolated, or gone: backend_for decides
+        if variants and (server in self.variants.undecided or server in self.variants.sensitive):
             chosen = self.variants.serving(server, session, backend)
             if chosen is not backend:
                 return chosen  # the set's instance, or None: backend_for decides the server
-        return self._serving(server, session, backend)
-
-    def _serving(self, server: str, session: Session, backend: Backend | None) -> Backend | None:
-        if session.mirror is not None:
+        mirror = session.mirror
+        if mirror is not None:
             # A bridged 2026 call meets a shared stdio server's one process too (_mirroring).
-            if backend is None or server in self.per_call:
+            if server in self.per_call:
                 return None
             if backend.streams_per_request:
-                key = _capability_key(session.mirror)
+                key = _capability_key(mirror)
                 return None if key is None else self._mirrored.get((server, key))
             return backend
-        if (
-            backend is not None
-            and backend.handshake_too
-            and session.protocol_version not in STATELESS_REVISIONS
-        ):
+        if backend.handshake_too and session.protocol_version not in STATELESS_REVISIONS:
             return self._faces.get(server)
         return backend
 
@@ -297,7 +298,7 @@ class Gateway:
         shared = self.shared.get(server)
         if shared is not None and self.variants.varies(server):
             chosen = await self.variants.backend(server, session, shared)
-            backend = chosen if chosen is not shared else self._serving(server, session, shared)
+            backend = chosen if chosen is not shared else self.serving(server, session, False)
             if backend is not None:
                 return backend
         if session.mirror is not None:
@@ -410,10 +411,6 @@ class Gateway:
         for session in self.sessions:
             if set_of(session) in sets:
                 session.events.push(frame)
-
-    def release(self, session: Session) -> None:
-        """A bridged call is over: its leased instances go back for the next calls."""
-        self._leases.release(session.id)
 
     async def _start_isolated(
         self, server: str, capabilities: JsonObject | None = None, owner: str | None = None

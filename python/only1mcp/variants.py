@@ -107,7 +107,7 @@ class Variants:
         self._deciding: dict[str, asyncio.Task[None]] = {}
         # probes started beside their server's shared backend (prestart)
         self._probes: dict[str, asyncio.Task[Backend | None]] = {}
-        self._servers: dict[str, _Server] = {}  # the sensitive ones
+        self.sensitive: dict[str, _Server] = {}  # the servers that vary, by name
         self._mine: weakref.WeakSet[Backend] = weakref.WeakSet()
         self._stopping: set[asyncio.Task[None]] = set()
         self.version = 0  # bumps when a set's lists change
@@ -117,7 +117,7 @@ class Variants:
 
     def varies(self, server: str) -> bool:
         """Whether ``server``'s calls may need another instance than its shared backend."""
-        return server in self.undecided or server in self._servers
+        return server in self.undecided or server in self.sensitive
 
     def serving(self, server: str, session: Session, shared: Backend) -> Backend | None:
         """The instance that serves ``session`` for ``server`` (one of :meth:`varies`), or None
@@ -125,7 +125,7 @@ class Variants:
         key = set_of(session)
         if key == FULL:
             return shared
-        state = self._servers.get(server)
+        state = self.sensitive.get(server)
         if state is None:
             return None  # undecided
         if key not in state.routes:
@@ -143,7 +143,7 @@ class Variants:
 
     def may_vary(self, session: Session) -> bool:
         """Whether ``session``'s lists may differ from the merged catalogs."""
-        return bool(self.undecided or self._servers) and set_of(session) != FULL
+        return bool(self.undecided or self.sensitive) and set_of(session) != FULL
 
     async def catalog(self, kind: str, session: Session, shared: dict[str, Backend]) -> Catalog:
         """The catalog of ``kind`` as ``session``'s capability set sees it (every server
@@ -159,7 +159,7 @@ class Variants:
         base = self._catalogs[kind]
         own = {
             name: state.lists[route].get(kind, [])
-            for name, state in self._servers.items()
+            for name, state in self.sensitive.items()
             if (route := state.routes.get(key)) is not None and route in state.lists
         }
         if not own:
@@ -198,7 +198,7 @@ class Variants:
 
     async def _prepare(self, server: str, key: str, shared: Backend) -> None:
         await self.decide(server, shared)
-        state = self._servers.get(server)
+        state = self.sensitive.get(server)
         if state is None or key in state.routes:
             return
         task2 = state.starting.get(key)
@@ -232,7 +232,7 @@ class Variants:
             state.sensitive = True
             state.routes[NONE] = probe
             state.lists[probe] = lists
-            self._servers[server] = state
+            self.sensitive[server] = state
             self.undecided.discard(server)
             self.version += 1
             log.info("server %r: its lists vary with the client's capabilities", server)
@@ -299,7 +299,7 @@ class Variants:
 
     async def list_changed(self, instance: Backend, frame: bytes) -> None:
         """An instance's list changed: re-read it, tell the sessions of its sets."""
-        state = self._servers.get(instance.name)
+        state = self.sensitive.get(instance.name)
         if state is None or instance not in state.lists:
             return  # still starting (its lists are read once it is up) or a probe
         try:
@@ -315,14 +315,14 @@ class Variants:
         """The running instances (they take the handshake-era fan-outs: setLevel, roots)."""
         return [
             route
-            for state in self._servers.values()
+            for state in self.sensitive.values()
             for route in state.routes.values()
             if route is not None and route.state is BackendState.READY
         ]
 
     def count(self, server: str) -> int:
         """How many instances ``server`` has besides its shared backend."""
-        state = self._servers.get(server)
+        state = self.sensitive.get(server)
         return 0 if state is None else len({id(r) for r in state.routes.values() if r})
 
     # ------------------------------------------------------------------ stopping
@@ -337,12 +337,12 @@ class Variants:
         the gateway as their backends are)."""
         self._eligible = frozenset(eligible)
         self.undecided = {s for s in self.undecided if s in self._eligible}
-        self.undecided |= {s for s in self._eligible if s not in self._servers}
+        self.undecided |= {s for s in self._eligible if s not in self.sensitive}
 
     def withdraw(self, server: str) -> list[Backend]:
         """Take ``server``'s instances out of service (its shared backend is replaced): they
         come back, for the caller to close; the server is decided anew."""
-        state = self._servers.pop(server, None)
+        state = self.sensitive.pop(server, None)
         probe = self._probes.pop(server, None)
         if probe is not None:
             probe.cancel()
@@ -363,10 +363,10 @@ class Variants:
         """Stop every instance (and the probes and starts under way)."""
         for task in [*self._deciding.values(), *self._probes.values()]:
             task.cancel()
-        for state in self._servers.values():
+        for state in self.sensitive.values():
             for start in state.starting.values():
                 start.cancel()
-        self._servers.clear()
+        self.sensitive.clear()
         await asyncio.gather(*(b.close() for b in list(self._mine)), *self._stopping)
 
 

@@ -76,10 +76,10 @@ class Bridge:
         dispatch: Dispatch,
         answer_backend: Callable[..., Awaitable[None]],
         state_keys: Sequence[str] = (),
-        release: Callable[[Session], None] | None = None,
+        release: Callable[[str], None] | None = None,
     ) -> None:
         self._dispatch = dispatch
-        self._release = release  # gives back what the call's session held (leased backends)
+        self._release = release  # gives back what the call's session (by id) held: leases
         self._answer_backend = answer_backend  # (session, response message) → to its backend
         self._calls: dict[str, BridgedCall] = {}  # the calls that asked, by id
         self._tasks: set[asyncio.Task[Any]] = set()  # drivers of first rounds, cancellations
@@ -183,7 +183,7 @@ class Bridge:
             # Its session serves the next call: nothing refers to it any more (its exchange
             # closed with the call). What it leased goes back first.
             if self._release is not None:
-                self._release(session)
+                self._release(session.id)
             if len(idle) < MAX_IDLE_SESSIONS:
                 idle.append(session)
             assert answer is not None  # a request always gets one
@@ -202,7 +202,7 @@ class Bridge:
     def _give_back(self, session: Session) -> None:
         """What a call that failed before asking leased goes back (its session is dropped)."""
         if self._release is not None:
-            self._release(session)
+            self._release(session.id)
 
     def _session(self) -> Session:
         session = Session(id=f"bridge-{next(self._session_ids)}", protocol_version=LATEST_STATELESS)
@@ -412,7 +412,7 @@ class Bridge:
             call.expiry.cancel()
         self.stop(call)
         if self._release is not None:
-            self._release(call.session)
+            self._release(call.session.id)
 
     def close(self) -> None:
         """Stop every call that asked (their carriers end at once)."""
