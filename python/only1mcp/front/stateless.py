@@ -64,7 +64,8 @@ class StatelessEndpoint:
             await respond(send, 405, b"", [(b"allow", b"POST")])
             return
         accept = by_name.get(b"accept", b"")
-        if accept.find(b"application/json") == -1 or accept.find(b"text/event-stream") == -1:
+        # ``in``, not find(): bytes.find parses its arguments as a tuple, on every request.
+        if b"application/json" not in accept or b"text/event-stream" not in accept:
             error = InvalidRequest(
                 "Not Acceptable: Accept must list application/json and text/event-stream"
             )
