@@ -311,13 +311,13 @@ def _finished_call(answer: bytes) -> tuple[int, bytes]:
     at = answer.find(RESULT_OBJECT)
     # The only "{" before it is the frame's own: it is the top-level member (',"result":'
     # nested in an array has an object of its own around it, and never occurs in a string).
-    # Slices and ``in`` rather than the methods' start arguments: those parse a tuple.
+    # (A slice, not startswith: bytes methods parse their arguments as a tuple, and ``in``
+    # on bytes raises and clears a TypeError first; each costs more than the search.)
     if (
         at > 0
-        and STAMPED not in answer  # a "resultType" anywhere (even in the id) is decoded
-        and answer[at + _AFTER_RESULT : at + _AFTER_RESULT + 1] != b"}"  # an empty result too
-        and b"{" not in answer[1:at]
-        and answer[:1] == b"{"
+        and answer[at + _AFTER_RESULT : at + _AFTER_RESULT + 1] != b"}"  # an empty result…
+        and answer.rfind(b"{", 0, at) == 0
+        and answer.find(STAMPED, at) == -1  # … or one stamped already is decoded
     ):
         # The first ',"result":{' is the one at ``at``: the frame is copied once.
         return 200, answer.replace(RESULT_OBJECT, RESULT_STAMPED, 1)
