@@ -19,7 +19,7 @@ from only1mcp.protocol.stateless import (
     META_CAPABILITIES,
     META_VERSION,
 )
-from only1mcp.stateless import _finished
+from only1mcp.stateless import _finished, _finished_call
 
 pytestmark = pytest.mark.anyio
 
@@ -132,3 +132,34 @@ def test_a_result_type_below_the_result_is_not_its_stamp() -> None:
     frame = b'{"jsonrpc":"2.0","id":5,"result":{"content":[{"resultType":"x"}]}}'
     status, stamped = _finished({"method": "tools/call"}, frame)
     assert status == 200 and orjson.loads(stamped)["result"]["resultType"] == "complete"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text","text":"hi"}]}}',
+        b'{"jsonrpc":"2.0","id":5,"result":{}}',
+        b'{"jsonrpc":"2.0","id":"resultType","result":{"content":[]}}',
+        b'{"jsonrpc":"2.0","id":5,"result":{"structuredContent":{"resultType":"x"}}}',
+        b'{"jsonrpc":"2.0","id":5,"result":{"a":{"b":1,"result":{"c":2}}}}',
+        b'{"id":{"x":1},"jsonrpc":"2.0","result":{"content":[]}}',
+        b'{"jsonrpc": "2.0", "id": 5, "result": {"content": []}}',
+        b'{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"no"}}',
+        b'{"jsonrpc":"2.0","id":5,"result":{"content":[],"resultType":"complete"}}',
+    ],
+    ids=["plain", "empty", "id", "nested", "nested-result", "object-id", "spaced", "error", "2026"],
+)
+def test_the_straight_path_stamps_a_call_as_the_ladder_does(frame: bytes) -> None:
+    """_finished_call (bytes tests on every call) answers what _finished (decoding) does, and
+    a plain result's stamp comes first, where 2026 clients look for it."""
+    status, stamped = _finished_call(frame)
+    want_status, wanted = _finished({"method": "tools/call"}, frame)
+    assert status == want_status
+    assert orjson.loads(stamped) == orjson.loads(wanted)
+    result = orjson.loads(stamped).get("result")
+    if result is not None:
+        assert result["resultType"] == "complete"
+        assert list(result).count("resultType") == 1
+        assert stamped.count(b'"resultType"') == frame.count(b'"resultType"') + (
+            b'"resultType":"complete"' not in frame
+        )
