@@ -1,6 +1,7 @@
 mod balance;
 mod breaker;
 mod envelope;
+mod histogram;
 mod reader;
 mod ring;
 mod scanner;
@@ -16,8 +17,8 @@ use pyo3::prelude::*;
 
 /// Rust hot-path primitives for Only1MCP.
 ///
-/// Consistent hashing, load balancing, circuit breaking and newline-delimited
-/// JSON-RPC framing. Every class is thread-safe: instances may be shared between
+/// Consistent hashing, load balancing, circuit breaking, histogram counts and
+/// newline-delimited JSON-RPC framing. Every class is thread-safe: instances may be shared between
 /// threads without external locking.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -27,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<balance::LeastConnections>()?;
     m.add_class::<breaker::CircuitBreaker>()?;
     m.add_class::<reader::FrameReader>()?;
+    m.add_class::<histogram::BucketCounts>()?;
     m.add_function(wrap_pyfunction!(envelope::frame_info, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::rewrite_id, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::split_response, m)?)?;

@@ -1,13 +1,14 @@
 """Rust hot-path primitives for Only1MCP.
 
-Consistent hashing, load balancing, circuit breaking and newline-delimited
-JSON-RPC framing. Every class is thread-safe: instances may be shared between
+Consistent hashing, load balancing, circuit breaking, histogram counts and
+newline-delimited JSON-RPC framing. Every class is thread-safe: instances may be shared between
 threads without external locking.
 """
 
 from typing import Literal, final
 
 __all__ = [
+    "BucketCounts",
     "CircuitBreaker",
     "FrameReader",
     "HashRing",
@@ -161,6 +162,25 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         """Force the breaker closed and forget all failures."""
+
+@final
+class BucketCounts:
+    """One histogram series: counts per bucket of fixed upper bounds, and a sum.
+
+    ``observe`` is one call on the request path; ``snapshot`` is for the scrape.
+    A value equal to a bound counts in that bound's bucket; the last count is for
+    values above every bound.
+
+    Raises:
+        ValueError: if the bounds are not finite and strictly increasing.
+    """
+
+    def __init__(self, bounds: list[float]) -> None: ...
+    def observe(self, value: float) -> None:
+        """Count ``value`` (seconds, say) in its bucket and add it to the sum."""
+
+    def snapshot(self) -> tuple[list[int], float]:
+        """``(counts, sum)``: one count per bound and one above them all, and the sum."""
 
 @final
 class FrameReader:

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from only1mcp._core import BucketCounts
 from only1mcp.catalog import Catalog
 from only1mcp.telemetry.metrics import BOUNDS, Metrics
 from only1mcp.types import JsonObject
@@ -36,7 +37,7 @@ SAMPLE_EVERY = 1.0  # seconds between two samples kept
 MAX_MESSAGE = 300
 
 Clock = Callable[[], float]
-Series = dict[tuple[str, ...], list[float]]
+Series = dict[tuple[str, ...], BucketCounts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,7 @@ def totals(series: Series, at: tuple[int, int, int], last: dict[str, Totals]) ->
         if key[method_at] != "tools/call":
             continue
         name = key[name_at]
-        buckets = counts[:-1]
+        buckets: list[float] = [*counts.snapshot()[0]]
         found = sums.get(name)
         sums[name] = (
             buckets if found is None else [a + b for a, b in zip(found, buckets, strict=True)]

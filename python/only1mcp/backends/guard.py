@@ -16,18 +16,18 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from only1mcp._core import BucketCounts
 from only1mcp.backends.base import Outbound
 from only1mcp.backends.breaker import Breaker, Clock, make_breaker
 from only1mcp.config.policies import BreakerConfig, TimeoutsConfig
 from only1mcp.errors import BackendError, BackendTimeout
 from only1mcp.telemetry.metrics import (
-    BOUNDS,
     KNOWN_METHODS,
     OTHER,
+    TOOL_SUCCESS_END,
     Metrics,
     bounded_version,
     error_type,
@@ -103,7 +103,7 @@ class CallGuard:
         self._breaker_seen = "closed"
         # A success's series by method, then tool or prompt name ("": the method names none):
         # resolved once per connection (the version label is the connection's).
-        self._ok: dict[str, dict[str, list[float]]] = {}
+        self._ok: dict[str, dict[str, BucketCounts]] = {}
 
     def reconnected(self) -> None:
         """A fresh connection owes nothing to the old one's failures."""
@@ -141,7 +141,9 @@ class CallGuard:
             raise
         breaker.record_success()
         if self._calls is not None:
-            self._record(call, error_type(answer), started)
+            # error_type's first test in place: a frame less for most tool results
+            ok = answer.endswith(TOOL_SUCCESS_END)
+            self._record(call, "" if ok else error_type(answer), started)
         return answer
 
     def _record(self, call: Outbound, error: str, started: float) -> None:
@@ -157,8 +159,7 @@ class CallGuard:
                 pass
         if counts is None:
             counts = self._series(call, error)
-        counts[bisect_left(BOUNDS, seconds)] += 1  # Histogram.observe, inlined
-        counts[-1] += seconds
+        counts.observe(seconds)
         # A success leaves a closed breaker closed: its state is read after anything else.
         if error or self._breaker_seen != "closed":
             state = self.breaker.state
@@ -167,7 +168,7 @@ class CallGuard:
                 self._metrics.breaker_moved(self.labels, self._breaker_seen, state)
                 self._breaker_seen = state
 
-    def _series(self, call: Outbound, error: str) -> list[float]:
+    def _series(self, call: Outbound, error: str) -> BucketCounts:
         """The counts of ``call``'s labels (bounded: a known method; a tool or prompt name is
         the server's own, which only the catalog gave it); a success's are remembered."""
         assert self._calls is not None

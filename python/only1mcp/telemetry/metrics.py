@@ -2,9 +2,10 @@
 
 Recording happens on every request, so it does not go through ``prometheus_client``'s metric
 objects (a lock, a label lookup and a bucket walk per observation): each histogram here is a
-dict from its label values to a list of bucket counts, and an observation is a bisect and two
-additions on the event loop's thread into a list the recorder resolved once for its labels
-(see :class:`~only1mcp.telemetry.observer.Observer`). The lists count into :data:`BOUNDS`,
+dict from its label values to a series of bucket counts kept by the Rust core
+(:class:`~only1mcp._core.BucketCounts`), and an observation is one call on a series the
+recorder resolved once for its labels (see :class:`~only1mcp.telemetry.observer.Observer`):
+a quarter of the bisect and two list additions it replaced. The series count into :data:`BOUNDS`,
 finer than the semantic conventions' buckets (which are among them), so that the admin
 dashboard reads its percentiles from the same counts; the exposition sums them into the
 conventions' buckets. The families are built at scrape time by a collector registered on the
@@ -36,6 +37,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from only1mcp._core import BucketCounts
 from only1mcp.errors import BackendUnavailable, RpcError
 from only1mcp.protocol.lists import LIST_METHODS
 from only1mcp.protocol.revisions import HANDSHAKE_REVISIONS
@@ -55,10 +57,11 @@ def _fine_bounds() -> tuple[float, ...]:
 
 
 BOUNDS = _fine_bounds()
+_BOUNDS_LIST = list(BOUNDS)  # what each BucketCounts copies
 # For each of BOUNDS (and the overflow after them): the semantic-conventions bucket it is in.
 _COARSE = (*(bisect_left(SEMCONV_BUCKETS, b) for b in BOUNDS), len(SEMCONV_BUCKETS))
 # The compact ending of most tool results: a frame that ends so is not an error (see error_type).
-_TOOL_SUCCESS_END = b'"isError":false}}'
+TOOL_SUCCESS_END = b'"isError":false}}'
 OTHER = "_other"
 UNKNOWN = "_unknown"
 TOOL_ERROR = "tool_error"
@@ -104,7 +107,7 @@ def error_type(frame: bytes) -> str:
     pass for a success: no server sends one). Otherwise a scan for ``rror"`` (the end of both
     ``"error"`` and ``"isError"``) rules out most successes; where it is found, only
     ``"error": {`` or ``"isError": true`` has the frame decoded."""
-    if frame.endswith(_TOOL_SUCCESS_END):
+    if frame.endswith(TOOL_SUCCESS_END):
         return ""
     at = frame.find(b'rror"')
     while at != -1:
@@ -165,7 +168,8 @@ def bounded_version(version: str | None) -> str:
 
 
 class Histogram:
-    """Label values → [count per bucket of :data:`BOUNDS` …, count above the last, sum]."""
+    """Label values → the series' counts per bucket of :data:`BOUNDS` (and above the last)
+    and their sum."""
 
     __slots__ = ("doc", "labels", "name", "series")
 
@@ -173,34 +177,33 @@ class Histogram:
         self.name = name
         self.doc = doc
         self.labels = labels
-        self.series: dict[tuple[str, ...], list[float]] = {}
+        self.series: dict[tuple[str, ...], BucketCounts] = {}
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
-        # The hot paths (the observer, the call guard) inline these lines on a list they
+        # The hot paths (the observer, the call guard) call observe on a series they
         # resolved once for its labels.
-        counts = self.series.get(key) or self.series_of(key)
-        counts[bisect_left(BOUNDS, value)] += 1
-        counts[-1] += value
+        (self.series.get(key) or self.series_of(key)).observe(value)
 
-    def series_of(self, key: tuple[str, ...]) -> list[float]:
-        """The counts of ``key``'s series (created empty the first time)."""
+    def series_of(self, key: tuple[str, ...]) -> BucketCounts:
+        """``key``'s series (created empty the first time)."""
         counts = self.series.get(key)
         if counts is None:
-            counts = self.series[key] = [0] * (len(BOUNDS) + 1) + [0.0]
+            counts = self.series[key] = BucketCounts(_BOUNDS_LIST)
         return counts
 
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
         bounds = [*(repr(b) for b in SEMCONV_BUCKETS), "+Inf"]
-        for key, counts in list(self.series.items()):
+        for key, series in list(self.series.items()):
+            counts, total_seconds = series.snapshot()
             coarse = [0.0] * len(bounds)
-            for index, count in enumerate(counts[:-1]):
+            for index, count in enumerate(counts):
                 coarse[_COARSE[index]] += count
-            cumulative, total = [], 0.0
-            for bound, count in zip(bounds, coarse, strict=True):
-                total += count
-                cumulative.append((bound, total))
-            family.add_metric(list(key), cumulative, counts[-1])
+            cumulative, running = [], 0.0
+            for bound, in_bucket in zip(bounds, coarse, strict=True):
+                running += in_bucket
+                cumulative.append((bound, running))
+            family.add_metric(list(key), cumulative, total_seconds)
         return family
 
 

@@ -7,19 +7,19 @@ answer; with neither metrics nor tracing on there is no observer, and the front 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
 from typing import Any
 
+from only1mcp._core import BucketCounts
 from only1mcp.catalog import Catalog
 from only1mcp.errors import RpcError
 from only1mcp.protocol import jsonrpc
 from only1mcp.telemetry.metrics import (
-    BOUNDS,
     KNOWN_METHODS,
     KNOWN_VERSIONS,
     OTHER,
+    TOOL_SUCCESS_END,
     UNKNOWN,
     Metrics,
     error_type,
@@ -35,7 +35,7 @@ Headers = Mapping[bytes, bytes]
 NAMED = {"tools/call": "tools", "prompts/get": "prompts"}
 # Series resolved once: (protocol version →) method → tool or prompt name ("": the method
 # names none) → the histogram's counts for a success with those labels.
-Resolved = dict[str, dict[str, list[float]]]
+Resolved = dict[str, dict[str, BucketCounts]]
 
 
 class Observer:
@@ -89,7 +89,10 @@ class Observer:
             self.tracing.finish(begun[1], error)
         else:
             seconds = perf_counter() - begun
-            error = "cancelled" if answer is None else error_type(answer)
+            if answer is None:
+                error = "cancelled"
+            else:  # error_type's first test in place: a frame less for most tool results
+                error = "" if answer.endswith(TOOL_SUCCESS_END) else error_type(answer)
         if answer is not None and self.metrics is not None:
             # A success's series is found with three lookups: no labels built, no catalog
             # asked (a name is remembered once the catalog had it); any other request's labels
@@ -104,14 +107,13 @@ class Observer:
                     pass
             if counts is None:
                 counts = self._series(msg, error, version, answer)
-            counts[bisect_left(BOUNDS, seconds)] += 1
-            counts[-1] += seconds
+            counts.observe(seconds)
         if log.isEnabledFor(logging.DEBUG):  # one event per request, when asked for
             self._log(msg, error, seconds)
 
     def _series(
         self, msg: JsonObject, error: str, version: str | None, answer: bytes
-    ) -> list[float]:
+    ) -> BucketCounts:
         """The counts of ``msg``'s answer, its labels bounded: a method of the known set, the
         name of a tool or prompt the catalog has, a known protocol version. A success's are
         remembered for the next one with the same raw values."""
