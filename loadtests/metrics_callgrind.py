@@ -14,12 +14,12 @@ ratio it gives is an upper bound of the ratio on a running ``only1mcp start``.
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h
+from asgi_call import call
 
 from only1mcp.app import http_app
 from only1mcp.config import Config
@@ -28,33 +28,6 @@ from only1mcp.front.origin import OriginPolicy
 BACKEND = h.backend_command("c")
 ON = sys.argv[1] == "on"
 N = int(sys.argv[2])
-
-
-async def call(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> list[Any]:
-    done = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal done
-        if done:
-            await asyncio.sleep(3600)
-        done = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    sent: list[Any] = []
-
-    async def send(m: Any) -> None:
-        sent.append(m)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/mcp",
-        "headers": headers,
-        "query_string": b"",
-        "client": ("127.0.0.1", 1),
-    }
-    await app(scope, receive, send)
-    return sent
 
 
 async def main() -> None:

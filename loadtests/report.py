@@ -633,6 +633,28 @@ numbers are low and p99s are the host's — the ratios within a concurrency are 
   (`bridge/calls.py`: a task, a lock, a sealed state per call), whatever the backend's
   transport. The same backend spoken to as a 2026 server takes the direct path.
 
+**64 connections, CPU per call (2026-12-03).** `loadtests/http_callgrind.py` counts Only1MCP's
+instructions per call in-process (the HTTP app on uvloop, the echo backend in its own process,
+so callgrind sees Only1MCP alone): handshake → HTTP-JSON 213k instructions (was 216k), 2026 → HTTP-JSON
+288k (was 290k) — a POST's headers are now made once per session, token and era rather
+than per call, and the pool waits for a response's head without a coroutine of its own. Its
+`--cpu` mode: 55 µs (handshake) and 76 µs (2026) of CPU per call. What a call costs does not
+grow with the calls in flight: 16 and 64 at a time give 339k and 336k instructions per 2026
+call (the plain asyncio loop) — nothing in the app or the client is per connection or per call
+in flight. Under wrk on the shared machine (55–80% of it used by other work), Only1MCP's CPU
+per call at 64 connections was 15–35% above its 16-connection figure in some rounds and equal
+in others; the growth is user time, with involuntary context switches rising from ~0.15 to ~1
+per call: at 16 connections the process still sleeps in `epoll_wait` between bursts, at 64 it
+never does and is preempted by its timeslice, and each preemption leaves its caches to the
+other processes. The backend (uvicorn, Python) shows the same; nginx (C, a small working set)
+much less — which is why the ratio to nginx at 64 connections moves from run to run. A smaller
+pool (16 connections, the other calls queued, alternating with 64 in one run, 3–4 rounds) is
+not the fix: −11% CPU per call at 64 connections for handshake calls, +18% for 2026 calls.
+The pool stays at 64. Where the rest goes: 2026 calls cost ~21 µs (40%) more than handshake
+ones in-process, in the stateless front, the envelope and `stateless._finished`, which decodes
+every answer of this backend (its result has `resultType` last) — not in the client, whose
+Python (`http.py`, `http1.py`) is under a fifth of the app's Python time (cProfile).
+
 **What the client does** (each tested against real servers in `tests/backends/test_http1.py`):
 a request is one `write` of bytes whose request line, Host and configured headers are encoded
 once per backend; the answer's head, body and end usually arrive in one `data_received`, so a

@@ -116,6 +116,20 @@ async def test_a_valid_token_or_key_reaches_the_app_with_its_principal(guarded: 
         assert by_key.json() == {"id": "key:alice", "roles": ["dev"]}
 
 
+async def test_a_known_credential_carries_no_second_one(guarded: Any) -> None:
+    """Once a token is cached (or a key known), the fast path must still refuse a request
+    that carries a second credential beside it, whatever that one is."""
+    _, http = guarded
+    good = token()
+    assert (await http.post("/mcp", headers=bearer(good))).status_code == 200  # now cached
+    twice = [("authorization", f"Bearer {good}"), ("authorization", "Bearer forged")]
+    both = [("x-api-key", ALICE_KEY), ("authorization", f"Bearer {good}")]
+    for headers in (twice, both, [("x-api-key", ALICE_KEY), ("x-api-key", "other")]):
+        response = await http.post("/mcp", headers=headers, content=b"{}")
+        assert response.status_code == 401, headers
+        assert "more than one credential" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("param", ["access_token", "token", "id_token", "api_key", "AccessToken"])
 async def test_credentials_in_the_query_string_are_refused(guarded: Any, param: str) -> None:
     _, http = guarded

@@ -225,7 +225,15 @@ class Gate:
         reason = "authentication off"
         if self.enforcing:
             try:
-                reason = self._decide(principal, named, client)
+                # A call cleared before is two lookups; the rest is decided by _judge.
+                view = self._views.get(principal.roles) or self._view(principal)
+                cleared = view.cleared.get(named)
+                if cleared is None:
+                    reason = self._judge(view, principal, *named, client[0] if client else None)
+                else:
+                    reason = cleared
+                    if self._per_principal is not None:
+                        self._spend(principal, named[1], ())
             except (AccessDenied, RateLimited) as exc:
                 refused = Ticket(principal, session, msg["method"], *named, reason, started)
                 self._record(refused, "deny", exc.message, "refused")
@@ -234,23 +242,12 @@ class Gate:
             return None
         return Ticket(principal, session, msg["method"], *named, reason, started)
 
-    def _decide(
-        self, principal: Principal, named: tuple[str, str], client: tuple[str, int] | None
-    ) -> str:
-        """Why the call may go ahead (for the audit), or raise why not."""
-        view = self._views.get(principal.roles) or self._view(principal)
-        cleared = view.cleared.get(named)
-        if cleared is None:
-            return self._judge(view, principal, *named, client[0] if client else None)
-        if self._per_principal is not None:
-            self._spend(principal, named[1], ())
-        return cleared
-
     def _judge(
         self, view: View, principal: Principal, kind: str, name: str, address: str | None
     ) -> str:
-        """:meth:`_decide` the long way: grants, the policies of the roles that grant it and
-        of the tool, the buckets; a call that needs none of those is cleared for next time."""
+        """Why a call not cleared before may go ahead (for the audit), or raise why not:
+        grants, the policies of the roles that grant it and of the tool, the buckets; a call
+        that needs none of those is cleared for next time."""
         roles = view.granting(kind, name)
         if not roles:
             raise AccessDenied(

@@ -14,6 +14,7 @@ A principal proved by a JWT is remembered by the token's hash until its ``exp`` 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 import httpx
@@ -55,23 +56,26 @@ class Authenticator:
         if self._client is not None:
             await self._client.aclose()
 
-    def known(self, scope: Scope) -> Principal | None:
+    def known(self, scope: Scope, headers: Mapping[bytes, bytes]) -> Principal | None:
         """The request's principal when it needs no I/O: a bearer token verified before (one
         hash, one dict lookup) or a good API key; None sends the request to
-        :meth:`authenticate`, which also says why a credential is refused."""
-        if scope["query_string"]:
+        :meth:`authenticate`, which also says why a credential is refused. ``headers``: the
+        scope's header lines by name.
+
+        Only a request with one credential header, named once, is answered here: one that
+        carries two (or a header line twice, which the mapping would hide) goes the long way,
+        where it is refused, so a cached credential cannot carry a second one past the check."""
+        if scope["query_string"] or len(headers) != len(scope["headers"]):
             return None
-        bearer = api_key = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                bearer = value
-            elif name == b"x-api-key":
-                api_key = value
-        if api_key is not None:  # as in authenticate(): the API key header wins
-            return self.keys.find(api_key.decode("latin-1").strip()) if self.keys else None
+        bearer = headers.get(b"authorization")
+        api_key = headers.get(b"x-api-key")
+        if api_key is not None:
+            if bearer is not None or self.keys is None:
+                return None
+            return self.keys.find(api_key.decode("latin-1").strip())
         if bearer is None or bearer[:7].lower() != b"bearer ":
             return None
-        return self.cache.get(token_hash(bearer[7:].strip()))
+        return self.cache.find(bearer[7:].strip())
 
     async def authenticate(self, scope: Scope) -> Principal:
         """The request's principal, or :class:`Unauthenticated` saying why not."""

@@ -21,7 +21,7 @@ import orjson
 from only1mcp.auth.authenticator import Authenticator
 from only1mcp.auth.challenge import bearer_challenge
 from only1mcp.auth.metadata import ResourceMetadata
-from only1mcp.auth.principal import SCOPE_KEY
+from only1mcp.auth.principal import HEADERS_KEY, SCOPE_KEY
 from only1mcp.errors import Unauthenticated
 from only1mcp.types import ASGIApp, Receive, Scope, Send
 
@@ -57,7 +57,10 @@ class AuthMiddleware:
             if path in self._metadata_paths:
                 return self._serve_metadata(scope, send)
             if path not in OPEN_PATHS:
-                principal = self.authenticator.known(scope)
+                # Built once here for the front too (HEADERS_KEY): a C call, where a scan of
+                # the header lines for the credential was a Python loop.
+                headers = scope[HEADERS_KEY] = dict(scope["headers"])
+                principal = self.authenticator.known(scope, headers)
                 if principal is None:
                     return self._authenticate(scope, receive, send)
                 scope[SCOPE_KEY] = principal

@@ -16,6 +16,9 @@ from only1mcp.types import Scope
 
 #: Where the middleware puts the request's principal in the ASGI scope.
 SCOPE_KEY = "only1mcp.principal"
+#: The request's header lines by (lower-case) name, where the middleware left them for the
+#: front (absent without authentication: the front builds its own).
+HEADERS_KEY = "only1mcp.headers"
 
 _NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 

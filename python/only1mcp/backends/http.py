@@ -63,6 +63,8 @@ class HttpBackend(ServerBackend):
         self._standalone: asyncio.Task[None] | None = None  # following the GET stream
         # This backend's own OAuth token (never a client's): see backends/credentials.py.
         self._oauth = ClientCredentials.of(name, config.oauth) if config.oauth else None
+        self._post_key: tuple[object, ...] = ()
+        self._post_base: dict[str, str] = {}
 
     @property
     def busy(self) -> int:
@@ -78,6 +80,18 @@ class HttpBackend(ServerBackend):
         if self._oauth is not None and self._oauth.current is not None:
             headers["Authorization"] = self._oauth.current
         return headers
+
+    def _post_headers(self) -> dict[str, str]:
+        """A POST's headers (not to be changed): made again only when what they are made of
+        changed (compared by value: a tuple of the same objects is equal at once), not for
+        every call."""
+        token = self._oauth.current if self._oauth is not None else None
+        key = (self.session_id, token, self.stateless, self.version, self.init_result)
+        if key != self._post_key:
+            self._post_key = key
+            self._post_base = {"Accept": ACCEPT, "Content-Type": "application/json"}
+            self._post_base.update(self._headers())
+        return self._post_base
 
     def _session_headers(self) -> dict[str, str]:
         if self.stateless:
@@ -156,9 +170,9 @@ class HttpBackend(ServerBackend):
             raise self.down_error()
         if self._oauth is not None:
             await self._oauth.authorization()  # renewed here; _headers() sends it
-        headers = {"Accept": ACCEPT, "Content-Type": "application/json", **self._headers()}
+        headers = self._post_headers()
         if extra is not None:
-            headers.update(extra)
+            headers = {**headers, **extra}
         try:
             response = await self._client.request("POST", headers, frame)
         except ValueError as exc:  # a header value that cannot go on the wire

@@ -28,9 +28,14 @@ def admit(gate: Gate, msg: JsonObject, scope: Scope, session: str | None) -> Tic
     try:
         # The peer as the server saw it (no X-Forwarded-For: it is not trusted).
         return gate.admit(principal_of(scope), msg, scope.get("client"), session)
-    except AccessDenied as exc:
+    except (AccessDenied, RateLimited) as exc:
+        raise refusal(gate, exc, msg) from None
+
+
+def refusal(gate: Gate, exc: AccessDenied | RateLimited, msg: JsonObject) -> HttpError:
+    """The HTTP answer to a call the gate refused: 403 with the step-up challenge, or 429."""
+    if isinstance(exc, AccessDenied):
         challenge = bearer_challenge(gate.resource_metadata, exc.scopes, "insufficient_scope")
-        raise HttpError(403, exc, [(b"www-authenticate", challenge)], msg.get("id")) from None
-    except RateLimited as exc:
-        seconds = b"%d" % max(1, math.ceil(exc.retry_after))
-        raise HttpError(429, exc, [(b"retry-after", seconds)], msg.get("id")) from None
+        return HttpError(403, exc, [(b"www-authenticate", challenge)], msg.get("id"))
+    seconds = b"%d" % max(1, math.ceil(exc.retry_after))
+    return HttpError(429, exc, [(b"retry-after", seconds)], msg.get("id"))
