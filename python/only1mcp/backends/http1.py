@@ -333,11 +333,8 @@ class Pool:
             response = Response(conn)
             try:
                 conn.send(response, data)
-                while not response.status:  # Response._wait, inlined: one coroutine less
-                    if response._error is not None:
-                        raise response._error
-                    waiter = response._waiter = asyncio.get_running_loop().create_future()
-                    await waiter
+                while not response.status:
+                    await response._wait()
             except ConnectionError:
                 conn.abort()
                 if conn.reused and not response._got and not retried:
