@@ -75,7 +75,7 @@ class Authenticator:
             return self.keys.find(api_key.decode("latin-1").strip())
         if bearer is None or bearer[:7].lower() != b"bearer ":
             return None
-        return self.cache.find(bearer[7:].strip())
+        return self.cache.get(token_hash(bearer[7:].strip()))
 
     async def authenticate(self, scope: Scope) -> Principal:
         """The request's principal, or :class:`Unauthenticated` saying why not."""

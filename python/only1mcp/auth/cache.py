@@ -38,14 +38,6 @@ class TokenCache:
             return None
         return entry[0]
 
-    def find(self, token: bytes) -> Principal | None:
-        """``get(token_hash(token))`` for a header's bytes, a frame less: the fast path's. An
-        expired entry is left for :meth:`get` (on the long way) to drop."""
-        entry = self._entries.get(hashlib.sha256(token).digest())
-        if entry is None or entry[1] <= time.time():
-            return None
-        return entry[0]
-
     def put(self, key: bytes, principal: Principal, until: float) -> None:
         if until <= time.time():
             return
