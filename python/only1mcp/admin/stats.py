@@ -144,13 +144,13 @@ def totals(series: Series, at: tuple[int, int, int], last: dict[str, Totals]) ->
     label and the error type in a series' key. A total that has not moved since ``last`` is
     that same object (a sample costs nothing for a quiet key)."""
     method_at, name_at, error_at = at
-    sums: dict[str, list[float]] = {}
+    sums: dict[str, list[int]] = {}
     errors: dict[str, float] = {}
     for key, counts in list(series.items()):
         if key[method_at] != "tools/call":
             continue
         name = key[name_at]
-        buckets: list[float] = [*counts.snapshot()[0]]
+        buckets = counts.snapshot()[0]
         found = sums.get(name)
         sums[name] = (
             buckets if found is None else [a + b for a, b in zip(found, buckets, strict=True)]
