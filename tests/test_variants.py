@@ -3,6 +3,7 @@ tool list follows the capabilities declared at initialize, as server-everything'
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -121,6 +122,21 @@ async def test_each_set_lists_its_own_tools_and_equal_sets_share_an_instance() -
     assert await h.serving(BACKEND_CLIENT_CAPABILITIES) is h.shared
     assert await h.serving({"sampling": {}}) is not roots
     assert h.variants.count("srv") == 3  # {}, sampling, roots
+    await h.close()
+    assert h.running() == []
+
+
+async def test_equal_sets_started_together_share_one_instance() -> None:
+    """Two sets whose lists are equal, first seen at the same moment: one instance is kept."""
+    h = Harness()
+    await h.start()
+    await h.tools({})
+    roots, also_roots = await asyncio.gather(
+        h.tools({"roots": {}}), h.tools({"roots": {"listChanged": True}})
+    )
+    assert roots == also_roots == ["srv__echo", "srv__with-roots"]
+    assert await h.serving({"roots": {}}) is await h.serving({"roots": {"listChanged": True}})
+    assert h.variants.count("srv") == 2  # {}, roots
     await h.close()
     assert h.running() == []
 

@@ -251,12 +251,16 @@ class Variants:
             if instance is None or lists is None:
                 state.routes[key] = None  # the shared backend serves (no start per call)
                 return
-            state.routes[key] = self._same_as(state, lists)
-            if state.routes[key] is None and lists != await self._lists_of(state.shared):
+            reference = await self._lists_of(state.shared)
+            # No await from the comparison to the keeping: of two sets with equal lists whose
+            # instances came up together, the second must see the first's kept.
+            same = self._same_as(state, lists)
+            if same is None and lists != reference:
                 state.routes[key] = instance
                 state.lists[instance] = lists
                 self.version += 1
             else:
+                state.routes[key] = same
                 self._stop(instance)
         finally:
             state.starting.pop(key, None)
