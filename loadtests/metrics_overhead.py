@@ -1,6 +1,7 @@
 """What the metrics cost: ``only1mcp start`` with ``metrics.enabled`` on versus off, on the
 handshake/stdio path (a handshake client's ``tools/call`` of the stdio echo backend, wrk +
-mcp.lua over one session).
+mcp.lua over one session), each run with the server and its backend on one vCPU and wrk on
+the other.
 
 Both aggregators run side by side; rounds drive one, then the other (the order alternating),
 so the machine's other load falls on both alike. Throughput on a shared machine moves with
@@ -58,7 +59,11 @@ def measure(backend: list[str], rounds: int, duration: int, conns: int) -> dict[
         for round_ in range(rounds):
             order = ["on", "off"] if round_ % 2 == 0 else ["off", "on"]
             for state in order:
-                run = h.wrk(targets[state], conns, duration)
+                # Server and backend on one vCPU, wrk on the other: where the scheduler puts
+                # them otherwise moves a run's throughput by a third (see harness.pinned),
+                # more than the difference measured here.
+                with h.pinned([targets[state]]) as cpu:
+                    run = h.wrk(targets[state], conns, duration, cpu=cpu)
                 runs[state].append(run)
                 h.log(f"round {round_ + 1} metrics {state:<3} {run.row()}")
     finally:
