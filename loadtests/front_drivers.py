@@ -74,8 +74,8 @@ class Stats:
         }
 
 
-def call(req_id: int, tool: str) -> bytes:
-    params = {"name": tool, "arguments": ARGS}
+def call(req_id: int, tool: str, arguments: dict[str, Any] = ARGS) -> bytes:
+    params = {"name": tool, "arguments": arguments}
     return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "method": "tools/call", "params": params})
 
 
@@ -246,7 +246,12 @@ def legacy_sse(port: int, tool: str, conns: int, duration: float) -> dict[str, A
 
 
 async def _stdio(
-    cmd: list[str], env: dict[str, str], tool: str, conns: int, duration: float
+    cmd: list[str],
+    env: dict[str, str],
+    tool: str,
+    conns: int,
+    duration: float,
+    arguments: dict[str, Any],
 ) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         *cmd,
@@ -271,11 +276,11 @@ async def _stdio(
             for _ in range(conns):
                 req_id = next(ids)
                 sent[req_id] = time.perf_counter()
-                stdin.write(call(req_id, tool) + b"\n")
+                stdin.write(call(req_id, tool, arguments) + b"\n")
             while sent:
                 line = await stdout.readline()
                 if not line:
-                    raise RuntimeError("only1mcp stdio closed its stdout")
+                    raise RuntimeError(f"{cmd[0]} closed its stdout")
                 msg = orjson.loads(line)
                 start = sent.pop(msg.get("id"), None)
                 if start is None:
@@ -285,7 +290,7 @@ async def _stdio(
                 if now < until:
                     req_id = next(ids)
                     sent[req_id] = now
-                    stdin.write(call(req_id, tool) + b"\n")
+                    stdin.write(call(req_id, tool, arguments) + b"\n")
 
         return await _timed(stats, conns, duration, lambda until: [pipeline(until)])
     finally:
@@ -299,7 +304,13 @@ async def _stdio(
 
 
 def stdio_front(
-    cmd: list[str], env: dict[str, str], tool: str, conns: int, duration: float
+    cmd: list[str],
+    env: dict[str, str],
+    tool: str,
+    conns: int,
+    duration: float,
+    arguments: dict[str, Any] = ARGS,
 ) -> dict[str, Any]:
-    """tools/call through ``only1mcp stdio`` (``cmd``), ``conns`` calls in flight."""
-    return run(_stdio(cmd, env, tool, conns, duration))
+    """tools/call through ``only1mcp stdio`` (``cmd``), ``conns`` calls in flight; as well
+    any stdio MCP server's ``tool`` (called with ``arguments``), spoken to directly."""
+    return run(_stdio(cmd, env, tool, conns, duration, arguments))

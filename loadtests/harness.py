@@ -42,6 +42,7 @@ TOOLS_VENV = BENCH / "tools-venv"
 PROTOCOL = "2025-11-25"
 STATELESS = "2026-07-28"  # the stateless revision: a Target with this era opens no session
 HOST = "127.0.0.1"
+ECHO_ARGUMENTS = {"text": "hello", "n": 42}  # what mcp.lua sends the echo backend's tool
 TOOLS_PACKAGES = ["matplotlib>=3.8", "locust>=2.20", "py-spy>=0.3.14"]
 PROXY_PACKAGES = ["mcp-proxy>=0.8", "mcp>=1.8,<2"]
 
@@ -232,6 +233,8 @@ class Target:
     origin: Target | None = None  # the target this one is a view of (see view())
     #: Sent with every request (an Authorization header when the target has auth on).
     headers: dict[str, str] = field(default_factory=dict)
+    #: The tool's arguments; None: the echo backend's, whose answer is checked to echo them.
+    arguments: dict[str, Any] | None = None
 
     @property
     def url(self) -> str:
@@ -322,15 +325,20 @@ class Target:
         return self.session
 
     def check_call(self, client: httpx.Client, headers: dict[str, str]) -> None:
-        params: dict[str, Any] = {"name": self.tool, "arguments": {"text": "hello", "n": 42}}
+        arguments = ECHO_ARGUMENTS if self.arguments is None else self.arguments
+        params: dict[str, Any] = {"name": self.tool, "arguments": arguments}
         if self.era == STATELESS:
             params["_meta"] = stateless_meta()
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
         resp = client.post(self.url, json=call, headers=headers)
         resp.raise_for_status()
         body = decode_answer(resp.headers.get("content-type", ""), resp.content)
+        if self.arguments is not None:  # another server: any answer that is no error
+            if "result" not in body or body["result"].get("isError"):
+                raise RuntimeError(f"{self.name}: tools/call answered {body!r}")
+            return
         text = body["result"]["content"][0]["text"]
-        if json.loads(text) != {"text": "hello", "n": 42}:
+        if json.loads(text) != ECHO_ARGUMENTS:
             raise RuntimeError(f"{self.name}: tools/call answered {body!r}")
 
     def processes(self) -> tuple[psutil.Process | None, list[psutil.Process]]:
@@ -604,7 +612,10 @@ def wrk(
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
     (busy, steal), wall = cpu_ticks(), time.monotonic()
     own = time.process_time()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    env = None
+    if target.arguments is not None:
+        env = {**os.environ, "MCP_TOOL_ARGUMENTS": json.dumps(target.arguments)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, env=env)
     (busy_after, steal_after), wall = cpu_ticks(), time.monotonic() - wall
     own = time.process_time() - own
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -41,7 +41,9 @@ function init(args)
     params = ',"params":{' .. meta .. '}'
   end
   if method == "tools/call" then
-    params = ',"params":{"name":"' .. tool .. '","arguments":{"text":"hello","n":42}' ..
+    -- the echo backend's arguments unless the run names others (a server of another SDK)
+    local arguments = os.getenv("MCP_TOOL_ARGUMENTS") or '{"text":"hello","n":42}'
+    params = ',"params":{"name":"' .. tool .. '","arguments":' .. arguments ..
       (stateless and ',' .. meta or '') .. '}'
   end
   head = '{"jsonrpc":"2.0","id":'

@@ -341,6 +341,47 @@ def section_cold(res: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def section_sdk(res: dict[str, Any]) -> list[str]:
+    """Servers of the official SDKs (loadtests/sdk_servers.py): a row per server, client era
+    and level."""
+    sdk = res.get("sdk")
+    if not sdk:
+        return []
+    lines = [
+        "## Servers of other SDKs",
+        "",
+        "Servers from the registries, built on the official TypeScript and Python SDKs, "
+        "`tools/call` of one of their tools (`loadtests/sdk_servers.py`). *Direct* is the "
+        "server alone: a stdio server driven over its own pipes by a pipelined client with as "
+        "many calls in flight as the level's connections, the HTTP one by wrk in one session. "
+        "*Kept* is the share of that throughput a client gets through Only1MCP. No target: "
+        "these rows show what the echo-backend rows above mean for real servers, whose own "
+        "cost per call is far higher.",
+        "",
+        "| server | level | direct calls/s | direct p50 / p99 | client | calls/s | kept | "
+        "p50 / p99 | errors |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for rows in sdk.values():
+        for level, direct in rows["direct"].items():
+            for era in ("handshake", "2026"):
+                run = rows[era].get(level)
+                if run is None:
+                    continue
+                kept = run["rps"] / direct["rps"] if direct["rps"] else 0.0
+                lines.append(
+                    f"| {rows['label']} | {level} | {direct['rps']:,.0f} | "
+                    f"{direct['p50_ms']:.2f} / {direct['p99_ms']:.2f} ms | {era} | "
+                    f"{run['rps']:,.0f} | {kept:.0%} | "
+                    f"{run['p50_ms']:.2f} / {run['p99_ms']:.2f} ms | {run['errors_all_rounds']} |"
+                )
+        spawned = rows["processes_before_after"]
+        lines.append(
+            f"| ↳ backend processes before / after | | | | | {spawned[0]} / {spawned[1]} | | | |"
+        )
+    return [*lines, ""]
+
+
 def section_locust(res: dict[str, Any]) -> list[str]:
     lc = res.get("locust")
     if not lc:
@@ -714,6 +755,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     lines += section_machine(res)
     lines += section_matrix(res)
     lines += path_report.section(res.get("paths"))
+    lines += section_sdk(res)
     lines += section_backend(res)
     lines += section_many(res)
     lines += section_cold(res)

@@ -11,9 +11,11 @@ Targets, each a subprocess on a free port of 127.0.0.1, each driven by ``wrk`` +
 
 Scenarios: the concurrency matrix (targets interleaved, best of --repeat), every path (client
 era x backend kind and the legacy-SSE and stdio fronts, each beside its own reference: see
-path_report.py and matrix_paths.py), 100 stdio backends
-(RSS, cached tools/list, tools/call vs 1 backend), cold start, locust (max rate and a realistic
-mix), the initialize storm (RSS before and after 15 s of re-initializing clients, storm.py), and with --profile a py-spy profile of only1mcp under load. Results go to
+path_report.py and matrix_paths.py), servers of the official SDKs from the registries, direct
+and through Only1MCP (sdk_servers.py), 100 stdio backends (RSS, cached tools/list, tools/call
+vs 1 backend), cold start, locust (max rate and a realistic mix), the initialize storm (RSS
+before and after 15 s of re-initializing clients, storm.py), and with --profile a py-spy
+profile of only1mcp under load. Results go to
 loadtests/results/latest.json; report.py renders docs/PERFORMANCE.md and docs/performance.png.
 
     .venv/bin/python loadtests/run_load.py                 # everything, ~15 minutes
@@ -47,6 +49,7 @@ import matrix_paths
 import metrics_overhead
 import nginx
 import path_report as pr
+import sdk_servers
 import storm
 
 RESULTS = h.LOADTESTS / "results" / "latest.json"
@@ -70,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--skip",
         default="",
-        help="comma list of scenarios to skip: matrix,paths,many,cold,locust,storm,metrics",
+        help="comma list of scenarios to skip: matrix,paths,sdk,many,cold,locust,storm,metrics",
     )
     p.add_argument("--paths", default="", help="subset of paths (path_report.PATHS keys)")
     p.add_argument("--path-duration", type=int, default=3, help="seconds per path run (3)")
@@ -607,6 +610,10 @@ def scenarios(
         )
         for line in matrix_paths.summary(results["paths"], pr.select(opts.paths)):
             h.log(line)
+    if "sdk" not in opts.skip:  # servers of the official SDKs, direct and through Only1MCP
+        results["sdk"] = sdk_servers.measure(scratch, [1, 16], opts.path_duration, opts.path_repeat)
+        for line in sdk_servers.summary(results["sdk"]):
+            h.log(line)
     if "many" not in opts.skip:
         results["many"] = many_backends(opts, backend, scratch)
     if "cold" not in opts.skip:
@@ -640,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.out.exists():
         with contextlib.suppress(ValueError):
             previous = json.loads(opts.out.read_text())
-    sections = ("matrix", "paths", "many", "cold", "locust", "storm", "metrics")
+    sections = ("matrix", "paths", "sdk", "many", "cold", "locust", "storm", "metrics")
     for section in sections:  # a partial run keeps the rest
         if section not in results and section in previous:
             results[section] = previous[section]

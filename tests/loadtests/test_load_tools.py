@@ -24,6 +24,7 @@ import front_drivers  # noqa: E402
 import gate  # noqa: E402
 import harness  # noqa: E402
 import path_report  # noqa: E402
+import sdk_servers  # noqa: E402
 
 STATELESS = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo"}
 ACCEPT = {"accept": "application/json, text/event-stream"}
@@ -128,6 +129,17 @@ def test_front_drivers_complete_calls_through_only1mcp(only1mcp: tuple[int, Path
     piped = front_drivers.stdio_front(cmd, harness.target_env(), "bench__echo", 4, 0.5)
     assert piped["requests"] > 10 and piped["errors"] == 0
     assert 0 < piped["p50_ms"] <= piped["p99_ms"]
+
+
+def test_the_stdio_driver_calls_a_registry_server_with_its_own_arguments() -> None:
+    """The direct reference of the SDK-server rows: mcp-server-time (Python SDK, PyPI) over its
+    own pipes, its tool called with its arguments (the echo backend's would be refused)."""
+    (server,) = [s for s in sdk_servers.servers() if s.key == "py-time/stdio"]
+    env = harness.target_env()
+    run = front_drivers.stdio_front(server.command, env, server.tool, 2, 0.5, server.arguments)
+    assert run["requests"] > 10 and run["errors"] == 0, run
+    wrong = front_drivers.stdio_front(server.command, env, server.tool, 1, 0.3)
+    assert wrong["errors"] == wrong["requests"] > 0, wrong
 
 
 def _run(
