@@ -65,6 +65,9 @@ class HttpBackend(ServerBackend):
         self._oauth = ClientCredentials.of(name, config.oauth) if config.oauth else None
         self._post_key: tuple[object, ...] = ()
         self._post_base: dict[str, str] = {}
+        # The loop connect() ran in, kept for the calls: asyncio's current_task() and
+        # get_running_loop() each make a getpid() system call (their check for a fork).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def busy(self) -> int:
@@ -72,6 +75,7 @@ class HttpBackend(ServerBackend):
 
     async def connect(self) -> None:
         self.session_id = None
+        self._loop = asyncio.get_running_loop()
         if self._client is None:
             self._client = Pool(self.config.url, self.config.headers, MAX_CONNECTIONS)
 
@@ -107,10 +111,11 @@ class HttpBackend(ServerBackend):
         # cancellation is taken back here, as asyncio.timeout() does, unless someone else
         # asked for one too.
         req_id = call.id
-        task = asyncio.current_task()
+        loop = self._loop or asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         assert task is not None
         self._calls[req_id] = task
-        timer = asyncio.get_running_loop().call_later(timeout, self._stop, req_id, TIMED_OUT)
+        timer = loop.call_later(timeout, self._stop, req_id, TIMED_OUT)
         try:
             return await self._exchange(call.frame, req_id, call.method, call.sink, call.headers)
         except asyncio.CancelledError:
@@ -324,6 +329,7 @@ class HttpBackend(ServerBackend):
             with contextlib.suppress(asyncio.CancelledError):
                 await standalone
         client, self._client = self._client, None
+        self._loop = None  # a later connect() may run in another loop (tests do)
         if client is None:
             return
         if self.session_id:

@@ -52,6 +52,7 @@ class Response:
         "_done",
         "_error",
         "_got",
+        "_loop",
         "_size",
         "_waiter",
         "headers",
@@ -60,6 +61,7 @@ class Response:
 
     def __init__(self, conn: Connection) -> None:
         self._conn: Connection | None = conn
+        self._loop = conn.loop
         self.status = 0
         self.headers: dict[str, str] = {}
         self._chunks: collections.deque[bytes] = collections.deque()
@@ -119,7 +121,7 @@ class Response:
     async def _wait(self) -> None:
         if self._error is not None:
             raise self._error
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter = self._loop.create_future()
         try:
             await waiter
         finally:
@@ -159,6 +161,9 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        # Made by the loop's create_connection, so in it. Kept: every get_running_loop() is a
+        # getpid() system call (asyncio's check for a fork), and a call waited through it.
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.response: Response | None = None
@@ -189,7 +194,7 @@ class Connection(asyncio.Protocol):
 
     def drain(self) -> None:
         """Keep reading the current response, for nobody; close if it does not end soon."""
-        self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_SECONDS, self.abort)
+        self._drain_timer = self.loop.call_later(DRAIN_SECONDS, self.abort)
 
     def abort(self) -> None:
         if not self.closed:
