@@ -1,0 +1,165 @@
+"""Idle keep-alive connections on the front's protocol (``guarded_protocol``): closed after
+uvicorn's ``timeout_keep_alive`` by the watch that also cuts slow clients, never while a
+request is read or served, and without the timer stock uvicorn arms per response.
+
+A real uvicorn server (uvloop, the front's protocol class) in a thread, real sockets as clients;
+the keep-alive is 0.3 s and the watch ticks every 0.05 s so the waits stay short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from only1mcp.front import request_limits
+from only1mcp.front.request_limits import guarded_protocol
+from only1mcp.front.wire import JSON_HEADERS, respond
+from only1mcp.types import Receive, Scope, Send
+
+KEEP_ALIVE = 0.3
+TICK = 0.05
+# The client reads its clock after the server did: a close can look up to this much early.
+EARLY = 0.05
+SLOW = 2 * KEEP_ALIVE  # the /slow answer takes longer than the keep-alive
+BODY = b'{"jsonrpc":"2.0","id":1,"result":{}}'
+REQUEST = b"POST /%s HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n"
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(SLOW)
+    await respond(send, 200, BODY, JSON_HEADERS)
+
+
+class Server:
+    def __init__(self) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            loop="uvloop",
+            http=guarded_protocol(30.0),
+            lifespan="off",
+            log_level="critical",
+            timeout_keep_alive=KEEP_ALIVE,  # type: ignore[arg-type]  # uvicorn takes a float
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import uvloop
+
+        uvloop.new_event_loop().run_until_complete(self.server.serve([self.sock]))
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+    def protocols(self) -> list[Any]:
+        return list(self.server.server_state.connections)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(request_limits, "TICK", TICK)
+        with Server() as running:
+            yield running
+
+
+def answer(conn: socket.socket, count: int = 1) -> None:
+    data = b""
+    while data.count(BODY) < count:
+        chunk = conn.recv(65536)
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    assert data.count(b"HTTP/1.1 200 OK") == count
+
+
+def closed_after(conn: socket.socket, since: float) -> float:
+    """Seconds from ``since`` until the server closes ``conn`` (it sends nothing more)."""
+    assert conn.recv(65536) == b""
+    return time.monotonic() - since
+
+
+def test_an_idle_connection_closes_after_the_keep_alive(server: Server) -> None:
+    with server.connect() as conn:
+        conn.sendall(REQUEST % b"fast")
+        answer(conn)
+        answered = time.monotonic()
+        waited = closed_after(conn, answered)
+    assert KEEP_ALIVE - EARLY <= waited < KEEP_ALIVE + 4 * TICK + 0.2
+
+
+def test_a_response_arms_no_timer(server: Server) -> None:
+    """Stock uvicorn arms one per response (and the next request cancels it): the cost this
+    protocol saves."""
+    with server.connect() as conn:
+        conn.sendall(REQUEST % b"fast")
+        answer(conn)
+        time.sleep(TICK)
+        protocols = server.protocols()
+        assert protocols and all(p.timeout_keep_alive_task is None for p in protocols)
+        assert all(p.idle_since is not None for p in protocols)
+
+
+def test_each_request_starts_the_keep_alive_over(server: Server) -> None:
+    with server.connect() as conn:
+        began = time.monotonic()
+        while time.monotonic() - began < 3 * KEEP_ALIVE:
+            conn.sendall(REQUEST % b"fast")
+            answer(conn)
+            time.sleep(KEEP_ALIVE / 2)
+        conn.sendall(REQUEST % b"fast")
+        answer(conn)
+
+
+def test_a_response_slower_than_the_keep_alive_is_not_cut(server: Server) -> None:
+    with server.connect() as conn:
+        conn.sendall(REQUEST % b"fast")
+        answer(conn)
+        conn.sendall(REQUEST % b"slow")  # served for longer than the keep-alive
+        answer(conn)
+        assert closed_after(conn, time.monotonic()) >= KEEP_ALIVE - EARLY
+
+
+def test_a_request_being_read_is_not_idle(server: Server) -> None:
+    """A head begun before the keep-alive ran out is the slow-client limit's (30 s here)."""
+    with server.connect() as conn:
+        conn.sendall(REQUEST % b"fast")
+        answer(conn)
+        head = REQUEST % b"fast"
+        conn.sendall(head[:10])
+        time.sleep(KEEP_ALIVE + 4 * TICK)
+        conn.sendall(head[10:])
+        answer(conn)
+
+
+def test_pipelined_requests_are_all_answered_then_the_connection_idles(server: Server) -> None:
+    with server.connect() as conn:
+        conn.sendall(REQUEST % b"slow" + REQUEST % b"fast")
+        answer(conn, 2)
+        waited = closed_after(conn, time.monotonic())
+    assert KEEP_ALIVE - EARLY <= waited < KEEP_ALIVE + 4 * TICK + 0.2
