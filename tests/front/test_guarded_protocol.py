@@ -1,6 +1,7 @@
-"""Idle keep-alive connections on the front's protocol (``guarded_protocol``): closed after
-uvicorn's ``timeout_keep_alive`` by the watch that also cuts slow clients, never while a
-request is read or served, and without the timer stock uvicorn arms per response.
+"""The front's protocol (``guarded_protocol``) where it replaces uvicorn's code: idle keep-alive
+connections closed after uvicorn's ``timeout_keep_alive`` by the watch that also cuts slow
+clients, never while a request is read or served, and without the timer stock uvicorn arms per
+response; the parser callbacks it inlines give the app the scope stock uvicorn gives.
 
 A real uvicorn server (uvloop, the front's protocol class) in a thread, real sockets as clients;
 the keep-alive is 0.3 s and the watch ticks every 0.05 s so the waits stay short.
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from only1mcp.front import request_limits
 from only1mcp.front.request_limits import guarded_protocol
@@ -32,16 +34,20 @@ BODY = b'{"jsonrpc":"2.0","id":1,"result":{}}'
 REQUEST = b"POST /%s HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n"
 
 
+scopes: list[Scope] = []  # what each request's app was given, in order
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
+    scopes.append(scope)
     if scope["path"] == "/slow":
         await asyncio.sleep(SLOW)
     await respond(send, 200, BODY, JSON_HEADERS)
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, protocol: type[asyncio.Protocol] | str | None = None) -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.sock = sock
@@ -49,7 +55,7 @@ class Server:
         config = uvicorn.Config(
             app,
             loop="uvloop",
-            http=guarded_protocol(30.0),
+            http=protocol or guarded_protocol(30.0),
             lifespan="off",
             log_level="critical",
             timeout_keep_alive=KEEP_ALIVE,  # type: ignore[arg-type]  # uvicorn takes a float
@@ -163,3 +169,24 @@ def test_pipelined_requests_are_all_answered_then_the_connection_idles(server: S
         answer(conn, 2)
         waited = closed_after(conn, time.monotonic())
     assert KEEP_ALIVE - EARLY <= waited < KEEP_ALIVE + 4 * TICK + 0.2
+
+
+def test_the_scope_is_the_one_stock_uvicorn_gives(server: Server) -> None:
+    """on_message_begin and on_header are uvicorn's, inlined: a request's scope is the same as
+    behind stock uvicorn (but for the ports), its headers lower-cased and stripped alike."""
+    head = (
+        b"POST /mcp/%C3%A9?q=1 HTTP/1.1\r\nHost: t\r\nX-Trailing: v \t\r\n"
+        b"Accept: application/json\r\ncontent-length: 0\r\n\r\n"
+    )
+    seen = []
+    with Server(HttpToolsProtocol) as stock:
+        for running in (server, stock):
+            with running.connect() as conn:
+                conn.sendall(head)
+                answer(conn)
+            scope = dict(scopes[-1])
+            assert scope.pop("client")[0] == "127.0.0.1"
+            assert scope.pop("server") == ("127.0.0.1", running.port)
+            seen.append(scope)
+    assert seen[0] == seen[1]
+    assert seen[0]["headers"][1] == (b"x-trailing", b"v")
