@@ -190,3 +190,32 @@ def test_the_scope_is_the_one_stock_uvicorn_gives(server: Server) -> None:
             seen.append(scope)
     assert seen[0] == seen[1]
     assert seen[0]["headers"][1] == (b"x-trailing", b"v")
+
+
+@pytest.mark.parametrize(
+    ("version", "extra", "kept"),
+    [
+        (b"1.1", b"", True),
+        (b"1.1", b"connection: close\r\n", False),
+        (b"1.0", b"", False),
+        (b"1.0", b"connection: keep-alive\r\n", False),  # uvicorn keeps no HTTP/1.0 alive
+    ],
+)
+def test_keep_alive_and_version_are_stock_uvicorns(
+    server: Server, version: bytes, extra: bytes, kept: bool
+) -> None:
+    """on_headers_complete is uvicorn's, inlined: the same scope version and the same choice to
+    keep the connection, as stock uvicorn makes."""
+    head = b"POST /fast HTTP/%s\r\nhost: t\r\ncontent-length: 0\r\n%s\r\n" % (version, extra)
+    with Server(HttpToolsProtocol) as stock:
+        for running in (server, stock):
+            with running.connect() as conn:
+                conn.sendall(head)
+                answer(conn)
+                conn.settimeout(KEEP_ALIVE / 2)  # a kept connection stays open past this
+                try:
+                    closed = conn.recv(65536) == b""
+                except TimeoutError:
+                    closed = False
+            assert closed is not kept
+            assert scopes[-1]["http_version"] == version.decode()
