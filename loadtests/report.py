@@ -539,7 +539,7 @@ throughput.
   call), the cyclic GC (disabling it changed no count), the breaker (0.7k). Writing each
   backend frame at once was not tried: at ~8 frames per pipe write the batching pays.
 - **Later, uvicorn's own per-request code** (whole server at 16 connections, instructions
-  per call counted with `callgrind_control -i on/off` around 1,600 calls, 225.5k before): the
+  per call counted around 1,600 calls by `loadtests/server_callgrind.py`, 225.5k before): the
   keep-alive timer uvicorn arms at every response and the next request cancels became a
   timestamp that the slow-client watch reads (−7.5k); `on_headers_complete` builds the request
   cycle with positional arguments (a class called with 11 keywords packs and unpacks a dict,
