@@ -5,16 +5,15 @@
   connection closes (httptools itself has no bound).
 * **Slow clients** (slowloris): once a request has begun — or a connection opened — the client
   has ``front.request_timeout`` seconds to send the whole of it, head and body; a slower one is
-  answered ``408`` (when no response has started) and disconnected. uvicorn's own keep-alive
-  timeout ends connections idle between requests.
-* The body (:data:`~only1mcp.front.wire.MAX_BODY`) and JSON nesting (orjson's 1024 levels; 254
-  to forward) are bounded where they are read.
-
+  answered ``408`` (when no response has started) and disconnected.
 * **Idle keep-alive connections** close after uvicorn's ``timeout_keep_alive`` (5 s by
   default), give or take a :data:`TICK`: the same walk notices them. Stock uvicorn arms a
   timer when a response completes and cancels it when the next request arrives, which cost
-  ~2% of a call's instructions under load (callgrind: uvloop's TimerHandle made, scheduled,
-  cancelled and freed per request); here a response leaves a timestamp instead.
+  ~3% of a call's instructions under load (7.5k of 225k, loadtests/server_callgrind.py: a
+  uvloop TimerHandle made, scheduled, cancelled and freed per request); here a response
+  leaves a timestamp instead.
+* The body (:data:`~only1mcp.front.wire.MAX_BODY`) and JSON nesting (orjson's 1024 levels; 254
+  to forward) are bounded where they are read.
 
 The deadlines cost a timestamp per request: one timer per server walks the open connections
 once a second.
