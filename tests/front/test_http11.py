@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from only1mcp.front.http11 import TASK_NAME, OneWriteProtocol, http_protocol
-from only1mcp.front.wire import JSON_HEADERS, respond
+from only1mcp.front.http11 import TASK_NAME, OneWriteProtocol, body_received, http_protocol
+from only1mcp.front.wire import JSON_HEADERS, read_body, respond
 from only1mcp.types import Receive, Scope, Send
 
 DATA_SEGS_IN = 152  # offset of tcpi_data_segs_in in struct tcp_info (Linux >= 4.6)
@@ -33,6 +33,7 @@ class App:
         self.release: asyncio.Event | None = None
         self.wrapped = 0  # messages that went through a wrapped send
         self.task_names: list[str] = []
+        self.reads: list[tuple[bytes, tuple[bytes, bool, bool], bool]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,6 +46,10 @@ class App:
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await self.release.wait()
             await send({"type": "http.response.body", "body": b"event", "more_body": False})
+            return
+        if path in ("/read", "/read-wrapped"):  # the front's body (body_received)
+            await self.read(receive, wrapped=path == "/read-wrapped")
+            await respond(send, 200, BODY, JSON_HEADERS)
             return
         if path in ("/whole", "/wrapped"):  # the front's JSON answer (answer_whole)
             if path == "/wrapped":  # a middleware's send: the ASGI way
@@ -66,6 +71,26 @@ class App:
         await send({"type": "http.response.start", "status": 200, "headers": length})
         if path != "/unfinished":
             await send({"type": "http.response.body", "body": body})
+
+    async def read(self, receive: Receive, wrapped: bool) -> None:
+        """The body straight from the cycle (body_received, else read_body: the front's way)
+        or, ``wrapped`` as behind a middleware, through uvicorn's receive; what was read, the
+        state the cycle was left in and whether it came straight are kept."""
+        cycle = receive.__self__  # type: ignore[attr-defined]
+        if wrapped:
+
+            async def counted() -> Any:
+                self.wrapped += 1
+                return await receive()
+
+            body, straight = await read_body(counted), False
+        else:
+            taken = body_received(receive)
+            body, straight = (
+                (taken, True) if taken is not None else (await read_body(receive), False)
+            )
+        left = (bytes(cycle.body), cycle.more_body, cycle.message_event.is_set())
+        self.reads.append((body, left, straight))
 
 
 class Server:
@@ -227,3 +252,23 @@ def test_a_request_runs_in_a_task_named_once_for_all(server: Server) -> None:
         conn.sendall(request("POST", "/whole"))
         read_response(conn, BODY)
     assert server.app.task_names[-1] == TASK_NAME
+
+
+@pytest.mark.parametrize("size", [0, 100, 200_000])
+def test_a_body_read_from_the_cycle_is_the_one_receive_hands_over(
+    server: Server, size: int
+) -> None:
+    """body_received (the app's receive is the cycle's own) against uvicorn's receive (behind a
+    wrapper): the same body, the cycle left alike; a body past uvicorn's high-water mark
+    pauses reading and comes the ASGI way in both."""
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    reads = []
+    for path in ("/read", "/read-wrapped"):
+        with server.connect() as conn:
+            head = request("POST", path).replace(b"content-length: 0", b"content-length: %d" % size)
+            conn.sendall(head + body)
+            assert read_response(conn, BODY).startswith(b"HTTP/1.1 200 OK")
+        reads.append(server.app.reads[-1])
+    (direct, left, straight), (wrapped, wrapped_left, _) = reads
+    assert direct == wrapped == body and left == wrapped_left == (b"", False, False)
+    assert straight == (size <= 65536)

@@ -17,7 +17,12 @@ whole response is written at once, without the two ASGI messages, uvicorn's per-
 (our header lines are constants) and the held head, and the cycle is left as uvicorn's
 ``send`` leaves it.
 
-The hook is uvicorn's ``_start_asgi_task``, which receives each request's cycle before the app
+:func:`body_received` is its mirror for the request: when the app's ``receive`` is the
+cycle's own and the whole body came with the head (almost every POST), the body is taken as
+uvicorn's ``receive`` would hand it over and the cycle left as it leaves it, without the
+coroutine, the event's wait and the message dict.
+
+The hook is uvicorn's ``_start_asgi_task`', which receives each request's cycle before the app
 runs; with a uvicorn that lacks it the stock protocol is used (tests/front/test_http11.py fails,
 so the loss is noticed).
 """
@@ -33,7 +38,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from only1mcp.types import Send
+from only1mcp.types import Receive, Send
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 TASK_NAME = "only1mcp-request"
@@ -158,3 +163,27 @@ def answer_whole(send: Send, status: int, lines: bytes, body: bytes) -> bool:
         transport.close()
     cycle.on_response()
     return True
+
+
+def body_received(receive: Receive) -> bytes | None:
+    """The request's whole body, when ``receive`` is the request cycle's own and the body has
+    all arrived with nothing else to do first (no ``100 Continue`` owed, reading not paused, no
+    disconnect); None (nothing done) otherwise: the caller receives it the ASGI way.
+
+    uvicorn's ``receive`` would resume reading (not paused: nothing to do), find the message
+    event set (the body's end set it), clear it and hand over a copy of the body."""
+    cycle = getattr(receive, "__self__", None)
+    if type(cycle) is not RequestResponseCycle:
+        return None  # a middleware's receive, or not uvicorn's protocol
+    if (
+        cycle.more_body
+        or cycle.waiting_for_100_continue
+        or cycle.disconnected
+        or cycle.response_complete
+        or cycle.flow.read_paused
+    ):
+        return None
+    body = bytes(cycle.body)
+    cycle.body = bytearray()
+    cycle.message_event.clear()
+    return body

@@ -5,12 +5,17 @@
   connection closes (httptools itself has no bound).
 * **Slow clients** (slowloris): once a request has begun — or a connection opened — the client
   has ``front.request_timeout`` seconds to send the whole of it, head and body; a slower one is
-  answered ``408`` (when no response has started) and disconnected. uvicorn's own keep-alive
-  timeout ends connections idle between requests.
+  answered ``408`` (when no response has started) and disconnected.
+* **Idle keep-alive connections** close after uvicorn's ``timeout_keep_alive`` (5 s by
+  default), give or take a :data:`TICK`: the same walk notices them. Stock uvicorn arms a
+  timer when a response completes and cancels it when the next request arrives, which cost
+  ~3% of a call's instructions under load (7.5k of 225k, loadtests/server_callgrind.py: a
+  uvloop TimerHandle made, scheduled, cancelled and freed per request); here a response
+  leaves a timestamp instead.
 * The body (:data:`~only1mcp.front.wire.MAX_BODY`) and JSON nesting (orjson's 1024 levels; 254
   to forward) are bounded where they are read.
 
-The deadline costs a timestamp per request: one timer per server walks the open connections
+The deadlines cost a timestamp per request: one timer per server walks the open connections
 once a second.
 """
 
@@ -18,9 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from only1mcp.front.http11 import http_protocol
 
@@ -40,7 +48,8 @@ class _HeadTooLarge(Exception):
 
 
 class _Watch:
-    """The connections still reading a request, looked at every :data:`TICK` seconds."""
+    """The open connections, looked at every :data:`TICK` seconds: one reading a request too
+    slowly is answered 408, one idle past its keep-alive is closed."""
 
     def __init__(self) -> None:
         self.connections: set[GuardedProtocol] = set()
@@ -55,8 +64,14 @@ class _Watch:
         now = time.monotonic()
         for protocol in list(self.connections):
             since = protocol.reading_since
-            if since is not None and now - since > protocol.request_timeout:
-                protocol.too_slow()
+            if since is not None:  # reading a request (or waiting for the first one)
+                if now - since > protocol.request_timeout:
+                    protocol.too_slow()
+            elif (idle := protocol.idle_since) is not None and (
+                now - idle > protocol.timeout_keep_alive
+            ):
+                protocol.idle_since = None
+                protocol.timeout_keep_alive_handler()
         self._timer = loop.call_later(TICK, self._tick, loop) if self.connections else None
 
 
@@ -69,6 +84,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.reading_since: float | None = time.monotonic()  # the first request is due
+        self.idle_since: float | None = None  # kept alive after a response, since then
         self._head = 0  # the bytes of the head being read: its URL and header lines
         self._refused = False
         self.watch.add(self, self.loop)
@@ -78,9 +94,82 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's (a new request's scope), inlined like the callbacks below.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
         self.reading_since = time.monotonic()
+        self.idle_since = None
         self._head = 0
+
+    def on_headers_complete(self) -> None:
+        # uvicorn's, calling RequestResponseCycle with its arguments by position: a class
+        # called with keywords packs them in a dict and unpacks them again (~0.4 µs a request).
+        parser = self.parser
+        http_version = parser.get_http_version()
+        scope = self.scope
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():
+            return
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope["path"] = self.root_path + path
+        scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        scope["query_string"] = parsed_url.query or b""
+        app = self.app
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        existing_cycle = self.cycle
+        self.cycle = RequestResponseCycle(
+            scope,
+            self.transport,
+            self.flow,
+            self.logger,
+            self.access_logger,
+            self.access_log,
+            self.server_state.default_headers,
+            asyncio.Event(),
+            self.expect_100_continue,
+            http_version != "1.0" and parser.should_keep_alive(),
+            self.on_response_complete,
+        )
+        if existing_cycle is None or existing_cycle.response_complete:
+            self._start_asgi_task(self.cycle, app)
+        else:  # pipelined: it starts when the response before it is complete
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, app))
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, but the keep-alive deadline is a timestamp for the watch rather than a
+        # timer armed here and cancelled by the next request (none is ever armed, so there is
+        # none to cancel either).
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:  # a pipelined request waited for this response: it starts now
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self.idle_since = time.monotonic()
 
     # The parser callbacks below are uvicorn's own, inlined with the counting (no super()
     # call): they run for every request, on_header for every header line of it.

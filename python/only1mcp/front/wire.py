@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable
 from only1mcp.audit import AuditLog
 from only1mcp.auth.principal import Principal
 from only1mcp.errors import InvalidRequest, RateLimited, RpcError, unexpected
-from only1mcp.front.http11 import answer_whole
+from only1mcp.front.http11 import answer_whole, body_received
 from only1mcp.protocol import jsonrpc
 from only1mcp.session import KEEPALIVE, RETRY_AFTER, Session, SessionStore
 from only1mcp.types import Receive, RequestId, Send
@@ -110,12 +110,15 @@ async def wait_disconnect(receive: Receive) -> None:
 
 
 async def read_body(receive: Receive) -> bytes:
+    body = body_received(receive)
+    if body is not None:
+        return body  # what almost every POST finds: its body came whole (front/http11.py)
     message = await receive()
-    body: bytes = message.get("body", b"")
+    first: bytes = message.get("body", b"")
     if not message.get("more_body"):
-        return body  # the common case: one chunk, no copy
-    chunks = [body]
-    size = len(body)
+        return first  # one chunk, no copy
+    chunks = [first]
+    size = len(first)
     while message.get("more_body"):
         message = await receive()
         chunk = message.get("body", b"")

@@ -1,0 +1,100 @@
+"""The handshake/stdio row's cost in instructions, for the whole server: ``only1mcp start``
+(uvicorn, its protocol and the app; the C echo backend is another process, not counted) runs
+under callgrind with collection off; N ``tools/call`` from CONC keep-alive connections (one
+request in flight on each, as wrk sends them) are counted between ``callgrind_control -i on``
+and ``-i off``. Deterministic, unlike calls/s or CPU µs on a shared machine, and unlike
+metrics_callgrind.py and http_callgrind.py it includes uvicorn's parsing, the request task
+and the sockets' user-space side:
+
+    PYTHONHASHSEED=0 .venv/bin/python loadtests/server_callgrind.py 16 1600 [on|off]
+    # prints instructions per call (metrics on, as the default config, unless "off")
+
+A/B of two trees: the same command with PYTHONPATH set to the other tree's ``python``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness as h
+
+CONC, N = int(sys.argv[1]), int(sys.argv[2])
+METRICS = sys.argv[3] != "off" if len(sys.argv) > 3 else True
+WARM_UP = 64
+
+
+def config(path: Path) -> Path:
+    h.write_config(path, h.backend_command("c"))
+    lines = path.read_text().splitlines()
+    lines.insert(lines.index("    timeout: 10") + 1, "    health: {interval: 3600}")
+    if not METRICS:
+        lines.append("metrics: {enabled: false}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def client(port: int, session: str, count: int, base: int) -> None:
+    """``count`` calls on one connection, each answered before the next is sent."""
+    reader, writer = await asyncio.open_connection(h.HOST, port)
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: {h.HOST}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\n"
+        f"MCP-Protocol-Version: {h.PROTOCOL}\r\n"
+    ).encode()
+    for i in range(count):
+        body = (
+            b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"bench__echo",'
+            b'"arguments":{"text":"hello","n":42}}}' % (base + i)
+        )
+        writer.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        answer = await reader.readuntil(b"\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        length = int(answer.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        data = await reader.readexactly(length)
+        assert b'"result"' in data and b'"isError":true' not in data, data
+    writer.close()
+
+
+async def calls(port: int, session: str, n: int) -> None:
+    await asyncio.gather(*(client(port, session, n // CONC, k * 10**7) for k in range(CONC)))
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="server-callgrind-"))
+    out = work / "callgrind.out"
+    target = h.only1mcp_target("only1mcp", config(work / "config.yaml"))
+    target.cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}",
+        *target.cmd,
+    ]
+    target.start(timeout=300)
+    try:
+        session = target.open_session()
+        assert session is not None
+        asyncio.run(calls(target.port, session, WARM_UP))
+        control = ["callgrind_control", "-i"]
+        subprocess.run([*control, "on", str(target.pid)], check=True, capture_output=True)
+        started = time.monotonic()
+        asyncio.run(calls(target.port, session, N))
+        subprocess.run([*control, "off", str(target.pid)], check=True, capture_output=True)
+        seconds = time.monotonic() - started
+    finally:
+        target.stop()  # callgrind writes its counts as the server exits
+    totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+    per_call = int(totals[0].split()[1]) / N
+    print(
+        f"handshake/stdio c={CONC} metrics {'on' if METRICS else 'off'}: {per_call:,.0f} "
+        f"instructions per call ({N} calls, {seconds:.1f} s under callgrind; {out})"
+    )
+
+
+main()
