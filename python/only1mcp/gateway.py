@@ -199,22 +199,25 @@ class Gateway:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         self._sweeper = asyncio.ensure_future(self._sweep_sessions())
         self.ready.set()
+        # Off the path to ready: a probe per handshake-era server (variants.py).
+        self.variants.decide_soon(self.shared)
         up = sum(b.state is BackendState.READY for b in self.backends.values())
         log.info("ready: %d of %d servers up", up, len(self.backends))
 
     async def _start_watched(self, backend: Backend) -> None:
+        # Whether its server varies by capability set is decided once the gateway is ready.
         watch = self._start_watch
         if watch is None:
-            await self._start_one(backend)
+            await self._start_one(backend, decide=False)
             return
         watch.starting(backend.name)
-        await self._start_one(backend)
+        await self._start_one(backend, decide=False)
         tools = len(self.catalogs["tools"].items.get(backend.name) or ())
         watch.started(backend.name, backend.state.value, backend.problem, tools)
 
     async def _start_one(self, backend: Backend, decide: bool = True) -> None:
         """Start ``backend`` and decide whether its server varies by capability set (unless
-        the caller decides once the backend serves: :meth:`install`)."""
+        the caller decides later: :meth:`start`, :meth:`install`)."""
         if decide and self.config.servers[backend.name].protocol is Protocol.HANDSHAKE:
             self.variants.prestart(backend.name)  # its era is known: probed at the same time
         try:

@@ -9,11 +9,14 @@ capabilities a client declared, in the canonical form :func:`~only1mcp.protocol.
 gives them (bounded: at most :data:`MAX_SETS` instances a server, usually one or two):
 
 * the shared backend serves the full set (every relayable capability) as before;
-* once the shared backend is up (before the gateway is ready), the server is *decided*: one
-  probe instance initialized with no capability at all; when its lists equal the shared
-  backend's, the server does not vary by capability and keeps its one process (the probe stops
-  before any client is served); otherwise it is *sensitive*, and the probe serves the clients
-  that declare no capability (TypeScript SDK clients and the Inspector CLI by default);
+* once the gateway is ready (in the background: with 100 servers, 100 probes on the path to
+  ready took most of the cold start), or when a server is added or changed by a reload, the
+  server is *decided*: one probe instance initialized with no capability at all; when its lists
+  equal the shared backend's, the server does not vary by capability and keeps its one process
+  (the probe stops); otherwise it is *sensitive*, and the probe serves the clients that declare
+  no capability (TypeScript SDK clients and the Inspector CLI by default). A client of a set
+  other than the full one that comes before its servers are decided waits for the decision
+  (:meth:`Variants.catalog`, :meth:`Variants.backend`): it never sees the full set's lists;
 * a sensitive server gets an instance per set, started on that set's first client; one whose
   lists equal an instance's already running is stopped and the set served by that instance.
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -185,10 +188,17 @@ class Variants:
         if server in self.undecided and server not in self._probes:
             self._probes[server] = asyncio.ensure_future(self._start(server, NONE))
 
+    def decide_soon(self, shared: Mapping[str, Backend]) -> None:
+        """Decide the undecided servers of ``shared`` in the background (a client that needs a
+        decision first waits for it through :meth:`decide`)."""
+        for server, backend in shared.items():
+            if server in self.undecided and server not in self._deciding:
+                self._deciding[server] = asyncio.ensure_future(self._decide(server, backend))
+
     async def decide(self, server: str, shared: Backend) -> None:
-        """Decide whether ``server`` varies, unless decided: the gateway asks as soon as its
-        shared backend is up, so a server that does not vary never has a second process while
-        clients are served (one that was down then is decided on its first use)."""
+        """Decide whether ``server`` varies, unless decided (or join the decision under way):
+        the gateway asks once it is ready (:meth:`decide_soon`) and when a reload adds or
+        changes a server; one that was down then is decided on its first use."""
         if server in self.undecided:
             task = self._deciding.get(server)
             if task is None:
