@@ -17,16 +17,13 @@ import time
 import typing
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
-from only1mcp.cluster.events import ClusterEvents
-from only1mcp.cluster.node import Node
-from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol, ServerConfig
 from only1mcp.errors import RpcError
 from only1mcp.leases import Leases
@@ -39,6 +36,12 @@ from only1mcp.session import Session, SessionStore
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.types import JsonObject
 from only1mcp.variants import Lists, Variants, set_of
+
+if TYPE_CHECKING:
+    # Loaded with a cluster only: they load redis and OpenTelemetry's SDK (~0.2 s).
+    from only1mcp.cluster.events import ClusterEvents
+    from only1mcp.cluster.node import Node
+    from only1mcp.cluster.store import RedisStore
 
 log = logging.getLogger("only1mcp.gateway")
 
@@ -83,10 +86,14 @@ class Gateway:
         # The shared state of several processes (None: this process alone); up with the gateway.
         self.cluster = cluster
         # This process's name in the cluster: in the ids of the questions its relay asks.
-        self.node = None if cluster is None else Node(cluster)
+        self.node: Node | None = None
         # What the other processes must hear of (a config reload, a list change), and hear.
-        self.events = None
-        if cluster is not None and self.node is not None:
+        self.events: ClusterEvents | None = None
+        if cluster is not None:
+            from only1mcp.cluster.events import ClusterEvents
+            from only1mcp.cluster.node import Node
+
+            self.node = Node(cluster)
             self.events = ClusterEvents(cluster, self.node.name)
             self.events.on("lists", self._relisted)
         servers = config.enabled_servers()
