@@ -50,6 +50,7 @@ async def spawn(
         cwd=cwd,
         start_new_session=True,
         preexec_fn=preexec,
+        bufsize=0,  # the loop reads and writes the pipes' fds: no 8 KB buffer on each
     )
     child = _Child(proc, protocol)
     try:
