@@ -38,6 +38,7 @@ import orjson
 
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import BACKEND_CLIENT_CAPABILITIES
+from only1mcp.backends.server import ServerBackend
 from only1mcp.catalog import Catalog
 from only1mcp.errors import RpcError
 from only1mcp.protocol.results import mirrored
@@ -138,7 +139,7 @@ class Variants:
     async def backend(self, server: str, session: Session, shared: Backend) -> Backend:
         """:meth:`serving`, deciding the server and starting the set's instance first."""
         key = set_of(session)
-        if key != FULL:
+        if key != FULL and not _missing_health_checks(shared):
             await self._prepare(server, key, shared)
         return self.serving(server, session, shared) or shared
 
@@ -388,6 +389,13 @@ async def _close_started(start: asyncio.Task[Backend | None]) -> None:
     instance = await start
     if instance is not None:
         await instance.close()
+
+
+def _missing_health_checks(backend: Backend) -> bool:
+    """A server that does not answer its health checks: a call to it fails at once, rather
+    than wait for a decision (made in the background after start) that would read its lists
+    and wait for its timeout."""
+    return isinstance(backend, ServerBackend) and not backend.healthy
 
 
 def _plain_handshake(backend: Backend) -> bool:
