@@ -196,6 +196,12 @@ class Variants:
             if server in self.undecided and server not in self._deciding:
                 self._deciding[server] = asyncio.ensure_future(self._decide(server, backend))
 
+    async def settled(self) -> None:
+        """Once the decisions under way (and those they lead to) are made."""
+        while self._deciding:
+            pending = [asyncio.shield(task) for task in self._deciding.values()]
+            await asyncio.gather(*pending, return_exceptions=True)
+
     async def decide(self, server: str, shared: Backend) -> None:
         """Decide whether ``server`` varies, unless decided (or join the decision under way):
         the gateway asks once it is ready (:meth:`decide_soon`) and when a reload adds or
