@@ -29,10 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from only1mcp.access.gate import Gate
-from only1mcp.access.shared_buckets import RedisBuckets
 from only1mcp.admin.listener import AdminService
 from only1mcp.admin.stats import CallStats
 from only1mcp.audit import AuditLog
@@ -40,9 +39,6 @@ from only1mcp.auth.factory import build_authenticator, build_metadata
 from only1mcp.auth.metadata import ResourceMetadata
 from only1mcp.auth.middleware import AuthMiddleware
 from only1mcp.auth.principal import ANONYMOUS
-from only1mcp.cluster.gauge import RedisUp
-from only1mcp.cluster.sessions import SharedSessions
-from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config
 from only1mcp.errors import ConfigError
 from only1mcp.front.http import HttpApp
@@ -59,6 +55,11 @@ from only1mcp.telemetry.observer import Observer
 from only1mcp.telemetry.tracing import Tracing
 from only1mcp.types import ASGIApp, JsonObject
 from only1mcp.watcher import ReloadTriggers
+
+if TYPE_CHECKING:
+    # The cluster's modules load redis (and through it OpenTelemetry's SDK): ~0.2 s of the
+    # start, imported only when a cluster is configured.
+    from only1mcp.cluster.sessions import SharedSessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +90,20 @@ def assemble(
     how each server's first start goes)."""
     metrics = Metrics() if config.metrics.enabled else None
     tracing = _tracing(config, tracer_provider) if config.tracing.enabled else None
-    cluster = RedisStore(config.cluster) if config.cluster.enabled else None
+    cluster = None
+    if config.cluster.enabled:
+        from only1mcp.cluster.store import RedisStore
+
+        cluster = RedisStore(config.cluster)
     gateway = Gateway(config, metrics=metrics, start_watch=start_watch, cluster=cluster)
     audit = AuditLog(config.audit)
     gate = build_gate(config, audit, gateway)
     routing = router(gateway, gate, None if tracing is None else tracing.inject)
     shared = None
     if cluster is not None and gateway.node is not None:
+        from only1mcp.cluster.gauge import RedisUp
+        from only1mcp.cluster.sessions import SharedSessions
+
         shared = SharedSessions(cluster, gateway.node, gateway, routing, audit)
         if metrics is not None:
             metrics.registry.register(RedisUp(cluster))
@@ -132,7 +140,11 @@ def build_gate(config: Config, audit: AuditLog, gateway: Gateway) -> Gate | None
     if not config.auth.enabled and not audit.enabled:
         return None
     # Several processes: the rate limits count in Redis, for the cluster as a whole.
-    buckets = None if gateway.cluster is None else RedisBuckets(gateway.cluster)
+    buckets = None
+    if gateway.cluster is not None:
+        from only1mcp.access.shared_buckets import RedisBuckets
+
+        buckets = RedisBuckets(gateway.cluster)
     return Gate(config, audit, gateway.catalogs, resource_metadata(config).url, buckets)
 
 

@@ -17,16 +17,13 @@ import time
 import typing
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from only1mcp._core import frame_info
 from only1mcp.backends import Backend, BackendState, Wiring, create_backend
 from only1mcp.catalog import Catalog
-from only1mcp.cluster.events import ClusterEvents
-from only1mcp.cluster.node import Node
-from only1mcp.cluster.store import RedisStore
 from only1mcp.config import Config, Isolation, PoolServerConfig, Protocol, ServerConfig
 from only1mcp.errors import RpcError
 from only1mcp.leases import Leases
@@ -39,6 +36,12 @@ from only1mcp.session import Session, SessionStore
 from only1mcp.telemetry.metrics import Metrics
 from only1mcp.types import JsonObject
 from only1mcp.variants import Lists, Variants, set_of
+
+if TYPE_CHECKING:
+    # Loaded with a cluster only: they load redis and OpenTelemetry's SDK (~0.2 s).
+    from only1mcp.cluster.events import ClusterEvents
+    from only1mcp.cluster.node import Node
+    from only1mcp.cluster.store import RedisStore
 
 log = logging.getLogger("only1mcp.gateway")
 
@@ -83,10 +86,14 @@ class Gateway:
         # The shared state of several processes (None: this process alone); up with the gateway.
         self.cluster = cluster
         # This process's name in the cluster: in the ids of the questions its relay asks.
-        self.node = None if cluster is None else Node(cluster)
+        self.node: Node | None = None
         # What the other processes must hear of (a config reload, a list change), and hear.
-        self.events = None
-        if cluster is not None and self.node is not None:
+        self.events: ClusterEvents | None = None
+        if cluster is not None:
+            from only1mcp.cluster.events import ClusterEvents
+            from only1mcp.cluster.node import Node
+
+            self.node = Node(cluster)
             self.events = ClusterEvents(cluster, self.node.name)
             self.events.on("lists", self._relisted)
         servers = config.enabled_servers()
@@ -199,22 +206,25 @@ class Gateway:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         self._sweeper = asyncio.ensure_future(self._sweep_sessions())
         self.ready.set()
+        # Off the path to ready: a probe per handshake-era server (variants.py).
+        self.variants.decide_soon(self.shared)
         up = sum(b.state is BackendState.READY for b in self.backends.values())
         log.info("ready: %d of %d servers up", up, len(self.backends))
 
     async def _start_watched(self, backend: Backend) -> None:
+        # Whether its server varies by capability set is decided once the gateway is ready.
         watch = self._start_watch
         if watch is None:
-            await self._start_one(backend)
+            await self._start_one(backend, decide=False)
             return
         watch.starting(backend.name)
-        await self._start_one(backend)
+        await self._start_one(backend, decide=False)
         tools = len(self.catalogs["tools"].items.get(backend.name) or ())
         watch.started(backend.name, backend.state.value, backend.problem, tools)
 
     async def _start_one(self, backend: Backend, decide: bool = True) -> None:
         """Start ``backend`` and decide whether its server varies by capability set (unless
-        the caller decides once the backend serves: :meth:`install`)."""
+        the caller decides later: :meth:`start`, :meth:`install`)."""
         if decide and self.config.servers[backend.name].protocol is Protocol.HANDSHAKE:
             self.variants.prestart(backend.name)  # its era is known: probed at the same time
         try:

@@ -9,11 +9,14 @@ capabilities a client declared, in the canonical form :func:`~only1mcp.protocol.
 gives them (bounded: at most :data:`MAX_SETS` instances a server, usually one or two):
 
 * the shared backend serves the full set (every relayable capability) as before;
-* once the shared backend is up (before the gateway is ready), the server is *decided*: one
-  probe instance initialized with no capability at all; when its lists equal the shared
-  backend's, the server does not vary by capability and keeps its one process (the probe stops
-  before any client is served); otherwise it is *sensitive*, and the probe serves the clients
-  that declare no capability (TypeScript SDK clients and the Inspector CLI by default);
+* once the gateway is ready (in the background: with 100 servers, 100 probes on the path to
+  ready took most of the cold start), or when a server is added or changed by a reload, the
+  server is *decided*: one probe instance initialized with no capability at all; when its lists
+  equal the shared backend's, the server does not vary by capability and keeps its one process
+  (the probe stops); otherwise it is *sensitive*, and the probe serves the clients that declare
+  no capability (TypeScript SDK clients and the Inspector CLI by default). A client of a set
+  other than the full one that comes before its servers are decided waits for the decision
+  (:meth:`Variants.catalog`, :meth:`Variants.backend`): it never sees the full set's lists;
 * a sensitive server gets an instance per set, started on that set's first client; one whose
   lists equal an instance's already running is stopped and the set served by that instance.
 
@@ -28,13 +31,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
 from only1mcp.backends import Backend, BackendState
 from only1mcp.backends.base import BACKEND_CLIENT_CAPABILITIES
+from only1mcp.backends.server import ServerBackend
 from only1mcp.catalog import Catalog
 from only1mcp.errors import RpcError
 from only1mcp.protocol.results import mirrored
@@ -135,7 +139,7 @@ class Variants:
     async def backend(self, server: str, session: Session, shared: Backend) -> Backend:
         """:meth:`serving`, deciding the server and starting the set's instance first."""
         key = set_of(session)
-        if key != FULL:
+        if key != FULL and not _missing_health_checks(shared):
             await self._prepare(server, key, shared)
         return self.serving(server, session, shared) or shared
 
@@ -185,10 +189,23 @@ class Variants:
         if server in self.undecided and server not in self._probes:
             self._probes[server] = asyncio.ensure_future(self._start(server, NONE))
 
+    def decide_soon(self, shared: Mapping[str, Backend]) -> None:
+        """Decide the undecided servers of ``shared`` in the background (a client that needs a
+        decision first waits for it through :meth:`decide`)."""
+        for server, backend in shared.items():
+            if server in self.undecided and server not in self._deciding:
+                self._deciding[server] = asyncio.ensure_future(self._decide(server, backend))
+
+    async def settled(self) -> None:
+        """Once the decisions under way (and those they lead to) are made."""
+        while self._deciding:
+            pending = [asyncio.shield(task) for task in self._deciding.values()]
+            await asyncio.gather(*pending, return_exceptions=True)
+
     async def decide(self, server: str, shared: Backend) -> None:
-        """Decide whether ``server`` varies, unless decided: the gateway asks as soon as its
-        shared backend is up, so a server that does not vary never has a second process while
-        clients are served (one that was down then is decided on its first use)."""
+        """Decide whether ``server`` varies, unless decided (or join the decision under way):
+        the gateway asks once it is ready (:meth:`decide_soon`) and when a reload adds or
+        changes a server; one that was down then is decided on its first use."""
         if server in self.undecided:
             task = self._deciding.get(server)
             if task is None:
@@ -378,6 +395,13 @@ async def _close_started(start: asyncio.Task[Backend | None]) -> None:
     instance = await start
     if instance is not None:
         await instance.close()
+
+
+def _missing_health_checks(backend: Backend) -> bool:
+    """A server that does not answer its health checks: a call to it fails at once, rather
+    than wait for a decision (made in the background after start) that would read its lists
+    and wait for its timeout."""
+    return isinstance(backend, ServerBackend) and not backend.healthy
 
 
 def _plain_handshake(backend: Backend) -> bool:

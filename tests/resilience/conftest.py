@@ -109,6 +109,9 @@ async def running(servers: dict[str, dict[str, Any]]) -> AsyncIterator[Running]:
     session = Session(id="test-session")
     gateway.sessions.add(session)
     await gateway.start()
+    # These tests time calls: from decided servers (the probes run in the background once
+    # the gateway is ready, and a session of this capability set would wait for them).
+    await gateway.variants.settled()
     try:
         yield Running(gateway, router, session)
     finally:

@@ -6,18 +6,21 @@ config file; a problem with one is a :class:`~only1mcp.errors.ConfigError` namin
 
 from __future__ import annotations
 
-import httpx
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from typing import TYPE_CHECKING
 
-from only1mcp.auth.authenticator import Authenticator
-from only1mcp.auth.introspection import Introspector
-from only1mcp.auth.jwks import JwksKeys
 from only1mcp.auth.keys import load_api_keys, resolve
 from only1mcp.auth.metadata import ResourceMetadata
-from only1mcp.auth.tokens import JwtVerifier
 from only1mcp.config.auth import AuthConfig, JwtConfig
 from only1mcp.errors import ConfigError
+
+if TYPE_CHECKING:
+    # Imported by the functions that build them: a gateway without authentication (every
+    # start imports this module) then loads neither httpx nor cryptography (~9 MB, ~0.1 s).
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+    from only1mcp.auth.authenticator import Authenticator
+    from only1mcp.auth.tokens import JwtVerifier
 
 DEFAULT_ROLE_CLAIMS = ["roles", "scope"]
 
@@ -25,6 +28,11 @@ DEFAULT_ROLE_CLAIMS = ["roles", "scope"]
 def build_authenticator(config: AuthConfig, resource: str, source: str) -> Authenticator:
     """The checks of every mode in ``config.modes`` (``resource``: this MCP resource's URI, the
     default token audience; ``source``: the config file)."""
+    import httpx
+
+    from only1mcp.auth.authenticator import Authenticator
+    from only1mcp.auth.introspection import Introspector
+
     client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
     keys = load_api_keys(config, source) if "api_key" in config.modes else None
     verifier = None
@@ -57,6 +65,9 @@ def build_metadata(config: AuthConfig, resource: str, scopes: list[str]) -> Reso
 
 
 def _jwt(config: JwtConfig, resource: str, source: str, client: httpx.AsyncClient) -> JwtVerifier:
+    from only1mcp.auth.jwks import JwksKeys
+    from only1mcp.auth.tokens import JwtVerifier
+
     audience = config.audience or [resource]
     if config.jwks_url is not None:
         return JwtVerifier(config, audience, jwks=JwksKeys(config.jwks_url, client))
@@ -67,6 +78,8 @@ def _jwt(config: JwtConfig, resource: str, source: str, client: httpx.AsyncClien
 
 
 def _public_key(name: str, source: str) -> PublicKeyTypes:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     path = resolve(name, source)
     key = "auth.jwt.key_file"
     try:

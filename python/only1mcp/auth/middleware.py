@@ -15,15 +15,19 @@ loopback gateway pays nothing for it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
-from only1mcp.auth.authenticator import Authenticator
 from only1mcp.auth.challenge import bearer_challenge
 from only1mcp.auth.metadata import ResourceMetadata
 from only1mcp.auth.principal import HEADERS_KEY, SCOPE_KEY
 from only1mcp.errors import Unauthenticated
 from only1mcp.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    # Built only when authentication is on (it loads httpx, PyJWT and cryptography).
+    from only1mcp.auth.authenticator import Authenticator
 
 #: Told of each refusal: (the reason, the client's address) — the audit log's hook.
 OnRefused = Callable[[str, str], None]

@@ -12,8 +12,6 @@ import asyncio
 import time
 import weakref
 
-import httpx
-
 from only1mcp.config.auth import BackendOAuthConfig
 from only1mcp.errors import BackendError
 
@@ -66,6 +64,8 @@ class ClientCredentials:
         self._value = None
 
     async def _fetch(self) -> None:
+        import httpx  # only a server with backend OAuth needs it: not loaded at every start
+
         form = {"grant_type": "client_credentials"}
         if self.config.scope:
             form["scope"] = self.config.scope

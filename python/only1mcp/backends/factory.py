@@ -10,7 +10,6 @@ from only1mcp.backends.base import Backend, Wiring
 from only1mcp.backends.http import HttpBackend
 from only1mcp.backends.pool import ReplicaPool
 from only1mcp.backends.server import ServerBackend, TransportConfig
-from only1mcp.backends.sse import SseBackend
 from only1mcp.backends.stdio import StdioBackend
 from only1mcp.config import PoolServerConfig, ServerConfig, StdioServerConfig
 
@@ -37,5 +36,8 @@ def _server(
     if isinstance(config, StdioServerConfig):
         return StdioBackend(name, config, wiring)
     if config.transport == "sse":
+        # Imported for a legacy SSE server only: it loads httpx and httpx-sse.
+        from only1mcp.backends.sse import SseBackend
+
         return SseBackend(name, config, wiring)
     return HttpBackend(name, config, wiring)

@@ -18,9 +18,10 @@ from typing import cast
 
 from only1mcp._core import FrameReader
 from only1mcp.backends.base import BackendState, Wiring, log
-from only1mcp.backends.child import child_env, child_setup
+from only1mcp.backends.child import child_env, child_start
 from only1mcp.backends.eras import PipelinedProbe
 from only1mcp.backends.multiplexed import MultiplexedBackend, Pending
+from only1mcp.backends.spawn import spawn
 from only1mcp.config import StdioServerConfig
 from only1mcp.errors import BackendError
 
@@ -61,22 +62,18 @@ class StdioBackend(MultiplexedBackend):
         return self._transport.get_pid() if self._transport else None
 
     async def connect(self) -> None:
-        command = self._resolve(self.config.command)
-        loop = asyncio.get_running_loop()
+        command = self.config.command
+        argv, preexec = child_start(
+            self._find(command), command, self.config.args, self.config.rlimits
+        )
         self._reader = FrameReader()
         self._stderr_buf = b""
         self._exited = asyncio.Event()
         self._pending = {}
         self._outbox = []  # frames for a process that died went down with its requests
         try:
-            transport, _ = await loop.subprocess_exec(
-                lambda: _Pipes(self),
-                command,
-                *self.config.args,
-                env=child_env(self.config),
-                cwd=self.config.cwd,
-                start_new_session=True,
-                preexec_fn=child_setup(self.config.rlimits),
+            transport = await spawn(
+                _Pipes(self), argv, child_env(self.config), self.config.cwd, preexec
             )
         except OSError as exc:
             raise BackendError(f"server {self.name!r} could not start {command!r}: {exc}") from exc
@@ -85,10 +82,10 @@ class StdioBackend(MultiplexedBackend):
         self._stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
         log.info("server %r started (pid %s)", self.name, transport.get_pid())
 
-    def _resolve(self, command: str) -> str:
+    def _find(self, command: str) -> str | None:
         # Console scripts installed beside only1mcp (the venv's bin) are found even off PATH.
         path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-        return shutil.which(command, path=path) or command
+        return shutil.which(command, path=path)
 
     def send_frame(self, frame: bytes) -> None:
         stdin = self._stdin

@@ -22,10 +22,6 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from jsonschema import exceptions as schema_errors
-from jsonschema import validators
-from referencing.exceptions import Unresolvable
-
 from only1mcp.catalog.compaction import compact, compact_text
 from only1mcp.types import JsonObject
 
@@ -146,6 +142,12 @@ def _apply_override(item: JsonObject, override: Override) -> dict[str, Any]:
 
 def _check_fixed(schema: JsonObject, fixed: Mapping[str, Any]) -> None:
     """Raise ValueError when a fixed value is not an argument of the tool or does not fit it."""
+    # Only a config with hidden arguments checks them: jsonschema (~3 MB, ~0.05 s) is loaded
+    # then, not at every start.
+    from jsonschema import exceptions as schema_errors
+    from jsonschema import validators
+    from referencing.exceptions import Unresolvable
+
     properties = schema.get("properties")
     closed = schema.get("additionalProperties") is False
     for argument in fixed:

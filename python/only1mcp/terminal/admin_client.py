@@ -7,11 +7,15 @@ Every failure becomes one :class:`AdminError` that says which URL and what to do
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import orjson
 import typer
+
+if TYPE_CHECKING:
+    # Loaded by the commands that call the admin API: ``only1mcp start`` imports this module
+    # for its options, and httpx (with its CLI's pygments and rich) is ~0.1 s and ~4 MB.
+    import httpx
 
 #: Where ``admin:`` listens unless the config says otherwise.
 DEFAULT_ADMIN = "http://127.0.0.1:8766"
@@ -56,6 +60,8 @@ class AdminClient:
 
     def get(self, path: str) -> Any:
         """The decoded JSON of ``GET {url}{path}``."""
+        import httpx
+
         target = f"{self.url}{path}"
         try:
             response = httpx.get(target, headers=self._headers, timeout=TIMEOUT)
@@ -90,6 +96,8 @@ class AdminClient:
 
 
 def _unreachable(url: str, exc: httpx.TransportError) -> str:
+    import httpx
+
     why = "timed out" if isinstance(exc, httpx.TimeoutException) else str(exc) or type(exc).__name__
     return (
         f"cannot reach the admin listener at {url} ({why}). Is `only1mcp start` running, with "
