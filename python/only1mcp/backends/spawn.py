@@ -126,6 +126,11 @@ class _Child(asyncio.SubprocessTransport):
         and its exit still reaches the protocol."""
         for pipe in self._pipes.values():
             pipe.close()
+        # A start cancelled while its pipes were handed to the loop: the rest are ours to close.
+        files = (self._proc.stdin, self._proc.stdout, self._proc.stderr)
+        for fd, file in enumerate(files):
+            if fd not in self._pipes and file is not None:
+                file.close()
         if self._proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
