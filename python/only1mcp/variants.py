@@ -196,6 +196,11 @@ class Variants:
             if server in self.undecided and server not in self._deciding:
                 self._deciding[server] = asyncio.ensure_future(self._decide(server, backend))
 
+    @property
+    def deciding(self) -> int:
+        """How many servers' decisions are under way (their processes settle once it is 0)."""
+        return len(self._deciding)
+
     async def settled(self) -> None:
         """Once the decisions under way (and those they lead to) are made."""
         while self._deciding:

@@ -261,7 +261,9 @@ class HttpAggregator:
         _ACTIVE_LOGS.append(log)
 
     def wait_healthy(self, deadline: float = STARTUP_DEADLINE) -> dict[str, Any]:
-        """Poll ``GET /healthz`` until it answers 200 ``{"status": "ok"}``; return its body."""
+        """Poll ``GET /healthz`` until it answers 200 ``{"status": "ok"}`` and no capability
+        probe is left running (a test that counts processes starts from the settled ones);
+        return its body."""
         end = time.monotonic() + deadline
         last = "no answer"
         with httpx.Client(timeout=2.0) as http:
@@ -276,8 +278,12 @@ class HttpAggregator:
                 try:
                     resp = http.get(f"{self.base}/healthz")
                     last = f"{resp.status_code} {resp.text[:300]}"
-                    if resp.status_code == 200 and resp.json().get("status") == "ok":
-                        body: dict[str, Any] = resp.json()
+                    body: dict[str, Any] = resp.json()
+                    if (
+                        resp.status_code == 200
+                        and body.get("status") == "ok"
+                        and not body.get("probing")
+                    ):
                         return body
                 except (httpx.HTTPError, ValueError) as exc:
                     last = repr(exc)

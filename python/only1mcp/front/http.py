@@ -552,6 +552,9 @@ class HttpApp:
             "servers": {name: b.state.value for name, b in self.gateway.backends.items()},
             "failures": failures,
             "sessions": len(self.gateway.sessions),
+            # Capability probes still running (started once ready): a second process per
+            # handshake-era server until each is decided.
+            "probing": self.gateway.variants.deciding,
         }
         if self.shared is not None:
             health["cluster"] = self.shared.health()
