@@ -278,10 +278,24 @@ class Target:
             if self.ready_path is None:
                 if _port_open(self.port):
                     return
-            elif http_get(self.port, self.ready_path) == 200:
+            elif self._ready():
                 return
             time.sleep(0.02)
         raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.tail()}")
+
+    def _ready(self) -> bool:
+        """The ready path answers 200; an Only1MCP's ``/healthz`` also with no capability probe
+        left running (each a second backend process, stopped once its server is decided):
+        a run counts the settled processes."""
+        assert self.ready_path is not None
+        status, body = http_get_body(self.port, self.ready_path)
+        if status != 200:
+            return False
+        try:
+            health = json.loads(body)
+        except ValueError:
+            return True  # not an Only1MCP's health
+        return not (isinstance(health, dict) and health.get("probing"))
 
     def tail(self, lines: int = 20) -> str:
         if self.log_path is None or not self.log_path.exists():
