@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
+from backends.conftest import ThreadServer
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from only1mcp.front import request_limits
@@ -46,39 +45,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 200, BODY, JSON_HEADERS)
 
 
-class Server:
+class Server(ThreadServer[Any]):
+    """The test app on uvicorn in a thread (backends/conftest.py), with the front's protocol
+    unless another is given."""
+
     def __init__(self, protocol: type[asyncio.Protocol] | str | None = None) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.sock = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            loop="uvloop",
-            http=protocol or guarded_protocol(30.0),
-            lifespan="off",
-            log_level="critical",
-            timeout_keep_alive=KEEP_ALIVE,  # type: ignore[arg-type]  # uvicorn takes a float
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import uvloop
-
-        uvloop.new_event_loop().run_until_complete(self.server.serve([self.sock]))
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().__init__(app, KEEP_ALIVE, http=protocol or guarded_protocol(30.0))
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=5)
