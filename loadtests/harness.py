@@ -351,6 +351,8 @@ class Target:
             if "result" not in body or body["result"].get("isError"):
                 raise RuntimeError(f"{self.name}: tools/call answered {body!r}")
             return
+        if "result" not in body:
+            raise RuntimeError(f"{self.name}: tools/call answered {body!r}")
         text = body["result"]["content"][0]["text"]
         if json.loads(text) != ECHO_ARGUMENTS:
             raise RuntimeError(f"{self.name}: tools/call answered {body!r}")

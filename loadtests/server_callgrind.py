@@ -6,8 +6,9 @@ and ``-i off``. Deterministic, unlike calls/s or CPU µs on a shared machine, an
 metrics_callgrind.py and http_callgrind.py it includes uvicorn's parsing, the request task
 and the sockets' user-space side:
 
-    PYTHONHASHSEED=0 .venv/bin/python loadtests/server_callgrind.py 16 1600 [on|off]
-    # prints instructions per call (metrics on, as the default config, unless "off")
+    PYTHONHASHSEED=0 .venv/bin/python loadtests/server_callgrind.py 16 1600 [on|off] [http]
+    # prints instructions per call (metrics on, as the default config, unless "off");
+    # "http": the handshake/http-json row instead (http_echo_backend.py, not counted)
 
 A/B of two trees: the same command with PYTHONPATH set to the other tree's ``python``.
 """
@@ -26,11 +27,15 @@ import harness as h
 
 CONC, N = int(sys.argv[1]), int(sys.argv[2])
 METRICS = sys.argv[3] != "off" if len(sys.argv) > 3 else True
+HTTP = sys.argv[4:5] == ["http"]
 WARM_UP = 64
 
 
-def config(path: Path) -> Path:
-    h.write_config(path, h.backend_command("c"))
+def config(path: Path, url: str | None) -> Path:
+    if url is None:
+        h.write_config(path, h.backend_command("c"))
+    else:
+        h.write_http_config(path, url, "handshake")
     lines = path.read_text().splitlines()
     lines.insert(lines.index("    timeout: 10") + 1, "    health: {interval: 3600}")
     if not METRICS:
@@ -68,7 +73,10 @@ async def calls(port: int, session: str, n: int) -> None:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="server-callgrind-"))
     out = work / "callgrind.out"
-    target = h.only1mcp_target("only1mcp", config(work / "config.yaml"))
+    backend = h.http_backend_target("backend", sse=False) if HTTP else None
+    if backend is not None:
+        backend.start()
+    target = h.only1mcp_target("only1mcp", config(work / "config.yaml", backend and backend.url))
     target.cmd = [
         "valgrind",
         "--tool=callgrind",
@@ -89,10 +97,12 @@ def main() -> None:
         seconds = time.monotonic() - started
     finally:
         target.stop()  # callgrind writes its counts as the server exits
+        if backend is not None:
+            backend.stop()
     totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
     per_call = int(totals[0].split()[1]) / N
     print(
-        f"handshake/stdio c={CONC} metrics {'on' if METRICS else 'off'}: {per_call:,.0f} "
+        f"handshake/{'http-json' if HTTP else 'stdio'} c={CONC} metrics {'on' if METRICS else 'off'}: {per_call:,.0f} "
         f"instructions per call ({N} calls, {seconds:.1f} s under callgrind; {out})"
     )
 

@@ -45,6 +45,31 @@ async def test_pipes_and_exit_reach_the_protocol() -> None:
     transport.close()
 
 
+async def test_without_pidfd_the_loop_starts_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where pidfd_open is refused (valgrind, a seccomp filter, an old kernel: ENOSYS),
+    servers still start and their exit is still seen."""
+    import errno
+
+    from only1mcp.backends import spawn as spawning
+
+    def refused(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", refused)
+    spawning._pidfd_works.cache_clear()
+    try:
+        protocol = _Recorder()
+        transport = await spawn(
+            protocol, ["sh", "-c", "echo up; exit 5"], dict(os.environ), None, None
+        )
+        await asyncio.wait_for(protocol.exited.wait(), 10)
+        await asyncio.sleep(0.1)
+        assert transport.get_returncode() == 5 and protocol.data[1] == b"up\n"
+        transport.close()
+    finally:
+        spawning._pidfd_works.cache_clear()
+
+
 async def test_close_kills_a_running_process_and_its_exit_is_seen() -> None:
     protocol = _Recorder()
     transport = await spawn(protocol, ["sleep", "60"], dict(os.environ), None, None)

@@ -5,7 +5,8 @@ child, and the loop waits for the child's exec: 10-20 ms a start on a busy 2-cor
 after the other, so 100 servers (and as many capability probes) took seconds to come up.
 :func:`spawn` starts the process with :class:`subprocess.Popen` instead, which uses vfork when
 no ``preexec_fn`` is given (about 1 ms), hands its pipes to the loop and learns of its exit from
-a pidfd (Linux 5.3+). Where there is no pidfd, the loop's ``subprocess_exec`` starts it.
+a pidfd (Linux 5.3+). Where there is no pidfd (an older kernel, a seccomp filter, valgrind:
+``pidfd_open`` fails with ENOSYS or EPERM), the loop's ``subprocess_exec`` starts it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import functools
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -30,7 +32,7 @@ async def spawn(
     """Start ``argv`` in a session of its own, its stdin, stdout and stderr piped to
     ``protocol`` (as ``loop.subprocess_exec`` would); raises OSError when it cannot start."""
     loop = asyncio.get_running_loop()
-    if not hasattr(os, "pidfd_open"):
+    if not _pidfd_works():
         transport, _ = await loop.subprocess_exec(
             lambda: protocol,
             *argv,
@@ -59,6 +61,18 @@ async def spawn(
         child.close()
         raise
     return child
+
+
+@functools.cache
+def _pidfd_works() -> bool:
+    """Whether this process may watch a child through a pidfd (asked once, of itself)."""
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
 
 
 class _Output(asyncio.Protocol):
