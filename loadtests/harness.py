@@ -235,6 +235,9 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     #: The tool's arguments; None: the echo backend's, whose answer is checked to echo them.
     arguments: dict[str, Any] | None = None
+    #: A server of the run's own that this one forwards to and is not its child (an HTTP
+    #: backend): its CPU is counted as the run's (``upstream_cpu_us``), not as other users'.
+    upstream: Target | None = None
 
     @property
     def url(self) -> str:
@@ -558,6 +561,7 @@ class Run:
     rss_mb: float  # peak RSS of the server process (not its children) during the run
     steal_pct: float  # hypervisor steal, % of the machine's CPU time during the run
     foreign_cpu_pct: float  # CPU used by processes other than these (other users), % of machine
+    upstream_cpu_us: float = 0.0  # CPU time of the upstream server (an HTTP backend) per request
 
     def row(self) -> str:
         return (
@@ -622,9 +626,11 @@ def wrk(
         *(f"{name}: {value}" for name, value in target.headers.items()),
     ]
     main, children = target.processes()
+    upstream = _upstream_processes(target)
     sampler = RssSampler(main)
     sampler.start()
     cpu_main, cpu_children = _cpu_seconds([main] if main else []), _cpu_seconds(children)
+    cpu_upstream = _cpu_seconds(upstream)
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
     (busy, steal), wall = cpu_ticks(), time.monotonic()
     own = time.process_time()
@@ -640,6 +646,7 @@ def wrk(
     cpu_main = _cpu_seconds([main] if main else []) - cpu_main
     # A child that exited during the run (a restarted backend) takes its CPU time with it.
     cpu_children = max(0.0, _cpu_seconds(children) - cpu_children)
+    cpu_upstream = max(0.0, _cpu_seconds(upstream) - cpu_upstream)
     wrk_cpu = (after.ru_utime - rusage.ru_utime) + (after.ru_stime - rusage.ru_stime)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
@@ -655,7 +662,7 @@ def wrk(
     )
     hz = os.sysconf("SC_CLK_TCK")
     capacity = wall * (os.cpu_count() or 1)  # CPU seconds the machine had during the run
-    ours = cpu_main + cpu_children + wrk_cpu + own
+    ours = cpu_main + cpu_children + cpu_upstream + wrk_cpu + own
     foreign = max(0.0, (busy_after - busy) / hz - ours)
     return Run(
         target=target.name,
@@ -679,7 +686,15 @@ def wrk(
         rss_mb=sampler.peak / 2**20,
         steal_pct=100.0 * (steal_after - steal) / hz / capacity,
         foreign_cpu_pct=100.0 * foreign / capacity,
+        upstream_cpu_us=cpu_upstream / n * 1e6,
     )
+
+
+def _upstream_processes(target: Target) -> list[psutil.Process]:
+    if target.upstream is None:
+        return []
+    main, children = target.upstream.processes()
+    return [main, *children] if main is not None else children
 
 
 BUSY_PCT = 20.0  # a run during which other processes used more of the machine is "disturbed"

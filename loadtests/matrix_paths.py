@@ -91,6 +91,7 @@ class Matrix:
         sse = kind == "http-sse"
         backend = h.http_backend_target(f"backend {kind}", sse)
         proxy = nginx.nginx_target(f"nginx {kind}", backend, sse, self.scratch)
+        proxy.upstream = backend
         self.processes += [backend, proxy]
         for path in paths:
             era = ERA[path.era]
@@ -99,6 +100,7 @@ class Matrix:
                 self.scratch / f"paths-{path.key.replace('/', '-')}.yaml", backend.url, spoken
             )
             only = h.only1mcp_target(f"only1mcp {path.key}", config)
+            only.upstream = backend
             self.processes.append(only)
             self.views[path.key] = View(only.view(path.key, era), "path")
             name = f"nginx {path.key}"

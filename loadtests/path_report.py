@@ -309,26 +309,30 @@ def section(res: dict[str, Any] | None) -> list[str]:
         )
     lines += ["", "All levels, paths and their references:", ""]
     lines += [
-        "| target | conns | calls/s | p50 ms | p99 ms | errors | server CPU µs/call | backend CPU µs/call |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | conns | calls/s | p50 ms | p99 ms | errors | server CPU µs/call "
+        "| backend CPU µs/call | HTTP backend CPU µs/call |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for _key, r in sorted(
         res.get("best", {}).items(), key=lambda kv: (kv[1]["target"], kv[1]["conns"])
     ):
         lines.append(
             f"| {r['target']} | {r['conns']} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.2f} | "
-            f"{r['errors_all_rounds']} | {r['server_cpu_us']:.1f} | {r['backend_cpu_us']:.1f} |"
+            f"{r['errors_all_rounds']} | {r['server_cpu_us']:.1f} | {r['backend_cpu_us']:.1f} | "
+            f"{_upstream_cpu(r)} |"
         )
     for key, levels in res.get("fronts", {}).items():
         for conns, r in sorted(levels.items(), key=lambda kv: int(kv[0])):
             lines.append(
                 f"| {key} | {conns} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.2f} | "
-                f"{r['errors']} | – | – |"
+                f"{r['errors']} | – | – | – |"
             )
     lines += [
         "",
         "nginx's CPU is its worker's, in the *backend* column (the master only supervises). "
-        "First bad response per target, if any:",
+        "*HTTP backend CPU* is that of `http_echo_backend.py` behind an Only1MCP or nginx row "
+        "(not a child of either, so counted apart; before it was counted, it showed up as "
+        "other users' load). First bad response per target, if any:",
         "",
     ]
     first = {r["target"]: r["first_error"] for r in res.get("runs", []) if r.get("first_error")}
@@ -368,3 +372,10 @@ def plot(ax_rps: Any, ax_p99: Any, res: dict[str, Any]) -> None:
             linestyle="-",
             label="nginx (HTTP JSON)",
         )
+
+
+def _upstream_cpu(run: dict[str, Any]) -> str:
+    """The HTTP backend's CPU per call behind a row ("–" where there is none, or in results
+    recorded before it was counted)."""
+    value = run.get("upstream_cpu_us")
+    return f"{value:.1f}" if value else "–"

@@ -97,7 +97,9 @@ def _server(
     backend = _http_backend(server) if server.http else None
     try:
         config = _config(server, scratch, backend)
-        only = h.only1mcp_target(f"only1mcp {server.key}", config).start(timeout=120)
+        only = h.only1mcp_target(f"only1mcp {server.key}", config)
+        only.upstream = backend
+        only.start(timeout=120)
         try:
             return _rows(server, only, backend, levels, duration, rounds)
         finally:

@@ -102,7 +102,8 @@ def main() -> None:
     totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
     per_call = int(totals[0].split()[1]) / N
     print(
-        f"handshake/{'http-json' if HTTP else 'stdio'} c={CONC} metrics {'on' if METRICS else 'off'}: {per_call:,.0f} "
+        f"handshake/{'http-json' if HTTP else 'stdio'} c={CONC} "
+        f"metrics {'on' if METRICS else 'off'}: {per_call:,.0f} "
         f"instructions per call ({N} calls, {seconds:.1f} s under callgrind; {out})"
     )
 

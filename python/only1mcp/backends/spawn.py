@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import functools
+import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
