@@ -2,6 +2,7 @@ mod balance;
 mod breaker;
 mod envelope;
 mod histogram;
+mod http1;
 mod reader;
 mod ring;
 mod scanner;
@@ -17,9 +18,9 @@ use pyo3::prelude::*;
 
 /// Rust hot-path primitives for Only1MCP.
 ///
-/// Consistent hashing, load balancing, circuit breaking, histogram counts and
-/// newline-delimited JSON-RPC framing. Every class is thread-safe: instances may be shared between
-/// threads without external locking.
+/// Consistent hashing, load balancing, circuit breaking, histogram counts,
+/// newline-delimited JSON-RPC framing and whole HTTP/1.1 responses. Every class is
+/// thread-safe: instances may be shared between threads without external locking.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ring::HashRing>()?;
@@ -32,5 +33,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(envelope::frame_info, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::rewrite_id, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::split_response, m)?)?;
+    m.add_function(wrap_pyfunction!(http1::whole_response, m)?)?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 """Rust hot-path primitives for Only1MCP.
 
-Consistent hashing, load balancing, circuit breaking, histogram counts and
-newline-delimited JSON-RPC framing. Every class is thread-safe: instances may be shared between
-threads without external locking.
+Consistent hashing, load balancing, circuit breaking, histogram counts,
+newline-delimited JSON-RPC framing and whole HTTP/1.1 responses. Every class is
+thread-safe: instances may be shared between threads without external locking.
 """
 
 from typing import Literal, final
@@ -18,6 +18,7 @@ __all__ = [
     "frame_info",
     "rewrite_id",
     "split_response",
+    "whole_response",
 ]
 
 @final
@@ -244,4 +245,16 @@ def split_response(frame: bytes) -> tuple[int | str | None, str | None, bool]:
 
     Raises:
         ValueError: as :func:`frame_info`.
+    """
+
+def whole_response(data: bytes) -> tuple[int, dict[str, str], bytes] | None:
+    """``(status, headers, body)`` when ``data`` is exactly one complete HTTP/1.1
+    keep-alive response (status 200 or more) whose body has a
+    ``Content-Length`` or is chunked (and ended, without trailers), else None.
+
+    Header names are lower-cased and values decoded as latin-1; a repeated name
+    keeps its last value. A chunked body comes decoded. Any other response
+    (a body still on its way or up to the connection's end, ``Connection:
+    close``, HTTP/1.0, bytes before or after it in ``data``) gives None: the
+    caller's incremental parser reads those.
     """

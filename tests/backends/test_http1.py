@@ -342,6 +342,48 @@ async def test_a_body_up_to_the_connections_end_and_100_continue() -> None:
         assert pool.opened == 2
 
 
+async def test_whole_and_split_answers_alternate_on_one_connection() -> None:
+    """A response that arrives whole in one read (sized or chunked) is read in one call; one
+    that arrives in pieces goes through the incremental parser. Both keep the connection, in
+    any order, with the same status, headers and body."""
+    chunked = b"HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\nX-A: 1\r\nx-a: \xe92\r\n\r\n"
+    answers = [
+        [ok(b'{"n":1}', b"Content-Type: application/json\r\n")],  # whole, sized
+        [chunked + b'3\r\n{"n\r\n4\r\n":2}\r\n0\r\n\r\n'],  # whole, chunked
+        [ok(b'{"n":3}')[:-3], ok(b'{"n":3}')[-3:]],  # split mid-body
+        [chunked, b'7\r\n{"n":4}\r\n0\r\n\r\n'],  # split after the head
+        [ok(b"")],  # whole, empty
+    ]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        for pieces in answers:
+            await read_request(reader)
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.02)  # each piece its own read
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        pool = Pool(url)
+        try:
+            got = []
+            for _ in answers:
+                response = await pool.request("POST", {}, b"{}")
+                got.append((response.status, response.headers.get("x-a"), await response.read()))
+                response.close()
+            assert got == [
+                (200, None, b'{"n":1}'),
+                (201, "\xe92", b'{"n":2}'),
+                (200, None, b'{"n":3}'),
+                (201, "\xe92", b'{"n":4}'),
+                (200, None, b""),
+            ]
+            assert pool.opened == 1
+        finally:
+            pool.close()
+
+
 async def test_a_server_that_does_not_speak_http() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await read_request(reader)

@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from only1mcp._core import whole_response
+
 # Pause reading a streamed body when this much of it is waiting for the caller.
 HIGH_WATER = 256 * 1024
 # How long the rest of a response its caller closed early may take to arrive (and be dropped)
@@ -212,12 +214,37 @@ class Connection(asyncio.Protocol):
         if response is None:  # bytes nobody asked for: this connection is out of step
             self.abort()
             return
+        if not response._got and not self._informational:
+            # The common answer, head and whole body in one read, is read in one call
+            # (the incremental parser's callbacks cost ~20k instructions a response); the
+            # parser is between messages here, so it stays in step for what comes next.
+            whole = whole_response(data)
+            if whole is not None:
+                self._whole(response, *whole)
+                return
         response._got = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             response._fail(ConnectionError(f"malformed HTTP response: {exc}"))
             self.abort()
+
+    def _whole(
+        self, response: Response, status: int, headers: dict[str, str], body: bytes
+    ) -> None:
+        """A complete keep-alive response read at once: what the parser's callbacks do for
+        it, in their order (headers, body, end)."""
+        response._got = True
+        response.headers = headers
+        response.status = status
+        if body:
+            response._body(body)
+        self.response = None
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        response._finish()
+        self.pool.release(self)
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close; connection_lost tells the response
