@@ -653,6 +653,17 @@ samples under `AsyncClient.send`. aiohttp costs 4–5× ours and would be a new 
 the profile of Only1MCP relaying to an HTTP backend the client's own Python is now small; the
 socket write that wakes the backend is its largest item.
 
+**Whole responses in one call** (2026-12-03): most answers of a JSON-answering server arrive
+in one read, head and whole body (sized, or chunked and ended, as uvicorn sends a body without
+`Content-Length`). `_core.whole_response` (Rust, `httparse`) reads such a read in one call;
+anything else — a body still on its way, SSE, 1xx, HTTP/1.0, `Connection: close`, trailers —
+goes to `httptools` as before, which stays in step because the fast path only takes reads
+that begin a response. Instructions per call of the whole server
+(`loadtests/server_callgrind.py 16 1600 on http`, handshake/http-json): 267.0k → 257.5k
+(−3.6%); in process (`loadtests/http_callgrind.py`): handshake 216.8k → 206.3k, 2026 276.6k →
+266.7k. The per-call timer of a request (uvloop `call_later` + `cancel`, ~1.4k instructions)
+was left: it is under 1% of a call.
+
 **End to end, during development** (a one-off wrk script since folded into the "Every path" matrix above): wrk -t1 `tools/call` against Only1MCP with
 one HTTP backend (`o1-…`), nginx 1.22 `proxy_pass` with a keep-alive upstream to the same
 backend (`nginx-…`) and the backend itself (`direct-…`), JSON or SSE answers (`--sse`: a

@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--paths", default="", help="subset of paths (path_report.PATHS keys)")
     p.add_argument("--path-duration", type=int, default=3, help="seconds per path run (3)")
     p.add_argument("--path-conns", default="1,16,64", help="path levels (default 1,16,64)")
-    p.add_argument("--path-repeat", type=int, default=2, help="rounds of the paths (2)")
+    p.add_argument("--path-repeat", type=int, default=3, help="rounds of the paths (3)")
     p.add_argument(
         "--retries",
         type=int,
