@@ -229,9 +229,7 @@ class Connection(asyncio.Protocol):
             response._fail(ConnectionError(f"malformed HTTP response: {exc}"))
             self.abort()
 
-    def _whole(
-        self, response: Response, status: int, headers: dict[str, str], body: bytes
-    ) -> None:
+    def _whole(self, response: Response, status: int, headers: dict[str, str], body: bytes) -> None:
         """A complete keep-alive response read at once: what the parser's callbacks do for
         it, in their order (headers, body, end)."""
         response._got = True
@@ -239,12 +237,7 @@ class Connection(asyncio.Protocol):
         response.status = status
         if body:
             response._body(body)
-        self.response = None
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
-            self._drain_timer = None
-        response._finish()
-        self.pool.release(self)
+        self._complete(keep_alive=True)
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close; connection_lost tells the response
@@ -292,6 +285,11 @@ class Connection(asyncio.Protocol):
         if self._informational:
             self._informational = False
             return
+        self._complete(self.parser.should_keep_alive())
+
+    def _complete(self, keep_alive: bool) -> None:
+        """The current response has all arrived: it is finished, and the connection goes back
+        to the pool (or is closed)."""
         response, self.response = self.response, None
         self._until_eof = False
         if self._drain_timer is not None:
@@ -299,7 +297,7 @@ class Connection(asyncio.Protocol):
             self._drain_timer = None
         if response is not None:
             response._finish()
-        if self.parser.should_keep_alive():
+        if keep_alive:
             self.pool.release(self)
         else:
             self.abort()
