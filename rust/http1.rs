@@ -1,14 +1,20 @@
-//! The common HTTP/1.1 response of a Streamable HTTP server, read in one call:
-//! a keep-alive response whose head and whole body (`Content-Length`, or chunked
-//! and ended) arrived in one read. Parsing is `httparse`'s; this decides whether
-//! the read is that case and hands Python its parts. Anything else (a body still
-//! on its way, an SSE stream, 1xx, HTTP/1.0, `Connection: close`, trailers) is
-//! left to the incremental parser in python/only1mcp/backends/http1.py.
+//! The common HTTP/1.1 messages of MCP, each read in one call.
+//!
+//! * A Streamable HTTP server's answer ([`whole_response`]): a keep-alive
+//!   response whose head and whole body (`Content-Length`, or chunked and ended)
+//!   arrived in one read. Anything else (a body still on its way, an SSE stream,
+//!   1xx, HTTP/1.0, `Connection: close`, trailers) is left to the incremental
+//!   parser in python/only1mcp/backends/http1.py.
+//! * A client's POST to the front ([`whole_request`]): head and sized body in one
+//!   read. Anything else is left to uvicorn's parser (python/only1mcp/front/request_limits.py).
+//!
+//! Parsing is `httparse`'s; this decides whether the read is that case and hands
+//! Python its parts.
 
 use std::borrow::Cow;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 /// Headers a response may carry for [`whole_response`] to read it; more goes
 /// to the incremental parser.
@@ -127,6 +133,135 @@ pub fn whole_response<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<PyWh
     Ok(Some((found.status, headers, PyBytes::new(py, &found.body))))
 }
 
+/// A request read by [`request`]: target (path and query), header pairs,
+/// body, and whether the connection stays open after it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub path: &'a [u8],
+    pub query: &'a [u8],
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    pub body: &'a [u8],
+    pub keep_alive: bool,
+}
+
+/// The parts of `data` when it is exactly one complete HTTP/1.1 POST whose body
+/// is sized (or absent), its head at most `max_head` bytes in at most
+/// `max_headers` headers; None for anything the incremental parser must judge:
+/// other methods and versions, chunked or conflicting lengths, `Expect`,
+/// upgrades, a target not in origin form, not ASCII or to be decoded, bytes
+/// before or after the request.
+pub fn request(data: &[u8], max_head: usize, max_headers: usize) -> Option<Request<'_>> {
+    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut parsed = httparse::Request::new(&mut slots);
+    let body_start = match parsed.parse(data) {
+        Ok(httparse::Status::Complete(n)) if n <= max_head => n,
+        _ => return None,
+    };
+    if parsed.method != Some("POST") || parsed.version != Some(1) {
+        return None;
+    }
+    let target = parsed.path?.as_bytes();
+    let plain = |b: &u8| b.is_ascii() && *b != b'#' && *b != b'%';
+    if !target.starts_with(b"/") || !target.iter().all(plain) {
+        return None;
+    }
+    let (mut length, mut keep_alive) = (None, true);
+    let mut headers = Vec::with_capacity(parsed.headers.len());
+    for header in parsed.headers.iter() {
+        let (name, value) = (header.name, trim_ows(header.value));
+        if name.eq_ignore_ascii_case("content-length") {
+            let digits = std::str::from_utf8(value).ok()?;
+            if length.is_some() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            length = Some(digits.parse::<usize>().ok()?);
+        } else if ["transfer-encoding", "expect", "upgrade"]
+            .iter()
+            .any(|known| name.eq_ignore_ascii_case(known))
+        {
+            return None;
+        } else if name.eq_ignore_ascii_case("connection") {
+            if has_token(value, b"upgrade") {
+                return None;
+            }
+            keep_alive &= !has_token(value, b"close");
+        }
+        headers.push((name, value));
+    }
+    let body = &data[body_start..];
+    if body.len() != length.unwrap_or(0) {
+        return None;
+    }
+    let (path, query) = match target.iter().position(|&b| b == b'?') {
+        Some(at) => (&target[..at], &target[at + 1..]),
+        None => (target, &b""[..]),
+    };
+    Some(Request {
+        path,
+        query,
+        headers,
+        body,
+        keep_alive,
+    })
+}
+
+/// A header value without the spaces and tabs around it (RFC 9110 §5.5).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !ows(b))
+        .map_or(start, |at| at + 1);
+    &value[start..end]
+}
+
+/// What Python gets of a [`Request`]: path, query, headers, body, keep-alive.
+type PyRequest<'py> = (
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyList>,
+    Bound<'py, PyBytes>,
+    bool,
+);
+
+/// ``(path, query, headers, body, keep_alive)`` when ``data`` is exactly one
+/// complete HTTP/1.1 POST with a sized (or no) body, its head at most
+/// ``max_head`` bytes in at most ``max_headers`` headers, else None.
+///
+/// ``headers`` is a list of ``(name, value)`` pairs as ASGI has them: names
+/// lower-cased, values without surrounding spaces, in their order. Anything
+/// else (another method or version, a chunked or incomplete body, ``Expect``,
+/// an upgrade, a target not starting with ``/``, not ASCII or holding ``%`` or
+/// ``#``, bytes before or after the request) gives None: the caller's
+/// incremental parser reads those.
+#[pyfunction]
+pub fn whole_request<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    max_head: usize,
+    max_headers: usize,
+) -> PyResult<Option<PyRequest<'py>>> {
+    let Some(found) = request(data, max_head, max_headers) else {
+        return Ok(None);
+    };
+    let headers = PyList::empty(py);
+    for (name, value) in found.headers {
+        let pair = (
+            PyBytes::new(py, name.to_ascii_lowercase().as_bytes()),
+            PyBytes::new(py, value),
+        );
+        headers.append(pair)?;
+    }
+    Ok(Some((
+        PyBytes::new(py, found.path),
+        PyBytes::new(py, found.query),
+        headers,
+        PyBytes::new(py, found.body),
+        found.keep_alive,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +319,53 @@ mod tests {
         for case in [&b"HTTP/1.1 2x0 OK\r\n\r\n"[..], b"garbage\r\n\r\n", b""] {
             assert_eq!(whole(case), None);
         }
+    }
+
+    const POST: &[u8] = b"POST /mcp?x=1 HTTP/1.1\r\nHost: a\r\nMcp-Session-Id:  s1 \t\r\n\
+                          Content-Length: 2\r\n\r\n{}";
+
+    #[test]
+    fn a_whole_post_is_read() {
+        let found = request(POST, 1024, 8).expect("whole");
+        assert_eq!((found.path, found.query), (&b"/mcp"[..], &b"x=1"[..]));
+        assert_eq!(found.headers[1], ("Mcp-Session-Id", &b"s1"[..]));
+        assert_eq!((found.body, found.keep_alive), (&b"{}"[..], true));
+        let close = b"POST / HTTP/1.1\r\nConnection: Close\r\n\r\n";
+        let found = request(close, 1024, 8).expect("whole");
+        assert_eq!(
+            (found.body, found.keep_alive, found.query),
+            (&b""[..], false, &b""[..])
+        );
+    }
+
+    #[test]
+    fn any_other_request_is_left_to_the_incremental_parser() {
+        let cases: [&[u8]; 16] = [
+            &POST[..POST.len() - 1],      // body incomplete
+            &POST[..20],                  // head incomplete
+            &[POST, b"POST"].concat(),    // bytes after it
+            b"GET /mcp HTTP/1.1\r\n\r\n", // not a POST
+            b"POST /mcp HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+            b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"POST /mcp HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+            b"POST /mcp HTTP/1.1\r\nContent-Length: +0\r\n\r\n",
+            b"POST /mcp HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+            b"POST /mcp HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+            b"POST http://a/mcp HTTP/1.1\r\n\r\n", // absolute form
+            b"POST /m%63p HTTP/1.1\r\n\r\n",       // to be decoded
+            "POST /m\u{e9} HTTP/1.1\r\n\r\n".as_bytes(), // not ASCII
+            b"POST /mcp HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", // over max_headers
+            b"POST /mcp HTTP/1.1\r\nContent-Length: 1\r\n\r\n", // no body: not a request yet
+            b"OST /mcp HTTP/1.1\r\n\r\n",          // the end of a split one
+        ];
+        for case in cases {
+            assert_eq!(
+                request(case, 1024, 2),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        assert_eq!(request(POST, 20, 8), None, "head over max_head");
     }
 }

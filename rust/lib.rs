@@ -19,8 +19,8 @@ use pyo3::prelude::*;
 /// Rust hot-path primitives for Only1MCP.
 ///
 /// Consistent hashing, load balancing, circuit breaking, histogram counts,
-/// newline-delimited JSON-RPC framing and whole HTTP/1.1 responses. Every class is
-/// thread-safe: instances may be shared between threads without external locking.
+/// newline-delimited JSON-RPC framing and whole HTTP/1.1 requests and responses.
+/// Every class is thread-safe: instances may be shared between threads without external locking.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ring::HashRing>()?;
@@ -34,5 +34,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(envelope::rewrite_id, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::split_response, m)?)?;
     m.add_function(wrap_pyfunction!(http1::whole_response, m)?)?;
+    m.add_function(wrap_pyfunction!(http1::whole_request, m)?)?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 """Rust hot-path primitives for Only1MCP.
 
 Consistent hashing, load balancing, circuit breaking, histogram counts,
-newline-delimited JSON-RPC framing and whole HTTP/1.1 responses. Every class is
-thread-safe: instances may be shared between threads without external locking.
+newline-delimited JSON-RPC framing and whole HTTP/1.1 requests and responses.
+Every class is thread-safe: instances may be shared between threads without external locking.
 """
 
 from typing import Literal, final
@@ -18,6 +18,7 @@ __all__ = [
     "frame_info",
     "rewrite_id",
     "split_response",
+    "whole_request",
     "whole_response",
 ]
 
@@ -257,4 +258,19 @@ def whole_response(data: bytes) -> tuple[int, dict[str, str], bytes] | None:
     (a body still on its way or up to the connection's end, ``Connection:
     close``, HTTP/1.0, bytes before or after it in ``data``) gives None: the
     caller's incremental parser reads those.
+    """
+
+def whole_request(
+    data: bytes, max_head: int, max_headers: int
+) -> tuple[bytes, bytes, list[tuple[bytes, bytes]], bytes, bool] | None:
+    """``(path, query, headers, body, keep_alive)`` when ``data`` is exactly one
+    complete HTTP/1.1 POST with a sized (or no) body, its head at most
+    ``max_head`` bytes in at most ``max_headers`` headers, else None.
+
+    ``headers`` is a list of ``(name, value)`` pairs as ASGI has them: names
+    lower-cased, values without surrounding spaces, in their order. Anything
+    else (another method or version, a chunked or incomplete body, ``Expect``,
+    an upgrade, a target not starting with ``/``, not ASCII or holding ``%`` or
+    ``#``, bytes before or after the request) gives None: the caller's
+    incremental parser reads those.
     """

@@ -34,12 +34,14 @@ REQUEST = b"POST /%s HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n"
 
 
 scopes: list[Scope] = []  # what each request's app was given, in order
+bodies: list[bytes] = []  # and the body it received
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     scopes.append(scope)
+    bodies.append((await receive())["body"])
     if scope["path"] == "/slow":
         await asyncio.sleep(SLOW)
     await respond(send, 200, BODY, JSON_HEADERS)
@@ -191,3 +193,57 @@ def test_keep_alive_and_version_are_stock_uvicorns(
                     closed = False
             assert closed is not kept
             assert scopes[-1]["http_version"] == version.decode()
+
+
+def whole_reads(patch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each read the protocol offered to whole_request was one whole request."""
+    found: list[bool] = []
+
+    def counted(data: bytes, max_head: int, max_headers: int) -> Any:
+        whole = request_limits.__dict__["_whole_request"](data, max_head, max_headers)
+        found.append(whole is not None)
+        return whole
+
+    patch.setattr(request_limits, "_whole_request", request_limits.whole_request, raising=False)
+    patch.setattr(request_limits, "whole_request", counted)
+    return found
+
+
+def test_a_post_read_whole_gets_the_scope_and_body_stock_uvicorn_gives(server: Server) -> None:
+    """The one-call reader (whole_request) gives the app what httptools' callbacks would."""
+    body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    head = (
+        b"POST /mcp?q=1 HTTP/1.1\r\nHost: t\r\nX-Trailing: v \t\r\nMcp-Session-Id:  s1\r\n"
+        b"Accept: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    seen = []
+    with pytest.MonkeyPatch.context() as patch, Server(HttpToolsProtocol) as stock:
+        found = whole_reads(patch)
+        for running in (server, stock):
+            with running.connect() as conn:
+                conn.sendall(head + body)
+                answer(conn)
+            scope = dict(scopes[-1])
+            assert scope.pop("client")[0] == "127.0.0.1"
+            assert scope.pop("server") == ("127.0.0.1", running.port)
+            seen.append((scope, bodies[-1]))
+    assert found == [True]
+    assert seen[0] == seen[1]
+    assert seen[0][1] == body
+    assert seen[0][0]["headers"][1:3] == [(b"x-trailing", b"v"), (b"mcp-session-id", b"s1")]
+
+
+def test_a_read_inside_a_request_goes_to_httptools(server: Server) -> None:
+    """A head split where its rest looks like a whole request of its own (a header value that
+    reads as a request line) is one request, /fast, with that header."""
+    first = b"POST /fast HTTP/1.1\r\nhost: t\r\nx-note: "
+    rest = b"POST /slow HTTP/1.1\r\ncontent-length: 0\r\n\r\n"
+    with pytest.MonkeyPatch.context() as patch, server.connect() as conn:
+        found = whole_reads(patch)
+        conn.sendall(first)
+        time.sleep(0.1)  # two reads
+        conn.sendall(rest)
+        answer(conn)
+    assert found == [False]  # the first read only: the second came inside the request
+    assert scopes[-1]["path"] == "/fast"
+    assert dict(scopes[-1]["headers"])[b"x-note"] == b"POST /slow HTTP/1.1"

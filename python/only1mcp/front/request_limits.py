@@ -15,6 +15,11 @@
 * The body (:data:`~only1mcp.front.wire.MAX_BODY`) and JSON nesting (orjson's 1024 levels; 254
   to forward) are bounded where they are read.
 
+A POST whose head and sized body arrive in one read (almost every MCP call) is read in one
+call to :func:`~only1mcp._core.whole_request`, within the same head limits, rather than by
+httptools and the dozen Python callbacks it makes per request (one per header line); anything
+else, and any read while httptools is inside a request, goes to httptools as before.
+
 The deadlines cost a timestamp per request: one timer per server walks the open connections
 once a second.
 """
@@ -30,6 +35,7 @@ import httptools
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from only1mcp._core import whole_request
 from only1mcp.front.http11 import http_protocol
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -87,59 +93,77 @@ class GuardedProtocol(HttpToolsProtocol):
         self.idle_since: float | None = None  # kept alive after a response, since then
         self._head = 0  # the bytes of the head being read: its URL and header lines
         self._refused = False
+        self._in_message = False  # httptools has begun a request and not ended it
         self.watch.add(self, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.watch.connections.discard(self)
         super().connection_lost(exc)
 
-    def on_message_begin(self) -> None:
-        # uvicorn's (a new request's scope), inlined like the callbacks below.
-        self.url = b""
-        self.expect_100_continue = False
-        self.headers = []
-        self.scope = {  # type: ignore[typeddict-item]
+    def data_received(self, data: bytes) -> None:
+        cycle = self.cycle
+        if (
+            not self._in_message
+            and (cycle is None or cycle.response_complete)  # none running, none pipelined
+            and self.limit_concurrency is None
+            and (found := whole_request(data, MAX_HEAD_BYTES, MAX_HEADERS)) is not None
+        ):
+            self._whole(*found)
+        else:
+            super().data_received(data)
+
+    def _whole(
+        self,
+        raw_path: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        keep_alive: bool,
+    ) -> None:
+        """A whole POST read at once: its scope and cycle as httptools' callbacks leave them
+        at the request's end, and the app started."""
+        self.reading_since = self.idle_since = None
+        self.headers = headers
+        scope = self._new_scope(headers)
+        scope["method"] = "POST"
+        self._set_path(scope, raw_path, query)
+        cycle = self._new_cycle(scope, False, keep_alive)
+        cycle.body = body  # type: ignore[assignment]  # uvicorn's receive hands over bytes()
+        cycle.more_body = False
+        cycle.message_event.set()
+        self._start_asgi_task(cycle, self.app)
+
+    def _new_scope(self, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+        """uvicorn's scope of a new request (its method and path are set later)."""
+        scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
             "http_version": "1.1",
             "server": self.server,
             "client": self.client,
-            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "scheme": self.scheme,
             "root_path": self.root_path,
-            "headers": self.headers,
+            "headers": headers,
             "state": self.app_state.copy(),
         }
-        self.reading_since = time.monotonic()
-        self.idle_since = None
-        self._head = 0
+        self.scope = scope  # type: ignore[assignment]  # completed by the caller
+        return scope
 
-    def on_headers_complete(self) -> None:
-        # uvicorn's, calling RequestResponseCycle with its arguments by position: a class
-        # called with keywords packs them in a dict and unpacks them again (~0.4 µs a request).
-        parser = self.parser
-        http_version = parser.get_http_version()
-        scope = self.scope
-        scope["method"] = parser.get_method().decode("ascii")
-        if http_version != "1.1":
-            scope["http_version"] = http_version
-        if parser.should_upgrade() and self._should_upgrade():
-            return
-        parsed_url = httptools.parse_url(self.url)
-        raw_path = parsed_url.path
+    def _set_path(self, scope: dict[str, Any], raw_path: bytes, query: bytes | None) -> None:
         path = raw_path.decode("ascii")
         if "%" in path:
             path = urllib.parse.unquote(path)
         scope["path"] = self.root_path + path
         scope["raw_path"] = self.root_path.encode("ascii") + raw_path
-        scope["query_string"] = parsed_url.query or b""
-        app = self.app
-        limit = self.limit_concurrency
-        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
-            app = service_unavailable
-            self.logger.warning("Exceeded concurrency limit.")
-        existing_cycle = self.cycle
+        scope["query_string"] = query or b""
+
+    def _new_cycle(
+        self, scope: dict[str, Any], expect_100: bool, keep_alive: bool
+    ) -> RequestResponseCycle:
+        # Its arguments by position: a class called with keywords packs them in a dict and
+        # unpacks them again (~0.4 µs a request).
         self.cycle = RequestResponseCycle(
-            scope,
+            scope,  # type: ignore[arg-type]
             self.transport,
             self.flow,
             self.logger,
@@ -147,10 +171,43 @@ class GuardedProtocol(HttpToolsProtocol):
             self.access_log,
             self.server_state.default_headers,
             asyncio.Event(),
-            self.expect_100_continue,
-            http_version != "1.0" and parser.should_keep_alive(),
+            expect_100,
+            keep_alive,
             self.on_response_complete,
         )
+        return self.cycle
+
+    def on_message_begin(self) -> None:
+        # uvicorn's (a new request's scope), inlined like the callbacks below.
+        self._in_message = True
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self._new_scope(self.headers)
+        self.reading_since = time.monotonic()
+        self.idle_since = None
+        self._head = 0
+
+    def on_headers_complete(self) -> None:
+        # uvicorn's.
+        parser = self.parser
+        http_version = parser.get_http_version()
+        scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():
+            return
+        parsed_url = httptools.parse_url(self.url)
+        self._set_path(scope, parsed_url.path, parsed_url.query)
+        app = self.app
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        existing_cycle = self.cycle
+        keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        self._new_cycle(scope, self.expect_100_continue, keep_alive)
         if existing_cycle is None or existing_cycle.response_complete:
             self._start_asgi_task(self.cycle, app)
         else:  # pipelined: it starts when the response before it is complete
@@ -191,6 +248,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.reading_since = None
+        self._in_message = False
         if self.cycle.response_complete or (
             self.parser.should_upgrade() and self._should_upgrade()
         ):
