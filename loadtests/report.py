@@ -664,6 +664,20 @@ that begin a response. Instructions per call of the whole server
 266.7k. The per-call timer of a request (uvloop `call_later` + `cancel`, ~1.4k instructions)
 was left: it is under 1% of a call.
 
+**Whole requests in one call** (2026-12-03, the mirror of the above on the front): a POST
+whose head and sized body arrive in one read — almost every MCP call — is read by
+`_core.whole_request` (Rust, `httparse`) in one call, within the front's head limits (64 KiB,
+128 headers), instead of by `httptools` and the Python callback it makes for each header line
+(`front/request_limits.py`). The scope and request cycle it builds are the ones uvicorn's
+callbacks build (`tests/front/test_guarded_protocol.py` compares them with stock uvicorn's).
+Anything else — another method or version, chunked or incomplete bodies, `Expect`, upgrades, a
+target to be decoded, pipelined bytes — and any read that comes while `httptools` is inside a
+request goes to `httptools` as before. Instructions per call of the whole server
+(`loadtests/server_callgrind.py 16 1600 on [http]`): handshake/http-json 259.4k → 234.0k
+(−9.8%), handshake/stdio 210.2k → 184.4k (−12.3%). Tried and dropped the same evening: writing
+the pass's answers together at its end (one wake-up of wrk for several answers, in theory) —
+no gain in an interleaved wrk A/B, so every answer is still written when it is ready.
+
 **End to end, during development** (a one-off wrk script since folded into the "Every path" matrix above): wrk -t1 `tools/call` against Only1MCP with
 one HTTP backend (`o1-…`), nginx 1.22 `proxy_pass` with a keep-alive upstream to the same
 backend (`nginx-…`) and the backend itself (`direct-…`), JSON or SSE answers (`--sse`: a
