@@ -62,7 +62,7 @@ pub fn inspect(b: &[u8]) -> Result<FrameInfo<'_>, ScanError> {
             Key::Id => id = Some(span),
             Key::Method => method = Some(span),
             Key::Result | Key::Error => is_response = true,
-            Key::Other => {}
+            Key::ResultType | Key::Other => {}
         }
         Ok(())
     })?;
@@ -94,6 +94,31 @@ pub fn id_spans(b: &[u8]) -> Result<Vec<Range<usize>>, ScanError> {
         return err("no top-level \"id\"", 0);
     }
     Ok(spans)
+}
+
+/// Whether the object in `b` is a success whose top-level `result` is an
+/// object with a `resultType` member of its own (a 2026-07-28 result). A frame
+/// with an `error` member is not, whatever its `result` says. Duplicate keys
+/// resolve last-wins, as in [`inspect`].
+pub fn stamped(b: &[u8]) -> Result<bool, ScanError> {
+    let (mut result, mut error) = (None, false);
+    scan_members(b, |key, span| {
+        match key {
+            Key::Result => result = Some(span),
+            Key::Error => error = true,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let Some(span) = result.filter(|span| !error && b[span.start] == b'{') else {
+        return Ok(false);
+    };
+    let mut found = false;
+    scan_members(&b[span], |key, _| {
+        found |= key == Key::ResultType;
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 pub fn encode_json_string(s: &str, out: &mut Vec<u8>) {
@@ -223,6 +248,18 @@ pub fn split_response<'py>(
         info.method.map(|m| PyString::new(py, &m)),
         info.is_response,
     ))
+}
+
+/// True when ``frame`` is a success whose top-level ``result`` is an object
+/// with a ``resultType`` member of its own (a 2026-07-28 result, stamped by
+/// its server wherever the member stands), False for any other object (an
+/// error among them). One scan of the top level and of the result's members.
+///
+/// Raises:
+///     ValueError: if the frame is not a JSON object, as :func:`frame_info`.
+#[pyfunction]
+pub fn result_stamped(py: Python<'_>, frame: &[u8]) -> PyResult<bool> {
+    without_gil_if_large(py, frame, stamped).map_err(value_error)
 }
 
 /// Return ``frame`` with the value of its top-level ``"id"`` replaced by ``new_id``.
@@ -396,5 +433,34 @@ mod tests {
             decode_string(lit.as_bytes(), 0).unwrap(),
             "a\"b\\c\n\u{1}\u{1f}é😀\u{7f}"
         );
+    }
+
+    #[test]
+    fn a_result_is_stamped_by_its_own_result_type_wherever_it_stands() {
+        let stamped_cases: [&[u8]; 3] = [
+            br#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","content":[]}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false,"resultType":"complete"}}"#,
+            br#"{"result" : { "a" : {"resultType":1} , "resultType" : "x" }, "id":1}"#,
+        ];
+        for case in stamped_cases {
+            assert_eq!(stamped(case), Ok(true), "{}", String::from_utf8_lossy(case));
+        }
+        let plain_cases: [&[u8]; 6] = [
+            br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"resultType":"complete"}]}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{"structured":{"resultType":"complete"}}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{"text":"\"resultType\""}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete"},"error":{"code":1}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":["resultType"]}"#,
+        ];
+        for case in plain_cases {
+            assert_eq!(
+                stamped(case),
+                Ok(false),
+                "{}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        assert!(stamped(br#"{"result":{"resultType":"#).is_err());
     }
 }

@@ -50,6 +50,8 @@ pub enum Key {
     Method,
     Result,
     Error,
+    /// `resultType`, which a 2026-07-28 result carries (see [`crate::envelope`]).
+    ResultType,
     Other,
 }
 
@@ -326,6 +328,7 @@ fn classify(key: &str) -> Key {
         "method" => Key::Method,
         "result" => Key::Result,
         "error" => Key::Error,
+        "resultType" => Key::ResultType,
         _ => Key::Other,
     }
 }
@@ -357,6 +360,7 @@ pub fn scan_members(
                     b"method" => Key::Method,
                     b"result" => Key::Result,
                     b"error" => Key::Error,
+                    b"resultType" => Key::ResultType,
                     _ => Key::Other,
                 }
             } else {

@@ -121,8 +121,9 @@ async def test_a_fresh_call_to_a_2026_server_takes_the_straight_path_and_fails_f
         b'{"jsonrpc":"2.0","id":5,"result":{"resultType":"complete","content":[]}}',
         b'{"jsonrpc":"2.0","id":5,"result":{"content":[],"resultType":"complete"}}',
         b'{"jsonrpc": "2.0", "id": 5, "result": {"content": [], "resultType": "complete"}}',
+        b'{"jsonrpc":"2.0","id":5,"result":{"content":[{"resultType":"x"}],"resultType":"y"}}',
     ],
-    ids=["first", "last", "spaced"],
+    ids=["first", "last", "spaced", "last-after-nested"],
 )
 def test_a_result_a_2026_server_stamped_passes_as_it_came(frame: bytes) -> None:
     assert _finished({"method": "tools/call"}, frame) == (200, frame)

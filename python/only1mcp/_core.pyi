@@ -16,6 +16,7 @@ __all__ = [
     "RoundRobin",
     "WeightedRandom",
     "frame_info",
+    "result_stamped",
     "rewrite_id",
     "split_response",
     "whole_request",
@@ -238,6 +239,16 @@ def rewrite_id(frame: bytes, new_id: int | str) -> bytes:
     Raises:
         ValueError: if the frame is not a JSON object or has no top-level ``"id"``.
         TypeError: if ``new_id`` is not an int or str (bool is rejected).
+    """
+
+def result_stamped(frame: bytes) -> bool:
+    """True when ``frame`` is a success whose top-level ``result`` is an object
+    with a ``resultType`` member of its own (a 2026-07-28 result, stamped by
+    its server wherever the member stands), False for any other object (an
+    error among them). One scan of the top level and of the result's members.
+
+    Raises:
+        ValueError: if the frame is not a JSON object, as :func:`frame_info`.
     """
 
 def split_response(frame: bytes) -> tuple[int | str | None, str | None, bool]:

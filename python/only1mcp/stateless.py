@@ -19,6 +19,7 @@ from collections.abc import Awaitable
 import orjson
 
 from only1mcp import __version__
+from only1mcp._core import result_stamped
 from only1mcp.auth.principal import ANONYMOUS, Principal
 from only1mcp.backends import Backend
 from only1mcp.bridge.call import RoundReply
@@ -307,21 +308,30 @@ def _strip_protocol_meta(params: JsonObject) -> None:
 def _finished_call(answer: bytes) -> tuple[int, bytes]:
     """:func:`_finished` for a ``tools/call`` (the straight path's: no message at hand), with
     :func:`~only1mcp.protocol.results.stamp_complete`'s test and stamp written out (it runs
-    on every call)."""
+    on every call), and a result its server stamped passed on as it came."""
     at = answer.find(RESULT_OBJECT)
-    # The only "{" before it is the frame's own: it is the top-level member (',"result":'
+    # The only "{" before it is the frame's own: it is the top-level member (',"result":{'
     # nested in an array has an object of its own around it, and never occurs in a string).
     # (A slice, not startswith: bytes methods parse their arguments as a tuple, and ``in``
     # on bytes raises and clears a TypeError first; each costs more than the search.)
-    if (
-        at > 0
-        and answer[at + _AFTER_RESULT : at + _AFTER_RESULT + 1] != b"}"  # an empty result…
-        and answer.rfind(b"{", 0, at) == 0
-        and answer.find(STAMPED, at) == -1  # … or one stamped already is decoded
-    ):
-        # The first ',"result":{' is the one at ``at``: the frame is copied once.
-        return 200, answer.replace(RESULT_OBJECT, RESULT_STAMPED, 1)
+    if at > 0 and answer.rfind(b"{", 0, at) == 0:
+        if answer.find(STAMPED, at) != -1:  # a stamp of the server's, or a nested key
+            if _stamped(answer):
+                return 200, answer
+        elif answer[at + _AFTER_RESULT : at + _AFTER_RESULT + 1] != b"}":  # not empty
+            # The first ',"result":{' is the one at ``at``: the frame is copied once.
+            return 200, answer.replace(RESULT_OBJECT, RESULT_STAMPED, 1)
     return _finished(_A_CALL, answer)
+
+
+def _stamped(answer: bytes) -> bool:
+    """Whether the top-level result has a ``resultType`` of its own (one Rust scan, where
+    decoding the frame would build all of it); False for a frame that is not JSON (decoding
+    it says what is wrong)."""
+    try:
+        return result_stamped(answer)
+    except ValueError:
+        return False
 
 
 _A_CALL: JsonObject = {"method": "tools/call"}  # all _finished reads of a tools/call
@@ -336,10 +346,16 @@ def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:
     empty resource reads become -32602.
     """
     at = answer.find(RESULT_OBJECT)
-    # A 2026 server's result, "resultType" its first member (the form servers write): nothing
-    # to add (decoded, it would be re-encoded as it is). The only "{" before the result's is
-    # the frame's own: it is the top-level member (see _finished_call).
-    if at > 0 and answer.startswith(STAMPED, at + _AFTER_RESULT) and answer.rfind(b"{", 0, at) == 0:
+    # A 2026 server's result: nothing to add (decoded, it would be re-encoded as it is). The
+    # only "{" before the result's is the frame's own: it is the top-level member (see
+    # _finished_call). "resultType" first is the form most servers write; elsewhere in the
+    # result, one scan tells it from a nested object's key.
+    if (
+        at > 0
+        and answer.rfind(b"{", 0, at) == 0
+        and answer.find(STAMPED, at) != -1
+        and (answer.startswith(STAMPED, at + _AFTER_RESULT) or _stamped(answer))
+    ):
         return 200, answer
     if msg["method"] not in CACHEABLE:  # those get caching hints too
         stamped = stamp_complete(answer)
