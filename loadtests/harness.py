@@ -708,15 +708,16 @@ def wrk_quiet(
     retries: int = 2,
     busy_pct: float = BUSY_PCT,
     cpu: int | None = None,
+    threads: int | None = None,
 ) -> list[Run]:
     """wrk, repeated (up to ``retries`` times) while other users' load disturbed the run.
 
     Returns every run made; the last one is the quiet one unless the retries ran out.
     """
-    runs = [wrk(target, conns, duration, method, cpu=cpu)]
+    runs = [wrk(target, conns, duration, method, threads, cpu)]
     while runs[-1].foreign_cpu_pct > busy_pct and len(runs) <= retries:
         log(f"  disturbed ({runs[-1].foreign_cpu_pct:.0f}% other load): measuring again")
-        runs.append(wrk(target, conns, duration, method, cpu=cpu))
+        runs.append(wrk(target, conns, duration, method, threads, cpu))
     return runs
 
 

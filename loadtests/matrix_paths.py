@@ -29,6 +29,9 @@ import nginx
 import path_report as pr
 
 ERA = {"handshake": "handshake", "2026": h.STATELESS}
+# One wrk thread at every level, as issue 10 measured ("wrk -t1 -c16"): on 2 cores a second
+# thread is a fourth busy process beside the target, its backend and the first one.
+WRK_THREADS = 1
 
 
 @dataclass
@@ -140,7 +143,7 @@ class Matrix:
         counted = view.role == "path" and view.target.era == h.STATELESS
         before = descendants(view.target) if counted else None
         out = []
-        for run in h.wrk_quiet(view.target, conns, duration, retries=retries):
+        for run in h.wrk_quiet(view.target, conns, duration, retries=retries, threads=WRK_THREADS):
             row = asdict(run)
             if before is not None:
                 # Against the count at start too: the warm-up may have spawned them already.
@@ -176,18 +179,16 @@ def run(
     fronts: dict[str, dict[str, dict[str, Any]]] = {}
     with matrix.running():
         matrix.warm_up()
-        names = list(matrix.views)
+        groups = beside_references(list(matrix.views), paths)
         for rep in range(repeat):
-            turn = rep % max(1, len(names))
-            order = names[turn:] + names[:turn]
             for c in conns:
-                for name in order:
+                for name in rotated(groups, rep):
                     levels = matrix.views[name].levels
                     if levels is not None and c not in levels:
                         continue
                     for row in matrix.measure(name, c, duration, retries):
                         h.log(f"paths round {rep + 1}/{repeat} {_row(row)}")
-                        runs.append(row)
+                        runs.append(row | {"round": rep + 1})
             fronts_round(matrix, paths, backend, conns, duration, fronts)
     return {
         "duration_s": duration,
@@ -197,6 +198,28 @@ def run(
         "best": best_runs(runs),
         "fronts": fronts,
     }
+
+
+def beside_references(names: list[str], paths: list[pr.PathDef]) -> list[list[str]]:
+    """The targets in groups of a path and what it is compared with (its reference, and the
+    reference's own), so that a path's run and its reference's are seconds apart in a round,
+    whatever the rotation; the stdio paths, which refer to each other, are one group."""
+    by_path = {p.key: p for p in paths}
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        key = name.removeprefix("nginx ").removeprefix("direct ")
+        path = by_path.get(key)
+        stdio = key == "ceiling" or (path is not None and path.backend == "stdio")
+        groups.setdefault("stdio" if stdio else key, []).append(name)
+    return list(groups.values())
+
+
+def rotated(groups: list[list[str]], turn: int) -> list[str]:
+    """Round ``turn``'s order: the groups rotated, and the targets within each, so that no
+    target is always first (just after another group's load) or last."""
+    turn_groups = turn % max(1, len(groups))
+    order = groups[turn_groups:] + groups[:turn_groups]
+    return [name for g in order for name in g[turn % len(g) :] + g[: turn % len(g)]]
 
 
 def fronts_round(
@@ -234,14 +257,15 @@ def fronts_round(
 
 
 def summary(result: dict[str, Any], paths: list[pr.PathDef]) -> list[str]:
-    """Per path and level: its best calls/s against its reference's (measured in the same
-    interleaved rounds, so they compare), both p99s, and the backend process counts."""
+    """Per path and level: its best calls/s against its reference's in the same round (seconds
+    apart, so they compare), both p99s, and the backend process counts."""
     best = result["best"]
     lines = []
-    for path in (p for p in paths if p.wrk and p.reference):
+    for path in (p for p in paths if p.wrk):
         for conns in result["conns"]:
-            run, ref = best.get(f"{path.key}@{conns}"), best.get(f"{path.reference}@{conns}")
-            if run is None or ref is None:
+            run = best.get(f"{path.key}@{conns}")
+            ref = run and path.reference and pr.paired(result, path.reference, run)
+            if not run or not ref:
                 continue
             procs = ""
             if "procs_before" in run:

@@ -184,12 +184,30 @@ def best_of(res: dict[str, Any], target: str, conns: int = C) -> dict[str, Any] 
     return best
 
 
+def paired(res: dict[str, Any], reference: str, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The reference's run in the same round as ``run`` (the best of that round's retries):
+    the two were measured seconds apart, so their ratio cancels the host's mood of the
+    moment, which the two bests of different rounds would not. Results recorded before rounds
+    were numbered: the reference's best."""
+    if "round" not in run:
+        return best_of(res, reference, run["conns"])
+    same = [
+        r
+        for r in res.get("runs", [])
+        if r["target"] == reference
+        and r["conns"] == run["conns"]
+        and r.get("round") == run["round"]
+    ]
+    return max(same, key=lambda r: float(r["rps"]), default=None)
+
+
 def evaluate(res: dict[str, Any]) -> list[Row]:
     """One row per path measured, with its checks: (goal, measured, met?; None = not measured)."""
     rows = []
     for path in PATHS:
         if path.wrk:
-            run, ref = best_of(res, path.key), path.reference and best_of(res, path.reference)
+            run = best_of(res, path.key)
+            ref = run and path.reference and paired(res, path.reference, run)
         else:
             run, ref = res.get("fronts", {}).get(path.key, {}).get(str(C)), None
         if run is None:
@@ -279,7 +297,9 @@ def section(res: dict[str, Any] | None) -> list[str]:
         "",
         f"One row per way a call goes through Only1MCP, at {C} connections (best of "
         f"{res['repeat']} interleaved round(s) of {res['duration_s']} s; levels "
-        f"{', '.join(str(c) for c in res['conns'])}). *Client*: handshake = initialize + "
+        f"{', '.join(str(c) for c in res['conns'])}; wrk with one thread, as issue 10 measured). "
+        "A path and its references run back to back in each round, and its ratio divides its "
+        "best round by its reference's run in that same round. *Client*: handshake = initialize + "
         "`Mcp-Session-Id`; 2026-07-28 = stateless, every request with `MCP-Protocol-Version`, "
         "`Mcp-Method`, `Mcp-Name` and the `_meta` envelope. *Backend*: the stdio echo backend, "
         "or `loadtests/http_echo_backend.py` (uvicorn + orjson, Streamable HTTP) answering JSON "

@@ -23,6 +23,7 @@ sys.path.insert(0, str(LOADTESTS))
 import front_drivers  # noqa: E402
 import gate  # noqa: E402
 import harness  # noqa: E402
+import matrix_paths  # noqa: E402
 import path_report  # noqa: E402
 import sdk_servers  # noqa: E402
 
@@ -173,3 +174,31 @@ def test_gate_fails_a_regression_and_a_spawn_but_not_noise() -> None:
     assert gate.verdict(now, base, opts) == []  # -8% throughput, p99 within the slack
     assert len(gate.verdict(now | {"rps_ratio": 0.49}, base, opts)) == 1
     assert len(gate.verdict(now | {"procs_grew": True}, None, opts)) == 1
+
+
+def test_a_ratio_divides_by_the_reference_of_the_same_round() -> None:
+    """The best round of a path is judged against its reference's run of that round, not the
+    reference's best of another round (the host may have been quieter then)."""
+    runs = [
+        _run("2026/http-json", 16, 600, 1.0, 2.5, round=1),
+        _run("nginx 2026/http-json", 16, 1000, 0.5, 1.0, round=1),
+        _run("2026/http-json", 16, 700, 1.0, 2.5, round=2),
+        _run("nginx 2026/http-json", 16, 800, 0.5, 1.0, round=2),
+    ]
+    best = {"2026/http-json@16": runs[2], "nginx 2026/http-json@16": runs[1]}
+    (row,) = path_report.evaluate({"runs": runs, "best": best})
+    assert row.ratio == pytest.approx(700 / 800)
+
+
+def test_each_path_runs_beside_its_references_in_every_rotation() -> None:
+    paths = path_report.select(["handshake/stdio", "2026/stdio", "2026/http-json"])
+    names = ["ceiling", "handshake/stdio", "2026/stdio", "2026/http-json"]
+    names += ["nginx 2026/http-json", "direct 2026/http-json"]
+    groups = matrix_paths.beside_references(names, paths)
+    assert groups == [names[:3], names[3:]]
+    for turn in range(4):
+        order = matrix_paths.rotated(groups, turn)
+        assert sorted(order) == sorted(names)
+        http = [order.index(n) for n in names[3:]]
+        assert max(http) - min(http) == 2  # back to back
+    assert matrix_paths.rotated(groups, 0)[0] != matrix_paths.rotated(groups, 1)[0]

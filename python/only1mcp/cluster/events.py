@@ -77,7 +77,7 @@ class ClusterEvents:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed in redis 8
 
     async def publish(self, kind: str, **fields: Any) -> bool:
         """Tell the other processes; False when Redis is down (nobody heard)."""

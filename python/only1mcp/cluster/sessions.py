@@ -119,7 +119,7 @@ class SharedSessions:
             task.cancel()
         await asyncio.gather(*self._running, *self._tasks, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed in redis 8
 
     def health(self) -> JsonObject:
         """What ``/healthz`` says of the cluster."""
