@@ -522,8 +522,11 @@ bounded in time.
   POST + wait for the answer on the SSE stream; a pipe with N calls in flight).
   A response counts as an error unless it is HTTP 200 with
   a JSON-RPC `result` that is not a tool error; socket errors and timeouts count too. 1 wrk
-  thread up to 4 connections, 2 above. Concurrency 1 is the sequential latency probe (one
-  connection, one call at a time).
+  thread up to 4 connections, 2 above, except in *Every path* and the gate: 1 at every level,
+  as issue 10 measured (`wrk -t1 -c16`); on 2 cores a second wrk thread is one more busy
+  process beside the server, its backend and the first thread, and it cost the HTTP rows
+  about a quarter of their throughput (11,256 → 16,180 calls/s at best, handshake → HTTP-JSON,
+  same hour). Concurrency 1 is the sequential latency probe (one connection, one call at a time).
 - **Rounds**: all targets run side by side and are measured in turn at each concurrency,
   the order rotated every round; per target and concurrency the round with the highest
   throughput is kept (all rounds are in the JSON). On a shared machine the best round is the
@@ -602,7 +605,7 @@ STATIC_GATE = """\
 `loadtests/gate.py` starts the processes of *Every path* (the ceiling app; Only1MCP with the C
 echo backend; per HTTP backend kind the backend, nginx in front of it and one Only1MCP per
 client era), warms every target up, then runs 3 rounds of 3 s at 16 connections, every target
-once per round, the order rotated; a round during which other processes used more than 20% of
+once per round (wrk with one thread), the order rotated; a round during which other processes used more than 20% of
 the machine is measured again (up to 2 times). For each of the six wrk paths (handshake and
 2026 clients × stdio, HTTP-JSON and HTTP-SSE backends) and round it computes *throughput
 ratio* = path calls/s ÷ reference calls/s and *p99 ratio* = path p99 ÷ reference p99, where
