@@ -5,12 +5,26 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString};
 
+use memchr::{memchr, memchr_iter, memmem};
+
 use crate::scanner::{decode_string, err, scan_members, Key, ScanError};
+
+// What the plain form of a success looks like, and the stamp it gets.
+const RESULT_OBJECT: &[u8] = b",\"result\":{";
+const STAMPED: &[u8] = b"\"resultType\"";
+const COMPLETE: &[u8] = b"\"resultType\":\"complete\"";
+// Built once: memmem::find builds its searcher on every call, which costs more than the search
+// in a frame of a few hundred bytes.
+static FIND_RESULT: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(RESULT_OBJECT));
+static FIND_STAMPED: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(STAMPED));
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdValue<'a> {
@@ -119,6 +133,24 @@ pub fn stamped(b: &[u8]) -> Result<bool, ScanError> {
         Ok(())
     })?;
     Ok(found)
+}
+
+/// The plain form's stamp (see [`stamp_complete`]): the byte offset just past
+/// the top-level `,"result":{` where `"resultType":"complete"` goes, and
+/// whether the result is empty; None when the frame is not in the plain form.
+pub fn plain_result_at(b: &[u8]) -> Option<(usize, bool)> {
+    let at = FIND_RESULT.find(b)?;
+    // Inside a JSON string a quote is escaped, so `,"result":{` can only be a
+    // key; with one `{` before it and no `[`, it is the top level's.
+    let before = &b[..at];
+    if memchr_iter(b'{', before).count() != 1 || memchr(b'[', before).is_some() {
+        return None;
+    }
+    if FIND_STAMPED.find(&b[at..]).is_some() {
+        return None; // a stamp of the server's, or a key like it: decoding decides
+    }
+    let body = at + RESULT_OBJECT.len();
+    Some((body, b.get(body) == Some(&b'}')))
 }
 
 pub fn encode_json_string(s: &str, out: &mut Vec<u8>) {
@@ -260,6 +292,36 @@ pub fn split_response<'py>(
 #[pyfunction]
 pub fn result_stamped(py: Python<'_>, frame: &[u8]) -> PyResult<bool> {
     without_gil_if_large(py, frame, stamped).map_err(value_error)
+}
+
+/// A backend's success frame with ``"resultType":"complete"`` put first in its
+/// result, without decoding it; None when the frame is not in the plain form
+/// this works on.
+///
+/// The plain form: the top-level ``"result"`` key follows other keys (as every
+/// serializer writes a response: ``{"jsonrpc":"2.0","id":…,"result":{…}}``),
+/// with no whitespace and no nested object or array before it, and the result
+/// says nothing of ``resultType`` already. Inside a JSON string a quote is
+/// escaped, so ``,"result":{`` can only be a key; with one ``{`` before it and
+/// no ``[``, it is the top level's. Anything else (errors, spaced JSON, a stamp
+/// of the server's own) takes the decoding path.
+#[pyfunction]
+pub fn stamp_complete<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let Some((body, empty)) = plain_result_at(frame) else {
+        return Ok(None);
+    };
+    let comma = usize::from(!empty);
+    let stamped = PyBytes::new_with(py, frame.len() + COMPLETE.len() + comma, |out| {
+        out[..body].copy_from_slice(&frame[..body]);
+        out[body..body + COMPLETE.len()].copy_from_slice(COMPLETE);
+        let rest = body + COMPLETE.len();
+        if !empty {
+            out[rest] = b',';
+        }
+        out[rest + comma..].copy_from_slice(&frame[body..]);
+        Ok(())
+    })?;
+    Ok(Some(stamped))
 }
 
 /// Return ``frame`` with the value of its top-level ``"id"`` replaced by ``new_id``.
@@ -462,5 +524,27 @@ mod tests {
             );
         }
         assert!(stamped(br#"{"result":{"resultType":"#).is_err());
+    }
+    #[test]
+    fn the_plain_form_is_found_and_others_decline() {
+        let plain = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#;
+        assert_eq!(plain_result_at(plain), Some((34, false)));
+        let empty = br#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+        assert_eq!(plain_result_at(empty), Some((34, true)));
+        for declined in [
+            &br#"{"jsonrpc": "2.0", "id": 1, "result": {}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"input_required"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"data":{"a":1},"result":{}}}"#,
+            br#"{"jsonrpc":"2.0","id":"a,\"result\":{","result":{}}"#,
+            br#"{"jsonrpc":"2.0","x":[1],"result":{}}"#,
+            br#"{"result":{}}"#,
+        ] {
+            assert_eq!(
+                plain_result_at(declined),
+                None,
+                "{}",
+                String::from_utf8_lossy(declined)
+            );
+        }
     }
 }

@@ -34,6 +34,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(envelope::rewrite_id, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::split_response, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::result_stamped, m)?)?;
+    m.add_function(wrap_pyfunction!(envelope::stamp_complete, m)?)?;
     m.add_function(wrap_pyfunction!(http1::whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(http1::whole_request, m)?)?;
     Ok(())

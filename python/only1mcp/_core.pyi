@@ -19,6 +19,7 @@ __all__ = [
     "result_stamped",
     "rewrite_id",
     "split_response",
+    "stamp_complete",
     "whole_request",
     "whole_response",
 ]
@@ -249,6 +250,20 @@ def result_stamped(frame: bytes) -> bool:
 
     Raises:
         ValueError: if the frame is not a JSON object, as :func:`frame_info`.
+    """
+
+def stamp_complete(frame: bytes) -> bytes | None:
+    """A backend's success frame with ``"resultType":"complete"`` put first in its
+    result, without decoding it; None when the frame is not in the plain form
+    this works on.
+
+    The plain form: the top-level ``"result"`` key follows other keys (as every
+    serializer writes a response: ``{"jsonrpc":"2.0","id":…,"result":{…}}``),
+    with no whitespace and no nested object or array before it, and the result
+    says nothing of ``resultType`` already. Inside a JSON string a quote is
+    escaped, so ``,"result":{`` can only be a key; with one ``{`` before it and
+    no ``[``, it is the top level's. Anything else (errors, spaced JSON, a stamp
+    of the server's own) takes the decoding path.
     """
 
 def split_response(frame: bytes) -> tuple[int | str | None, str | None, bool]:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable
 import orjson
 
 from only1mcp import __version__
-from only1mcp._core import result_stamped
+from only1mcp._core import result_stamped, stamp_complete
 from only1mcp.auth.principal import ANONYMOUS, Principal
 from only1mcp.backends import Backend
 from only1mcp.bridge.call import RoundReply
@@ -34,10 +34,8 @@ from only1mcp.protocol.lists import LIST_METHODS
 from only1mcp.protocol.results import (
     CACHEABLE,
     RESULT_OBJECT,
-    RESULT_STAMPED,
     STAMPED,
     stamp,
-    stamp_complete,
 )
 from only1mcp.protocol.stateless import (
     HTTP_STATUS,
@@ -68,7 +66,7 @@ log = logging.getLogger("only1mcp.stateless")
 ROUTED = LIST_METHODS | {"completion/complete"}
 RESOURCE_NOT_FOUND = -32002  # the handshake era's code; 2026 says -32602 with data.uri
 _PROTOCOL_META = "io.modelcontextprotocol/"
-_CALL_LINES = ((b"mcp-protocol-version", LATEST_STATELESS.encode()), (b"mcp-method", b"tools/call"))
+_LATEST, _TOOLS_CALL = LATEST_STATELESS.encode(), b"tools/call"  # a plain call's header values
 _ENVELOPE_KEYS = frozenset({META_VERSION, META_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL})
 
 
@@ -87,11 +85,12 @@ class StatelessService:
         self._param_tools: tuple[int, frozenset[str]] = (-1, frozenset())
         self._tools = gateway.catalogs["tools"]
         self._ready = False  # gateway.ready, once it is set
-        # The tools fresh_call serves (and their routing header lines), as of _plain_at:
-        # (tools catalog version, Backend.generation).
-        self._plain: dict[str, frozenset[tuple[bytes, bytes]]] = {}
+        # The tools fresh_call serves (and the Mcp-Name header line a call of each comes
+        # with), as of the tools catalog version and Backend.generation in _plain_version and
+        # _plain_generation (two ints: compared as a tuple, a call would build one).
+        self._plain: dict[str, bytes] = {}
         self._direct_tools: dict[str, Entry] = {}  # those of _plain on a shared 2026 server
-        self._plain_at = (-1, -1)
+        self._plain_version = self._plain_generation = -1
         self._call = router.call_tool  # what fresh_call dispatches to (bound once)
 
     def answer(
@@ -144,16 +143,21 @@ class StatelessService:
         name = params.get("name")
         if name.__class__ is not str or meta.__class__ is not dict:
             return None
-        if self._plain_at != (self._tools.version, Backend.generation) and not self._plain_tools():
+        if (
+            self._plain_version != self._tools.version
+            or self._plain_generation != Backend.generation
+        ) and not self._plain_tools():
             return None  # the catalog is not ready
-        routing = self._plain.get(name)  # the header lines a call of this tool comes with
+        routed = self._plain.get(name)  # the Mcp-Name a call of this tool comes with
         # Its keys are name and _meta, and arguments if any: no requestState, task… (counted,
         # not compared as sets: the same test at a fraction of the cost).
         size = len(params)
         if (
-            routing is None
+            routed is None
             or (size != 2 and (size != 3 or "arguments" not in params))
-            or not lines.items() >= routing
+            or lines.get(b"mcp-name") != routed
+            or lines.get(b"mcp-method") != _TOOLS_CALL
+            or lines.get(b"mcp-protocol-version") != _LATEST
             or meta.get(META_VERSION) != LATEST_STATELESS
         ):
             return None
@@ -169,7 +173,8 @@ class StatelessService:
             LATEST_STATELESS,
             caps,
             info if info.__class__ is dict else {},
-            level if level in LOG_LEVELS else None,
+            # (None first: ``in`` a tuple compares None with each member, both ways.)
+            None if level is None else level if level in LOG_LEVELS else None,
         )
         entry = self._direct_tools.get(name)
         if entry is not None:
@@ -177,9 +182,9 @@ class StatelessService:
         return self.bridge.carry(msg, envelope, name, stream, _finished_call, None, self._call)
 
     def _plain_tools(self) -> bool:
-        """The tools :meth:`fresh_call` may serve, with the routing header lines a call of
-        each comes with: those named in plain printable ASCII (their ``Mcp-Name`` is the
-        name's bytes) that declare no ``Mcp-Param-*`` header; those of a shared 2026 server
+        """The tools :meth:`fresh_call` may serve, with the ``Mcp-Name`` a call of each comes
+        with: those named in plain printable ASCII (their ``Mcp-Name`` is the name's bytes)
+        that declare no ``Mcp-Param-*`` header; those of a shared 2026 server
         (whose calls go :mod:`~only1mcp.bridge.direct`, as :meth:`Direct.route` says) with
         their catalog entry in ``_direct_tools``. False (and nothing done) until the catalog is
         ready."""
@@ -187,7 +192,7 @@ class StatelessService:
             if not self.gateway.ready.is_set():
                 return False
             self._ready = True
-        self._plain_at = (self._tools.version, Backend.generation)
+        self._plain_version, self._plain_generation = self._tools.version, Backend.generation
         self._plain, self._direct_tools = {}, {}
         shared = self.gateway.shared
         names = {tool["name"] for tool in self._tools.merged()} - self._param_tool_names()
@@ -195,7 +200,7 @@ class StatelessService:
             entry = self._tools.lookup(name)
             if entry is None or encode_header_value(name) != name:
                 continue
-            self._plain[name] = frozenset({*_CALL_LINES, (b"mcp-name", name.encode())})
+            self._plain[name] = name.encode()
             backend = shared.get(entry.server)
             if backend is not None and backend.stateless:
                 self._direct_tools[name] = entry
@@ -306,22 +311,10 @@ def _strip_protocol_meta(params: JsonObject) -> None:
 
 
 def _finished_call(answer: bytes) -> tuple[int, bytes]:
-    """:func:`_finished` for a ``tools/call`` (the straight path's: no message at hand), with
-    :func:`~only1mcp.protocol.results.stamp_complete`'s test and stamp written out (it runs
-    on every call), and a result its server stamped passed on as it came."""
-    at = answer.find(RESULT_OBJECT)
-    # The only "{" before it is the frame's own: it is the top-level member (',"result":{'
-    # nested in an array has an object of its own around it, and never occurs in a string).
-    # (A slice, not startswith: bytes methods parse their arguments as a tuple, and ``in``
-    # on bytes raises and clears a TypeError first; each costs more than the search.)
-    if at > 0 and answer.rfind(b"{", 0, at) == 0:
-        if answer.find(STAMPED, at) != -1:  # a stamp of the server's, or a nested key
-            if _stamped(answer):
-                return 200, answer
-        elif answer[at + _AFTER_RESULT : at + _AFTER_RESULT + 1] != b"}":  # not empty
-            # The first ',"result":{' is the one at ``at``: the frame is copied once.
-            return 200, answer.replace(RESULT_OBJECT, RESULT_STAMPED, 1)
-    return _finished(_A_CALL, answer)
+    """:func:`_finished` for a ``tools/call`` (the straight path's: no message at hand), its
+    common case first: a plain success, stamped in one Rust call."""
+    stamped = stamp_complete(answer)
+    return (200, stamped) if stamped is not None else _finished(_A_CALL, answer)
 
 
 def _stamped(answer: bytes) -> bool:

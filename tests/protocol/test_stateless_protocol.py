@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from only1mcp import __version__
+from only1mcp._core import stamp_complete
 from only1mcp.errors import HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_VERSION, RpcError
-from only1mcp.protocol.results import stamp, stamp_complete
+from only1mcp.protocol.results import stamp
 from only1mcp.protocol.stateless import (
     META_CAPABILITIES,
     META_LOG_LEVEL,

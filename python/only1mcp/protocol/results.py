@@ -36,33 +36,10 @@ def stamp(method: str, result: JsonObject, result_type: str = "complete") -> Jso
     return result
 
 
-# The bytes the stamp looks for and writes (stateless.py's straight path uses them too).
+# How a success frame's top-level result begins in the plain form every serializer writes,
+# and the member a 2026 result carries (stateless.py's answers test for them before decoding).
 RESULT_OBJECT = b',"result":{'
 STAMPED = b'"resultType"'
-RESULT_STAMPED = b',"result":{"resultType":"complete",'
-_COMPLETE = b'"resultType":"complete"'
-
-
-def stamp_complete(frame: bytes) -> bytes | None:
-    """A backend's success frame with ``"resultType":"complete"`` put first in its result,
-    without decoding it; None when the frame is not in the plain form this works on.
-
-    The plain form: the top-level ``"result"`` key follows other keys (as every serializer
-    writes a response: ``{"jsonrpc":"2.0","id":…,"result":{…}}``), with no whitespace and no
-    nested object or array before it, and the result says nothing of ``resultType`` already.
-    Inside a JSON string a quote is escaped, so ``,"result":{`` can only be a key; with one
-    ``{`` before it and no ``[``, it is the top level's. Anything else (errors, spaced JSON, a
-    stamp of the server's own) takes the decoding path.
-    """
-    at = frame.find(RESULT_OBJECT)
-    if at == -1 or frame.count(b"{", 0, at) != 1 or frame.find(b"[", 0, at) != -1:
-        return None
-    if frame.find(STAMPED, at) != -1:
-        return None
-    body = at + len(RESULT_OBJECT)
-    if frame.startswith(b"}", body):  # an empty result
-        return frame[:body] + _COMPLETE + frame[body:]
-    return frame.replace(RESULT_OBJECT, RESULT_STAMPED, 1)  # the first one is the one at ``at``
 
 
 # What each relayable capability may say that a backend can act on (2025-11-25
