@@ -14,7 +14,7 @@ nothing but matplotlib, so this module imports nothing of the project's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,7 @@ class Row:
     run: dict[str, Any] | None  # the best run at C connections
     ref: dict[str, Any] | None
     checks: list[tuple[str, str, bool | None]]
+    by_round: list[float] = field(default_factory=list)  # the ratio in each round, in order
 
     @property
     def ratio(self) -> float | None:
@@ -212,8 +213,26 @@ def evaluate(res: dict[str, Any]) -> list[Row]:
             run, ref = res.get("fronts", {}).get(path.key, {}).get(str(C)), None
         if run is None:
             continue
-        rows.append(Row(path, run, ref or None, _checks(res, path, run, ref or None)))
+        checks = _checks(res, path, run, ref or None)
+        by_round = round_ratios(res, path.key, path.reference) if path.reference else []
+        rows.append(Row(path, run, ref or None, checks, by_round))
     return rows
+
+
+def round_ratios(res: dict[str, Any], target: str, reference: str) -> list[float]:
+    """The path's throughput over its reference's in each round (each the best of its
+    retries), at C connections: how far the host's noise moves the one ratio judged."""
+    best: dict[tuple[str, int], float] = {}
+    for r in res.get("runs", []):
+        if r["conns"] == C and r["target"] in (target, reference) and "round" in r:
+            key = (r["target"], r["round"])
+            best[key] = max(best.get(key, 0.0), float(r["rps"]))
+    rounds = sorted({n for _, n in best})
+    return [
+        best[(target, n)] / best[(reference, n)]
+        for n in rounds
+        if best.get((target, n)) and best.get((reference, n))
+    ]
 
 
 def _checks(
@@ -299,7 +318,8 @@ def section(res: dict[str, Any] | None) -> list[str]:
         f"{res['repeat']} interleaved round(s) of {res['duration_s']} s; levels "
         f"{', '.join(str(c) for c in res['conns'])}; wrk with one thread, as issue 10 measured). "
         "A path and its references run back to back in each round, and its ratio divides its "
-        "best round by its reference's run in that same round. *Client*: handshake = initialize + "
+        "best round by its reference's run in that same round (*by round*: the ratio in each "
+        "round, to show how far the host's noise moves it). *Client*: handshake = initialize + "
         "`Mcp-Session-Id`; 2026-07-28 = stateless, every request with `MCP-Protocol-Version`, "
         "`Mcp-Method`, `Mcp-Name` and the `_meta` envelope. *Backend*: the stdio echo backend, "
         "or `loadtests/http_echo_backend.py` (uvicorn + orjson, Streamable HTTP) answering JSON "
@@ -310,8 +330,9 @@ def section(res: dict[str, Any] | None) -> list[str]:
         "fronts are driven by `loadtests/front_drivers.py` (Python asyncio clients; their "
         "numbers include the client, see *client CPU*) and have no target.",
         "",
-        "| path | calls/s | p50 ms | p99 ms | reference | reference calls/s | ratio | target | result |",
-        "|---|---:|---:|---:|---|---:|---:|---|:-:|",
+        "| path | calls/s | p50 ms | p99 ms | reference | reference calls/s | ratio | by round "
+        "| target | result |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|:-:|",
     ]
     for row in rows:
         r, ref = row.run or {}, row.ref
@@ -323,9 +344,11 @@ def section(res: dict[str, Any] | None) -> list[str]:
             target = f"no target (client CPU {r.get('client_cpu_pct', 0):.0f}%)"
         ref_rps = f"{ref['rps']:,.0f}" if ref else "–"
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "–"
+        by_round = " / ".join(f"{x:.2f}" for x in row.by_round) or "–"
         lines.append(
             f"| {row.path.label} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.2f} | "
-            f"{row.path.reference or '–'} | {ref_rps} | {ratio} | {target} | {row.verdict} |"
+            f"{row.path.reference or '–'} | {ref_rps} | {ratio} | {by_round} | {target} | "
+            f"{row.verdict} |"
         )
     lines += ["", "All levels, paths and their references:", ""]
     lines += [

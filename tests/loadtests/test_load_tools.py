@@ -188,6 +188,7 @@ def test_a_ratio_divides_by_the_reference_of_the_same_round() -> None:
     best = {"2026/http-json@16": runs[2], "nginx 2026/http-json@16": runs[1]}
     (row,) = path_report.evaluate({"runs": runs, "best": best})
     assert row.ratio == pytest.approx(700 / 800)
+    assert row.by_round == pytest.approx([600 / 1000, 700 / 800])  # shown beside it
 
 
 def test_each_path_runs_beside_its_references_in_every_rotation() -> None:
