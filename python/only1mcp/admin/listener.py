@@ -150,6 +150,7 @@ class AdminService:
             timeout_graceful_shutdown=ADMIN_GRACE,
             proxy_headers=False,
             server_header=False,
+            ws="none",  # nothing here speaks WebSocket
         )
         port = sock.getsockname()[1]
         log.info(
