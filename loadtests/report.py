@@ -356,11 +356,13 @@ def section_sdk(res: dict[str, Any]) -> list[str]:
         "many calls in flight as the level's connections, the HTTP one by wrk in one session. "
         "*Kept* is the share of that throughput a client gets through Only1MCP. No target: "
         "these rows show what the echo-backend rows above mean for real servers, whose own "
-        "cost per call is far higher.",
+        "cost per call is far higher. *CPU µs/call*: Only1MCP's, and the server's own (its "
+        "process, or processes, behind Only1MCP): a server that speaks 2026-07-28 too is "
+        "spoken to in the client's era, so its own cost per request may differ by era.",
         "",
         "| server | level | direct calls/s | direct p50 / p99 | client | calls/s | kept | "
-        "p50 / p99 | errors |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        "p50 / p99 | CPU µs/call: Only1MCP, server | errors |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for rows in sdk.values():
         for level, direct in rows["direct"].items():
@@ -373,13 +375,23 @@ def section_sdk(res: dict[str, Any]) -> list[str]:
                     f"| {rows['label']} | {level} | {direct['rps']:,.0f} | "
                     f"{direct['p50_ms']:.2f} / {direct['p99_ms']:.2f} ms | {era} | "
                     f"{run['rps']:,.0f} | {kept:.0%} | "
-                    f"{run['p50_ms']:.2f} / {run['p99_ms']:.2f} ms | {run['errors_all_rounds']} |"
+                    f"{run['p50_ms']:.2f} / {run['p99_ms']:.2f} ms | {_sdk_cpu(run)} | "
+                    f"{run['errors_all_rounds']} |"
                 )
         spawned = rows["processes_before_after"]
         lines.append(
-            f"| ↳ backend processes before / after | | | | | {spawned[0]} / {spawned[1]} | | | |"
+            f"| ↳ backend processes before / after | | | | | {spawned[0]} / {spawned[1]} | | | | |"
         )
     return [*lines, ""]
+
+
+def _sdk_cpu(run: dict[str, Any]) -> str:
+    """Only1MCP's CPU per call and the server's (a stdio server is Only1MCP's child, an HTTP
+    one a process of its own); a dash for results recorded before these were."""
+    if "server_cpu_us" not in run:
+        return "–"
+    server = run.get("backend_cpu_us", 0.0) + run.get("upstream_cpu_us", 0.0)
+    return f"{run['server_cpu_us']:,.0f}, {server:,.0f}"
 
 
 def section_locust(res: dict[str, Any]) -> list[str]:

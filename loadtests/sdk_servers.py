@@ -13,8 +13,11 @@ client eras, at 1 and 16 connections, best of the rounds:
 The reference is the server alone: a stdio server is driven over its own pipes by
 front_drivers' pipelined client (``conns`` calls in flight), the HTTP one by wrk in one session.
 The ratio says how much of a server's own throughput a client keeps through Only1MCP. Only1MCP
-speaks to these servers as they are (handshake era): a 2026 client's calls reach them through the
-bridge. Backend processes are counted before and after the 2026 runs: none may be spawned.
+speaks to each server in the eras it offers: server-everything speaks the handshake era only, so
+a 2026 client's calls reach it through the bridge; mcp-server-time on the Python SDK 2.x speaks
+2026-07-28 too, so they reach it as 2026 requests (bridge/direct.py), and its own cost per
+request is then that of its SDK's 2026 side. Backend processes are counted before and after the
+2026 runs: none may be spawned.
 
     .venv/bin/python loadtests/run_load.py --skip matrix,paths,many,cold,locust,storm,metrics
 """
