@@ -220,19 +220,21 @@ def evaluate(res: dict[str, Any]) -> list[Row]:
 
 
 def round_ratios(res: dict[str, Any], target: str, reference: str) -> list[float]:
-    """The path's throughput over its reference's in each round (each the best of its
-    retries), at C connections: how far the host's noise moves the one ratio judged."""
-    best: dict[tuple[str, int], float] = {}
+    """The path's throughput over its reference's (:func:`paired`) in each round, each the
+    best of its retries, at C connections: how far the host's noise moves the one ratio
+    judged."""
+    by_round: dict[int, dict[str, Any]] = {}
     for r in res.get("runs", []):
-        if r["conns"] == C and r["target"] in (target, reference) and "round" in r:
-            key = (r["target"], r["round"])
-            best[key] = max(best.get(key, 0.0), float(r["rps"]))
-    rounds = sorted({n for _, n in best})
-    return [
-        best[(target, n)] / best[(reference, n)]
-        for n in rounds
-        if best.get((target, n)) and best.get((reference, n))
-    ]
+        if r["target"] == target and r["conns"] == C and "round" in r:
+            kept = by_round.get(r["round"])
+            if kept is None or r["rps"] > kept["rps"]:
+                by_round[r["round"]] = r
+    ratios = []
+    for _, run in sorted(by_round.items()):
+        ref = paired(res, reference, run)
+        if ref is not None and ref["rps"]:
+            ratios.append(float(run["rps"] / ref["rps"]))
+    return ratios
 
 
 def _checks(

@@ -341,7 +341,7 @@ def _finished(msg: JsonObject, answer: bytes) -> tuple[int, bytes]:
     at = answer.find(RESULT_OBJECT)
     # A 2026 server's result: nothing to add (decoded, it would be re-encoded as it is). The
     # only "{" before the result's is the frame's own: it is the top-level member (see
-    # _finished_call). "resultType" first is the form most servers write; elsewhere in the
+    # _core.stamp_complete). "resultType" first is the form most servers write; elsewhere in the
     # result, one scan tells it from a nested object's key.
     if (
         at > 0

@@ -588,6 +588,6 @@ def serve_http(
         # No X-Forwarded-* rewriting: nothing here uses the client's address.
         proxy_headers=False,
         server_header=False,  # says nothing a client needs, costs a header per response
-        ws="none",  # MCP has no WebSocket transport: no websockets library loaded (~5 MB RSS)
+        ws="none",  # MCP has no WebSocket transport: the websockets library stays unloaded
     )
     DrainingServer(config, app.closing, companions).run(sockets)
